@@ -1,0 +1,151 @@
+"""The Athena-ready export: the merged table as Parquet in S3, catalogued in Glue.
+
+Each export is written to a fresh folder under the prefix, and only then does the Glue table's
+location switch to it, in one UpdateTable call: a reader of the table's location sees the old
+export or the new one, never a half-written or mixed one. The folder before it is kept for one
+more run (a query started just before the switch can finish); older ones are deleted.
+"""
+
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from covid_assets.metadata import daily_table_metadata, table_sha256
+from covid_assets.resources import GlueCatalogResource, S3BucketResource
+
+EXPORT_SCHEMA = pa.schema(
+    [
+        pa.field("date", pa.date32(), nullable=False),
+        pa.field("cases", pa.int64(), nullable=False),
+        pa.field("deaths", pa.int64(), nullable=False),
+        pa.field("recovered", pa.int64(), nullable=False),
+    ]
+)
+GLUE_TYPES = {pa.date32(): "date", pa.int64(): "bigint"}
+CONTENT_HASH_PARAMETER = "covid_assets.content_sha256"
+PARQUET_FILE_NAME = "part-00000.parquet"
+
+
+def parquet_bytes(merged_daily_table: pd.DataFrame) -> bytes:
+    arrow_table = pa.Table.from_pandas(
+        merged_daily_table, schema=EXPORT_SCHEMA, preserve_index=False
+    )
+    buffer = io.BytesIO()
+    pq.write_table(arrow_table, buffer, compression="snappy")
+    return buffer.getvalue()
+
+
+def glue_columns(schema: pa.Schema = EXPORT_SCHEMA) -> list[dict[str, str]]:
+    return [{"Name": field.name, "Type": GLUE_TYPES[field.type]} for field in schema]
+
+
+def glue_table_input(name: str, location: str, content_sha256: str, rows: int) -> dict[str, Any]:
+    """An external Parquet table whose columns are derived from the files' own schema."""
+    return {
+        "Name": name,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {
+            "EXTERNAL": "TRUE",
+            "classification": "parquet",
+            CONTENT_HASH_PARAMETER: content_sha256,
+            "covid_assets.row_count": str(rows),
+        },
+        "StorageDescriptor": {
+            "Columns": glue_columns(),
+            "Location": location,
+            "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+            "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+            "SerdeInfo": {
+                "SerializationLibrary": (
+                    "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+                ),
+                "Parameters": {"serialization.format": "1"},
+            },
+        },
+    }
+
+
+def athena_ddl(database: str, table: str, location: str) -> str:
+    """The equivalent Athena DDL, for people who create the table by hand."""
+    columns = ",\n".join(f"  `{column['Name']}` {column['Type']}" for column in glue_columns())
+    return (
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{table}` (\n{columns}\n)\n"
+        f"STORED AS PARQUET\nLOCATION '{location}'\n"
+        "TBLPROPERTIES ('classification'='parquet')"
+    )
+
+
+def folder_of(location: str, bucket: str) -> str:
+    """The key prefix of an ``s3://bucket/prefix/`` location."""
+    return location.removeprefix(f"s3://{bucket}/")
+
+
+@asset(
+    group_name="serving",
+    description=(
+        "The merged table as Parquet under s3://$COVID_S3_BUCKET/$COVID_S3_PREFIX, registered "
+        "in the Glue Data Catalog as an external table for Athena."
+    ),
+    kinds={"s3", "parquet", "athena"},
+)
+def athena_export(
+    context: AssetExecutionContext,
+    merged_daily_table: pd.DataFrame,
+    bucket: S3BucketResource,
+    glue: GlueCatalogResource,
+) -> MaterializeResult:
+    content_sha256 = table_sha256(merged_daily_table)
+    glue.ensure_database()
+    current = glue.get_table()
+    current_folder = (
+        folder_of(current["StorageDescriptor"]["Location"], bucket.bucket) if current else None
+    )
+    metadata: dict[str, Any] = {
+        **daily_table_metadata(merged_daily_table),
+        "glue_table": f"{glue.database}.{glue.table_name}",
+    }
+
+    unchanged = (
+        current is not None
+        and current.get("Parameters", {}).get(CONTENT_HASH_PARAMETER) == content_sha256
+        and any(bucket.list_keys(current_folder))
+    )
+    if unchanged:
+        location = current["StorageDescriptor"]["Location"]
+        context.log.info("Export unchanged at %s; nothing written", location)
+        metadata.update(status="unchanged", location=MetadataValue.path(location))
+    else:
+        version = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{content_sha256[:12]}"
+        new_folder = f"{bucket.export_root}{version}/"
+        bucket.put(
+            new_folder + PARQUET_FILE_NAME,
+            parquet_bytes(merged_daily_table),
+            content_type="application/vnd.apache.parquet",
+        )
+        location = bucket.uri(new_folder)
+        glue.put_table(
+            glue_table_input(glue.table_name, location, content_sha256, len(merged_daily_table))
+        )
+        keep = (new_folder, current_folder)
+        stale = [
+            key
+            for key in bucket.list_keys(bucket.export_root)
+            if not any(folder and key.startswith(folder) for folder in keep)
+        ]
+        bucket.delete(stale)
+        context.log.info("Exported to %s; removed %d stale object(s)", location, len(stale))
+        metadata.update(
+            status="written",
+            location=MetadataValue.path(location),
+            stale_objects_removed=len(stale),
+        )
+
+    metadata["athena_ddl"] = MetadataValue.md(
+        f"```sql\n{athena_ddl(glue.database, glue.table_name, location)}\n```"
+    )
+    return MaterializeResult(metadata=metadata)

@@ -1,0 +1,106 @@
+"""The DynamoDB records asset: the merged table loaded incrementally, one item per region and day.
+
+The load diffs the merged table against what the table really holds (one paginated Query), so
+it writes only new or revised days, never rewrites a day that is already right, and finishes
+whatever an interrupted run left undone.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from covid_assets.metadata import column_schema, markdown_preview
+from covid_assets.resources import DynamoDBResource
+from covid_assets.transform import COUNT_COLUMNS
+
+REGION = "US"
+
+ITEM_COLUMNS = ["region", "date", *COUNT_COLUMNS]
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """What one load must write: items for new days, items for revised days, and the rest."""
+
+    inserts: list[dict[str, Any]]
+    updates: list[dict[str, Any]]
+    unchanged: int
+    vanished_dates: list[str]
+
+    @property
+    def items_to_write(self) -> list[dict[str, Any]]:
+        return self.inserts + self.updates
+
+
+def to_items(merged_daily_table: pd.DataFrame, region: str = REGION) -> list[dict[str, Any]]:
+    """One DynamoDB item per day: ``date`` as an ISO string, counts as plain ints."""
+    return [
+        {
+            "region": region,
+            "date": row.date.isoformat(),
+            **{column: int(getattr(row, column)) for column in COUNT_COLUMNS},
+        }
+        for row in merged_daily_table.itertuples(index=False)
+    ]
+
+
+def plan_writes(
+    wanted_items: list[dict[str, Any]], stored_items: list[dict[str, Any]]
+) -> WritePlan:
+    """Compare the wanted items with the stored ones by date. A stored item that differs in any
+    count (or lacks one) is rewritten; stored days that are no longer wanted are left alone."""
+    stored_by_date = {item["date"]: item for item in stored_items}
+    inserts, updates, unchanged = [], [], 0
+    for item in wanted_items:
+        stored = stored_by_date.get(item["date"])
+        if stored is None:
+            inserts.append(item)
+        elif any(stored.get(column) != item[column] for column in COUNT_COLUMNS):
+            updates.append(item)
+        else:
+            unchanged += 1
+    wanted_dates = {item["date"] for item in wanted_items}
+    vanished = sorted(set(stored_by_date) - wanted_dates)
+    return WritePlan(inserts, updates, unchanged, vanished)
+
+
+@asset(
+    group_name="serving",
+    description=(
+        "The merged table in DynamoDB, one item per day (partition key region = 'US', sort key "
+        "date). Each run writes only new and revised days."
+    ),
+    kinds={"dynamodb"},
+)
+def dynamodb_records(
+    context: AssetExecutionContext, merged_daily_table: pd.DataFrame, dynamodb: DynamoDBResource
+) -> MaterializeResult:
+    if dynamodb.ensure_table():
+        context.log.info("Created DynamoDB table %s", dynamodb.table_name)
+    plan = plan_writes(to_items(merged_daily_table), dynamodb.query_region(REGION))
+    batch_calls = dynamodb.put_items(plan.items_to_write)
+    context.log.info(
+        "%s: %d inserted, %d updated, %d unchanged",
+        dynamodb.table_name,
+        len(plan.inserts),
+        len(plan.updates),
+        plan.unchanged,
+    )
+    written = pd.DataFrame(plan.items_to_write, columns=ITEM_COLUMNS)
+    return MaterializeResult(
+        metadata={
+            "table": dynamodb.table_name,
+            "dagster/row_count": len(merged_daily_table) + len(plan.vanished_dates),
+            "dagster/column_schema": column_schema(ITEM_COLUMNS),
+            "inserted": len(plan.inserts),
+            "updated": len(plan.updates),
+            "unchanged": plan.unchanged,
+            "items_written": len(plan.items_to_write),
+            "batch_write_calls": batch_calls,
+            # Days the sources no longer have are kept (history is not deleted) but reported.
+            "vanished_dates": MetadataValue.json(plan.vanished_dates),
+            "written_items_preview": markdown_preview(written),
+        }
+    )

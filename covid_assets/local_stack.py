@@ -1,0 +1,140 @@
+"""Run the pipeline on this machine against moto server, a local AWS emulator.
+
+    python -m covid_assets.local_stack dev          # emulator + Dagster UI and daemon
+    python -m covid_assets.local_stack materialize  # emulator + one headless run of the job
+
+The tests start their emulator with the same ``moto_server`` helper.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import boto3
+
+from covid_assets.resources import DynamoDBResource, GlueCatalogResource
+from covid_assets.settings import SETTINGS
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_HOST = "127.0.0.1"
+
+# moto accepts any credentials; setting dummy ones keeps boto3 from looking for real ones.
+EMULATOR_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOCAL_HOST, 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def moto_server(port: int | None = None, startup_seconds: float = 30) -> Iterator[str]:
+    """Start ``moto_server`` on 127.0.0.1 and yield its endpoint URL; stop it on exit."""
+    port = port or free_port()
+    endpoint = f"http://{LOCAL_HOST}:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", LOCAL_HOST, "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + startup_seconds
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto server did not start on {endpoint}") from None
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=10)
+
+
+def setting(name: str) -> str:
+    return os.environ.get(name, SETTINGS[name].default)
+
+
+def provision() -> None:
+    """Create the bucket, the DynamoDB table and the Glue database the pipeline expects, in
+    whatever account the environment points boto3 at."""
+    region = setting("AWS_DEFAULT_REGION")
+    s3 = boto3.client("s3", region_name=region)
+    bucket = setting("COVID_S3_BUCKET")
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    DynamoDBResource(table_name=setting("COVID_DYNAMODB_TABLE"), region_name=region).ensure_table()
+    GlueCatalogResource(
+        database=setting("COVID_GLUE_DATABASE"),
+        table_name=setting("COVID_GLUE_TABLE"),
+        region_name=region,
+    ).ensure_database()
+
+
+def prepare_dagster_home() -> Path:
+    """A DAGSTER_HOME inside the project, so run history survives restarts."""
+    home = Path(os.environ.get("DAGSTER_HOME", PROJECT_ROOT / ".dagster_home"))
+    (home / ".nux").mkdir(parents=True, exist_ok=True)
+    instance_config = home / "dagster.yaml"
+    if not instance_config.exists():
+        instance_config.write_text("telemetry:\n  enabled: false\n")
+    (home / ".nux" / "nux.yaml").write_text("seen: 1\n")
+    return home
+
+
+def dagster_command(*arguments: str) -> list[str]:
+    executable = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
+    return [executable, *arguments]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("command", choices=["dev", "materialize"])
+    parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", "5055")))
+    parser.add_argument("--ui-port", type=int, default=int(os.environ.get("DAGSTER_PORT", "3000")))
+    arguments = parser.parse_args()
+
+    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home())
+    with moto_server(arguments.moto_port) as endpoint:
+        os.environ.update(EMULATOR_CREDENTIALS, AWS_ENDPOINT_URL=endpoint)
+        os.environ.setdefault("AWS_DEFAULT_REGION", SETTINGS["AWS_DEFAULT_REGION"].default)
+        provision()
+        print(f"moto server (local AWS) at {endpoint}; DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
+        if arguments.command == "dev":
+            command = dagster_command(
+                "dev", "-w", "workspace.yaml", "-h", LOCAL_HOST, "-p", str(arguments.ui_port)
+            )
+        else:
+            command = dagster_command(
+                "job", "execute", "-m", "covid_assets.definitions", "-j", "covid_daily_job"
+            )
+        try:
+            result = subprocess.run(command, cwd=PROJECT_ROOT, check=False)
+        except KeyboardInterrupt:
+            result = subprocess.CompletedProcess(command, 0)
+    sys.exit(result.returncode)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""The merged daily table asset: NYT cases and deaths joined with JHU US recoveries by date."""
+
+import pandas as pd
+from dagster import AssetExecutionContext, DataVersion, Output, asset
+
+from covid_assets.metadata import daily_table_metadata, table_sha256
+from covid_assets.sources import RawSourceFile
+from covid_assets.transform import SourceDataError, merge_daily
+
+
+@asset(
+    group_name="curated",
+    description=(
+        "One row per day present in both sources: date, cases and deaths (NYT), recovered "
+        "(JHU US, 0 where blank), counts as int64, sorted by date."
+    ),
+    kinds={"pandas"},
+)
+def merged_daily_table(
+    context: AssetExecutionContext, nyt_raw: RawSourceFile, jhu_raw: RawSourceFile
+) -> Output[pd.DataFrame]:
+    unreadable = nyt_raw.read_problems + jhu_raw.read_problems
+    if unreadable:
+        raise SourceDataError(unreadable)
+    table = merge_daily(nyt_raw.table, jhu_raw.table, nyt_raw.url, jhu_raw.url)
+    context.log.info("Merged %d days", len(table))
+    return Output(
+        table, metadata=daily_table_metadata(table), data_version=DataVersion(table_sha256(table))
+    )

@@ -1,0 +1,259 @@
+"""Dagster resources: the source downloader and thin, typed wrappers around the AWS services.
+
+Every AWS client is built from the standard boto3 chain (credentials, region,
+``AWS_ENDPOINT_URL``), so the same code talks to the local emulator or to real AWS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+import requests
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from dagster import ConfigurableResource
+from dagster_aws.s3 import S3Resource
+from dagster_aws.utils import ResourceWithBoto3Configuration
+from pydantic import Field
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+DYNAMODB_BATCH_SIZE = 25  # BatchWriteItem's hard limit (moto accepts more; AWS does not)
+S3_DELETE_BATCH_SIZE = 1000  # DeleteObjects' hard limit
+
+
+class SourceUnavailableError(RuntimeError):
+    """A source file could not be fetched; the message says which and what to change."""
+
+
+class SourceDownloader(ConfigurableResource):
+    """Fetches the upstream CSV files over HTTP(S), from ``file://`` URLs or from local paths."""
+
+    nyt_url: str = Field(description="NYT us.csv location (COVID_NYT_URL).")
+    jhu_url: str = Field(description="JHU combined time series location (COVID_JHU_URL).")
+    timeout_seconds: int = Field(default=30, description="Connect and read timeout per attempt.")
+    retries: int = Field(default=4, description="Retries after transient HTTP failures.")
+    max_bytes: int = Field(default=64 * 1024 * 1024, description="Largest file accepted.")
+
+    def download(self, url: str, setting_name: str) -> bytes:
+        """The file's bytes, or SourceUnavailableError naming the URL and the variable to set."""
+        try:
+            if urlparse(url).scheme in ("http", "https"):
+                return self._download_http(url)
+            return self._read_local(url)
+        except (OSError, requests.RequestException, ValueError) as error:
+            raise SourceUnavailableError(
+                f"Could not download {url}: {error}. Check that it is reachable, or set "
+                f"{setting_name} to another http(s):// or file:// URL or a local path."
+            ) from error
+
+    def _download_http(self, url: str) -> bytes:
+        retry = Retry(
+            total=self.retries,
+            backoff_factor=0.5,
+            backoff_jitter=0.5,
+            status_forcelist=(429, 500, 502, 503, 504),
+            allowed_methods=("GET",),
+        )
+        with requests.Session() as session:
+            session.mount("http://", HTTPAdapter(max_retries=retry))
+            session.mount("https://", HTTPAdapter(max_retries=retry))
+            with session.get(url, timeout=self.timeout_seconds, stream=True) as response:
+                response.raise_for_status()
+                chunks, size = [], 0
+                for chunk in response.iter_content(chunk_size=1 << 16):
+                    size += len(chunk)
+                    self._check_size(size)
+                    chunks.append(chunk)
+                return b"".join(chunks)
+
+    def _read_local(self, url: str) -> bytes:
+        parsed = urlparse(url)
+        path = Path(urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else url)
+        self._check_size(path.stat().st_size)
+        return path.read_bytes()
+
+    def _check_size(self, size: int) -> None:
+        if size > self.max_bytes:
+            raise ValueError(
+                f"the file is larger than COVID_DOWNLOAD_MAX_BYTES ({self.max_bytes} bytes)"
+            )
+
+
+class AwsClientResource(ResourceWithBoto3Configuration):
+    """Base of the AWS resources: one boto3 client per service with dagster-aws's settings and
+    botocore's standard retry mode (which retries throttling and 5xx with backoff)."""
+
+    def client(self, service: str) -> Any:
+        session = boto3.session.Session(profile_name=self.profile_name)
+        return session.client(
+            service,
+            region_name=self.region_name,
+            endpoint_url=self.endpoint_url,
+            use_ssl=self.use_ssl,
+            verify=self.verify,
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+            aws_session_token=self.aws_session_token,
+            config=Config(retries={"max_attempts": self.max_attempts, "mode": "standard"}),
+        )
+
+
+class DynamoDBResource(AwsClientResource):
+    """The table of daily records: partition key ``region``, sort key ``date`` (ISO string)."""
+
+    table_name: str = Field(description="DynamoDB table name (COVID_DYNAMODB_TABLE).")
+    max_batch_rounds: int = Field(
+        default=8, description="Rounds of resending UnprocessedItems before failing the run."
+    )
+
+    def ensure_table(self) -> bool:
+        """Create the table (on-demand) if it does not exist; True when it was created."""
+        dynamodb = self.client("dynamodb")
+        try:
+            dynamodb.describe_table(TableName=self.table_name)
+            return False
+        except dynamodb.exceptions.ResourceNotFoundException:
+            pass
+        dynamodb.create_table(
+            TableName=self.table_name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "region", "AttributeType": "S"},
+                {"AttributeName": "date", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "region", "KeyType": "HASH"},
+                {"AttributeName": "date", "KeyType": "RANGE"},
+            ],
+        )
+        dynamodb.get_waiter("table_exists").wait(TableName=self.table_name)
+        return True
+
+    def query_region(self, region: str) -> list[dict[str, Any]]:
+        """Every item of one region, read with a paginated Query (1 MB a page), as plain dicts."""
+        pages = (
+            self.client("dynamodb")
+            .get_paginator("query")
+            .paginate(
+                TableName=self.table_name,
+                KeyConditionExpression="#region = :region",
+                ExpressionAttributeNames={"#region": "region"},
+                ExpressionAttributeValues={":region": {"S": region}},
+            )
+        )
+        return [_from_dynamodb(item) for page in pages for item in page["Items"]]
+
+    def put_items(self, items: Sequence[dict[str, Any]]) -> int:
+        """Write items with BatchWriteItem, 25 a call, resending UnprocessedItems with
+        exponential backoff; returns the number of calls made."""
+        dynamodb = self.client("dynamodb")
+        calls = 0
+        for start in range(0, len(items), DYNAMODB_BATCH_SIZE):
+            batch = items[start : start + DYNAMODB_BATCH_SIZE]
+            pending = {
+                self.table_name: [{"PutRequest": {"Item": _to_dynamodb(item)}} for item in batch]
+            }
+            for attempt in range(self.max_batch_rounds):
+                if attempt:
+                    time.sleep(min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+                pending = dynamodb.batch_write_item(RequestItems=pending)["UnprocessedItems"]
+                calls += 1
+                if not pending:
+                    break
+            else:
+                left = len(pending.get(self.table_name, []))
+                raise RuntimeError(
+                    f"DynamoDB left {left} item(s) unprocessed in table {self.table_name} after "
+                    f"{self.max_batch_rounds} attempts; the next run writes them."
+                )
+        return calls
+
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_dynamodb(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in item.items()}
+
+
+def _from_dynamodb(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+class GlueCatalogResource(AwsClientResource):
+    """The Glue Data Catalog entry through which Athena reads the export."""
+
+    database: str = Field(description="Glue database (COVID_GLUE_DATABASE).")
+    table_name: str = Field(description="Glue table (COVID_GLUE_TABLE).")
+
+    def ensure_database(self) -> None:
+        glue = self.client("glue")
+        with contextlib.suppress(glue.exceptions.AlreadyExistsException):
+            glue.create_database(DatabaseInput={"Name": self.database})
+
+    def get_table(self) -> dict[str, Any] | None:
+        glue = self.client("glue")
+        try:
+            return glue.get_table(DatabaseName=self.database, Name=self.table_name)["Table"]
+        except glue.exceptions.EntityNotFoundException:
+            return None
+
+    def put_table(self, table_input: dict[str, Any]) -> None:
+        """Create the table or replace its definition: one call, so readers switch atomically."""
+        glue = self.client("glue")
+        try:
+            glue.update_table(DatabaseName=self.database, TableInput=table_input)
+        except glue.exceptions.EntityNotFoundException:
+            glue.create_table(DatabaseName=self.database, TableInput=table_input)
+
+
+class S3BucketResource(ConfigurableResource):
+    """The pipeline's bucket, reached through dagster-aws's S3Resource."""
+
+    s3: S3Resource
+    bucket: str = Field(description="Bucket name (COVID_S3_BUCKET).")
+    export_prefix: str = Field(description="Key prefix of the Athena export (COVID_S3_PREFIX).")
+
+    @property
+    def export_root(self) -> str:
+        """The export prefix as a folder: no leading slash, one trailing slash."""
+        return self.export_prefix.strip("/") + "/"
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        self.s3.get_client().put_object(
+            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type
+        )
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        pages = (
+            self.s3.get_client()
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=self.bucket, Prefix=prefix)
+        )
+        for page in pages:
+            yield from (entry["Key"] for entry in page.get("Contents", []))
+
+    def delete(self, keys: Sequence[str]) -> None:
+        client = self.s3.get_client()
+        for start in range(0, len(keys), S3_DELETE_BATCH_SIZE):
+            batch = keys[start : start + S3_DELETE_BATCH_SIZE]
+            response = client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+            )
+            if response.get("Errors"):
+                raise ClientError({"Error": response["Errors"][0]}, "DeleteObjects")

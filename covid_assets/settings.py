@@ -1,0 +1,81 @@
+"""Every setting of the pipeline: its environment variable, its local default and what it does.
+
+The README's configuration table lists exactly these (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from dagster import EnvVar
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    description: str
+
+
+SETTINGS: dict[str, Setting] = {
+    setting.name: setting
+    for setting in (
+        Setting(
+            "COVID_NYT_URL",
+            "https://raw.githubusercontent.com/nytimes/covid-19-data/master/us.csv",
+            "NYT US daily file: http(s)://, file:// or a local path.",
+        ),
+        Setting(
+            "COVID_JHU_URL",
+            "https://raw.githubusercontent.com/datasets/covid-19/main/data/"
+            "time-series-19-covid-combined.csv",
+            "JHU combined time series: http(s)://, file:// or a local path.",
+        ),
+        Setting(
+            "COVID_HTTP_TIMEOUT_SECONDS",
+            "30",
+            "Connect and read timeout of one download attempt, in seconds.",
+        ),
+        Setting(
+            "COVID_HTTP_RETRIES",
+            "4",
+            "Retries of a download after a connection error, timeout, HTTP 429 or 5xx "
+            "(exponential backoff with jitter).",
+        ),
+        Setting(
+            "COVID_DOWNLOAD_MAX_BYTES",
+            str(64 * 1024 * 1024),
+            "Largest source file accepted, in bytes.",
+        ),
+        Setting("COVID_DYNAMODB_TABLE", "covid_daily", "DynamoDB table of the daily records."),
+        Setting(
+            "COVID_S3_BUCKET",
+            "covid-assets-local",
+            "S3 bucket of the Athena export (and, later, the quarantine).",
+        ),
+        Setting(
+            "COVID_S3_PREFIX",
+            "athena/us_daily/",
+            "Key prefix of the Athena export inside the bucket.",
+        ),
+        Setting("COVID_GLUE_DATABASE", "covid", "Glue Data Catalog database of the export."),
+        Setting("COVID_GLUE_TABLE", "us_daily", "Glue table (Athena table) of the export."),
+        Setting(
+            "AWS_DEFAULT_REGION",
+            "us-east-1",
+            "AWS region of every client (the standard boto3 variable).",
+        ),
+    )
+}
+
+
+def configured(name: str) -> str:
+    """The value to give a resource field: ``EnvVar(name)`` when the variable is set, so that
+    Dagster resolves it at launch and shows it as an environment variable in the UI; otherwise
+    the local default, so a fresh clone runs with nothing set."""
+    return EnvVar(name) if name in os.environ else SETTINGS[name].default
+
+
+def configured_int(name: str) -> int:
+    return EnvVar.int(name) if name in os.environ else int(SETTINGS[name].default)

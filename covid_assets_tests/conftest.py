@@ -1,0 +1,129 @@
+"""Shared fixtures: a moto server over HTTP, an emulated AWS account reset for every test, the
+real source snapshots, and a helper that runs the daily job the way the schedule does."""
+
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import requests
+from dagster import DagsterInstance, ExecuteInProcessResult, instance_for_test
+
+from covid_assets.definitions import build_definitions
+from covid_assets.local_stack import EMULATOR_CREDENTIALS, moto_server, provision
+from covid_assets.settings import SETTINGS
+
+SNAPSHOTS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "snapshots"
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@dataclass
+class EmulatedAws:
+    endpoint: str
+    region: str
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint)
+
+    @property
+    def table_name(self) -> str:
+        return os.environ["COVID_DYNAMODB_TABLE"]
+
+    @property
+    def bucket(self) -> str:
+        return os.environ["COVID_S3_BUCKET"]
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> EmulatedAws:
+    """A blank emulated account with the bucket, table and Glue database provisioned, and the
+    environment pointing every boto3 client of the pipeline at it."""
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    for name, value in {**EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": moto_endpoint}.items():
+        monkeypatch.setenv(name, value)
+    for setting in SETTINGS.values():
+        monkeypatch.setenv(setting.name, setting.default)
+    provision()
+    return EmulatedAws(moto_endpoint, os.environ["AWS_DEFAULT_REGION"])
+
+
+@pytest.fixture
+def snapshots_dir() -> Path:
+    if not SNAPSHOTS_DIR.is_dir():
+        pytest.skip(
+            f"real source snapshots not found at {SNAPSHOTS_DIR} (see shared/data/README.md)"
+        )
+    return SNAPSHOTS_DIR
+
+
+def use_sources(monkeypatch: pytest.MonkeyPatch, nyt: Path | str, jhu: Path | str) -> None:
+    monkeypatch.setenv("COVID_NYT_URL", str(nyt))
+    monkeypatch.setenv("COVID_JHU_URL", str(jhu))
+
+
+def use_snapshot(monkeypatch: pytest.MonkeyPatch, snapshots_dir: Path, day: str) -> None:
+    folder = snapshots_dir / day
+    use_sources(monkeypatch, (folder / "nyt-us.csv").as_uri(), folder / "jhu-combined.csv")
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    with instance_for_test() as test_instance:
+        yield test_instance
+
+
+def run_daily_job(instance: DagsterInstance, raise_on_error: bool = True) -> ExecuteInProcessResult:
+    """Run the scheduled job with the settings the environment holds now."""
+    job = build_definitions().resolve_job_def("covid_daily_job")
+    return job.execute_in_process(instance=instance, raise_on_error=raise_on_error)
+
+
+def stored_days(aws: EmulatedAws) -> dict[str, tuple[int, int, int]]:
+    """The DynamoDB table's items as date → (cases, deaths, recovered), read with a Scan."""
+    pages = aws.client("dynamodb").get_paginator("scan").paginate(TableName=aws.table_name)
+    return {
+        item["date"]["S"]: tuple(
+            int(item[column]["N"]) for column in ("cases", "deaths", "recovered")
+        )
+        for page in pages
+        for item in page["Items"]
+    }
+
+
+def glue_export_table(aws: EmulatedAws) -> dict[str, Any]:
+    return aws.client("glue").get_table(
+        DatabaseName=os.environ["COVID_GLUE_DATABASE"], Name=os.environ["COVID_GLUE_TABLE"]
+    )["Table"]
+
+
+def exported_rows(aws: EmulatedAws) -> pa.Table:
+    """Every Parquet file at the Glue table's location, read the way Athena would."""
+    location = glue_export_table(aws)["StorageDescriptor"]["Location"]
+    bucket, _, folder = location.removeprefix("s3://").partition("/")
+    s3 = aws.client("s3")
+    keys = [
+        entry["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
+        for entry in page.get("Contents", [])
+    ]
+    return pa.concat_tables(
+        pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+        for key in keys
+    )
+
+
+def materialization_metadata(result: ExecuteInProcessResult, asset: str) -> dict[str, Any]:
+    [materialization] = result.asset_materializations_for_node(asset)
+    return {key: value.value for key, value in materialization.metadata.items()}

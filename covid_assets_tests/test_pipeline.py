@@ -1,0 +1,199 @@
+"""The daily job end to end against the moto server, on small hand-written sources."""
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from covid_assets.export import EXPORT_SCHEMA
+from covid_assets_tests.conftest import (
+    exported_rows,
+    glue_export_table,
+    materialization_metadata,
+    run_daily_job,
+    stored_days,
+    use_sources,
+)
+
+NYT_THREE_DAYS = "date,cases,deaths\n2020-03-01,10,1\n2020-03-02,20,2\n2020-03-03,30,3\n"
+JHU_THREE_DAYS = (
+    "Date,Country/Region,Province/State,Confirmed,Recovered,Deaths\n"
+    "2020-03-01,US,,9,1,0\n2020-03-02,US,,19,2,0\n2020-03-03,US,,29,,0\n"
+    "2020-03-01,Australia,,5,5,0\n"
+)
+THREE_DAYS = {
+    "2020-03-01": (10, 1, 1),
+    "2020-03-02": (20, 2, 2),
+    "2020-03-03": (30, 3, 0),
+}
+
+
+@pytest.fixture
+def write_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Write NYT and JHU texts to files and point the pipeline at them."""
+
+    def write(nyt_text: str, jhu_text: str) -> None:
+        (tmp_path / "us.csv").write_text(nyt_text)
+        (tmp_path / "jhu.csv").write_text(jhu_text)
+        use_sources(monkeypatch, (tmp_path / "us.csv").as_uri(), tmp_path / "jhu.csv")
+
+    return write
+
+
+def test_first_run_loads_every_merged_day_into_dynamodb(aws, instance, write_sources):
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    result = run_daily_job(instance)
+    assert stored_days(aws) == THREE_DAYS
+    metadata = materialization_metadata(result, "dynamodb_records")
+    assert (metadata["inserted"], metadata["updated"], metadata["unchanged"]) == (3, 0, 0)
+    assert metadata["dagster/row_count"] == 3
+
+
+def test_items_carry_region_iso_date_and_numeric_counts(aws, instance, write_sources):
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    run_daily_job(instance)
+    item = aws.client("dynamodb").get_item(
+        TableName=aws.table_name, Key={"region": {"S": "US"}, "date": {"S": "2020-03-02"}}
+    )["Item"]
+    assert item == {
+        "region": {"S": "US"},
+        "date": {"S": "2020-03-02"},
+        "cases": {"N": "20"},
+        "deaths": {"N": "2"},
+        "recovered": {"N": "2"},
+    }
+
+
+def test_export_is_parquet_at_the_glue_tables_location_with_matching_types(
+    aws, instance, write_sources
+):
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    run_daily_job(instance)
+    table = glue_export_table(aws)
+    assert table["StorageDescriptor"]["Columns"] == [
+        {"Name": "date", "Type": "date"},
+        {"Name": "cases", "Type": "bigint"},
+        {"Name": "deaths", "Type": "bigint"},
+        {"Name": "recovered", "Type": "bigint"},
+    ]
+    assert table["StorageDescriptor"]["Location"].startswith(f"s3://{aws.bucket}/athena/us_daily/")
+    exported = exported_rows(aws)
+    assert exported.schema.equals(EXPORT_SCHEMA)
+    assert exported.to_pylist()[-1] == {
+        "date": dt.date(2020, 3, 3),
+        "cases": 30,
+        "deaths": 3,
+        "recovered": 0,
+    }
+    assert exported.num_rows == 3
+
+
+def test_second_run_of_the_same_data_writes_nothing(aws, instance, write_sources):
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    run_daily_job(instance)
+    location = glue_export_table(aws)["StorageDescriptor"]["Location"]
+    result = run_daily_job(instance)
+    metadata = materialization_metadata(result, "dynamodb_records")
+    assert (metadata["items_written"], metadata["unchanged"]) == (0, 3)
+    assert materialization_metadata(result, "athena_export")["status"] == "unchanged"
+    assert glue_export_table(aws)["StorageDescriptor"]["Location"] == location
+
+
+def test_revised_day_is_rewritten_and_the_rest_left_alone(aws, instance, write_sources):
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    run_daily_job(instance)
+    write_sources(NYT_THREE_DAYS.replace("2020-03-02,20,2", "2020-03-02,21,2"), JHU_THREE_DAYS)
+    result = run_daily_job(instance)
+    metadata = materialization_metadata(result, "dynamodb_records")
+    assert (metadata["inserted"], metadata["updated"], metadata["unchanged"]) == (0, 1, 2)
+    assert stored_days(aws)["2020-03-02"] == (21, 2, 2)
+    assert [row["cases"] for row in exported_rows(aws).to_pylist()] == [10, 21, 30]
+
+
+def test_new_export_replaces_the_old_one_at_the_tables_location(aws, instance, write_sources):
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    run_daily_job(instance)
+    first_location = glue_export_table(aws)["StorageDescriptor"]["Location"]
+    write_sources(NYT_THREE_DAYS + "2020-03-04,40,4\n", JHU_THREE_DAYS + "2020-03-04,US,,39,4,0\n")
+    run_daily_job(instance)
+    assert glue_export_table(aws)["StorageDescriptor"]["Location"] != first_location
+    assert exported_rows(aws).num_rows == 4
+
+
+def test_only_the_current_and_previous_exports_are_kept(aws, instance, write_sources):
+    for days in (1, 2, 3):
+        nyt_rows = "".join(f"2020-03-0{day},{day},0\n" for day in range(1, days + 1))
+        jhu_rows = "".join(f"2020-03-0{day},US,,{day},0,0\n" for day in range(1, days + 1))
+        write_sources(
+            "date,cases,deaths\n" + nyt_rows, JHU_THREE_DAYS.splitlines()[0] + "\n" + jhu_rows
+        )
+        run_daily_job(instance)
+    listing = aws.client("s3").list_objects_v2(Bucket=aws.bucket, Prefix="athena/us_daily/")
+    folders = {entry["Key"].rsplit("/", 2)[-2] for entry in listing["Contents"]}
+    assert len(folders) == 2
+
+
+def test_day_that_vanishes_upstream_is_kept_and_reported(aws, instance, write_sources):
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    run_daily_job(instance)
+    write_sources(NYT_THREE_DAYS.replace("2020-03-01,10,1\n", ""), JHU_THREE_DAYS)
+    result = run_daily_job(instance)
+    assert stored_days(aws) == THREE_DAYS
+    metadata = materialization_metadata(result, "dynamodb_records")
+    assert metadata["vanished_dates"] == ["2020-03-01"]
+    assert metadata["dagster/row_count"] == 3
+
+
+def test_a_table_left_half_written_is_repaired_by_the_next_run(aws, instance, write_sources):
+    """Whatever a failed run left behind (a missing day, a stale value), the next run writes
+    exactly what differs from the merged table."""
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    run_daily_job(instance)
+    dynamodb = aws.client("dynamodb")
+    dynamodb.delete_item(
+        TableName=aws.table_name, Key={"region": {"S": "US"}, "date": {"S": "2020-03-01"}}
+    )
+    dynamodb.update_item(
+        TableName=aws.table_name,
+        Key={"region": {"S": "US"}, "date": {"S": "2020-03-02"}},
+        UpdateExpression="SET cases = :stale",
+        ExpressionAttributeValues={":stale": {"N": "1"}},
+    )
+    result = run_daily_job(instance)
+    assert stored_days(aws) == THREE_DAYS
+    metadata = materialization_metadata(result, "dynamodb_records")
+    assert (metadata["inserted"], metadata["updated"], metadata["unchanged"]) == (1, 1, 1)
+
+
+def test_table_and_glue_database_are_created_when_missing(aws, instance, write_sources):
+    aws.client("dynamodb").delete_table(TableName=aws.table_name)
+    aws.client("glue").delete_database(Name="covid")
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    run_daily_job(instance)
+    assert stored_days(aws) == THREE_DAYS
+    assert glue_export_table(aws)["DatabaseName"] == "covid"
+
+
+def test_bad_source_fails_the_run_and_writes_nothing(aws, instance, write_sources):
+    write_sources(NYT_THREE_DAYS.replace("2020-03-02,20,2", "2020-03-02,-20,2"), JHU_THREE_DAYS)
+    result = run_daily_job(instance, raise_on_error=False)
+    assert not result.success
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    assert failure.step_key == "merged_daily_table"
+    message = failure.step_failure_data.error.cause.message
+    assert "us.csv, line 3, column 'cases': found '-20', expected a non-negative integer" in message
+    assert stored_days(aws) == {}
+    assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=aws.bucket)
+
+
+def test_batches_of_more_than_25_days_are_all_written(aws, instance, write_sources):
+    days = [dt.date(2020, 3, 1) + dt.timedelta(days=offset) for offset in range(60)]
+    write_sources(
+        "date,cases,deaths\n" + "".join(f"{day},{n},0\n" for n, day in enumerate(days)),
+        JHU_THREE_DAYS.splitlines()[0]
+        + "\n"
+        + "".join(f"{day},US,,0,{n},0\n" for n, day in enumerate(days)),
+    )
+    result = run_daily_job(instance)
+    assert len(stored_days(aws)) == 60
+    assert materialization_metadata(result, "dynamodb_records")["batch_write_calls"] == 3
