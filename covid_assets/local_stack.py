@@ -106,6 +106,21 @@ def dagster_command(*arguments: str) -> list[str]:
     return [executable, *arguments]
 
 
+def run_until_stopped(command: list[str]) -> int:
+    """Run the command in the foreground; a SIGTERM to this launcher is passed on, so that the
+    Dagster processes shut down cleanly before the emulator is stopped."""
+    # A launcher started in the background inherits an ignored SIGINT, which Dagster would pass
+    # on to its own processes and then map SIGTERM to; restore the default first.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    child = subprocess.Popen(command, cwd=PROJECT_ROOT)
+    signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signal.SIGTERM))
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            continue  # Ctrl-C reached the child too; wait for it to finish shutting down
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -129,11 +144,7 @@ def main() -> None:
             command = dagster_command(
                 "job", "execute", "-m", "covid_assets.definitions", "-j", "covid_daily_job"
             )
-        try:
-            result = subprocess.run(command, cwd=PROJECT_ROOT, check=False)
-        except KeyboardInterrupt:
-            result = subprocess.CompletedProcess(command, 0)
-    sys.exit(result.returncode)
+        sys.exit(run_until_stopped(command))
 
 
 if __name__ == "__main__":

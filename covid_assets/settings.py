@@ -41,7 +41,7 @@ SETTINGS: dict[str, Setting] = {
             "COVID_HTTP_RETRIES",
             "4",
             "Retries of a download after a connection error, timeout, HTTP 429 or 5xx "
-            "(exponential backoff with jitter).",
+            "(exponential backoff with jitter); other 4xx fail at once.",
         ),
         Setting(
             "COVID_DOWNLOAD_MAX_BYTES",

@@ -1,0 +1,88 @@
+"""The code location as Dagster and a person see it: assets, lineage, schedule, settings."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DefaultScheduleStatus
+
+from covid_assets.definitions import build_definitions, defs
+from covid_assets.settings import SETTINGS
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+LINEAGE = {
+    "nyt_raw": set(),
+    "jhu_raw": set(),
+    "merged_daily_table": {"nyt_raw", "jhu_raw"},
+    "dynamodb_records": {"merged_daily_table"},
+    "athena_export": {"merged_daily_table"},
+}
+
+
+def test_lineage_runs_from_raw_sources_to_dynamodb_and_the_export():
+    graph = defs.resolve_asset_graph()
+    for asset, parents in LINEAGE.items():
+        node = graph.get(AssetKey(asset))
+        assert {key.to_user_string() for key in node.parent_keys} == parents, asset
+
+
+def test_every_asset_has_a_group_and_a_description():
+    for asset in LINEAGE:
+        spec = defs.resolve_assets_def(asset).get_asset_spec(AssetKey(asset))
+        assert spec.group_name, asset
+        assert spec.description, asset
+
+
+def test_schedule_runs_the_whole_graph_daily_at_12_15_utc_and_is_on_by_default():
+    schedule = defs.resolve_schedule_def("covid_daily_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("15 12 * * *", "UTC")
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING
+    job = defs.resolve_job_def(schedule.job_name)
+    assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == set(LINEAGE)
+
+
+def test_settings_set_in_the_environment_become_env_vars(monkeypatch):
+    monkeypatch.setenv("COVID_DYNAMODB_TABLE", "prod_table")
+    monkeypatch.delenv("COVID_S3_BUCKET", raising=False)
+    resources = build_definitions().resources
+    assert resources["dynamodb"].table_name == "COVID_DYNAMODB_TABLE"  # an EnvVar holds its name
+    assert resources["bucket"].bucket == SETTINGS["COVID_S3_BUCKET"].default
+
+
+def test_readme_configuration_table_lists_every_setting_with_its_default():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", readme, flags=re.MULTILINE))
+    assert {name: setting.default for name, setting in SETTINGS.items()}.items() <= rows.items()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        ["dg", "check", "defs"],
+    ],
+    ids=["dagster-workspace", "dg-project"],
+)
+def test_code_location_loads_from_the_command_line_without_warnings(command, tmp_path):
+    bin_dir = Path(sys.executable).parent
+    environment = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path),
+        "VIRTUAL_ENV": str(bin_dir.parent),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+    }
+    result = subprocess.run(
+        [str(bin_dir / command[0]), *command[1:]],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "mismatch" not in output.lower(), output

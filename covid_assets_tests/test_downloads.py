@@ -1,0 +1,115 @@
+"""The source downloader against a real local HTTP server, file:// URLs and plain paths."""
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from covid_assets.resources import SourceDownloader, SourceUnavailableError
+
+BODY = b"date,cases,deaths\n2020-03-01,10,1\n"
+
+
+class ScriptedHandler(BaseHTTPRequestHandler):
+    """Answers each GET with the next scripted (status, body, delay) for its path."""
+
+    scripts: ClassVar[dict[str, list[tuple[int, bytes, float]]]] = {}
+    requests_seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.requests_seen.append(self.path)
+        script = self.scripts[self.path]
+        status, body, delay = script.pop(0) if len(script) > 1 else script[0]
+        time.sleep(delay)
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    ScriptedHandler.scripts = {}
+    ScriptedHandler.requests_seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ScriptedHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def downloader(**overrides) -> SourceDownloader:
+    settings = {"nyt_url": "unused", "jhu_url": "unused", "timeout_seconds": 2, "retries": 3}
+    return SourceDownloader(**{**settings, **overrides})
+
+
+def test_http_download_returns_the_body(http_server):
+    ScriptedHandler.scripts["/us.csv"] = [(200, BODY, 0)]
+    assert downloader().download(f"{http_server}/us.csv", "COVID_NYT_URL") == BODY
+
+
+def test_server_errors_are_retried_until_the_file_comes(http_server):
+    ScriptedHandler.scripts["/us.csv"] = [(503, b"busy", 0), (429, b"slow down", 0), (200, BODY, 0)]
+    assert downloader().download(f"{http_server}/us.csv", "COVID_NYT_URL") == BODY
+    assert len(ScriptedHandler.requests_seen) == 3
+
+
+def test_not_found_fails_at_once_naming_the_url_and_the_setting(http_server):
+    ScriptedHandler.scripts["/gone.csv"] = [(404, b"no", 0)]
+    url = f"{http_server}/gone.csv"
+    with pytest.raises(SourceUnavailableError, match=r"404") as raised:
+        downloader().download(url, "COVID_NYT_URL")
+    assert url in str(raised.value)
+    assert "COVID_NYT_URL" in str(raised.value)
+    assert len(ScriptedHandler.requests_seen) == 1
+
+
+def test_persistent_server_errors_fail_after_the_retries(http_server):
+    ScriptedHandler.scripts["/us.csv"] = [(500, b"broken", 0)]
+    with pytest.raises(SourceUnavailableError, match="COVID_JHU_URL"):
+        downloader(retries=2).download(f"{http_server}/us.csv", "COVID_JHU_URL")
+    assert len(ScriptedHandler.requests_seen) == 3
+
+
+def test_a_server_that_never_answers_times_out_instead_of_hanging(http_server):
+    ScriptedHandler.scripts["/slow.csv"] = [(200, BODY, 3)]
+    started = time.monotonic()
+    with pytest.raises(SourceUnavailableError, match="timed out"):
+        downloader(timeout_seconds=1, retries=0).download(
+            f"{http_server}/slow.csv", "COVID_NYT_URL"
+        )
+    assert time.monotonic() - started < 3
+
+
+def test_unreachable_host_fails_with_the_url_and_the_setting():
+    closed_port_url = "http://127.0.0.1:9/us.csv"
+    with pytest.raises(SourceUnavailableError, match=r"127\.0\.0\.1:9/us\.csv.*COVID_NYT_URL"):
+        downloader(retries=0).download(closed_port_url, "COVID_NYT_URL")
+
+
+def test_file_larger_than_the_limit_is_refused(http_server):
+    ScriptedHandler.scripts["/big.csv"] = [(200, BODY * 100, 0)]
+    with pytest.raises(SourceUnavailableError, match="COVID_DOWNLOAD_MAX_BYTES"):
+        downloader(max_bytes=len(BODY) * 10).download(f"{http_server}/big.csv", "COVID_NYT_URL")
+
+
+@pytest.mark.parametrize("as_uri", [True, False], ids=["file-url", "plain-path"])
+def test_local_files_are_read_from_file_urls_and_paths(tmp_path: Path, as_uri):
+    source = tmp_path / "us.csv"
+    source.write_bytes(BODY)
+    location = source.as_uri() if as_uri else str(source)
+    assert downloader().download(location, "COVID_NYT_URL") == BODY
+
+
+def test_missing_local_file_names_the_path_and_the_setting(tmp_path: Path):
+    missing = tmp_path / "nowhere.csv"
+    with pytest.raises(SourceUnavailableError, match=r"nowhere\.csv.*COVID_JHU_URL"):
+        downloader().download(str(missing), "COVID_JHU_URL")

@@ -1,0 +1,84 @@
+"""Replay the real daily snapshots in date order, as the schedule would have run on those days."""
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from covid_assets_tests.conftest import (
+    exported_rows,
+    materialization_metadata,
+    run_daily_job,
+    stored_days,
+    use_snapshot,
+)
+
+# (snapshot day, items written, of which new days, of which revised days), from the data README.
+REPLAY = [
+    ("2020-10-09", 261, 261, 0),
+    ("2021-03-14", 262, 156, 106),
+    ("2021-03-15", 1, 1, 0),
+    ("2021-03-16", 1, 1, 0),
+    ("2021-03-17", 1, 1, 0),
+    ("2021-03-18", 1, 0, 1),  # NYT revised 2021-03-16; JHU had not updated
+]
+
+
+def expected_days(snapshot: Path) -> dict[str, tuple[int, int, int]]:
+    """The merged table computed independently of the pipeline, with the csv module."""
+    with (snapshot / "nyt-us.csv").open(newline="") as nyt_file:
+        nyt = {
+            row["date"]: (int(row["cases"]), int(row["deaths"])) for row in csv.DictReader(nyt_file)
+        }
+    with (snapshot / "jhu-combined.csv").open(newline="") as jhu_file:
+        recovered = {
+            row["Date"]: int(float(row["Recovered"] or 0))
+            for row in csv.DictReader(jhu_file)
+            if row["Country/Region"] == "US" and not row["Province/State"]
+        }
+    return {day: (*nyt[day], recovered[day]) for day in sorted(nyt.keys() & recovered.keys())}
+
+
+def exported_days(aws) -> dict[str, tuple[int, int, int]]:
+    return {
+        row["date"].isoformat(): (row["cases"], row["deaths"], row["recovered"])
+        for row in exported_rows(aws).to_pylist()
+    }
+
+
+def test_replaying_the_snapshots_keeps_dynamodb_and_the_export_equal_to_each_days_merged_table(
+    aws, instance, snapshots_dir, monkeypatch
+):
+    for day, written, inserted, updated in REPLAY:
+        use_snapshot(monkeypatch, snapshots_dir, day)
+        metadata = materialization_metadata(run_daily_job(instance), "dynamodb_records")
+        expected = expected_days(snapshots_dir / day)
+        assert (metadata["items_written"], metadata["inserted"], metadata["updated"]) == (
+            written,
+            inserted,
+            updated,
+        ), day
+        assert stored_days(aws) == expected, day
+        assert exported_days(aws) == expected, day
+    # The last run took in NYT's revision of 2021-03-16 (29,573,180 -> 29,573,186 cases).
+    assert stored_days(aws)["2021-03-16"] == (29_573_186, 536_472, 0)
+
+
+@pytest.mark.parametrize("day", ["2020-10-09", "2021-03-18"])
+def test_a_second_run_of_the_same_snapshot_writes_nothing(
+    aws, instance, snapshots_dir, monkeypatch, day
+):
+    use_snapshot(monkeypatch, snapshots_dir, day)
+    run_daily_job(instance)
+    result = run_daily_job(instance)
+    assert materialization_metadata(result, "dynamodb_records")["items_written"] == 0
+    assert materialization_metadata(result, "athena_export")["status"] == "unchanged"
+
+
+def test_first_snapshot_ends_on_2020_10_08(aws, instance, snapshots_dir, monkeypatch):
+    use_snapshot(monkeypatch, snapshots_dir, "2020-10-09")
+    result = run_daily_job(instance)
+    assert stored_days(aws)["2020-10-08"] == (7_638_362, 212_678, 3_021_252)
+    merged = materialization_metadata(result, "merged_daily_table")
+    assert (merged["first_date"], merged["last_date"]) == (str(dt.date(2020, 1, 22)), "2020-10-08")
