@@ -1,16 +1,23 @@
 """The code location ``covid_assets``: every asset, job, schedule and resource of the project."""
 
-from dagster import Definitions, in_process_executor, load_assets_from_modules
+from dagster import (
+    Definitions,
+    in_process_executor,
+    load_asset_checks_from_modules,
+    load_assets_from_modules,
+)
 from dagster_aws.s3 import S3Resource
 
-from covid_assets import export, loading, merged, sources
+from covid_assets import checks, export, loading, merged, sources
 from covid_assets.resources import (
     DynamoDBResource,
     GlueCatalogResource,
     S3BucketResource,
+    SNSResource,
     SourceDownloader,
 )
 from covid_assets.schedules import covid_daily_job, covid_daily_schedule
+from covid_assets.sensors import covid_run_failure_alert
 from covid_assets.settings import configured, configured_int
 
 
@@ -20,8 +27,10 @@ def build_definitions() -> Definitions:
     region = configured("AWS_DEFAULT_REGION")
     return Definitions(
         assets=load_assets_from_modules([sources, merged, loading, export]),
+        asset_checks=load_asset_checks_from_modules([checks]),
         jobs=[covid_daily_job],
         schedules=[covid_daily_schedule],
+        sensors=[covid_run_failure_alert],
         resources={
             "sources": SourceDownloader(
                 nyt_url=configured("COVID_NYT_URL"),
@@ -43,6 +52,7 @@ def build_definitions() -> Definitions:
                 table_name=configured("COVID_GLUE_TABLE"),
                 region_name=region,
             ),
+            "alerts": SNSResource(topic_arn=configured("COVID_SNS_TOPIC_ARN"), region_name=region),
         },
         # Five small steps: running them in one process saves a subprocess start (~3.5 s on
         # two cores) per step, and the steps are sequential anyway.

@@ -41,7 +41,10 @@ def parquet_bytes(merged_daily_table: pd.DataFrame) -> bytes:
 
 
 def glue_columns(schema: pa.Schema = EXPORT_SCHEMA) -> list[dict[str, str]]:
-    return [{"Name": field.name, "Type": GLUE_TYPES[field.type]} for field in schema]
+    return [
+        {"Name": field.name, "Type": GLUE_TYPES.get(field.type, str(field.type))}
+        for field in schema
+    ]
 
 
 def glue_table_input(name: str, location: str, content_sha256: str, rows: int) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from typing import Any
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from covid_assets.contracts import COUNT_COLUMNS
 from covid_assets.metadata import column_schema, markdown_preview
-from covid_assets.resources import DynamoDBResource
-from covid_assets.transform import COUNT_COLUMNS
+from covid_assets.resources import DynamoDBResource, SNSResource
 
 REGION = "US"
 
@@ -75,7 +75,10 @@ def plan_writes(
     kinds={"dynamodb"},
 )
 def dynamodb_records(
-    context: AssetExecutionContext, merged_daily_table: pd.DataFrame, dynamodb: DynamoDBResource
+    context: AssetExecutionContext,
+    merged_daily_table: pd.DataFrame,
+    dynamodb: DynamoDBResource,
+    alerts: SNSResource,
 ) -> MaterializeResult:
     if dynamodb.ensure_table():
         context.log.info("Created DynamoDB table %s", dynamodb.table_name)
@@ -88,6 +91,14 @@ def dynamodb_records(
         len(plan.updates),
         plan.unchanged,
     )
+    latest_date = str(merged_daily_table["date"].max()) if len(merged_daily_table) else "none"
+    alerts.publish(
+        subject=f"covid_assets: {len(plan.items_to_write)} day(s) updated in {dynamodb.table_name}",
+        message=(
+            f"Loaded {dynamodb.table_name}: {len(plan.inserts)} inserted, {len(plan.updates)} "
+            f"updated, {plan.unchanged} unchanged. Latest date: {latest_date}."
+        ),
+    )
     written = pd.DataFrame(plan.items_to_write, columns=ITEM_COLUMNS)
     return MaterializeResult(
         metadata={
@@ -99,6 +110,7 @@ def dynamodb_records(
             "unchanged": plan.unchanged,
             "items_written": len(plan.items_to_write),
             "batch_write_calls": batch_calls,
+            "latest_date": latest_date,
             # Days the sources no longer have are kept (history is not deleted) but reported.
             "vanished_dates": MetadataValue.json(plan.vanished_dates),
             "written_items_preview": markdown_preview(written),

@@ -73,7 +73,7 @@ def setting(name: str) -> str:
 
 
 def provision() -> None:
-    """Create the bucket, the DynamoDB table and the Glue database the pipeline expects, in
+    """Create the bucket, SNS topic, DynamoDB table and Glue database the pipeline expects, in
     whatever account the environment points boto3 at."""
     region = setting("AWS_DEFAULT_REGION")
     s3 = boto3.client("s3", region_name=region)
@@ -82,6 +82,8 @@ def provision() -> None:
         s3.create_bucket(Bucket=bucket)
     else:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    topic_name = setting("COVID_SNS_TOPIC_ARN").rsplit(":", 1)[-1]
+    boto3.client("sns", region_name=region).create_topic(Name=topic_name)
     DynamoDBResource(table_name=setting("COVID_DYNAMODB_TABLE"), region_name=region).ensure_table()
     GlueCatalogResource(
         database=setting("COVID_GLUE_DATABASE"),

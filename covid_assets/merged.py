@@ -3,9 +3,10 @@
 import pandas as pd
 from dagster import AssetExecutionContext, DataVersion, Output, asset
 
+from covid_assets.contracts import SourceDataError
 from covid_assets.metadata import daily_table_metadata, table_sha256
 from covid_assets.sources import RawSourceFile
-from covid_assets.transform import SourceDataError, merge_daily
+from covid_assets.transform import merge_daily
 
 
 @asset(

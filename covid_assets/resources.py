@@ -32,7 +32,12 @@ S3_DELETE_BATCH_SIZE = 1000  # DeleteObjects' hard limit
 
 
 class SourceUnavailableError(RuntimeError):
-    """A source file could not be fetched; the message says which and what to change."""
+    """A source file could not be fetched; the message says which and what to change.
+    ``transient`` is True when trying again later may help (connection error, timeout, 429, 5xx)."""
+
+    def __init__(self, message: str, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class SourceDownloader(ConfigurableResource):
@@ -51,9 +56,13 @@ class SourceDownloader(ConfigurableResource):
                 return self._download_http(url)
             return self._read_local(url)
         except (OSError, requests.RequestException, ValueError) as error:
+            transient = isinstance(
+                error, requests.ConnectionError | requests.Timeout | requests.exceptions.RetryError
+            )
             raise SourceUnavailableError(
                 f"Could not download {url}: {error}. Check that it is reachable, or set "
-                f"{setting_name} to another http(s):// or file:// URL or a local path."
+                f"{setting_name} to another http(s):// or file:// URL or a local path.",
+                transient=transient,
             ) from error
 
     def _download_http(self, url: str) -> bytes:
@@ -238,6 +247,9 @@ class S3BucketResource(ConfigurableResource):
             Bucket=self.bucket, Key=key, Body=body, ContentType=content_type
         )
 
+    def get(self, key: str) -> bytes:
+        return self.s3.get_client().get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
     def list_keys(self, prefix: str) -> Iterator[str]:
         pages = (
             self.s3.get_client()
@@ -257,3 +269,16 @@ class S3BucketResource(ConfigurableResource):
             )
             if response.get("Errors"):
                 raise ClientError({"Error": response["Errors"][0]}, "DeleteObjects")
+
+
+class SNSResource(AwsClientResource):
+    """The topic that receives validation alerts, run-failure alerts and load notices."""
+
+    topic_arn: str = Field(description="SNS topic ARN (COVID_SNS_TOPIC_ARN).")
+
+    def publish(self, subject: str, message: str) -> str:
+        """Publish to the topic; returns the message id. SNS subjects stop at 100 characters."""
+        response = self.client("sns").publish(
+            TopicArn=self.topic_arn, Subject=subject[:100], Message=message
+        )
+        return response["MessageId"]

@@ -52,7 +52,7 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "COVID_S3_BUCKET",
             "covid-assets-local",
-            "S3 bucket of the Athena export (and, later, the quarantine).",
+            "S3 bucket of the Athena export and of quarantined inputs.",
         ),
         Setting(
             "COVID_S3_PREFIX",
@@ -61,6 +61,12 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting("COVID_GLUE_DATABASE", "covid", "Glue Data Catalog database of the export."),
         Setting("COVID_GLUE_TABLE", "us_daily", "Glue table (Athena table) of the export."),
+        Setting(
+            "COVID_SNS_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:covid-assets-alerts",
+            "SNS topic for validation alerts, run-failure alerts and load notices "
+            "(the default is the local emulator's topic).",
+        ),
         Setting(
             "AWS_DEFAULT_REGION",
             "us-east-1",

@@ -2,6 +2,7 @@
 real source snapshots, and a helper that runs the daily job the way the schedule does."""
 
 import io
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -127,3 +128,71 @@ def exported_rows(aws: EmulatedAws) -> pa.Table:
 def materialization_metadata(result: ExecuteInProcessResult, asset: str) -> dict[str, Any]:
     [materialization] = result.asset_materializations_for_node(asset)
     return {key: value.value for key, value in materialization.metadata.items()}
+
+
+# Small hand-written sources: three good days, and the US row of JHU beside a trap ("Australia").
+NYT_THREE_DAYS = "date,cases,deaths\n2020-03-01,10,1\n2020-03-02,20,2\n2020-03-03,30,3\n"
+JHU_THREE_DAYS = (
+    "Date,Country/Region,Province/State,Confirmed,Recovered,Deaths\n"
+    "2020-03-01,US,,9,1,0\n2020-03-02,US,,19,2,0\n2020-03-03,US,,29,,0\n"
+    "2020-03-01,Australia,,5,5,0\n"
+)
+THREE_DAYS = {
+    "2020-03-01": (10, 1, 1),
+    "2020-03-02": (20, 2, 2),
+    "2020-03-03": (30, 3, 0),
+}
+
+
+@pytest.fixture
+def write_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Write NYT and JHU texts to files and point the pipeline at them."""
+
+    def write(nyt_text: str | bytes, jhu_text: str | bytes) -> None:
+        for name, text in (("us.csv", nyt_text), ("jhu.csv", jhu_text)):
+            (tmp_path / name).write_bytes(text if isinstance(text, bytes) else text.encode())
+        use_sources(monkeypatch, (tmp_path / "us.csv").as_uri(), tmp_path / "jhu.csv")
+
+    return write
+
+
+@dataclass
+class AlertInbox:
+    """An SQS queue subscribed to the pipeline's SNS topic: what a person would receive."""
+
+    sqs: Any
+    queue_url: str
+
+    def messages(self) -> list[tuple[str, str]]:
+        """(subject, message) of everything published since the last call."""
+        received = []
+        while batch := self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        ).get("Messages", []):
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                received.append((envelope.get("Subject", ""), envelope["Message"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return received
+
+
+@pytest.fixture
+def alert_inbox(aws: EmulatedAws) -> AlertInbox:
+    sqs = aws.client("sqs")
+    queue_url = sqs.create_queue(QueueName="alert-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    aws.client("sns").subscribe(
+        TopicArn=os.environ["COVID_SNS_TOPIC_ARN"], Protocol="sqs", Endpoint=queue_arn
+    )
+    return AlertInbox(sqs, queue_url)
+
+
+def s3_keys(aws: EmulatedAws, prefix: str = "") -> list[str]:
+    pages = (
+        aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=aws.bucket, Prefix=prefix)
+    )
+    return [entry["Key"] for page in pages for entry in page.get("Contents", [])]

@@ -1,43 +1,18 @@
 """The daily job end to end against the moto server, on small hand-written sources."""
 
 import datetime as dt
-from pathlib import Path
-
-import pytest
 
 from covid_assets.export import EXPORT_SCHEMA
 from covid_assets_tests.conftest import (
+    JHU_THREE_DAYS,
+    NYT_THREE_DAYS,
+    THREE_DAYS,
     exported_rows,
     glue_export_table,
     materialization_metadata,
     run_daily_job,
     stored_days,
-    use_sources,
 )
-
-NYT_THREE_DAYS = "date,cases,deaths\n2020-03-01,10,1\n2020-03-02,20,2\n2020-03-03,30,3\n"
-JHU_THREE_DAYS = (
-    "Date,Country/Region,Province/State,Confirmed,Recovered,Deaths\n"
-    "2020-03-01,US,,9,1,0\n2020-03-02,US,,19,2,0\n2020-03-03,US,,29,,0\n"
-    "2020-03-01,Australia,,5,5,0\n"
-)
-THREE_DAYS = {
-    "2020-03-01": (10, 1, 1),
-    "2020-03-02": (20, 2, 2),
-    "2020-03-03": (30, 3, 0),
-}
-
-
-@pytest.fixture
-def write_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Write NYT and JHU texts to files and point the pipeline at them."""
-
-    def write(nyt_text: str, jhu_text: str) -> None:
-        (tmp_path / "us.csv").write_text(nyt_text)
-        (tmp_path / "jhu.csv").write_text(jhu_text)
-        use_sources(monkeypatch, (tmp_path / "us.csv").as_uri(), tmp_path / "jhu.csv")
-
-    return write
 
 
 def test_first_run_loads_every_merged_day_into_dynamodb(aws, instance, write_sources):

@@ -6,7 +6,8 @@ import io
 import pandas as pd
 import pytest
 
-from covid_assets.transform import SourceDataError, merge_daily
+from covid_assets.contracts import SourceDataError
+from covid_assets.transform import merge_daily
 
 NYT_HEADER = "date,cases,deaths"
 JHU_HEADER = "Date,Country/Region,Province/State,Confirmed,Recovered,Deaths"
@@ -185,8 +186,7 @@ def test_duplicate_date_names_both_lines():
 def test_jhu_without_us_rows_is_rejected():
     problems = problems_of(nyt("2020-03-01,10,1"), jhu("2020-03-01,Chad,,1,1,0"))
     assert problems == [
-        "jhu.csv, column 'Country/Region': expected rows with Country/Region 'US' and a blank "
-        "Province/State"
+        "jhu.csv: expected rows with Country/Region 'US' and a blank Province/State"
     ]
 
 

@@ -1,0 +1,322 @@
+"""What the sources and the merged table must look like, as named rules on DataFrames.
+
+Plain pandas, nothing else: no files, HTTP, Dagster or AWS. The transform enforces these rules
+before it merges, and the asset checks report each rule separately, so a rule exists once.
+
+A *raw table* is a source CSV read with every cell as text, indexed by the line number the row
+has in its file (the header is line 1), so that every problem names the line a person would open
+in an editor. ``source`` arguments are only labels for messages (usually the file's URL).
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+NYT_DATE, NYT_CASES, NYT_DEATHS = "date", "cases", "deaths"
+NYT_REQUIRED_COLUMNS = (NYT_DATE, NYT_CASES, NYT_DEATHS)
+
+JHU_DATE, JHU_COUNTRY, JHU_PROVINCE, JHU_RECOVERED = (
+    "Date",
+    "Country/Region",
+    "Province/State",
+    "Recovered",
+)
+# Lat/Long, Confirmed and Deaths come and go between JHU releases; only these are used.
+JHU_REQUIRED_COLUMNS = (JHU_DATE, JHU_COUNTRY, JHU_PROVINCE, JHU_RECOVERED)
+
+MERGED_COLUMNS = ("date", "cases", "deaths", "recovered")
+COUNT_COLUMNS = ("cases", "deaths", "recovered")
+
+ISO_DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
+NON_NEGATIVE_INTEGER = "a non-negative integer"
+# Beyond 2**53 a float no longer holds every integer, so a count could not be read exactly.
+LARGEST_COUNT = 2**53
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One cell or row that breaks a rule, said the way a person would fix it."""
+
+    source: str
+    line: int | None
+    column: str | None
+    value: str | None
+    expected: str
+
+    def __str__(self) -> str:
+        where = [self.source]
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        if self.value is None:
+            found = ""
+        elif self.value == "":
+            found = "found a blank cell, "
+        else:
+            found = f"found {self.value!r}, "
+        return f"{', '.join(where)}: {found}expected {self.expected}"
+
+
+class SourceDataError(ValueError):
+    """A table cannot be used as it is; carries every problem found."""
+
+    MAX_LISTED = 10
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        listed = "\n".join(f"  - {problem}" for problem in self.problems[: self.MAX_LISTED])
+        more = len(self.problems) - self.MAX_LISTED
+        suffix = f"\n  ... and {more} more" if more > 0 else ""
+        super().__init__(f"{len(self.problems)} problem(s) in the source data:\n{listed}{suffix}")
+
+
+def parse_iso_dates(text: pd.Series) -> pd.Series:
+    """ISO ``YYYY-MM-DD`` strings to ``datetime.date``; anything else (``3/1/21``, ``2021-02-30``,
+    blank) becomes NaT so callers decide whether that is an error."""
+    well_formed = text.str.fullmatch(ISO_DATE_PATTERN, na=False)
+    return pd.to_datetime(text.where(well_formed), format="%Y-%m-%d", errors="coerce").dt.date
+
+
+def parse_counts(text: pd.Series) -> pd.Series:
+    """Count strings to numbers (``121298.00`` is 121298); blank or unreadable becomes NaN."""
+    return pd.to_numeric(text.str.strip(), errors="coerce")
+
+
+def jhu_us_rows(raw_jhu: pd.DataFrame) -> pd.DataFrame:
+    """The national US rows: Country/Region exactly ``US`` and no Province/State (a substring
+    match would also take "Australia" and "Belarus")."""
+    country = raw_jhu[JHU_COUNTRY].fillna("").str.strip()
+    province = raw_jhu[JHU_PROVINCE].fillna("").str.strip()
+    return raw_jhu[country.eq("US") & province.eq("")]
+
+
+def _cell(table: pd.DataFrame, line: int, column: str) -> str:
+    value = table.at[line, column]
+    return "" if pd.isna(value) else str(value)
+
+
+def missing_columns(raw: pd.DataFrame, required: Iterable[str], source: str) -> list[Problem]:
+    present = ", ".join(map(str, raw.columns)) or "no columns"
+    return [
+        Problem(source, 1, column, None, f"a column named '{column}' in the header ({present})")
+        for column in required
+        if column not in raw.columns
+    ]
+
+
+def invalid_dates(raw: pd.DataFrame, column: str, source: str) -> list[Problem]:
+    parsed = parse_iso_dates(raw[column])
+    return [
+        Problem(source, line, column, _cell(raw, line, column), "a date as YYYY-MM-DD")
+        for line in raw.index[parsed.isna()]
+    ]
+
+
+def invalid_counts(
+    raw: pd.DataFrame, columns: Iterable[str], source: str, blank_allowed: bool = False
+) -> list[Problem]:
+    problems = []
+    for column in columns:
+        numbers = parse_counts(raw[column])
+        valid = numbers.ge(0) & numbers.le(LARGEST_COUNT) & numbers.mod(1).eq(0)
+        if blank_allowed:
+            valid |= raw[column].fillna("").str.strip().eq("")
+        problems += [
+            Problem(source, line, column, _cell(raw, line, column), NON_NEGATIVE_INTEGER)
+            for line in raw.index[~valid]
+        ]
+    return problems
+
+
+def duplicate_dates(raw: pd.DataFrame, column: str, source: str) -> list[Problem]:
+    dates = raw[column].astype(str)
+    repeated = dates.duplicated(keep="first")
+    first_line = {value: line for line, value in dates[~repeated].items()}
+    return [
+        Problem(
+            source,
+            line,
+            column,
+            dates.at[line],
+            f"one row per date (the same date is on line {first_line[dates.at[line]]})",
+        )
+        for line in raw.index[repeated]
+    ]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One named rule: the asset check of the same name reports it in the Dagster UI."""
+
+    name: str
+    description: str
+    find_problems: Callable[[pd.DataFrame, str], list[Problem]]
+
+
+def _no_rows(expected: str) -> Callable[[pd.DataFrame, str], list[Problem]]:
+    def find(table: pd.DataFrame, source: str) -> list[Problem]:
+        return [Problem(source, None, None, None, expected)] if table.empty else []
+
+    return find
+
+
+NYT_RULES = (
+    Rule(
+        "required_columns_present",
+        f"The header has {', '.join(NYT_REQUIRED_COLUMNS)}.",
+        lambda raw, source: missing_columns(raw, NYT_REQUIRED_COLUMNS, source),
+    ),
+    Rule(
+        "has_data_rows",
+        "There is at least one row after the header.",
+        _no_rows("at least one data row after the header"),
+    ),
+    Rule(
+        "dates_are_iso",
+        "Every date is a real date written YYYY-MM-DD.",
+        lambda raw, source: invalid_dates(raw, NYT_DATE, source),
+    ),
+    Rule(
+        "counts_are_non_negative_integers",
+        "Every cases and deaths value is a non-negative integer (121298.00 counts as one).",
+        lambda raw, source: invalid_counts(raw, (NYT_CASES, NYT_DEATHS), source),
+    ),
+    Rule(
+        "dates_are_unique",
+        "No date appears twice.",
+        lambda raw, source: duplicate_dates(raw, NYT_DATE, source),
+    ),
+)
+
+JHU_RULES = (
+    Rule(
+        "required_columns_present",
+        f"The header has {', '.join(JHU_REQUIRED_COLUMNS)} (Lat/Long may come and go).",
+        lambda raw, source: missing_columns(raw, JHU_REQUIRED_COLUMNS, source),
+    ),
+    Rule(
+        "has_us_rows",
+        "There are national US rows (Country/Region 'US', blank Province/State).",
+        lambda raw, source: _no_rows(f"rows with {JHU_COUNTRY} 'US' and a blank {JHU_PROVINCE}")(
+            jhu_us_rows(raw), source
+        ),
+    ),
+    Rule(
+        "us_dates_are_iso",
+        "Every date of a US row is a real date written YYYY-MM-DD.",
+        lambda raw, source: invalid_dates(jhu_us_rows(raw), JHU_DATE, source),
+    ),
+    Rule(
+        "us_recovered_is_non_negative_integer",
+        "Every US Recovered value is blank or a non-negative integer.",
+        lambda raw, source: invalid_counts(
+            jhu_us_rows(raw), (JHU_RECOVERED,), source, blank_allowed=True
+        ),
+    ),
+    Rule(
+        "us_dates_are_unique",
+        "No date has two US rows.",
+        lambda raw, source: duplicate_dates(jhu_us_rows(raw), JHU_DATE, source),
+    ),
+)
+
+
+def find_problems(
+    raw: pd.DataFrame, rules: Sequence[Rule], source: str
+) -> dict[str, list[Problem]]:
+    """Each rule's problems, by rule name. The first rule checks the columns; when it fails, the
+    other rules cannot be applied and are left out of the result."""
+    column_rule, *other_rules = rules
+    missing = column_rule.find_problems(raw, source)
+    if missing:
+        return {column_rule.name: missing}
+    return {
+        column_rule.name: [],
+        **{rule.name: rule.find_problems(raw, source) for rule in other_rules},
+    }
+
+
+# The merged table's own rules. It is typed, so problems name dates instead of file lines.
+
+
+def _merged_nulls(table: pd.DataFrame, source: str) -> list[Problem]:
+    return [
+        Problem(
+            source, None, column, f"row {position} (date {table['date'].iat[position]})", "a value"
+        )
+        for column in MERGED_COLUMNS
+        for position in table[column].isna().to_numpy().nonzero()[0]
+    ]
+
+
+def _merged_duplicate_dates(table: pd.DataFrame, source: str) -> list[Problem]:
+    repeated = table["date"][table["date"].duplicated()]
+    return [Problem(source, None, "date", str(day), "one row per date") for day in repeated]
+
+
+def _merged_bad_counts(table: pd.DataFrame, source: str) -> list[Problem]:
+    problems = []
+    for column in COUNT_COLUMNS:
+        if table[column].dtype != "int64":
+            problems.append(Problem(source, None, column, str(table[column].dtype), "int64"))
+            continue
+        negative = table[table[column].lt(0)]
+        problems += [
+            Problem(source, None, column, f"{day}: {value}", NON_NEGATIVE_INTEGER)
+            for day, value in zip(negative["date"], negative[column], strict=True)
+        ]
+    return problems
+
+
+def decreasing_totals(table: pd.DataFrame, source: str) -> list[Problem]:
+    """Days on which cumulative cases or deaths are lower than the day before. Real NYT data
+    does this after corrections, so it is a warning, not an error."""
+    ordered = table.sort_values("date")
+    return [
+        Problem(
+            source,
+            None,
+            column,
+            f"{day}: {value:,}",
+            f"at least the previous day's {previous:,}",
+        )
+        for column in ("cases", "deaths")
+        for day, value, previous in zip(
+            ordered["date"], ordered[column], ordered[column].shift(), strict=True
+        )
+        if pd.notna(previous) and value < previous
+    ]
+
+
+MERGED_BLOCKING_RULES = (
+    Rule("no_nulls", "No cell of the merged table is empty.", _merged_nulls),
+    Rule("dates_are_unique", "One row per date.", _merged_duplicate_dates),
+    Rule(
+        "counts_are_non_negative_int64",
+        "cases, deaths and recovered are int64 and never negative.",
+        _merged_bad_counts,
+    ),
+)
+
+CUMULATIVE_TOTALS_RULE = Rule(
+    "cumulative_totals_never_decrease",
+    "Cumulative cases and deaths never go down from one day to the next (a warning: NYT "
+    "corrections sometimes lower them).",
+    decreasing_totals,
+)
+
+
+def common_dates_mismatch(
+    table: pd.DataFrame, raw_nyt: pd.DataFrame, raw_jhu: pd.DataFrame, source: str
+) -> list[Problem]:
+    """The merged table must have exactly one row for each date present in both sources."""
+    nyt_dates = set(parse_iso_dates(raw_nyt[NYT_DATE]).dropna())
+    jhu_dates = set(parse_iso_dates(jhu_us_rows(raw_jhu)[JHU_DATE]).dropna())
+    expected = len(nyt_dates & jhu_dates)
+    if len(table) == expected:
+        return []
+    return [
+        Problem(source, None, None, f"{len(table)} rows", f"{expected} (dates in both sources)")
+    ]
