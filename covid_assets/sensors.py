@@ -6,11 +6,20 @@ from dagster import (
     RunFailureSensorContext,
     run_failure_sensor,
 )
+from dagster._utils.error import SerializableErrorInfo
 
 from covid_assets.resources import SNSResource
 
 # A blocking check that fails has already published its own alert with the quarantine location.
 CHECK_FAILURE_ERROR = "DagsterAssetCheckFailedError"
+
+
+def user_error(error: SerializableErrorInfo) -> SerializableErrorInfo:
+    """The pipeline's own exception inside Dagster's step-execution wrappers (its own causes,
+    such as the OSError behind a failed download, are already in its message)."""
+    while error.cls_name.startswith("Dagster") and error.cause is not None:
+        error = error.cause
+    return error
 
 
 @run_failure_sensor(
@@ -38,7 +47,7 @@ def covid_run_failure_alert(context: RunFailureSensorContext, alerts: SNSResourc
     details = [
         f"step {event.step_key}: {error.cls_name}: {error.message.strip()}"
         for event in unexplained
-        for error in [event.step_failure_data.error]
+        for error in [user_error(event.step_failure_data.error)]
     ] or [context.failure_event.message or "the run failed before any step ran"]
     alerts.publish(
         subject=f"covid_assets: run of {run.job_name} failed",

@@ -1,0 +1,82 @@
+"""The run-failure sensor, fed real failed runs of the daily job on a test instance."""
+
+import os
+
+from dagster import DagsterEventType, DefaultSensorStatus, build_run_status_sensor_context
+
+from covid_assets.definitions import defs
+from covid_assets.resources import SNSResource
+from covid_assets.sensors import covid_run_failure_alert
+from covid_assets_tests.conftest import JHU_THREE_DAYS, NYT_THREE_DAYS, run_daily_job, use_sources
+
+
+def evaluate_failure_sensor(instance, result) -> None:
+    [failure_event] = [
+        event for event in result.all_events if event.event_type == DagsterEventType.RUN_FAILURE
+    ]
+    context = build_run_status_sensor_context(
+        sensor_name=covid_run_failure_alert.name,
+        dagster_event=failure_event,
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        resources={"alerts": SNSResource(topic_arn=os.environ["COVID_SNS_TOPIC_ARN"])},
+    ).for_run_failure()
+    covid_run_failure_alert(context)
+
+
+def test_failure_sensor_is_running_by_default():
+    sensor = defs.resolve_sensor_def("covid_run_failure_alert")
+    assert sensor.default_status == DefaultSensorStatus.RUNNING
+
+
+def test_unreachable_source_alerts_with_the_job_the_step_and_the_error(
+    aws, instance, alert_inbox, monkeypatch, tmp_path
+):
+    missing = tmp_path / "missing-us.csv"
+    (tmp_path / "jhu.csv").write_text(JHU_THREE_DAYS)
+    use_sources(monkeypatch, missing, tmp_path / "jhu.csv")
+    result = run_daily_job(instance, raise_on_error=False)
+    assert not result.success
+
+    evaluate_failure_sensor(instance, result)
+
+    [(subject, message)] = alert_inbox.messages()
+    assert "covid_daily_job" in subject
+    assert "step nyt_raw" in message
+    assert str(missing) in message
+    assert "COVID_NYT_URL" in message
+
+
+def test_a_missing_source_is_not_retried(aws, instance, monkeypatch, tmp_path):
+    (tmp_path / "jhu.csv").write_text(JHU_THREE_DAYS)
+    use_sources(monkeypatch, tmp_path / "missing-us.csv", tmp_path / "jhu.csv")
+    result = run_daily_job(instance, raise_on_error=False)
+    restarts = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_RESTARTED]
+    assert restarts == []
+
+
+def test_validation_failure_is_not_alerted_twice(aws, instance, alert_inbox, write_sources):
+    write_sources(NYT_THREE_DAYS.replace("2020-03-02,20,2", "2020-03-02,-1,2"), JHU_THREE_DAYS)
+    result = run_daily_job(instance, raise_on_error=False)
+    assert len(alert_inbox.messages()) == 1  # the check's own alert, with the quarantine location
+
+    evaluate_failure_sensor(instance, result)
+
+    assert alert_inbox.messages() == []
+
+
+def test_aws_error_during_the_load_alerts_with_the_step(
+    aws, instance, alert_inbox, write_sources, monkeypatch
+):
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    monkeypatch.setenv("COVID_S3_BUCKET", "bucket-that-does-not-exist")
+    result = run_daily_job(instance, raise_on_error=False)
+    assert not result.success
+    alert_inbox.messages()  # the DynamoDB load notice of the same run
+
+    evaluate_failure_sensor(instance, result)
+
+    [(subject, message)] = alert_inbox.messages()
+    assert "covid_daily_job" in subject
+    assert "step athena_export" in message
+    assert "NoSuchBucket" in message
