@@ -280,7 +280,7 @@ def decreasing_totals(table: pd.DataFrame, source: str) -> list[Problem]:
             None,
             column,
             f"{day}: {value:,}",
-            f"at least the previous day's {previous:,}",
+            f"at least the previous day's {int(previous):,}",
         )
         for column in ("cases", "deaths")
         for day, value, previous in zip(
