@@ -46,6 +46,25 @@ def test_every_mapped_output_exists_and_configures_a_setting():
     assert set(OUTPUT_SETTINGS.values()) <= set(SETTINGS)
 
 
+def test_table_is_on_demand_with_point_in_time_recovery_and_encryption():
+    table = template()["Resources"]["DailyTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_bucket_is_private_encrypted_versioned_and_refuses_plain_http():
+    resources = template()["Resources"]
+    bucket = resources["Bucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
+    [statement] = resources["BucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
 def test_glue_table_in_the_template_is_the_one_the_export_writes():
     in_template = template()["Resources"]["GlueTable"]["Properties"]["TableInput"]
     written = glue_table_input("us_daily", "s3://bucket/prefix/", "sha", rows=1)
