@@ -19,13 +19,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import boto3
-
-from covid_assets.resources import DynamoDBResource, GlueCatalogResource
 from covid_assets.settings import SETTINGS
+from covid_assets.stack import create_stack, settings_from_outputs, stack_parameters
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_HOST = "127.0.0.1"
+LOCAL_STACK_NAME = "covid-assets"
 
 # moto accepts any credentials; setting dummy ones keeps boto3 from looking for real ones.
 EMULATOR_CREDENTIALS = {
@@ -72,24 +71,15 @@ def setting(name: str) -> str:
     return os.environ.get(name, SETTINGS[name].default)
 
 
-def provision() -> None:
-    """Create the bucket, SNS topic, DynamoDB table and Glue database the pipeline expects, in
-    whatever account the environment points boto3 at."""
-    region = setting("AWS_DEFAULT_REGION")
-    s3 = boto3.client("s3", region_name=region)
-    bucket = setting("COVID_S3_BUCKET")
-    if region == "us-east-1":
-        s3.create_bucket(Bucket=bucket)
-    else:
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
-    topic_name = setting("COVID_SNS_TOPIC_ARN").rsplit(":", 1)[-1]
-    boto3.client("sns", region_name=region).create_topic(Name=topic_name)
-    DynamoDBResource(table_name=setting("COVID_DYNAMODB_TABLE"), region_name=region).ensure_table()
-    GlueCatalogResource(
-        database=setting("COVID_GLUE_DATABASE"),
-        table_name=setting("COVID_GLUE_TABLE"),
-        region_name=region,
-    ).ensure_database()
+def provision() -> dict[str, str]:
+    """Deploy infra/covid_assets.yaml into the account the environment points boto3 at (the
+    emulator), named after the current settings, and return the settings its outputs give.
+
+    moto's CloudFormation skips AWS::Glue::*: the pipeline creates its Glue database and table
+    when they are missing, as it would anywhere."""
+    names = {name: setting(name) for name in SETTINGS}
+    outputs = create_stack(LOCAL_STACK_NAME, stack_parameters(names), names["AWS_DEFAULT_REGION"])
+    return settings_from_outputs(outputs)
 
 
 def prepare_dagster_home() -> Path:
@@ -136,7 +126,7 @@ def main() -> None:
     with moto_server(arguments.moto_port) as endpoint:
         os.environ.update(EMULATOR_CREDENTIALS, AWS_ENDPOINT_URL=endpoint)
         os.environ.setdefault("AWS_DEFAULT_REGION", SETTINGS["AWS_DEFAULT_REGION"].default)
-        provision()
+        os.environ.update(provision())
         print(f"moto server (local AWS) at {endpoint}; DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
         if arguments.command == "dev":
             command = dagster_command(

@@ -49,14 +49,16 @@ class EmulatedAws:
 
 @pytest.fixture
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> EmulatedAws:
-    """A blank emulated account with the bucket, table and Glue database provisioned, and the
-    environment pointing every boto3 client of the pipeline at it."""
+    """A blank emulated account with the stack of infra/covid_assets.yaml deployed, and the
+    environment pointing every boto3 client of the pipeline at it (configured from the stack's
+    outputs). The emulator skips the template's Glue resources: the pipeline creates them."""
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
     for name, value in {**EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": moto_endpoint}.items():
         monkeypatch.setenv(name, value)
     for setting in SETTINGS.values():
         monkeypatch.setenv(setting.name, setting.default)
-    provision()
+    for name, value in provision().items():
+        monkeypatch.setenv(name, value)
     return EmulatedAws(moto_endpoint, os.environ["AWS_DEFAULT_REGION"])
 
 

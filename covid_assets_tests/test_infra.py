@@ -1,0 +1,114 @@
+"""The CloudFormation template: it lints clean, agrees with the code, and a stack deployed from
+it configures a pipeline that runs."""
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import decode
+
+from covid_assets.export import glue_table_input
+from covid_assets.resources import DynamoDBResource
+from covid_assets.settings import SETTINGS
+from covid_assets.stack import (
+    OUTPUT_SETTINGS,
+    TEMPLATE_PATH,
+    create_stack,
+    settings_from_outputs,
+    stack_parameters,
+)
+from covid_assets_tests.conftest import (
+    glue_export_table,
+    run_daily_job,
+    stored_days,
+    use_snapshot,
+)
+
+
+def template() -> dict[str, Any]:
+    decoded, errors = decode(str(TEMPLATE_PATH))
+    assert not errors, errors
+    return decoded
+
+
+def test_template_passes_cfn_lint():
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run(
+        [str(cfn_lint), str(TEMPLATE_PATH)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_mapped_output_exists_and_configures_a_setting():
+    outputs = template()["Outputs"]
+    assert set(OUTPUT_SETTINGS) <= set(outputs)
+    assert set(OUTPUT_SETTINGS.values()) <= set(SETTINGS)
+
+
+def test_table_is_on_demand_with_point_in_time_recovery_and_encryption():
+    table = template()["Resources"]["DailyTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_bucket_is_private_encrypted_versioned_and_refuses_plain_http():
+    resources = template()["Resources"]
+    bucket = resources["Bucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
+    [statement] = resources["BucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_glue_table_in_the_template_is_the_one_the_export_writes():
+    in_template = template()["Resources"]["GlueTable"]["Properties"]["TableInput"]
+    written = glue_table_input("us_daily", "s3://bucket/prefix/", "sha", rows=1)
+    assert in_template["TableType"] == written["TableType"]
+    assert in_template["Parameters"].items() <= written["Parameters"].items()
+    template_storage = dict(in_template["StorageDescriptor"])
+    written_storage = dict(written["StorageDescriptor"])
+    del template_storage["Location"], written_storage["Location"]
+    assert template_storage == written_storage
+
+
+def test_stack_table_has_the_key_schema_the_pipeline_creates(aws):
+    created_by_code = "covid_daily_created_by_code"
+    DynamoDBResource(table_name=created_by_code, region_name=aws.region).ensure_table()
+    dynamodb = aws.client("dynamodb")
+    from_stack = dynamodb.describe_table(TableName=aws.table_name)["Table"]
+    from_code = dynamodb.describe_table(TableName=created_by_code)["Table"]
+    for field in ("KeySchema", "AttributeDefinitions"):
+        assert from_stack[field] == from_code[field]
+    assert from_stack["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_daily_job_runs_against_a_stack_configured_only_by_its_outputs(
+    aws, instance, snapshots_dir, monkeypatch
+):
+    names = {
+        "COVID_DYNAMODB_TABLE": "covid_daily_from_stack",
+        "COVID_S3_BUCKET": "covid-assets-from-stack",
+        "COVID_S3_PREFIX": "exports/us/",
+        "COVID_GLUE_DATABASE": "covid_from_stack",
+        "COVID_GLUE_TABLE": "daily_from_stack",
+    }
+    outputs = create_stack(
+        "covid-assets-renamed",
+        {**stack_parameters(names), "TopicName": "covid-alerts-renamed"},
+        aws.region,
+    )
+    for name in names:
+        monkeypatch.delenv(name)
+    for name, value in settings_from_outputs(outputs).items():
+        monkeypatch.setenv(name, value)
+    use_snapshot(monkeypatch, snapshots_dir, "2021-03-18")
+
+    assert run_daily_job(instance).success
+    assert len(stored_days(aws)) == 420
+    location = glue_export_table(aws)["StorageDescriptor"]["Location"]
+    assert location.startswith("s3://covid-assets-from-stack/exports/us/")

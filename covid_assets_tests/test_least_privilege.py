@@ -1,0 +1,210 @@
+"""The pipeline's IAM policy (infra/covid_assets.yaml, as the deployed stack resolved it) against
+the code: every AWS request a replay of the real snapshots makes is allowed, on the resource it
+names, and the policy allows nothing the code never does."""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore
+import pytest
+
+from covid_assets.local_stack import LOCAL_STACK_NAME
+from covid_assets_tests.conftest import (
+    JHU_THREE_DAYS,
+    NYT_THREE_DAYS,
+    run_daily_job,
+    use_snapshot,
+)
+
+# API operations whose IAM action is not "<service>:<operation>".
+IAM_ACTION_OF_OPERATION = {
+    "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:DeleteObjects": "s3:DeleteObject",
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One IAM authorization a call needs: an action on a resource, with its condition keys."""
+
+    action: str
+    resource: str
+    conditions: tuple[tuple[str, str], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Arns:
+    region: str
+    account: str
+
+    def dynamodb_table(self, name: str) -> str:
+        return f"arn:aws:dynamodb:{self.region}:{self.account}:table/{name}"
+
+    def s3(self, bucket: str, key: str | None = None) -> str:
+        return f"arn:aws:s3:::{bucket}/{key}" if key is not None else f"arn:aws:s3:::{bucket}"
+
+    def glue(self, database: str, table: str | None = None) -> list[str]:
+        """A Glue call needs the catalog, the database and, for a table call, the table."""
+        prefix = f"arn:aws:glue:{self.region}:{self.account}"
+        arns = [f"{prefix}:catalog", f"{prefix}:database/{database}"]
+        return [*arns, f"{prefix}:table/{database}/{table}"] if table else arns
+
+
+def resources_of(action: str, params: dict[str, Any], arns: Arns) -> list[str]:
+    """The resources one call with these parameters must be authorized on."""
+    match action:
+        case "dynamodb:DescribeTable" | "dynamodb:Query":
+            return [arns.dynamodb_table(params["TableName"])]
+        case "dynamodb:BatchWriteItem":
+            return [arns.dynamodb_table(table) for table in params["RequestItems"]]
+        case "s3:ListBucket":
+            return [arns.s3(params["Bucket"])]
+        case "s3:PutObject" | "s3:GetObject":
+            return [arns.s3(params["Bucket"], params["Key"])]
+        case "s3:DeleteObject":
+            return [
+                arns.s3(params["Bucket"], entry["Key"]) for entry in params["Delete"]["Objects"]
+            ]
+        case "glue:CreateDatabase":
+            return arns.glue(params["DatabaseInput"]["Name"])
+        case "glue:GetTable":
+            return arns.glue(params["DatabaseName"], params["Name"])
+        case "glue:CreateTable" | "glue:UpdateTable":
+            return arns.glue(params["DatabaseName"], params["TableInput"]["Name"])
+        case "sns:Publish":
+            return [params["TopicArn"]]
+    raise AssertionError(f"the pipeline calls {action}: teach resources_of() its resources")
+
+
+def condition_keys(action: str, params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The condition keys the template's policy tests (only s3:prefix, on ListBucket)."""
+    if action == "s3:ListBucket" and "Prefix" in params:
+        return (("s3:prefix", params["Prefix"]),)
+    return ()
+
+
+def iam_action(operation_model: Any) -> str:
+    """The IAM action of one API call. For the services this pipeline uses, the IAM service
+    prefix is the service's signing name (dynamodb, s3, glue, sns)."""
+    action = f"{operation_model.service_model.signing_name}:{operation_model.name}"
+    return IAM_ACTION_OF_OPERATION.get(action, action)
+
+
+@contextmanager
+def recorded_requests(arns: Arns) -> Iterator[list[Request]]:
+    """The IAM requests of every AWS call made inside the block, by any boto3 client: the
+    resources build a new boto3 session per client, so the hook goes on every new botocore
+    session (botocore.register_initializer) rather than on one client."""
+    requests: list[Request] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        action = iam_action(model)
+        conditions = condition_keys(action, params)
+        requests.extend(
+            Request(action, resource, conditions) for resource in resources_of(action, params, arns)
+        )
+
+    def hook_session(session: botocore.session.Session) -> None:
+        session.register("before-parameter-build", record)
+
+    botocore.register_initializer(hook_session)
+    try:
+        yield requests
+    finally:
+        botocore.unregister_initializer(hook_session)
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
+def allows(statement: dict[str, Any], request: Request) -> bool:
+    """Whether an Allow statement grants the request: IAM wildcard matching of action and
+    resource, and the StringLike conditions (the only operator the template uses)."""
+    if not any(fnmatchcase(request.action, action) for action in as_list(statement["Action"])):
+        return False
+    if not any(fnmatchcase(request.resource, arn) for arn in as_list(statement["Resource"])):
+        return False
+    context = dict(request.conditions)
+    for operator, conditions in statement.get("Condition", {}).items():
+        assert operator == "StringLike", f"teach allows() the {operator} operator"
+        for key, patterns in conditions.items():
+            value = context.get(key)
+            if value is None or not any(fnmatchcase(value, p) for p in as_list(patterns)):
+                return False
+    return True
+
+
+def deployed_policy(aws: Any) -> list[dict[str, Any]]:
+    """The statements of the stack's pipeline policy, with every reference resolved."""
+    [stack] = aws.client("cloudformation").describe_stacks(StackName=LOCAL_STACK_NAME)["Stacks"]
+    policy_arn = next(
+        o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "PipelinePolicyArn"
+    )
+    iam = aws.client("iam")
+    version = iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"]
+    statements = document["Document"]["Statement"]
+    assert all(statement["Effect"] == "Allow" for statement in statements)
+    return statements
+
+
+@pytest.fixture
+def arns(aws) -> Arns:
+    account = aws.client("sts").get_caller_identity()["Account"]
+    return Arns(aws.region, account)
+
+
+def replay_requests(
+    arns: Arns,
+    instance: Any,
+    snapshots_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    write_sources: Callable[[str, str], None],
+) -> list[Request]:
+    """The IAM requests of a run on each real snapshot in turn, then of a run whose input is
+    rejected (the quarantine and alert path)."""
+    with recorded_requests(arns) as requests:
+        for day in sorted(folder.name for folder in snapshots_dir.iterdir() if folder.is_dir()):
+            use_snapshot(monkeypatch, snapshots_dir, day)
+            assert run_daily_job(instance).success, day
+        write_sources(NYT_THREE_DAYS.replace(",20,", ",-20,"), JHU_THREE_DAYS)
+        assert not run_daily_job(instance, raise_on_error=False).success
+    return requests
+
+
+def test_recorder_sees_the_calls_of_clients_created_inside_it(aws, arns):
+    with recorded_requests(arns) as requests:
+        client = boto3.session.Session().client("s3", region_name=aws.region)
+        client.list_objects_v2(Bucket=aws.bucket, Prefix="athena/")
+    assert requests == [
+        Request("s3:ListBucket", f"arn:aws:s3:::{aws.bucket}", (("s3:prefix", "athena/"),))
+    ]
+
+
+def test_policy_grants_every_request_of_the_replay_and_nothing_else(
+    aws, arns, instance, snapshots_dir, monkeypatch, write_sources
+):
+    performed = replay_requests(arns, instance, snapshots_dir, monkeypatch, write_sources)
+    statements = deployed_policy(aws)
+
+    denied = {request for request in performed if not any(allows(s, request) for s in statements)}
+    assert denied == set(), "the replay needs these, and the policy does not grant them"
+
+    used = {
+        (statement["Sid"], request.action)
+        for statement in statements
+        for request in performed
+        if allows(statement, request)
+    }
+    granted = {
+        (statement["Sid"], action)
+        for statement in statements
+        for action in as_list(statement["Action"])
+    }
+    assert granted - used == set(), "granted but never used"
