@@ -11,6 +11,7 @@ import random
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -40,6 +41,15 @@ class SourceUnavailableError(RuntimeError):
         self.transient = transient
 
 
+@dataclass(frozen=True)
+class Download:
+    """A fetched source: ``content`` is None when the server answered 304 Not Modified."""
+
+    content: bytes | None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
 class SourceDownloader(ConfigurableResource):
     """Fetches the upstream CSV files over HTTP(S), from ``file://`` URLs or from local paths."""
 
@@ -49,12 +59,20 @@ class SourceDownloader(ConfigurableResource):
     retries: int = Field(default=4, description="Retries after transient HTTP failures.")
     max_bytes: int = Field(default=64 * 1024 * 1024, description="Largest file accepted.")
 
-    def download(self, url: str, setting_name: str) -> bytes:
-        """The file's bytes, or SourceUnavailableError naming the URL and the variable to set."""
+    def download(
+        self,
+        url: str,
+        setting_name: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> Download:
+        """The file, or SourceUnavailableError naming the URL and the variable to set. With the
+        ``etag``/``last_modified`` of an earlier download, an HTTP source is asked only for a
+        newer file (If-None-Match / If-Modified-Since) and may answer 304 with no content."""
         try:
             if urlparse(url).scheme in ("http", "https"):
-                return self._download_http(url)
-            return self._read_local(url)
+                return self._download_http(url, etag, last_modified)
+            return Download(self._read_local(url))
         except (OSError, requests.RequestException, ValueError) as error:
             transient = isinstance(
                 error, requests.ConnectionError | requests.Timeout | requests.exceptions.RetryError
@@ -65,7 +83,7 @@ class SourceDownloader(ConfigurableResource):
                 transient=transient,
             ) from error
 
-    def _download_http(self, url: str) -> bytes:
+    def _download_http(self, url: str, etag: str | None, last_modified: str | None) -> Download:
         retry = Retry(
             total=self.retries,
             backoff_factor=0.5,
@@ -76,14 +94,21 @@ class SourceDownloader(ConfigurableResource):
         with requests.Session() as session:
             session.mount("http://", HTTPAdapter(max_retries=retry))
             session.mount("https://", HTTPAdapter(max_retries=retry))
-            with session.get(url, timeout=self.timeout_seconds, stream=True) as response:
+            conditions = {"If-None-Match": etag, "If-Modified-Since": last_modified}
+            headers = {name: value for name, value in conditions.items() if value}
+            with session.get(
+                url, headers=headers, timeout=self.timeout_seconds, stream=True
+            ) as response:
                 response.raise_for_status()
+                validators = (response.headers.get("ETag"), response.headers.get("Last-Modified"))
+                if response.status_code == requests.codes.not_modified:
+                    return Download(None, *validators)
                 chunks, size = [], 0
                 for chunk in response.iter_content(chunk_size=1 << 16):
                     size += len(chunk)
                     self._check_size(size)
                     chunks.append(chunk)
-                return b"".join(chunks)
+                return Download(b"".join(chunks), *validators)
 
     def _read_local(self, url: str) -> bytes:
         parsed = urlparse(url)

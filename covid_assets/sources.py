@@ -4,26 +4,34 @@ import csv
 import hashlib
 import io
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
+    AssetObservation,
+    AssetOut,
     Backoff,
+    DagsterInstance,
+    DataProvenance,
     DataVersion,
     Failure,
     Jitter,
     MetadataValue,
     Output,
     RetryPolicy,
-    asset,
+    multi_asset,
 )
 
 from covid_assets.contracts import JHU_DATE, NYT_DATE, Problem, parse_iso_dates
-from covid_assets.resources import SourceDownloader, SourceUnavailableError
+from covid_assets.resources import Download, SourceDownloader, SourceUnavailableError
 
 RAW_GROUP = "raw"
+# The tag in which Dagster records an asset materialization's data version.
+DAGSTER_DATA_VERSION_TAG = "dagster/data_version"
 
 # After the downloader's own quick retries, a source that is still down gets two more tries a
 # minute or two later; permanent errors (404, a missing file) fail at once instead.
@@ -98,64 +106,173 @@ def _first_row_with_extra_fields(content: bytes) -> ValueError:
     return ValueError("a row has more fields than the header")
 
 
-def raw_file_output(raw: RawSourceFile, date_column: str) -> Output[RawSourceFile]:
+@dataclass(frozen=True)
+class Source:
+    """One upstream file and the raw asset that keeps it."""
+
+    asset: str
+    url_field: str
+    date_column: str
+    description: str
+
+    @property
+    def setting_name(self) -> str:
+        return f"COVID_{self.url_field.upper()}"
+
+
+SOURCES = (
+    Source(
+        "nyt_raw",
+        "nyt_url",
+        NYT_DATE,
+        "New York Times US daily totals (us.csv: date, cases, deaths), as downloaded.",
+    ),
+    Source(
+        "jhu_raw",
+        "jhu_url",
+        JHU_DATE,
+        "Johns Hopkins CSSE combined time series (Date, Country/Region, Province/State, "
+        "[Lat, Long], Confirmed, Recovered, Deaths) for every country, as downloaded.",
+    ),
+)
+
+
+def raw_file_output(
+    raw: RawSourceFile, source: Source, download: Download
+) -> Output[RawSourceFile]:
     metadata: dict[str, Any] = {
         "source_url": MetadataValue.url(raw.url),
         "bytes": len(raw.content),
         "sha256": raw.sha256,
+        # Kept so that the next run can ask the server for a newer file only.
+        "etag": download.etag or "",
+        "last_modified": download.last_modified or "",
     }
     if raw.table is None:
         metadata["read_error"] = "; ".join(map(str, raw.read_problems))
     else:
         metadata["dagster/row_count"] = len(raw.table)
-        if date_column in raw.table.columns:
-            dates = parse_iso_dates(raw.table[date_column]).dropna()
+        if source.date_column in raw.table.columns:
+            dates = parse_iso_dates(raw.table[source.date_column]).dropna()
             if len(dates):
                 metadata["first_date"] = str(dates.min())
                 metadata["last_date"] = str(dates.max())
     # The content hash is the data version: an unchanged file leaves downstream up to date.
-    return Output(raw, metadata=metadata, data_version=DataVersion(raw.sha256))
-
-
-def raw_source_asset(name: str, description: str, url_field: str, date_column: str) -> Any:
-    """One raw asset: download the file at the resource's ``url_field`` and keep it as is."""
-    setting_name = f"COVID_{url_field.upper()}"
-
-    @asset(
-        name=name,
-        group_name=RAW_GROUP,
-        description=description,
-        kinds={"csv"},
-        retry_policy=SOURCE_RETRY_POLICY,
+    return Output(
+        raw, output_name=source.asset, metadata=metadata, data_version=DataVersion(raw.sha256)
     )
-    def _raw_asset(
-        context: AssetExecutionContext, sources: SourceDownloader
-    ) -> Output[RawSourceFile]:
-        url = getattr(sources, url_field)
-        try:
-            content = sources.download(url, setting_name)
-        except SourceUnavailableError as error:
-            if error.transient:
-                raise
-            raise Failure(str(error), allow_retries=False) from error
-        raw = RawSourceFile.from_bytes(url, content)
-        context.log.info("Downloaded %d bytes from %s", len(raw.content), url)
-        return raw_file_output(raw, date_column)
-
-    return _raw_asset
 
 
-nyt_raw = raw_source_asset(
-    "nyt_raw",
-    "New York Times US daily totals (us.csv: date, cases, deaths), as downloaded.",
-    url_field="nyt_url",
-    date_column=NYT_DATE,
+def last_download(instance: DagsterInstance, asset: str) -> dict[str, str]:
+    """sha256, etag and last_modified of the asset's latest materialization (empty if none)."""
+    entry = instance.get_latest_materialization_event(AssetKey(asset))
+    if entry is None or entry.asset_materialization is None:
+        return {}
+    metadata = entry.asset_materialization.metadata
+    return {
+        name: str(metadata[name].value)
+        for name in ("sha256", "etag", "last_modified")
+        if name in metadata
+    }
+
+
+def everything_built_from(
+    instance: DagsterInstance, asset_graph: Any, source_versions: dict[AssetKey, str]
+) -> bool:
+    """True when every asset downstream of the sources was last materialized from exactly the
+    current data versions of its parents, all the way from these source versions. A run that
+    failed part-way leaves some asset behind, so the next run does the work again."""
+    versions = dict(source_versions)
+    for key in asset_graph.toposorted_asset_keys:
+        parents = asset_graph.get(key).parent_keys
+        if key in versions or not parents & versions.keys():
+            continue
+        entry = instance.get_latest_materialization_event(key)
+        if entry is None:
+            return False
+        provenance = DataProvenance.from_tags(entry.tags or {})
+        if provenance is None or any(
+            provenance.input_data_versions.get(parent) != DataVersion(versions[parent])
+            for parent in parents
+            if parent in versions
+        ):
+            return False
+        versions[key] = (entry.tags or {})[DAGSTER_DATA_VERSION_TAG]
+    return True
+
+
+@multi_asset(
+    name="raw_sources",
+    outs={
+        source.asset: AssetOut(
+            group_name=RAW_GROUP,
+            description=source.description,
+            kinds={"csv"},
+            is_required=False,
+        )
+        for source in SOURCES
+    },
+    can_subset=True,
+    retry_policy=SOURCE_RETRY_POLICY,
 )
+def raw_sources(context: AssetExecutionContext, sources: SourceDownloader) -> Iterator[Output]:
+    """Fetch both sources, asking each server only for a file newer than the last one. When
+    neither changed and everything downstream was built from them, yield nothing: the rest of
+    the run is skipped, and the sources are recorded as observed and unchanged."""
+    selected = [s for s in SOURCES if AssetKey(s.asset) in context.selected_asset_keys]
+    previous = {s.asset: last_download(context.instance, s.asset) for s in selected}
+    downloads = {
+        s.asset: fetch(
+            sources, s, previous[s.asset].get("etag"), previous[s.asset].get("last_modified")
+        )
+        for s in selected
+    }
+    unchanged = {
+        s.asset
+        for s in selected
+        if downloads[s.asset].content is None
+        or hashlib.sha256(downloads[s.asset].content).hexdigest() == previous[s.asset].get("sha256")
+    }
+    if len(unchanged) == len(SOURCES) and everything_built_from(
+        context.instance,
+        context.job_def.asset_layer.asset_graph,
+        {AssetKey(asset): previous[asset]["sha256"] for asset in unchanged},
+    ):
+        for source in selected:
+            download = downloads[source.asset]
+            context.log_event(
+                AssetObservation(
+                    asset_key=source.asset,
+                    metadata={
+                        "status": "unchanged",
+                        "sha256": previous[source.asset]["sha256"],
+                        "bytes_downloaded": len(download.content or b""),
+                    },
+                )
+            )
+        context.log.info("Both sources are unchanged and everything is built from them")
+        return
+    for source in selected:
+        download = downloads[source.asset]
+        if download.content is None:  # 304, but the other source changed: this one is needed too
+            download = fetch(sources, source)
+        raw = RawSourceFile.from_bytes(getattr(sources, source.url_field), download.content)
+        context.log.info("Downloaded %d bytes from %s", len(raw.content), raw.url)
+        yield raw_file_output(raw, source, download)
 
-jhu_raw = raw_source_asset(
-    "jhu_raw",
-    "Johns Hopkins CSSE combined time series (Date, Country/Region, Province/State, "
-    "[Lat, Long], Confirmed, Recovered, Deaths) for every country, as downloaded.",
-    url_field="jhu_url",
-    date_column=JHU_DATE,
-)
+
+def fetch(
+    sources: SourceDownloader,
+    source: Source,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> Download:
+    """Download one source; errors that retrying cannot fix fail the step without retries."""
+    try:
+        return sources.download(
+            getattr(sources, source.url_field), source.setting_name, etag, last_modified
+        )
+    except SourceUnavailableError as error:
+        if error.transient:
+            raise
+        raise Failure(str(error), allow_retries=False) from error

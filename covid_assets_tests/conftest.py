@@ -127,6 +127,20 @@ def exported_rows(aws: EmulatedAws) -> pa.Table:
     )
 
 
+def materialized_assets(result: ExecuteInProcessResult) -> set[str]:
+    return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
+
+
+def observed_status(result: ExecuteInProcessResult) -> dict[str, str]:
+    """asset -> the status the run observed it in (the sources, on a day nothing changed)."""
+    return {
+        event.asset_key.to_user_string(): event.asset_observation_data.asset_observation.metadata[
+            "status"
+        ].value
+        for event in result.get_asset_observation_events()
+    }
+
+
 def materialization_metadata(result: ExecuteInProcessResult, asset: str) -> dict[str, Any]:
     [materialization] = result.asset_materializations_for_node(asset)
     return {key: value.value for key, value in materialization.metadata.items()}

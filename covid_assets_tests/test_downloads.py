@@ -53,12 +53,12 @@ def downloader(**overrides) -> SourceDownloader:
 
 def test_http_download_returns_the_body(http_server):
     ScriptedHandler.scripts["/us.csv"] = [(200, BODY, 0)]
-    assert downloader().download(f"{http_server}/us.csv", "COVID_NYT_URL") == BODY
+    assert downloader().download(f"{http_server}/us.csv", "COVID_NYT_URL").content == BODY
 
 
 def test_server_errors_are_retried_until_the_file_comes(http_server):
     ScriptedHandler.scripts["/us.csv"] = [(503, b"busy", 0), (429, b"slow down", 0), (200, BODY, 0)]
-    assert downloader().download(f"{http_server}/us.csv", "COVID_NYT_URL") == BODY
+    assert downloader().download(f"{http_server}/us.csv", "COVID_NYT_URL").content == BODY
     assert len(ScriptedHandler.requests_seen) == 3
 
 
@@ -106,7 +106,7 @@ def test_local_files_are_read_from_file_urls_and_paths(tmp_path: Path, as_uri):
     source = tmp_path / "us.csv"
     source.write_bytes(BODY)
     location = source.as_uri() if as_uri else str(source)
-    assert downloader().download(location, "COVID_NYT_URL") == BODY
+    assert downloader().download(location, "COVID_NYT_URL").content == BODY
 
 
 def test_missing_local_file_names_the_path_and_the_setting(tmp_path: Path):

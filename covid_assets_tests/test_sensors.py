@@ -42,7 +42,7 @@ def test_unreachable_source_alerts_with_the_job_the_step_and_the_error(
 
     [(subject, message)] = alert_inbox.messages()
     assert "covid_daily_job" in subject
-    assert "step nyt_raw" in message
+    assert "step raw_sources" in message
     assert str(missing) in message
     assert "COVID_NYT_URL" in message
 
