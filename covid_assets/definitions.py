@@ -3,7 +3,7 @@
 from dagster import Definitions, in_process_executor, load_assets_from_modules
 from dagster_aws.s3 import S3Resource
 
-from covid_assets import export, loading, merged, sources
+from covid_assets import dashboard, export, loading, merged, sources
 from covid_assets.resources import (
     DynamoDBResource,
     GlueCatalogResource,
@@ -19,7 +19,7 @@ def build_definitions() -> Definitions:
     environment become EnvVars (read at launch); the rest take their local defaults."""
     region = configured("AWS_DEFAULT_REGION")
     return Definitions(
-        assets=load_assets_from_modules([sources, merged, loading, export]),
+        assets=load_assets_from_modules([sources, merged, loading, export, dashboard]),
         jobs=[covid_daily_job],
         schedules=[covid_daily_schedule],
         resources={

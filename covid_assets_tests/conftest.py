@@ -50,16 +50,10 @@ class EmulatedAws:
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> EmulatedAws:
     """A blank emulated account with the bucket, table and Glue database provisioned, and the
     environment pointing every boto3 client of the pipeline at it."""
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    for name, value in {**EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": moto_endpoint}.items():
-        monkeypatch.setenv(name, value)
-    for setting in SETTINGS.values():
-        monkeypatch.setenv(setting.name, setting.default)
-    provision()
-    return EmulatedAws(moto_endpoint, os.environ["AWS_DEFAULT_REGION"])
+    return blank_emulated_account(moto_endpoint, monkeypatch)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def snapshots_dir() -> Path:
     if not SNAPSHOTS_DIR.is_dir():
         pytest.skip(
@@ -127,3 +121,15 @@ def exported_rows(aws: EmulatedAws) -> pa.Table:
 def materialization_metadata(result: ExecuteInProcessResult, asset: str) -> dict[str, Any]:
     [materialization] = result.asset_materializations_for_node(asset)
     return {key: value.value for key, value in materialization.metadata.items()}
+
+
+def blank_emulated_account(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> EmulatedAws:
+    """Reset the emulator, set the environment (credentials, endpoint, every setting at its
+    default) so that boto3 clients use it, and provision what the pipeline expects."""
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    for name, value in {**EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}.items():
+        monkeypatch.setenv(name, value)
+    for setting in SETTINGS.values():
+        monkeypatch.setenv(setting.name, setting.default)
+    provision()
+    return EmulatedAws(endpoint, os.environ["AWS_DEFAULT_REGION"])
