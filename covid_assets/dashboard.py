@@ -42,6 +42,7 @@ def read_glue_table(table: dict[str, Any], s3_client: Any) -> pa.Table:
             "materialize athena_export to rewrite it."
         )
     bucket, _, folder = storage["Location"].removeprefix("s3://").partition("/")
+    folder = folder.rstrip("/") + "/" if folder.strip("/") else ""  # not the folder's siblings
     pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
     keys = [entry["Key"] for page in pages for entry in page.get("Contents", [])]
     parts = [

@@ -14,7 +14,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from covid_assets.dashboard_data import DashboardData
 
@@ -56,6 +57,8 @@ def captions(data: DashboardData) -> list[str]:
 def _style_axes(axes: Axes, title: str) -> None:
     axes.set_title(title, loc="left", fontsize=12, fontweight="bold")
     axes.set_xlabel("Date")
+    # People are counted in whole numbers: no tick at 0.5 labelled "0" or "1".
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.yaxis.set_major_formatter(FuncFormatter(thousands))
     locator = AutoDateLocator()
     axes.xaxis.set_major_locator(locator)
@@ -103,12 +106,13 @@ def _draw_daily(axes: Axes, data: DashboardData, column: str) -> None:
     axes.bar(days["date"], changes, width=1.0, color=colors, alpha=0.35, label="Daily change")
     axes.plot(days["date"], days[f"new_{column}_avg"], color=COLORS[column], label="7-day average")
     axes.axhline(0, color="black", linewidth=0.6)
-    negative = data.negative_change_days[column]
-    if negative:
-        axes.bar([], [], color=COLORS["negative"], alpha=0.35, label=f"Negative ({negative} days)")
     _style_axes(axes, f"Daily new {column}")
     axes.set_ylabel(f"New {column} per day")
-    axes.legend(loc="upper left")
+    handles, _ = axes.get_legend_handles_labels()
+    if negative := data.negative_change_days[column]:
+        label = f"Negative change ({negative} day{'s' if negative > 1 else ''})"
+        handles.append(Patch(color=COLORS["negative"], alpha=0.35, label=label))
+    axes.legend(handles=handles, loc="upper left")
 
 
 def dashboard_figure(data: DashboardData) -> Figure:

@@ -1,12 +1,16 @@
 """The dashboard's PNG and HTML page, drawn from small hand-written exports."""
 
+import math
 import re
 
 import pytest
+from matplotlib.colors import to_hex
 
 from covid_assets.dashboard_data import prepare_dashboard_data
 from covid_assets.dashboard_render import (
+    COLORS,
     captions,
+    dashboard_figure,
     dashboard_html,
     dashboard_png,
     png_data_uri,
@@ -52,6 +56,24 @@ def test_captions_say_recovered_is_no_longer_reported_after_the_last_reported_da
 def test_captions_say_nothing_of_recovered_while_it_is_reported():
     data = prepare_dashboard_data(export_rows([1, 2], [0, 0], [1, 2]))
     assert not any("Recovered" in line for line in captions(data))
+
+
+def charts(data):
+    return {axes.get_title(loc="left"): axes for axes in dashboard_figure(data).axes}
+
+
+def test_recovered_line_stops_on_the_last_reported_day(stopped_recovered):
+    lines = charts(stopped_recovered)["Cumulative cases and recovered"].lines
+    drawn = next(line for line in lines if line.get_label() == "Recovered").get_ydata()
+    assert list(drawn[:6]) == [10, 20, 30, 40, 50, 60]
+    assert all(math.isnan(value) for value in drawn[6:])
+
+
+def test_negative_daily_change_is_drawn_below_zero_in_its_own_colour(stopped_recovered):
+    bars = charts(stopped_recovered)["Daily new cases"].patches
+    [negative] = [bar for bar in bars if bar.get_height() < 0]
+    assert negative.get_height() == -10
+    assert to_hex(negative.get_facecolor()) == COLORS["negative"]
 
 
 def test_dashboard_is_a_png(stopped_recovered):
