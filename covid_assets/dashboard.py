@@ -8,7 +8,6 @@ query of the table would see, with no second copy of the data.
 import io
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
@@ -32,7 +31,8 @@ def is_data_file(key: str) -> bool:
 
 
 def read_glue_table(table: dict[str, Any], s3_client: Any) -> pa.Table:
-    """Every data file at a Glue table's S3 location, read with the table's columns."""
+    """Every data file at a Glue table's S3 location, as one table of the columns the dashboard
+    draws (which the Glue table must declare)."""
     storage = table["StorageDescriptor"]
     columns = [column["Name"] for column in storage["Columns"]]
     missing = [column for column in MERGED_COLUMNS if column not in columns]
@@ -42,7 +42,8 @@ def read_glue_table(table: dict[str, Any], s3_client: Any) -> pa.Table:
             "materialize athena_export to rewrite it."
         )
     bucket, _, folder = storage["Location"].removeprefix("s3://").partition("/")
-    folder = folder.rstrip("/") + "/" if folder.strip("/") else ""  # not the folder's siblings
+    # As a folder ("x/"), so that a sibling folder "x2/" is not read too.
+    folder = folder.rstrip("/") + "/" if folder.strip("/") else ""
     pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
     keys = [entry["Key"] for page in pages for entry in page.get("Contents", [])]
     parts = [
@@ -79,7 +80,7 @@ def dashboard(
             f"Glue table {glue.database}.{glue.table_name} does not exist; "
             "materialize athena_export first."
         )
-    export: pd.DataFrame = read_glue_table(table, bucket.s3.get_client()).to_pandas()
+    export = read_glue_table(table, bucket.s3.get_client()).to_pandas()
     data = prepare_dashboard_data(export)
     png = dashboard_png(data)
     bucket.put(

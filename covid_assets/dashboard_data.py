@@ -57,6 +57,14 @@ class DashboardData:
     recovered_last_reported: dt.date | None
     negative_change_days: dict[str, int]
 
+    @property
+    def recovered_stopped_early(self) -> bool:
+        """Whether recoveries stopped being reported before the last day of the data."""
+        return (
+            self.recovered_last_reported is not None
+            and self.recovered_last_reported < self.last_date
+        )
+
 
 def prepare_dashboard_data(export: pd.DataFrame) -> DashboardData:
     """From the export's cumulative rows (any order) to the dashboard's figures: ``date`` as

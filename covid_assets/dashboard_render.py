@@ -41,7 +41,7 @@ def recovered_note(data: DashboardData) -> str | None:
     """What the chart says where the recovered line stops, if it stops before the last day."""
     if data.recovered_last_reported is None:
         return "Recovered: not reported in these data"
-    if data.recovered_last_reported < data.last_date:
+    if data.recovered_stopped_early:
         return f"Recovered: no longer reported after {data.recovered_last_reported:%Y-%m-%d}"
     return None
 
@@ -70,10 +70,7 @@ def _draw_cumulative(axes: Axes, data: DashboardData) -> None:
     days = data.days
     for column in ("cases", "recovered"):
         axes.plot(days["date"], days[column], color=COLORS[column], label=column.capitalize())
-    stopped_early = (
-        data.recovered_last_reported is not None and data.recovered_last_reported < data.last_date
-    )
-    if stopped_early:
+    if data.recovered_stopped_early:
         stopped = pd.Timestamp(data.recovered_last_reported)
         axes.axvline(stopped, color=COLORS["recovered"], linestyle=":", linewidth=1)
         axes.annotate(
