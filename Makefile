@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run materialize test lint format clean
+.PHONY: run materialize test browser-deps lint format clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,13 @@ run: $(INSTALLED)
 materialize: $(INSTALLED)
 	$(BIN)/python -m covid_assets.local_stack materialize
 
-test: $(INSTALLED)
+# The browser tests drive Debian's Chromium (CI runs as root). apt-get update only if the
+# package lists are too old to install it.
+browser-deps:
+	@test -x /usr/bin/chromium || apt-get install -y chromium || \
+		{ apt-get update && apt-get install -y chromium; }
+
+test: $(INSTALLED) browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

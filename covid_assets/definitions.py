@@ -8,7 +8,7 @@ from dagster import (
 )
 from dagster_aws.s3 import S3Resource
 
-from covid_assets import checks, export, loading, merged, sources
+from covid_assets import checks, dashboard, export, loading, merged, sources
 from covid_assets.resources import (
     DynamoDBResource,
     GlueCatalogResource,
@@ -26,7 +26,7 @@ def build_definitions() -> Definitions:
     environment become EnvVars (read at launch); the rest take their local defaults."""
     region = configured("AWS_DEFAULT_REGION")
     return Definitions(
-        assets=load_assets_from_modules([sources, merged, loading, export]),
+        assets=load_assets_from_modules([sources, merged, loading, export, dashboard]),
         asset_checks=load_asset_checks_from_modules([checks]),
         jobs=[covid_daily_job],
         schedules=[covid_daily_schedule],

@@ -52,17 +52,10 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> EmulatedAws:
     """A blank emulated account with the stack of infra/covid_assets.yaml deployed, and the
     environment pointing every boto3 client of the pipeline at it (configured from the stack's
     outputs). The emulator skips the template's Glue resources: the pipeline creates them."""
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    for name, value in {**EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": moto_endpoint}.items():
-        monkeypatch.setenv(name, value)
-    for setting in SETTINGS.values():
-        monkeypatch.setenv(setting.name, setting.default)
-    for name, value in provision().items():
-        monkeypatch.setenv(name, value)
-    return EmulatedAws(moto_endpoint, os.environ["AWS_DEFAULT_REGION"])
+    return blank_emulated_account(moto_endpoint, monkeypatch)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def snapshots_dir() -> Path:
     if not SNAPSHOTS_DIR.is_dir():
         pytest.skip(
@@ -212,3 +205,16 @@ def s3_keys(aws: EmulatedAws, prefix: str = "") -> list[str]:
         aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=aws.bucket, Prefix=prefix)
     )
     return [entry["Key"] for page in pages for entry in page.get("Contents", [])]
+
+
+def blank_emulated_account(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> EmulatedAws:
+    """Reset the emulator, set the environment (credentials, endpoint, every setting at its
+    default) so that boto3 clients use it, and deploy the stack the pipeline expects."""
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    for name, value in {**EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}.items():
+        monkeypatch.setenv(name, value)
+    for setting in SETTINGS.values():
+        monkeypatch.setenv(setting.name, setting.default)
+    for name, value in provision().items():
+        monkeypatch.setenv(name, value)
+    return EmulatedAws(endpoint, os.environ["AWS_DEFAULT_REGION"])

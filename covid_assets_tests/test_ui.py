@@ -1,0 +1,268 @@
+"""The Dagster UI in a real browser, used the way a person uses it.
+
+One ``dagster dev`` (webserver and daemon) serves the whole module, against the moto server and
+the real 2021-03-18 snapshot; headless Chromium from Debian, driven by Playwright, opens it.
+Screenshots go to ``test-artifacts/ui/`` (not committed).
+"""
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from covid_assets.dashboard import DASHBOARD_KEY
+from covid_assets.local_stack import (
+    LOCAL_HOST,
+    PROJECT_ROOT,
+    dagster_command,
+    free_port,
+    prepare_dagster_home,
+)
+from covid_assets_tests.conftest import EmulatedAws, blank_emulated_account, use_snapshot
+
+ARTIFACTS_DIR = PROJECT_ROOT / "test-artifacts" / "ui"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PIPELINE_ASSETS = (
+    "nyt_raw",
+    "jhu_raw",
+    "merged_daily_table",
+    "dynamodb_records",
+    "athena_export",
+    "dashboard",
+)
+STARTUP_SECONDS = 120
+RUN_SECONDS = 120
+
+
+@dataclass
+class DagsterUI:
+    url: str
+    aws: EmulatedAws
+
+    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = requests.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=30
+        )
+        response.raise_for_status()
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+
+LOCATION_STATUS = "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
+RUN_STATUS = "query ($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }"
+ASSET_NODES = """{ assetNodes { assetKey { path } dependencyKeys { path }
+  assetChecksOrError { ... on AssetChecks { checks {
+    name executionForLatestMaterialization { status } } } } } }"""
+CHECK_RESULT_LABELS = {"SUCCEEDED": "Succeeded", "FAILED": "Failed"}
+
+
+def wait_until_loaded(server: subprocess.Popen, url: str, log: Path) -> None:
+    """Wait until the webserver answers and the code location has loaded."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"dagster dev exited with {server.returncode}; see {log}")
+        try:
+            response = requests.post(f"{url}/graphql", json={"query": LOCATION_STATUS}, timeout=5)
+            entries = response.json()["data"]["workspaceOrError"]["locationEntries"]
+            if entries and all(entry["loadStatus"] == "LOADED" for entry in entries):
+                return
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"dagster dev did not load within {STARTUP_SECONDS} s; see {log}")
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop dagster dev and every process it started (they share its session)."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(moto_endpoint, snapshots_dir, tmp_path_factory) -> Iterator[DagsterUI]:
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        aws = blank_emulated_account(moto_endpoint, monkeypatch)
+        use_snapshot(monkeypatch, snapshots_dir, "2021-03-18")
+        monkeypatch.setenv("DAGSTER_HOME", str(tmp_path_factory.mktemp("dagster_home")))
+        prepare_dagster_home()
+        port = str(free_port())
+        url = f"http://{LOCAL_HOST}:{port}"
+        log = ARTIFACTS_DIR / "dagster-dev.log"
+        with log.open("w") as output:
+            server = subprocess.Popen(
+                dagster_command("dev", "-w", "workspace.yaml", "-h", LOCAL_HOST, "-p", port),
+                cwd=PROJECT_ROOT,
+                env=os.environ.copy(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                wait_until_loaded(server, url, log)
+                yield DagsterUI(url, aws)
+            finally:
+                stop(server)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: run `make browser-deps` (apt-get install -y chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser: Browser) -> Page:
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.set_default_timeout(30_000)
+    return page
+
+
+@pytest.fixture
+def page(browser) -> Iterator[Page]:
+    page = open_page(browser)
+    yield page
+    page.context.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    page.screenshot(path=ARTIFACTS_DIR / f"{name}.png")
+
+
+@pytest.fixture(scope="module")
+def materialize_all_run(dagster_ui, browser) -> str:
+    """Click "Materialize all" in the lineage view and wait for the run to end; its status."""
+    page = open_page(browser)
+    try:
+        page.goto(f"{dagster_ui.url}/asset-groups")
+        button = page.get_by_role("button", name="Materialize all")
+        with page.expect_response(
+            lambda response: "LaunchPipelineExecution" in (response.request.post_data or "")
+        ) as launch:
+            button.click()
+        run_id = launch.value.json()["data"]["launchPipelineExecution"]["run"]["id"]
+        deadline = time.monotonic() + RUN_SECONDS
+        status = "QUEUED"
+        while status not in ("SUCCESS", "FAILURE", "CANCELED"):
+            assert time.monotonic() < deadline, f"run {run_id} still {status} after {RUN_SECONDS} s"
+            time.sleep(0.5)
+            status = dagster_ui.graphql(RUN_STATUS, runId=run_id)["runOrError"]["status"]
+        page.goto(f"{dagster_ui.url}/runs/{run_id}")
+        expect(page.get_by_text(run_id[:8]).first).to_be_visible()
+        screenshot(page, "run")
+        return status
+    finally:
+        page.context.close()
+
+
+def test_lineage_view_shows_every_asset_of_the_pipeline(dagster_ui, page):
+    page.goto(f"{dagster_ui.url}/asset-groups")
+    # With several groups the graph opens with each group collapsed to one box: expand them
+    # from the graph's settings menu (the last settings button; the first is the sidebar's).
+    expect(page.locator("svg foreignObject [data-tooltip='raw']")).to_be_visible()
+    page.locator("button:has([aria-label='settings'])").last.click()
+    page.get_by_role("menuitem", name="Expand all groups").click()
+    page.keyboard.press("Escape")
+    for asset in PIPELINE_ASSETS:
+        node = page.locator("svg foreignObject").filter(has=page.get_by_text(asset, exact=True))
+        expect(node).to_have_count(1)
+    screenshot(page, "lineage")
+
+
+def test_lineage_edges_run_raw_to_merged_to_dynamodb_and_export_to_dashboard(dagster_ui):
+    nodes = dagster_ui.graphql(ASSET_NODES)["assetNodes"]
+    upstream = {
+        node["assetKey"]["path"][-1]: sorted(key["path"][-1] for key in node["dependencyKeys"])
+        for node in nodes
+    }
+    assert upstream == {
+        "nyt_raw": [],
+        "jhu_raw": [],
+        "merged_daily_table": ["jhu_raw", "nyt_raw"],
+        "dynamodb_records": ["merged_daily_table"],
+        "athena_export": ["merged_daily_table"],
+        "dashboard": ["athena_export"],
+    }
+
+
+def test_materialize_all_from_the_ui_succeeds(materialize_all_run):
+    assert materialize_all_run == "SUCCESS"
+
+
+def test_dashboard_asset_page_renders_the_chart(dagster_ui, materialize_all_run, page):
+    page.goto(f"{dagster_ui.url}/assets/dashboard")
+    # Long markdown metadata opens in a dialog.
+    page.get_by_text("[Show Markdown]").click()
+    chart = page.locator('img[src^="data:image/png;base64,"]')
+    expect(chart).to_be_visible()
+    assert chart.evaluate("image => image.complete && image.naturalWidth") > 0
+    screenshot(page, "dashboard-asset")
+
+
+def test_checks_tab_shows_the_check_results(dagster_ui, materialize_all_run, page):
+    results = {
+        node["assetKey"]["path"][-1]: {
+            check["name"]: (check["executionForLatestMaterialization"] or {}).get("status")
+            for check in node["assetChecksOrError"].get("checks", [])
+        }
+        for node in dagster_ui.graphql(ASSET_NODES)["assetNodes"]
+    }
+    checked = {asset: checks for asset, checks in results.items() if checks}
+    if not checked:
+        pytest.skip("no asset of the pipeline has asset checks yet")
+    for asset, checks in checked.items():
+        page.goto(f"{dagster_ui.url}/assets/{asset}?view=checks")
+        for name, status in checks.items():
+            assert status in CHECK_RESULT_LABELS, f"{asset} check {name}: no result ({status})"
+            # The checks list shows each check's name over its latest result.
+            entry = page.locator(f'[title="{name}"]').locator("xpath=..")
+            expect(entry).to_contain_text(CHECK_RESULT_LABELS[status])
+        screenshot(page, f"checks-{asset}")
+
+
+def test_dashboard_page_in_s3_renders_without_console_errors(dagster_ui, materialize_all_run, page):
+    """Open the page the way someone given a link would: a presigned URL to the object."""
+    url = dagster_ui.aws.client("s3").generate_presigned_url(
+        "get_object", Params={"Bucket": dagster_ui.aws.bucket, "Key": DASHBOARD_KEY}
+    )
+    problems: list[str] = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(url)
+    chart = page.locator("img#dashboard")
+    expect(chart).to_be_visible()
+    assert chart.evaluate("image => image.complete && image.naturalWidth") > 0
+    screenshot(page, "dashboard-html")
+    assert problems == []
+    assert [address for address in requested if not address.startswith("data:")] == [url]
