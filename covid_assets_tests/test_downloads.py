@@ -1,5 +1,6 @@
 """The source downloader against a real local HTTP server, file:// URLs and plain paths."""
 
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 from covid_assets.resources import SourceDownloader, SourceUnavailableError
 
 BODY = b"date,cases,deaths\n2020-03-01,10,1\n"
+LAST_MODIFIED = "Wed, 18 Mar 2021 05:30:00 GMT"
 
 
 class ScriptedHandler(BaseHTTPRequestHandler):
@@ -19,13 +21,22 @@ class ScriptedHandler(BaseHTTPRequestHandler):
 
     scripts: ClassVar[dict[str, list[tuple[int, bytes, float]]]] = {}
     requests_seen: ClassVar[list[str]] = []
+    conditions_seen: ClassVar[list[tuple[str | None, str | None]]] = []
 
     def do_GET(self) -> None:
         self.requests_seen.append(self.path)
+        self.conditions_seen.append(
+            (self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since"))
+        )
         script = self.scripts[self.path]
         status, body, delay = script.pop(0) if len(script) > 1 else script[0]
         time.sleep(delay)
+        etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+        if status == 200 and self.headers.get("If-None-Match") == etag:
+            status, body = 304, b""
         self.send_response(status)
+        self.send_header("ETag", etag)
+        self.send_header("Last-Modified", LAST_MODIFIED)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -34,11 +45,17 @@ class ScriptedHandler(BaseHTTPRequestHandler):
         pass
 
 
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that timed out and hung up is what the timeout test wants
+
+
 @pytest.fixture
 def http_server() -> Iterator[str]:
     ScriptedHandler.scripts = {}
     ScriptedHandler.requests_seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ScriptedHandler)
+    ScriptedHandler.conditions_seen = []
+    server = QuietServer(("127.0.0.1", 0), ScriptedHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -54,6 +71,28 @@ def downloader(**overrides) -> SourceDownloader:
 def test_http_download_returns_the_body(http_server):
     ScriptedHandler.scripts["/us.csv"] = [(200, BODY, 0)]
     assert downloader().download(f"{http_server}/us.csv", "COVID_NYT_URL").content == BODY
+
+
+def test_the_servers_validators_are_returned_with_the_file(http_server):
+    ScriptedHandler.scripts["/us.csv"] = [(200, BODY, 0)]
+    download = downloader().download(f"{http_server}/us.csv", "COVID_NYT_URL")
+    assert download.etag.startswith('"')
+    assert download.last_modified == LAST_MODIFIED
+
+
+def test_an_unchanged_file_is_not_downloaded_again(http_server):
+    ScriptedHandler.scripts["/us.csv"] = [(200, BODY, 0)]
+    url = f"{http_server}/us.csv"
+    first = downloader().download(url, "COVID_NYT_URL")
+    again = downloader().download(url, "COVID_NYT_URL", first.etag, first.last_modified)
+    assert again.content is None
+    assert ScriptedHandler.conditions_seen[-1] == (first.etag, LAST_MODIFIED)
+
+
+def test_a_changed_file_is_downloaded_despite_an_old_etag(http_server):
+    ScriptedHandler.scripts["/us.csv"] = [(200, BODY + b"2020-03-02,20,2\n", 0)]
+    download = downloader().download(f"{http_server}/us.csv", "COVID_NYT_URL", '"old"', None)
+    assert download.content == BODY + b"2020-03-02,20,2\n"
 
 
 def test_server_errors_are_retried_until_the_file_comes(http_server):
