@@ -115,19 +115,15 @@ def raw_source_checks(asset_name: str, rules: Sequence[Rule]) -> AssetsDefinitio
                 {READABLE_CHECK: [], **find_problems(raw.table, rules, raw.url)},
                 rules[0].name,
             )
-        failed = {name: problems for name, problems in found.items() if problems}
-        quarantine = None
-        if failed:
-            quarantine = quarantine_and_alert(
-                bucket=bucket,
-                alerts=alerts,
-                run_id=context.run.run_id,
-                asset_name=asset_name,
-                file_name=PurePosixPath(urlparse(raw.url).path).name or f"{asset_name}.csv",
-                original=raw.content,
-                failed_checks=failed,
-            )
-            context.log.error("%s failed validation; input kept at %s", asset_name, quarantine)
+        quarantine = quarantine_and_alert(
+            bucket=bucket,
+            alerts=alerts,
+            run_id=context.run.run_id,
+            asset_name=asset_name,
+            file_name=PurePosixPath(urlparse(raw.url).path).name or f"{asset_name}.csv",
+            original=raw.content,
+            problems_by_check=found,
+        )
         not_checked = [
             Problem(raw.url, None, None, None, f"{gate} to pass before this can be checked")
         ]
@@ -182,18 +178,15 @@ def merged_daily_table_checks(
     found[ROW_COUNT_CHECK] = common_dates_mismatch(
         merged_daily_table, nyt_raw.table, jhu_raw.table, source
     )
-    failed = {name: problems for name, problems in found.items() if problems}
-    quarantine = None
-    if failed:
-        quarantine = quarantine_and_alert(
-            bucket=bucket,
-            alerts=alerts,
-            run_id=context.run.run_id,
-            asset_name=source,
-            file_name="merged_daily_table.csv",
-            original=merged_daily_table.to_csv(index=False).encode(),
-            failed_checks=failed,
-        )
+    quarantine = quarantine_and_alert(
+        bucket=bucket,
+        alerts=alerts,
+        run_id=context.run.run_id,
+        asset_name=source,
+        file_name="merged_daily_table.csv",
+        original=merged_daily_table.to_csv(index=False).encode(),
+        problems_by_check=found,
+    )
     for name, problems in found.items():
         yield check_result(source, name, problems, quarantine=quarantine)
     yield check_result(

@@ -4,6 +4,8 @@ import csv
 import io
 from datetime import UTC, datetime
 
+from dagster import get_dagster_logger
+
 from covid_assets.contracts import Problem
 from covid_assets.resources import S3BucketResource, SNSResource
 
@@ -44,10 +46,13 @@ def quarantine_and_alert(
     asset_name: str,
     file_name: str,
     original: bytes,
-    failed_checks: dict[str, list[Problem]],
-) -> str:
-    """Write the original input and its failing rows under
+    problems_by_check: dict[str, list[Problem]],
+) -> str | None:
+    """When a check found problems: write the original input and its failing rows under
     ``quarantine/<date>/<run id>/<asset>/``, publish an alert, and return the folder's URI."""
+    failed_checks = {check: found for check, found in problems_by_check.items() if found}
+    if not failed_checks:
+        return None
     folder = f"{QUARANTINE_ROOT}{datetime.now(UTC):%Y-%m-%d}/{run_id}/{asset_name}/"
     bucket.put(folder + file_name, original, content_type="text/csv")
     bucket.put(
@@ -56,6 +61,7 @@ def quarantine_and_alert(
         content_type="text/csv",
     )
     location = bucket.uri(folder)
+    get_dagster_logger().error("%s failed validation; input kept at %s", asset_name, location)
     reasons = "\n".join(
         f"- {check}: {problems[0]}"
         + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
