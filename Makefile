@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run materialize test browser-deps lint format clean
+.PHONY: run materialize test browser-deps format clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,8 @@ materialize: $(INSTALLED)
 # The browser tests drive Debian's Chromium (CI runs as root). apt-get update only if the
 # package lists are too old to install it.
 browser-deps:
-	@test -x /usr/bin/chromium || apt-get install -y chromium || \
-		{ apt-get update && apt-get install -y chromium; }
+	@test -x /usr/bin/chromium || DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 test: $(INSTALLED) browser-deps
 	$(BIN)/ruff check .

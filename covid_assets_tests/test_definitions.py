@@ -20,10 +20,11 @@ LINEAGE = {
     "merged_daily_table": {"nyt_raw", "jhu_raw"},
     "dynamodb_records": {"merged_daily_table"},
     "athena_export": {"merged_daily_table"},
+    "dashboard": {"athena_export"},
 }
 
 
-def test_lineage_runs_from_raw_sources_to_dynamodb_and_the_export():
+def test_lineage_runs_from_raw_sources_to_dynamodb_the_export_and_the_dashboard():
     graph = defs.resolve_asset_graph()
     for asset, parents in LINEAGE.items():
         node = graph.get(AssetKey(asset))
