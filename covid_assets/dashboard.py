@@ -80,7 +80,7 @@ def dashboard(
             f"Glue table {glue.database}.{glue.table_name} does not exist; "
             "materialize athena_export first."
         )
-    export = read_glue_table(table, bucket.s3.get_client()).to_pandas()
+    export = read_glue_table(table, bucket.client).to_pandas()
     data = prepare_dashboard_data(export)
     png = dashboard_png(data)
     bucket.put(
