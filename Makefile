@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run materialize test lint format clean
+.PHONY: run materialize test benchmark lint format clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ run: $(INSTALLED)
 
 materialize: $(INSTALLED)
 	$(BIN)/python -m covid_assets.local_stack materialize
+
+benchmark: $(INSTALLED)
+	$(BIN)/python -m covid_assets_bench
 
 test: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -1,0 +1,381 @@
+"""The efficiency benchmark of issue 6: what a daily run costs, in AWS calls, DynamoDB writes,
+bytes downloaded and time, beside the original system's load of the same snapshots.
+
+    python -m covid_assets_bench [--quick] [--check] [--snapshots DIR]
+
+It starts its own moto server, deploys infra/covid_assets.yaml into it, and runs the scenarios
+in order on that emulator and one Dagster instance. ``--quick`` skips the whole-process timing
+(CI runs it so); ``--check`` exits non-zero when a target is missed.
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import warnings
+from dataclasses import astuple, dataclass
+from pathlib import Path
+
+from dagster import BetaWarning, DagsterInstance
+
+from covid_assets.definitions import build_definitions
+from covid_assets.local_stack import (
+    EMULATOR_CREDENTIALS,
+    PROJECT_ROOT,
+    dagster_command,
+    moto_server,
+    prepare_dagster_home,
+    provision,
+)
+from covid_assets.settings import SETTINGS
+from covid_assets_bench.aws_calls import recorded_calls
+from covid_assets_bench.baseline import create_baseline_table, load_like_the_original, merged_table
+from covid_assets_bench.figures import RunFigures, add_run_events, figures_from_calls
+
+SNAPSHOTS_DIR = PROJECT_ROOT.parent / "shared" / "data" / "snapshots"
+BASELINE_TABLE = "covid_daily_original_baseline"
+JOB = "covid_daily_job"
+DYNAMODB_BATCH = 25
+# The run's own log lines would bury the tables; failures still show, and the figures come
+# from the instance's event log, which keeps every event whatever the console shows.
+QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    snapshot: str
+
+
+SCENARIOS = [
+    Scenario("full load", "2021-03-14"),
+    Scenario("next day", "2021-03-15"),
+    Scenario("revision day", "2021-03-18"),
+    Scenario("no-change day", "2021-03-18"),
+]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    nyt: Path
+    jhu: Path
+
+    @classmethod
+    def of(cls, snapshots_dir: Path, day: str) -> "Snapshot":
+        return cls(snapshots_dir / day / "nyt-us.csv", snapshots_dir / day / "jhu-combined.csv")
+
+    def use(self) -> None:
+        """Point the pipeline's sources at this snapshot (read when a run is launched)."""
+        os.environ["COVID_NYT_URL"] = self.nyt.as_uri()
+        os.environ["COVID_JHU_URL"] = self.jhu.as_uri()
+
+
+@dataclass(frozen=True)
+class Target:
+    what: str
+    wanted: str
+    measured: str
+    met: bool | None  # None: not measured in this mode
+
+    @property
+    def verdict(self) -> str:
+        return {True: "PASS", False: "MISS", None: "SKIP"}[self.met]
+
+
+def use_fresh_emulator_account(endpoint: str, dagster_home: Path) -> None:
+    """A blank emulated account with the stack deployed, the settings pointing at it, the
+    baseline's table beside it, and a new Dagster instance home."""
+    urllib.request.urlopen(
+        urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10
+    ).close()
+    os.environ.update({setting.name: setting.default for setting in SETTINGS.values()})
+    os.environ.update(EMULATOR_CREDENTIALS, AWS_ENDPOINT_URL=endpoint)
+    os.environ.update(provision())
+    create_baseline_table(BASELINE_TABLE)
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    prepare_dagster_home()
+
+
+def run_pipeline_in_process(instance: DagsterInstance) -> RunFigures:
+    """The daily job in this process (the way the tests run it), every AWS call recorded."""
+    with recorded_calls() as calls:
+        started = time.perf_counter()
+        job = build_definitions().resolve_job_def(JOB)
+        result = job.execute_in_process(
+            run_config=QUIET_RUN, instance=instance, raise_on_error=False
+        )
+        seconds = time.perf_counter() - started
+    return add_run_events(figures_from_calls(calls, seconds), instance, result.run_id)
+
+
+def run_baseline_in_process(snapshot: Snapshot) -> RunFigures:
+    with recorded_calls() as calls:
+        started = time.perf_counter()
+        stored = load_like_the_original(snapshot.nyt, snapshot.jhu, BASELINE_TABLE)
+        seconds = time.perf_counter() - started
+    figures = figures_from_calls(calls, seconds)
+    figures.items_stored = stored
+    figures.bytes_downloaded = {
+        "files read": snapshot.nyt.stat().st_size + snapshot.jhu.stat().st_size
+    }
+    return figures
+
+
+def timed_process(command: list[str]) -> float:
+    """Seconds from launch to exit of a whole process (interpreter start, imports, run)."""
+    started = time.perf_counter()
+    finished = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if finished.returncode != 0:
+        raise RuntimeError(
+            f"{command} failed:\n{finished.stdout[-3000:]}\n{finished.stderr[-3000:]}"
+        )
+    return seconds
+
+
+def pipeline_process(snapshot: Snapshot) -> float:
+    """The daily job as a scheduled run starts it: its own process, the instance on disk."""
+    snapshot.use()
+    return timed_process(
+        dagster_command("job", "execute", "-m", "covid_assets.definitions", "-j", JOB)
+    )
+
+
+def baseline_process(snapshot: Snapshot) -> float:
+    return timed_process(
+        [
+            sys.executable,
+            "-m",
+            "covid_assets_bench.baseline",
+            str(snapshot.nyt),
+            str(snapshot.jhu),
+            BASELINE_TABLE,
+        ]
+    )
+
+
+def import_probe() -> dict:
+    """Import the definitions in a fresh interpreter with AWS pointed at a closed port."""
+    environment = {**os.environ, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    finished = subprocess.run(
+        [sys.executable, "-m", "covid_assets_bench.import_probe"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else math.inf
+
+
+def row(label: str, pipeline: object = "", baseline: object = "") -> None:
+    print(f"{label:<48}{pipeline!s:>12}{baseline!s:>12}".rstrip())
+
+
+def seconds_text(seconds: float | str | None) -> str:
+    if seconds is None:
+        return "-"
+    return seconds if isinstance(seconds, str) else f"{seconds:.3f}"
+
+
+def print_scenario(scenario: Scenario, pipeline: RunFigures, baseline: RunFigures) -> None:
+    title = f"{scenario.name} (snapshot {scenario.snapshot})"
+    print(f"\n=== {title} " + "=" * max(0, 68 - len(title)))
+    row("AWS API calls", "pipeline", "baseline")
+    for service, operation in sorted(set(pipeline.calls) | set(baseline.calls)):
+        key = (service, operation)
+        row(f"  {service}:{operation}", pipeline.calls[key], baseline.calls[key])
+    row("  total", pipeline.total_calls, baseline.total_calls)
+    print(
+        f"baseline ratio (pipeline/baseline AWS calls): "
+        f"{ratio(pipeline.total_calls, baseline.total_calls):.3f} "
+        f"({ratio(baseline.total_calls, pipeline.total_calls):.1f}x fewer)"
+    )
+    row(
+        "DynamoDB items in write calls",
+        pipeline.dynamodb_items_written,
+        baseline.dynamodb_items_written,
+    )
+    if baseline.items_stored is not None:
+        row("  of which stored (the rest failed the condition)", "", baseline.items_stored)
+    for service in ("dynamodb", "s3", "glue"):
+        row(f"{service} write calls", pipeline.write_calls(service), baseline.write_calls(service))
+    row(
+        "bytes downloaded (baseline: files read)",
+        sum(pipeline.bytes_downloaded.values()),
+        sum(baseline.bytes_downloaded.values()),
+    )
+    for asset, size in sorted(pipeline.bytes_downloaded.items()):
+        row(f"  {asset}", size)
+    row("wall time, seconds", "pipeline", "baseline")
+    for step, seconds in pipeline.step_seconds.items():
+        row(f"  step {step}", seconds_text(seconds))
+    row("  run (RUN_START to RUN_SUCCESS)", seconds_text(pipeline.run_seconds))
+    row(
+        "  whole call (definitions + run)",
+        seconds_text(pipeline.seconds),
+        seconds_text(baseline.seconds),
+    )
+    if not pipeline.succeeded:
+        print("  !! the pipeline run FAILED")
+
+
+def print_targets(targets: list[Target]) -> None:
+    print(f"\n=== targets {'=' * 84}")
+    print(f"{'target':<66}{'wanted':>12}{'measured':>12}  result")
+    for target in targets:
+        print(f"{target.what:<66}{target.wanted:>12}{target.measured:>12}  {target.verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="skip the whole-process timing")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--snapshots", type=Path, default=SNAPSHOTS_DIR)
+    arguments = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # keep the tables in order with stderr
+    warnings.filterwarnings("ignore", category=BetaWarning)  # data_version= in the raw assets
+    if not arguments.snapshots.is_dir():
+        sys.exit(
+            f"real source snapshots not found at {arguments.snapshots} (see shared/data/README.md)"
+        )
+
+    probe = import_probe()
+    print(
+        f"import covid_assets.definitions: {probe['seconds']:.2f} s in a fresh interpreter; "
+        f"{len(probe['aws_calls'])} AWS call(s), {len(probe['connections'])} network attempt(s)"
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="covid-benchmark-") as workdir,
+        moto_server() as endpoint,
+    ):
+        use_fresh_emulator_account(endpoint, Path(workdir) / "scenarios")
+        scenarios: dict[str, tuple[RunFigures, RunFigures]] = {}
+        with DagsterInstance.get() as instance:
+            for scenario in SCENARIOS:
+                snapshot = Snapshot.of(arguments.snapshots, scenario.snapshot)
+                snapshot.use()
+                scenarios[scenario.name] = (
+                    run_pipeline_in_process(instance),
+                    run_baseline_in_process(snapshot),
+                )
+                print_scenario(scenario, *scenarios[scenario.name])
+        processes = None
+        if not arguments.quick:
+            use_fresh_emulator_account(endpoint, Path(workdir) / "processes")
+            processes = whole_process_times(arguments.snapshots)
+            print_whole_processes(processes)
+
+    full_load_rows = len(
+        merged_table(*astuple(Snapshot.of(arguments.snapshots, SCENARIOS[0].snapshot)))
+    )
+    targets = [
+        Target(
+            "import of the definitions: no AWS call",
+            "0",
+            str(len(probe["aws_calls"])),
+            not probe["aws_calls"],
+        ),
+        Target(
+            "import of the definitions: no network",
+            "0",
+            str(len(probe["connections"])),
+            not probe["connections"],
+        ),
+        *scenario_targets(scenarios, full_load_rows),
+        *process_targets(processes),
+    ]
+    print_targets(targets)
+    if arguments.check and any(target.met is False for target in targets):
+        sys.exit(1)
+
+
+def whole_process_times(snapshots_dir: Path) -> dict[str, tuple[float, float]]:
+    """Seconds of the pipeline's and the baseline's whole process, per day, on a fresh account:
+    a full load (2021-03-14), the next day (2021-03-15), and that day again (no change)."""
+    full, next_day = (Snapshot.of(snapshots_dir, day) for day in ("2021-03-14", "2021-03-15"))
+    return {
+        name: (pipeline_process(snapshot), baseline_process(snapshot))
+        for name, snapshot in (
+            ("full load (2021-03-14)", full),
+            ("next day (2021-03-15)", next_day),
+            ("no-change day (2021-03-15 again)", next_day),
+        )
+    }
+
+
+def print_whole_processes(processes: dict[str, tuple[float, float]]) -> None:
+    print(f"\n=== whole process (interpreter start, imports, run), seconds {'=' * 19}")
+    print(f"{'day':<44}{'pipeline':>12}{'baseline':>12}{'ratio':>8}")
+    for name, (pipeline, baseline) in processes.items():
+        print(f"{name:<44}{pipeline:>12.2f}{baseline:>12.2f}{ratio(pipeline, baseline):>8.2f}")
+
+
+def scenario_targets(
+    scenarios: dict[str, tuple[RunFigures, RunFigures]], full_load_rows: int
+) -> list[Target]:
+    full, _ = scenarios["full load"]
+    next_day, _ = scenarios["next day"]
+    unchanged, unchanged_baseline = scenarios["no-change day"]
+    full_load_calls = math.ceil(full_load_rows / DYNAMODB_BATCH)
+    fewer = ratio(unchanged_baseline.total_calls, unchanged.total_calls)
+    return [
+        *(
+            Target(f"no-change day: {service} write calls", "0", str(writes), writes == 0)
+            for service, writes in (
+                (service, unchanged.write_calls(service)) for service in ("dynamodb", "s3", "glue")
+            )
+        ),
+        Target(
+            "next day: DynamoDB items in write calls",
+            "1",
+            str(next_day.dynamodb_items_written),
+            next_day.dynamodb_items_written == 1,
+        ),
+        Target(
+            "next day: DynamoDB write calls",
+            "1",
+            str(next_day.write_calls("dynamodb")),
+            next_day.write_calls("dynamodb") == 1,
+        ),
+        Target(
+            f"full load: DynamoDB write calls (ceil({full_load_rows}/25))",
+            str(full_load_calls),
+            str(full.write_calls("dynamodb")),
+            full.write_calls("dynamodb") == full_load_calls,
+        ),
+        Target(
+            "no-change day: AWS calls, times fewer than baseline",
+            ">= 50",
+            f"{fewer:.1f}",
+            fewer >= 50,
+        ),
+    ]
+
+
+def process_targets(processes: dict[str, tuple[float, float]] | None) -> list[Target]:
+    days = ("next day (2021-03-15)", "no-change day (2021-03-15 again)")
+    if processes is None:
+        return [
+            Target(f"whole process, {day}: pipeline/baseline", "<= 1.5", "-", None) for day in days
+        ]
+    return [
+        Target(
+            f"whole process, {day}: pipeline/baseline",
+            "<= 1.5",
+            f"{ratio(*processes[day]):.2f}",
+            ratio(*processes[day]) <= 1.5,
+        )
+        for day in days
+    ]
