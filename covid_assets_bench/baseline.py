@@ -10,7 +10,6 @@ from pathlib import Path
 import boto3
 import pandas as pd
 
-from covid_assets.sources import read_csv_text
 from covid_assets.transform import merge_daily
 
 REGION = "US"
@@ -34,8 +33,13 @@ def create_baseline_table(table_name: str) -> None:
     dynamodb.get_waiter("table_exists").wait(TableName=table_name)
 
 
+def read_text_table(csv_file: Path) -> pd.DataFrame:
+    """Every cell as text, as merge_daily wants it (no Dagster import: the original had none)."""
+    return pd.read_csv(csv_file, dtype=str, keep_default_na=False)
+
+
 def merged_table(nyt_csv: Path, jhu_csv: Path) -> pd.DataFrame:
-    return merge_daily(read_csv_text(nyt_csv.read_bytes()), read_csv_text(jhu_csv.read_bytes()))
+    return merge_daily(read_text_table(nyt_csv), read_text_table(jhu_csv))
 
 
 def load_like_the_original(nyt_csv: Path, jhu_csv: Path, table_name: str) -> int:
