@@ -10,7 +10,6 @@ in order on that emulator and one Dagster instance. ``--quick`` skips the whole-
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import tempfile
 import time
 import urllib.request
 import warnings
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from dagster import BetaWarning, DagsterInstance
@@ -35,15 +34,17 @@ from covid_assets.local_stack import (
 from covid_assets.settings import SETTINGS
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.baseline import create_baseline_table, load_like_the_original, merged_table
-from covid_assets_bench.figures import RunFigures, add_run_events, figures_from_calls
+from covid_assets_bench.figures import RunFigures, add_run_events, figures_from_calls, ratio
+from covid_assets_bench.targets import exactly, print_targets, process_targets, scenario_targets
 
 SNAPSHOTS_DIR = PROJECT_ROOT.parent / "shared" / "data" / "snapshots"
 BASELINE_TABLE = "covid_daily_original_baseline"
 JOB = "covid_daily_job"
-DYNAMODB_BATCH = 25
 # The run's own log lines would bury the tables; failures still show, and the figures come
 # from the instance's event log, which keeps every event whatever the console shows.
 QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+NEXT_DAY_PROCESS = "next day (2021-03-15)"
+NO_CHANGE_PROCESS = "no-change day (2021-03-15 again)"
 
 
 @dataclass(frozen=True)
@@ -73,18 +74,6 @@ class Snapshot:
         """Point the pipeline's sources at this snapshot (read when a run is launched)."""
         os.environ["COVID_NYT_URL"] = self.nyt.as_uri()
         os.environ["COVID_JHU_URL"] = self.jhu.as_uri()
-
-
-@dataclass(frozen=True)
-class Target:
-    what: str
-    wanted: str
-    measured: str
-    met: bool | None  # None: not measured in this mode
-
-    @property
-    def verdict(self) -> str:
-        return {True: "PASS", False: "MISS", None: "SKIP"}[self.met]
 
 
 def use_fresh_emulator_account(endpoint: str, dagster_home: Path) -> None:
@@ -173,10 +162,6 @@ def import_probe() -> dict:
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
-def ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator else math.inf
-
-
 def row(label: str, pipeline: object = "", baseline: object = "") -> None:
     print(f"{label:<48}{pipeline!s:>12}{baseline!s:>12}".rstrip())
 
@@ -229,13 +214,6 @@ def print_scenario(scenario: Scenario, pipeline: RunFigures, baseline: RunFigure
         print("  !! the pipeline run FAILED")
 
 
-def print_targets(targets: list[Target]) -> None:
-    print(f"\n=== targets {'=' * 84}")
-    print(f"{'target':<66}{'wanted':>12}{'measured':>12}  result")
-    for target in targets:
-        print(f"{target.what:<66}{target.wanted:>12}{target.measured:>12}  {target.verdict}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -277,24 +255,21 @@ def main() -> None:
             processes = whole_process_times(arguments.snapshots)
             print_whole_processes(processes)
 
-    full_load_rows = len(
-        merged_table(*astuple(Snapshot.of(arguments.snapshots, SCENARIOS[0].snapshot)))
-    )
+    full_load = Snapshot.of(arguments.snapshots, SCENARIOS[0].snapshot)
     targets = [
-        Target(
-            "import of the definitions: no AWS call",
-            "0",
-            str(len(probe["aws_calls"])),
-            not probe["aws_calls"],
+        exactly("import of the definitions: AWS calls", 0, len(probe["aws_calls"])),
+        exactly("import of the definitions: network attempts", 0, len(probe["connections"])),
+        *scenario_targets(
+            full_load=scenarios["full load"][0],
+            next_day=scenarios["next day"][0],
+            no_change=scenarios["no-change day"][0],
+            no_change_baseline=scenarios["no-change day"][1],
+            full_load_rows=len(merged_table(full_load.nyt, full_load.jhu)),
         ),
-        Target(
-            "import of the definitions: no network",
-            "0",
-            str(len(probe["connections"])),
-            not probe["connections"],
+        *process_targets(
+            None if processes is None else processes[NEXT_DAY_PROCESS],
+            None if processes is None else processes[NO_CHANGE_PROCESS],
         ),
-        *scenario_targets(scenarios, full_load_rows),
-        *process_targets(processes),
     ]
     print_targets(targets)
     if arguments.check and any(target.met is False for target in targets):
@@ -309,8 +284,8 @@ def whole_process_times(snapshots_dir: Path) -> dict[str, tuple[float, float]]:
         name: (pipeline_process(snapshot), baseline_process(snapshot))
         for name, snapshot in (
             ("full load (2021-03-14)", full),
-            ("next day (2021-03-15)", next_day),
-            ("no-change day (2021-03-15 again)", next_day),
+            (NEXT_DAY_PROCESS, next_day),
+            (NO_CHANGE_PROCESS, next_day),
         )
     }
 
@@ -320,62 +295,3 @@ def print_whole_processes(processes: dict[str, tuple[float, float]]) -> None:
     print(f"{'day':<44}{'pipeline':>12}{'baseline':>12}{'ratio':>8}")
     for name, (pipeline, baseline) in processes.items():
         print(f"{name:<44}{pipeline:>12.2f}{baseline:>12.2f}{ratio(pipeline, baseline):>8.2f}")
-
-
-def scenario_targets(
-    scenarios: dict[str, tuple[RunFigures, RunFigures]], full_load_rows: int
-) -> list[Target]:
-    full, _ = scenarios["full load"]
-    next_day, _ = scenarios["next day"]
-    unchanged, unchanged_baseline = scenarios["no-change day"]
-    full_load_calls = math.ceil(full_load_rows / DYNAMODB_BATCH)
-    fewer = ratio(unchanged_baseline.total_calls, unchanged.total_calls)
-    return [
-        *(
-            Target(f"no-change day: {service} write calls", "0", str(writes), writes == 0)
-            for service, writes in (
-                (service, unchanged.write_calls(service)) for service in ("dynamodb", "s3", "glue")
-            )
-        ),
-        Target(
-            "next day: DynamoDB items in write calls",
-            "1",
-            str(next_day.dynamodb_items_written),
-            next_day.dynamodb_items_written == 1,
-        ),
-        Target(
-            "next day: DynamoDB write calls",
-            "1",
-            str(next_day.write_calls("dynamodb")),
-            next_day.write_calls("dynamodb") == 1,
-        ),
-        Target(
-            f"full load: DynamoDB write calls (ceil({full_load_rows}/25))",
-            str(full_load_calls),
-            str(full.write_calls("dynamodb")),
-            full.write_calls("dynamodb") == full_load_calls,
-        ),
-        Target(
-            "no-change day: AWS calls, times fewer than baseline",
-            ">= 50",
-            f"{fewer:.1f}",
-            fewer >= 50,
-        ),
-    ]
-
-
-def process_targets(processes: dict[str, tuple[float, float]] | None) -> list[Target]:
-    days = ("next day (2021-03-15)", "no-change day (2021-03-15 again)")
-    if processes is None:
-        return [
-            Target(f"whole process, {day}: pipeline/baseline", "<= 1.5", "-", None) for day in days
-        ]
-    return [
-        Target(
-            f"whole process, {day}: pipeline/baseline",
-            "<= 1.5",
-            f"{ratio(*processes[day]):.2f}",
-            ratio(*processes[day]) <= 1.5,
-        )
-        for day in days
-    ]

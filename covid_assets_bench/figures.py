@@ -1,5 +1,6 @@
 """What one run cost: AWS calls by operation, DynamoDB items written, bytes downloaded, time."""
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,10 @@ RUN_EVENTS = {
     DagsterEventType.RUN_FAILURE,
 }
 ASSET_EVENTS = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION}
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else math.inf
 
 
 def is_write(operation: str) -> bool:
