@@ -20,7 +20,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster import BetaWarning, DagsterInstance
+from dagster import BetaWarning, DagsterInstance, RunsFilter
 
 from covid_assets.definitions import build_definitions
 from covid_assets.local_stack import (
@@ -35,6 +35,8 @@ from covid_assets.settings import SETTINGS
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.baseline import create_baseline_table, load_like_the_original, merged_table
 from covid_assets_bench.figures import RunFigures, add_run_events, figures_from_calls, ratio
+from covid_assets_bench.multiprocess_definitions import MULTIPROCESS_JOB
+from covid_assets_bench.table import heading, row
 from covid_assets_bench.targets import exactly, print_targets, process_targets, scenario_targets
 
 SNAPSHOTS_DIR = PROJECT_ROOT.parent / "shared" / "data" / "snapshots"
@@ -127,12 +129,19 @@ def timed_process(command: list[str]) -> float:
     return seconds
 
 
-def pipeline_process(snapshot: Snapshot) -> float:
+def pipeline_process(
+    snapshot: Snapshot, module: str = "covid_assets.definitions", job: str = JOB
+) -> float:
     """The daily job as a scheduled run starts it: its own process, the instance on disk."""
     snapshot.use()
-    return timed_process(
-        dagster_command("job", "execute", "-m", "covid_assets.definitions", "-j", JOB)
-    )
+    return timed_process(dagster_command("job", "execute", "-m", module, "-j", job))
+
+
+def latest_run_figures(job: str, process_seconds: float) -> RunFigures:
+    """Step and run times of the job's latest run in the instance at DAGSTER_HOME."""
+    with DagsterInstance.get() as instance:
+        [run] = instance.get_runs(filters=RunsFilter(job_name=job), limit=1)
+        return add_run_events(RunFigures.timed(process_seconds), instance, run.run_id)
 
 
 def baseline_process(snapshot: Snapshot) -> float:
@@ -162,10 +171,6 @@ def import_probe() -> dict:
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
-def row(label: str, pipeline: object = "", baseline: object = "") -> None:
-    print(f"{label:<48}{pipeline!s:>12}{baseline!s:>12}".rstrip())
-
-
 def seconds_text(seconds: float | str | None) -> str:
     if seconds is None:
         return "-"
@@ -174,7 +179,7 @@ def seconds_text(seconds: float | str | None) -> str:
 
 def print_scenario(scenario: Scenario, pipeline: RunFigures, baseline: RunFigures) -> None:
     title = f"{scenario.name} (snapshot {scenario.snapshot})"
-    print(f"\n=== {title} " + "=" * max(0, 68 - len(title)))
+    heading(title)
     row("AWS API calls", "pipeline", "baseline")
     for service, operation in sorted(set(pipeline.calls) | set(baseline.calls)):
         key = (service, operation)
@@ -254,6 +259,7 @@ def main() -> None:
             use_fresh_emulator_account(endpoint, Path(workdir) / "processes")
             processes = whole_process_times(arguments.snapshots)
             print_whole_processes(processes)
+            print_executors(*executor_times(Snapshot.of(arguments.snapshots, "2021-03-15")))
 
     full_load = Snapshot.of(arguments.snapshots, SCENARIOS[0].snapshot)
     targets = [
@@ -291,7 +297,39 @@ def whole_process_times(snapshots_dir: Path) -> dict[str, tuple[float, float]]:
 
 
 def print_whole_processes(processes: dict[str, tuple[float, float]]) -> None:
-    print(f"\n=== whole process (interpreter start, imports, run), seconds {'=' * 19}")
-    print(f"{'day':<44}{'pipeline':>12}{'baseline':>12}{'ratio':>8}")
+    heading("whole process (interpreter start, imports, run), seconds")
+    row("day", "pipeline", "baseline", "ratio")
     for name, (pipeline, baseline) in processes.items():
-        print(f"{name:<44}{pipeline:>12.2f}{baseline:>12.2f}{ratio(pipeline, baseline):>8.2f}")
+        row(name, f"{pipeline:.2f}", f"{baseline:.2f}", f"{ratio(pipeline, baseline):.2f}")
+
+
+def executor_times(no_change: Snapshot) -> tuple[RunFigures, RunFigures]:
+    """The no-change day once more as a whole process under each executor: the project's
+    in-process one and Dagster's default multiprocess one (a subprocess per step)."""
+    in_process = latest_run_figures(JOB, pipeline_process(no_change))
+    seconds = pipeline_process(
+        no_change, "covid_assets_bench.multiprocess_definitions", MULTIPROCESS_JOB
+    )
+    return in_process, latest_run_figures(MULTIPROCESS_JOB, seconds)
+
+
+def print_executors(in_process: RunFigures, multiprocess: RunFigures) -> None:
+    heading("executor: no-change day (2021-03-15 again) as a whole process")
+    row("wall time, seconds", "in process", "multiprocess")
+    for step, seconds in in_process.step_seconds.items():
+        row(
+            f"  step {step}",
+            seconds_text(seconds),
+            seconds_text(multiprocess.step_seconds.get(step)),
+        )
+    row(
+        "  run (RUN_START to RUN_SUCCESS)",
+        seconds_text(in_process.run_seconds),
+        seconds_text(multiprocess.run_seconds),
+    )
+    row(
+        "  run minus its steps: start-up, hand-overs",
+        seconds_text(in_process.seconds_between_steps),
+        seconds_text(multiprocess.seconds_between_steps),
+    )
+    row("  whole process", seconds_text(in_process.seconds), seconds_text(multiprocess.seconds))

@@ -71,6 +71,19 @@ class RunFigures:
     succeeded: bool = True
     items_stored: int | None = None  # of the items written, those a condition let through
 
+    @classmethod
+    def timed(cls, seconds: float) -> "RunFigures":
+        """Figures of a run whose AWS calls were not recorded (another process's)."""
+        return cls(calls=Counter(), dynamodb_items_written=0, seconds=seconds)
+
+    @property
+    def seconds_between_steps(self) -> float | None:
+        """The run's time outside its steps: with a subprocess per step, mostly their start-up."""
+        if self.run_seconds is None:
+            return None
+        in_steps = (seconds for seconds in self.step_seconds.values() if isinstance(seconds, float))
+        return self.run_seconds - sum(in_steps)
+
     @property
     def total_calls(self) -> int:
         return sum(self.calls.values())

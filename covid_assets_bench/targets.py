@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from covid_assets.resources import DYNAMODB_BATCH_SIZE
 from covid_assets_bench.figures import RunFigures, ratio
+from covid_assets_bench.table import heading
 
 WHOLE_PROCESS_LIMIT = 1.5  # the pipeline's whole process, as a multiple of the baseline's
 FEWER_CALLS_WANTED = 50  # on a no-change day, the baseline's calls over the pipeline's
@@ -71,7 +72,7 @@ def process_targets(
 
 
 def print_targets(targets: list[Target]) -> None:
-    print(f"\n=== targets {'=' * 72}")
+    heading("targets")
     print(f"{'target':<56}{'wanted':>10}{'measured':>10}  result")
     for target in targets:
         print(f"{target.what:<56}{target.wanted:>10}{target.measured:>10}  {target.verdict}")
