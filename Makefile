@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run materialize test browser-deps format clean
+.PHONY: run materialize test benchmark browser-deps format clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ run: $(INSTALLED)
 
 materialize: $(INSTALLED)
 	$(BIN)/python -m covid_assets.local_stack materialize
+
+benchmark: $(INSTALLED)
+	$(BIN)/python -m covid_assets_bench
 
 # The browser tests drive Debian's Chromium (CI runs as root). apt-get update only if the
 # package lists are too old to install it.

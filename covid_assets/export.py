@@ -103,7 +103,6 @@ def athena_export(
     glue: GlueCatalogResource,
 ) -> MaterializeResult:
     content_sha256 = table_sha256(merged_daily_table)
-    glue.ensure_database()
     current = glue.get_table()
     current_folder = (
         folder_of(current["StorageDescriptor"]["Location"], bucket.bucket) if current else None

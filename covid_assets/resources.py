@@ -260,11 +260,13 @@ class GlueCatalogResource(AwsClientResource):
             return None
 
     def put_table(self, table_input: dict[str, Any]) -> None:
-        """Create the table or replace its definition: one call, so readers switch atomically."""
+        """Create the table or replace its definition: one call, so readers switch atomically.
+        The database is created only when it turns out to be missing."""
         glue = self.client("glue")
         try:
             glue.update_table(DatabaseName=self.database, TableInput=table_input)
         except glue.exceptions.EntityNotFoundException:
+            self.ensure_database()
             glue.create_table(DatabaseName=self.database, TableInput=table_input)
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore
 import pytest
 
 from covid_assets.local_stack import LOCAL_STACK_NAME
+from covid_assets_bench.aws_calls import on_every_aws_call
 from covid_assets_tests.conftest import (
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
@@ -97,26 +97,18 @@ def iam_action(operation_model: Any) -> str:
 
 @contextmanager
 def recorded_requests(arns: Arns) -> Iterator[list[Request]]:
-    """The IAM requests of every AWS call made inside the block, by any boto3 client: the
-    resources build a new boto3 session per client, so the hook goes on every new botocore
-    session (botocore.register_initializer) rather than on one client."""
+    """The IAM requests of every AWS call made inside the block, by any boto3 client."""
     requests: list[Request] = []
 
-    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+    def record(model: Any, params: dict[str, Any]) -> None:
         action = iam_action(model)
         conditions = condition_keys(action, params)
         requests.extend(
             Request(action, resource, conditions) for resource in resources_of(action, params, arns)
         )
 
-    def hook_session(session: botocore.session.Session) -> None:
-        session.register("before-parameter-build", record)
-
-    botocore.register_initializer(hook_session)
-    try:
+    with on_every_aws_call(record):
         yield requests
-    finally:
-        botocore.unregister_initializer(hook_session)
 
 
 def as_list(value: str | list[str]) -> list[str]:

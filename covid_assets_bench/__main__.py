@@ -1,0 +1,3 @@
+from covid_assets_bench.benchmark import main
+
+main()

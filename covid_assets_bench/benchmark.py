@@ -1,0 +1,335 @@
+"""The efficiency benchmark of issue 6: what a daily run costs, in AWS calls, DynamoDB writes,
+bytes downloaded and time, beside the original system's load of the same snapshots.
+
+    python -m covid_assets_bench [--quick] [--check] [--snapshots DIR]
+
+It starts its own moto server, deploys infra/covid_assets.yaml into it, and runs the scenarios
+in order on that emulator and one Dagster instance. ``--quick`` skips the whole-process timing
+(CI runs it so); ``--check`` exits non-zero when a target is missed.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagster import BetaWarning, DagsterInstance, RunsFilter
+
+from covid_assets.definitions import build_definitions
+from covid_assets.local_stack import (
+    EMULATOR_CREDENTIALS,
+    PROJECT_ROOT,
+    dagster_command,
+    moto_server,
+    prepare_dagster_home,
+    provision,
+)
+from covid_assets.settings import SETTINGS
+from covid_assets_bench.aws_calls import recorded_calls
+from covid_assets_bench.baseline import create_baseline_table, load_like_the_original, merged_table
+from covid_assets_bench.figures import RunFigures, add_run_events, figures_from_calls, ratio
+from covid_assets_bench.multiprocess_definitions import MULTIPROCESS_JOB
+from covid_assets_bench.table import heading, row
+from covid_assets_bench.targets import exactly, print_targets, process_targets, scenario_targets
+
+SNAPSHOTS_DIR = PROJECT_ROOT.parent / "shared" / "data" / "snapshots"
+BASELINE_TABLE = "covid_daily_original_baseline"
+JOB = "covid_daily_job"
+# The run's own log lines would bury the tables; failures still show, and the figures come
+# from the instance's event log, which keeps every event whatever the console shows.
+QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+NEXT_DAY_PROCESS = "next day (2021-03-15)"
+NO_CHANGE_PROCESS = "no-change day (2021-03-15 again)"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    snapshot: str
+
+
+SCENARIOS = [
+    Scenario("full load", "2021-03-14"),
+    Scenario("next day", "2021-03-15"),
+    Scenario("revision day", "2021-03-18"),
+    Scenario("no-change day", "2021-03-18"),
+]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    nyt: Path
+    jhu: Path
+
+    @classmethod
+    def of(cls, snapshots_dir: Path, day: str) -> "Snapshot":
+        return cls(snapshots_dir / day / "nyt-us.csv", snapshots_dir / day / "jhu-combined.csv")
+
+    def use(self) -> None:
+        """Point the pipeline's sources at this snapshot (read when a run is launched)."""
+        os.environ["COVID_NYT_URL"] = self.nyt.as_uri()
+        os.environ["COVID_JHU_URL"] = self.jhu.as_uri()
+
+
+def use_fresh_emulator_account(endpoint: str, dagster_home: Path) -> None:
+    """A blank emulated account with the stack deployed, the settings pointing at it, the
+    baseline's table beside it, and a new Dagster instance home."""
+    urllib.request.urlopen(
+        urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10
+    ).close()
+    os.environ.update({setting.name: setting.default for setting in SETTINGS.values()})
+    os.environ.update(EMULATOR_CREDENTIALS, AWS_ENDPOINT_URL=endpoint)
+    os.environ.update(provision())
+    create_baseline_table(BASELINE_TABLE)
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    prepare_dagster_home()
+
+
+def run_pipeline_in_process(instance: DagsterInstance) -> RunFigures:
+    """The daily job in this process (the way the tests run it), every AWS call recorded."""
+    with recorded_calls() as calls:
+        started = time.perf_counter()
+        job = build_definitions().resolve_job_def(JOB)
+        result = job.execute_in_process(
+            run_config=QUIET_RUN, instance=instance, raise_on_error=False
+        )
+        seconds = time.perf_counter() - started
+    return add_run_events(figures_from_calls(calls, seconds), instance, result.run_id)
+
+
+def run_baseline_in_process(snapshot: Snapshot) -> RunFigures:
+    with recorded_calls() as calls:
+        started = time.perf_counter()
+        stored = load_like_the_original(snapshot.nyt, snapshot.jhu, BASELINE_TABLE)
+        seconds = time.perf_counter() - started
+    figures = figures_from_calls(calls, seconds)
+    figures.items_stored = stored
+    figures.bytes_downloaded = {
+        "files read": snapshot.nyt.stat().st_size + snapshot.jhu.stat().st_size
+    }
+    return figures
+
+
+def timed_process(command: list[str]) -> float:
+    """Seconds from launch to exit of a whole process (interpreter start, imports, run)."""
+    started = time.perf_counter()
+    finished = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if finished.returncode != 0:
+        raise RuntimeError(
+            f"{command} failed:\n{finished.stdout[-3000:]}\n{finished.stderr[-3000:]}"
+        )
+    return seconds
+
+
+def pipeline_process(
+    snapshot: Snapshot, module: str = "covid_assets.definitions", job: str = JOB
+) -> float:
+    """The daily job as a scheduled run starts it: its own process, the instance on disk."""
+    snapshot.use()
+    return timed_process(dagster_command("job", "execute", "-m", module, "-j", job))
+
+
+def latest_run_figures(job: str, process_seconds: float) -> RunFigures:
+    """Step and run times of the job's latest run in the instance at DAGSTER_HOME."""
+    with DagsterInstance.get() as instance:
+        [run] = instance.get_runs(filters=RunsFilter(job_name=job), limit=1)
+        return add_run_events(RunFigures.timed(process_seconds), instance, run.run_id)
+
+
+def baseline_process(snapshot: Snapshot) -> float:
+    return timed_process(
+        [
+            sys.executable,
+            "-m",
+            "covid_assets_bench.baseline",
+            str(snapshot.nyt),
+            str(snapshot.jhu),
+            BASELINE_TABLE,
+        ]
+    )
+
+
+def import_probe() -> dict:
+    """Import the definitions in a fresh interpreter with AWS pointed at a closed port."""
+    environment = {**os.environ, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    finished = subprocess.run(
+        [sys.executable, "-m", "covid_assets_bench.import_probe"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+def seconds_text(seconds: float | str | None) -> str:
+    if seconds is None:
+        return "-"
+    return seconds if isinstance(seconds, str) else f"{seconds:.3f}"
+
+
+def print_scenario(scenario: Scenario, pipeline: RunFigures, baseline: RunFigures) -> None:
+    title = f"{scenario.name} (snapshot {scenario.snapshot})"
+    heading(title)
+    row("AWS API calls", "pipeline", "baseline")
+    for service, operation in sorted(set(pipeline.calls) | set(baseline.calls)):
+        key = (service, operation)
+        row(f"  {service}:{operation}", pipeline.calls[key], baseline.calls[key])
+    row("  total", pipeline.total_calls, baseline.total_calls)
+    print(
+        f"baseline ratio (pipeline/baseline AWS calls): "
+        f"{ratio(pipeline.total_calls, baseline.total_calls):.3f} "
+        f"({ratio(baseline.total_calls, pipeline.total_calls):.1f}x fewer)"
+    )
+    row(
+        "DynamoDB items in write calls",
+        pipeline.dynamodb_items_written,
+        baseline.dynamodb_items_written,
+    )
+    if baseline.items_stored is not None:
+        row("  of which stored (the rest failed the condition)", "", baseline.items_stored)
+    for service in ("dynamodb", "s3", "glue"):
+        row(f"{service} write calls", pipeline.write_calls(service), baseline.write_calls(service))
+    row(
+        "bytes downloaded (baseline: files read)",
+        sum(pipeline.bytes_downloaded.values()),
+        sum(baseline.bytes_downloaded.values()),
+    )
+    for asset, size in sorted(pipeline.bytes_downloaded.items()):
+        row(f"  {asset}", size)
+    row("wall time, seconds", "pipeline", "baseline")
+    for step, seconds in pipeline.step_seconds.items():
+        row(f"  step {step}", seconds_text(seconds))
+    row("  run (RUN_START to RUN_SUCCESS)", seconds_text(pipeline.run_seconds))
+    row(
+        "  whole call (definitions + run)",
+        seconds_text(pipeline.seconds),
+        seconds_text(baseline.seconds),
+    )
+    if not pipeline.succeeded:
+        print("  !! the pipeline run FAILED")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="skip the whole-process timing")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--snapshots", type=Path, default=SNAPSHOTS_DIR)
+    arguments = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # keep the tables in order with stderr
+    warnings.filterwarnings("ignore", category=BetaWarning)  # data_version= in the raw assets
+    if not arguments.snapshots.is_dir():
+        sys.exit(
+            f"real source snapshots not found at {arguments.snapshots} (see shared/data/README.md)"
+        )
+
+    probe = import_probe()
+    print(
+        f"import covid_assets.definitions: {probe['seconds']:.2f} s in a fresh interpreter; "
+        f"{len(probe['aws_calls'])} AWS call(s), {len(probe['connections'])} network attempt(s)"
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="covid-benchmark-") as workdir,
+        moto_server() as endpoint,
+    ):
+        use_fresh_emulator_account(endpoint, Path(workdir) / "scenarios")
+        scenarios: dict[str, tuple[RunFigures, RunFigures]] = {}
+        with DagsterInstance.get() as instance:
+            for scenario in SCENARIOS:
+                snapshot = Snapshot.of(arguments.snapshots, scenario.snapshot)
+                snapshot.use()
+                scenarios[scenario.name] = (
+                    run_pipeline_in_process(instance),
+                    run_baseline_in_process(snapshot),
+                )
+                print_scenario(scenario, *scenarios[scenario.name])
+        processes = None
+        if not arguments.quick:
+            use_fresh_emulator_account(endpoint, Path(workdir) / "processes")
+            processes = whole_process_times(arguments.snapshots)
+            print_whole_processes(processes)
+            print_executors(*executor_times(Snapshot.of(arguments.snapshots, "2021-03-15")))
+
+    full_load = Snapshot.of(arguments.snapshots, SCENARIOS[0].snapshot)
+    targets = [
+        exactly("import of the definitions: AWS calls", 0, len(probe["aws_calls"])),
+        exactly("import of the definitions: network attempts", 0, len(probe["connections"])),
+        *scenario_targets(
+            full_load=scenarios["full load"][0],
+            next_day=scenarios["next day"][0],
+            no_change=scenarios["no-change day"][0],
+            no_change_baseline=scenarios["no-change day"][1],
+            full_load_rows=len(merged_table(full_load.nyt, full_load.jhu)),
+        ),
+        *process_targets(
+            None if processes is None else processes[NEXT_DAY_PROCESS],
+            None if processes is None else processes[NO_CHANGE_PROCESS],
+        ),
+    ]
+    print_targets(targets)
+    if arguments.check and any(target.met is False for target in targets):
+        sys.exit(1)
+
+
+def whole_process_times(snapshots_dir: Path) -> dict[str, tuple[float, float]]:
+    """Seconds of the pipeline's and the baseline's whole process, per day, on a fresh account:
+    a full load (2021-03-14), the next day (2021-03-15), and that day again (no change)."""
+    full, next_day = (Snapshot.of(snapshots_dir, day) for day in ("2021-03-14", "2021-03-15"))
+    return {
+        name: (pipeline_process(snapshot), baseline_process(snapshot))
+        for name, snapshot in (
+            ("full load (2021-03-14)", full),
+            (NEXT_DAY_PROCESS, next_day),
+            (NO_CHANGE_PROCESS, next_day),
+        )
+    }
+
+
+def print_whole_processes(processes: dict[str, tuple[float, float]]) -> None:
+    heading("whole process (interpreter start, imports, run), seconds")
+    row("day", "pipeline", "baseline", "ratio")
+    for name, (pipeline, baseline) in processes.items():
+        row(name, f"{pipeline:.2f}", f"{baseline:.2f}", f"{ratio(pipeline, baseline):.2f}")
+
+
+def executor_times(no_change: Snapshot) -> tuple[RunFigures, RunFigures]:
+    """The no-change day once more as a whole process under each executor: the project's
+    in-process one and Dagster's default multiprocess one (a subprocess per step)."""
+    in_process = latest_run_figures(JOB, pipeline_process(no_change))
+    seconds = pipeline_process(
+        no_change, "covid_assets_bench.multiprocess_definitions", MULTIPROCESS_JOB
+    )
+    return in_process, latest_run_figures(MULTIPROCESS_JOB, seconds)
+
+
+def print_executors(in_process: RunFigures, multiprocess: RunFigures) -> None:
+    heading("executor: no-change day (2021-03-15 again) as a whole process")
+    row("wall time, seconds", "in process", "multiprocess")
+    for step, seconds in in_process.step_seconds.items():
+        row(
+            f"  step {step}",
+            seconds_text(seconds),
+            seconds_text(multiprocess.step_seconds.get(step)),
+        )
+    row(
+        "  run (RUN_START to RUN_SUCCESS)",
+        seconds_text(in_process.run_seconds),
+        seconds_text(multiprocess.run_seconds),
+    )
+    row(
+        "  run minus its steps: start-up, hand-overs",
+        seconds_text(in_process.seconds_between_steps),
+        seconds_text(multiprocess.seconds_between_steps),
+    )
+    row("  whole process", seconds_text(in_process.seconds), seconds_text(multiprocess.seconds))

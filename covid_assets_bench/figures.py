@@ -1,0 +1,144 @@
+"""What one run cost: AWS calls by operation, DynamoDB items written, bytes downloaded, time."""
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagster import DagsterEventType, DagsterInstance
+
+from covid_assets_bench.aws_calls import AwsCall, calls_by_operation
+
+# Operations that change state, by name prefix; everything else (Get, Describe, List, Query,
+# Head, Publish, ...) only reads or notifies.
+WRITE_PREFIXES = (
+    "Put",
+    "BatchWrite",
+    "TransactWrite",
+    "Update",
+    "Delete",
+    "Create",
+    "BatchCreate",
+    "BatchUpdate",
+    "BatchDelete",
+    "UploadPart",
+    "CompleteMultipartUpload",
+    "Copy",
+)
+
+STEP_EVENTS = {
+    DagsterEventType.STEP_START,
+    DagsterEventType.STEP_SUCCESS,
+    DagsterEventType.STEP_FAILURE,
+    DagsterEventType.STEP_SKIPPED,
+}
+RUN_EVENTS = {
+    DagsterEventType.RUN_START,
+    DagsterEventType.RUN_SUCCESS,
+    DagsterEventType.RUN_FAILURE,
+}
+ASSET_EVENTS = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION}
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else math.inf
+
+
+def is_write(operation: str) -> bool:
+    return operation.startswith(WRITE_PREFIXES)
+
+
+def items_written(call: AwsCall) -> int:
+    """DynamoDB items one call writes (or deletes)."""
+    match call.operation:
+        case "BatchWriteItem":
+            return sum(len(requests) for requests in call.params["RequestItems"].values())
+        case "TransactWriteItems":
+            return len(call.params["TransactItems"])
+        case "PutItem" | "UpdateItem" | "DeleteItem":
+            return 1
+    return 0
+
+
+@dataclass
+class RunFigures:
+    calls: Counter[tuple[str, str]]
+    dynamodb_items_written: int
+    seconds: float  # the whole call or process, measured by the benchmark
+    bytes_downloaded: dict[str, int] = field(default_factory=dict)  # by asset
+    step_seconds: dict[str, float | str] = field(default_factory=dict)  # by step; str: no time
+    run_seconds: float | None = None  # RUN_START to RUN_SUCCESS/FAILURE in the event log
+    succeeded: bool = True
+    items_stored: int | None = None  # of the items written, those a condition let through
+
+    @classmethod
+    def timed(cls, seconds: float) -> "RunFigures":
+        """Figures of a run whose AWS calls were not recorded (another process's)."""
+        return cls(calls=Counter(), dynamodb_items_written=0, seconds=seconds)
+
+    @property
+    def seconds_between_steps(self) -> float | None:
+        """The run's time outside its steps: with a subprocess per step, mostly their start-up."""
+        if self.run_seconds is None:
+            return None
+        in_steps = (seconds for seconds in self.step_seconds.values() if isinstance(seconds, float))
+        return self.run_seconds - sum(in_steps)
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def write_calls(self, service: str) -> int:
+        return sum(
+            count
+            for (s, operation), count in self.calls.items()
+            if s == service and is_write(operation)
+        )
+
+
+def figures_from_calls(calls: list[AwsCall], seconds: float) -> RunFigures:
+    return RunFigures(
+        calls=calls_by_operation(calls),
+        dynamodb_items_written=sum(items_written(c) for c in calls if c.service == "dynamodb"),
+        seconds=seconds,
+    )
+
+
+def add_run_events(figures: RunFigures, instance: DagsterInstance, run_id: str) -> RunFigures:
+    """Step times, run time and bytes downloaded, from the run's events in the instance."""
+    started: dict[str, float] = {}
+    for entry in instance.all_logs(run_id, of_type=STEP_EVENTS):
+        event_type = entry.dagster_event.event_type
+        if event_type == DagsterEventType.STEP_START:
+            started[entry.step_key] = entry.timestamp
+        elif event_type == DagsterEventType.STEP_SKIPPED:
+            figures.step_seconds[entry.step_key] = "skipped"
+        else:
+            figures.step_seconds[entry.step_key] = entry.timestamp - started[entry.step_key]
+            if event_type == DagsterEventType.STEP_FAILURE:
+                figures.succeeded = False
+    run_events = {
+        entry.dagster_event.event_type: entry.timestamp
+        for entry in instance.all_logs(run_id, of_type=RUN_EVENTS)
+    }
+    finished = run_events.get(
+        DagsterEventType.RUN_SUCCESS, run_events.get(DagsterEventType.RUN_FAILURE)
+    )
+    if DagsterEventType.RUN_START in run_events and finished is not None:
+        figures.run_seconds = finished - run_events[DagsterEventType.RUN_START]
+    figures.succeeded = figures.succeeded and DagsterEventType.RUN_SUCCESS in run_events
+    for entry in instance.all_logs(run_id, of_type=ASSET_EVENTS):
+        event = entry.asset_materialization or entry.asset_observation
+        downloaded = bytes_downloaded(event.metadata)
+        if downloaded is not None:
+            figures.bytes_downloaded[event.asset_key.to_user_string()] = downloaded
+    return figures
+
+
+def bytes_downloaded(metadata: dict[str, Any]) -> int | None:
+    """A raw asset's download size: ``bytes_downloaded`` when the asset reports it (a
+    conditional request answered 304 downloads nothing), else the file's ``bytes``."""
+    for key in ("bytes_downloaded", "bytes"):
+        if key in metadata:
+            return int(metadata[key].value)
+    return None

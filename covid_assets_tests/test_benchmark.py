@@ -1,0 +1,93 @@
+"""The benchmark keeps working: its quick mode runs every scenario against its own emulator and
+prints the tables, the baseline ratio and the targets (a measurement, not a timed test: the
+figures themselves are not asserted here); and it counts writes and judges targets rightly."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from covid_assets_bench.aws_calls import AwsCall
+from covid_assets_bench.figures import RunFigures, figures_from_calls
+from covid_assets_bench.targets import process_targets, scenario_targets
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark_prints_every_scenario_the_baseline_ratio_and_the_targets(snapshots_dir):
+    finished = subprocess.run(
+        [sys.executable, "-m", "covid_assets_bench", "--quick", "--snapshots", str(snapshots_dir)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    output = finished.stdout
+    for heading in (
+        "import covid_assets.definitions:",
+        "=== full load (snapshot 2021-03-14)",
+        "=== next day (snapshot 2021-03-15)",
+        "=== revision day (snapshot 2021-03-18)",
+        "=== no-change day (snapshot 2021-03-18)",
+        "AWS API calls",
+        "DynamoDB items in write calls",
+        "bytes downloaded",
+        "wall time, seconds",
+        "=== targets",
+    ):
+        assert heading in output, f"{heading!r} missing from:\n{output}"
+    assert output.count("baseline ratio (pipeline/baseline AWS calls): ") == 4
+    assert "the pipeline run FAILED" not in output
+
+
+def figures(calls: list[AwsCall]) -> RunFigures:
+    return figures_from_calls(calls, seconds=1.0)
+
+
+def test_items_written_counts_every_request_of_a_batch_across_tables():
+    batch = AwsCall(
+        "dynamodb",
+        "BatchWriteItem",
+        {"RequestItems": {"a": [{"PutRequest": {}}] * 25, "b": [{"DeleteRequest": {}}] * 2}},
+    )
+    put = AwsCall("dynamodb", "PutItem", {"TableName": "a"})
+    query = AwsCall("dynamodb", "Query", {"TableName": "a"})
+
+    assert figures([batch, put, query]).dynamodb_items_written == 28
+
+
+def test_write_calls_are_those_that_change_state_and_only_of_their_service():
+    run = figures(
+        [
+            AwsCall("glue", "CreateDatabase", {}),
+            AwsCall("glue", "UpdateTable", {}),
+            AwsCall("glue", "GetTable", {}),
+            AwsCall("s3", "ListObjectsV2", {}),
+            AwsCall("s3", "GetObject", {}),
+            AwsCall("sns", "Publish", {}),
+        ]
+    )
+
+    assert (run.write_calls("glue"), run.write_calls("s3"), run.write_calls("sns")) == (2, 0, 0)
+
+
+def test_full_load_target_wants_one_write_call_per_25_rows():
+    one_call_per_batch = figures([AwsCall("dynamodb", "BatchWriteItem", {"RequestItems": {}})] * 17)
+    no_calls = figures([])
+
+    [full_load] = [
+        target
+        for target in scenario_targets(one_call_per_batch, no_calls, no_calls, no_calls, 417)
+        if target.what.startswith("full load")
+    ]
+
+    assert (full_load.wanted, full_load.verdict) == ("17", "PASS")
+
+
+def test_whole_process_targets_are_skipped_when_not_measured_and_missed_above_one_and_a_half():
+    skipped = process_targets(None, None)
+    measured = process_targets(next_day=(3.0, 2.0), no_change=(3.1, 2.0))
+
+    assert [t.verdict for t in skipped] == ["SKIP", "SKIP"]
+    assert [t.verdict for t in measured] == ["PASS", "MISS"]
