@@ -185,10 +185,14 @@ def print_scenario(scenario: Scenario, pipeline: RunFigures, baseline: RunFigure
         key = (service, operation)
         row(f"  {service}:{operation}", pipeline.calls[key], baseline.calls[key])
     row("  total", pipeline.total_calls, baseline.total_calls)
+    fewer = (
+        f"{ratio(baseline.total_calls, pipeline.total_calls):.1f}x fewer"
+        if pipeline.total_calls
+        else "no call at all"
+    )
     print(
         f"baseline ratio (pipeline/baseline AWS calls): "
-        f"{ratio(pipeline.total_calls, baseline.total_calls):.3f} "
-        f"({ratio(baseline.total_calls, pipeline.total_calls):.1f}x fewer)"
+        f"{ratio(pipeline.total_calls, baseline.total_calls):.3f} ({fewer})"
     )
     row(
         "DynamoDB items in write calls",
