@@ -16,21 +16,12 @@ REGION = "US"
 
 
 def create_baseline_table(table_name: str) -> None:
-    """The original's table, created once before the first run (not part of any run)."""
-    dynamodb = boto3.client("dynamodb")
-    dynamodb.create_table(
-        TableName=table_name,
-        KeySchema=[
-            {"AttributeName": "region", "KeyType": "HASH"},
-            {"AttributeName": "date", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "region", "AttributeType": "S"},
-            {"AttributeName": "date", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.get_waiter("table_exists").wait(TableName=table_name)
+    """The original's table (the same key schema as the pipeline's), created once before the
+    first run: not part of any run."""
+    # Imported here: the resources import Dagster, which the timed baseline process must not.
+    from covid_assets.resources import DynamoDBResource
+
+    DynamoDBResource(table_name=table_name).ensure_table()
 
 
 def read_text_table(csv_file: Path) -> pd.DataFrame:
