@@ -33,7 +33,7 @@ from covid_assets.contracts import (
     common_dates_mismatch,
     find_problems,
 )
-from covid_assets.export import folder_of, glue_columns
+from covid_assets.export import exported_files, glue_columns
 from covid_assets.loading import REGION, plan_writes, to_items
 from covid_assets.quarantine import quarantine_and_alert
 from covid_assets.resources import (
@@ -259,8 +259,8 @@ def athena_export_checks(
     location = table["StorageDescriptor"]["Location"]
     catalog_columns = table["StorageDescriptor"]["Columns"]
     schema_problems, rows = [], 0
-    for key in bucket.list_keys(folder_of(location, bucket.bucket)):
-        footer = pq.read_metadata(pa.BufferReader(bucket.get(key)))
+    for key, content in exported_files(bucket, location):
+        footer = pq.read_metadata(pa.BufferReader(content))
         rows += footer.num_rows
         file_columns = glue_columns(footer.schema.to_arrow_schema())
         if file_columns != catalog_columns:

@@ -14,6 +14,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from covid_assets.dashboard_data import prepare_dashboard_data
 from covid_assets.dashboard_render import dashboard_html, dashboard_png, png_data_uri
+from covid_assets.export import exported_files
 from covid_assets.resources import GlueCatalogResource, S3BucketResource
 from covid_assets.transform import MERGED_COLUMNS
 
@@ -24,13 +25,7 @@ class ExportUnreadableError(RuntimeError):
     """The Glue table is missing, lacks a column the dashboard needs, or has no data files."""
 
 
-def is_data_file(key: str) -> bool:
-    """Athena skips "folders" and files whose name starts with "_" or "." (e.g. _SUCCESS)."""
-    name = key.rsplit("/", 1)[-1]
-    return bool(name) and not name.startswith(("_", "."))
-
-
-def read_glue_table(table: dict[str, Any], s3_client: Any) -> pa.Table:
+def read_glue_table(table: dict[str, Any], bucket: S3BucketResource) -> pa.Table:
     """Every data file at a Glue table's S3 location, as one table of the columns the dashboard
     draws (which the Glue table must declare)."""
     storage = table["StorageDescriptor"]
@@ -41,18 +36,9 @@ def read_glue_table(table: dict[str, Any], s3_client: Any) -> pa.Table:
             f"Glue table {table['DatabaseName']}.{table['Name']} has no column(s) {missing}; "
             "materialize athena_export to rewrite it."
         )
-    bucket, _, folder = storage["Location"].removeprefix("s3://").partition("/")
-    # As a folder ("x/"), so that a sibling folder "x2/" is not read too.
-    folder = folder.rstrip("/") + "/" if folder.strip("/") else ""
-    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
-    keys = [entry["Key"] for page in pages for entry in page.get("Contents", [])]
     parts = [
-        pq.read_table(
-            io.BytesIO(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()),
-            columns=list(MERGED_COLUMNS),
-        )
-        for key in keys
-        if is_data_file(key)
+        pq.read_table(io.BytesIO(content), columns=list(MERGED_COLUMNS))
+        for _, content in exported_files(bucket, storage["Location"])
     ]
     if not parts:
         raise ExportUnreadableError(
@@ -80,7 +66,7 @@ def dashboard(
             f"Glue table {glue.database}.{glue.table_name} does not exist; "
             "materialize athena_export first."
         )
-    export = read_glue_table(table, bucket.client).to_pandas()
+    export = read_glue_table(table, bucket).to_pandas()
     data = prepare_dashboard_data(export)
     png = dashboard_png(data)
     bucket.put(

@@ -7,6 +7,7 @@ more run (a query started just before the switch can finish); older ones are del
 """
 
 import io
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,8 +85,23 @@ def athena_ddl(database: str, table: str, location: str) -> str:
 
 
 def folder_of(location: str, bucket: str) -> str:
-    """The key prefix of an ``s3://bucket/prefix/`` location."""
-    return location.removeprefix(f"s3://{bucket}/")
+    """The key prefix of an ``s3://bucket/prefix/`` location, as a folder ("x/"), so that a
+    sibling folder "x2/" is not taken for part of it."""
+    folder = location.removeprefix(f"s3://{bucket}/").strip("/")
+    return f"{folder}/" if folder else ""
+
+
+def is_data_file(key: str) -> bool:
+    """Athena skips "folders" and files whose name starts with "_" or "." (e.g. _SUCCESS)."""
+    name = key.rsplit("/", 1)[-1]
+    return bool(name) and not name.startswith(("_", "."))
+
+
+def exported_files(bucket: S3BucketResource, location: str) -> Iterator[tuple[str, bytes]]:
+    """(key, content) of every data file at an export location, the files Athena would read."""
+    for key in bucket.list_keys(folder_of(location, bucket.bucket)):
+        if is_data_file(key):
+            yield key, bucket.get(key)
 
 
 @asset(

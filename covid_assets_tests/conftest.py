@@ -107,16 +107,11 @@ def glue_export_table(aws: EmulatedAws) -> dict[str, Any]:
 def exported_rows(aws: EmulatedAws) -> pa.Table:
     """Every Parquet file at the Glue table's location, read the way Athena would."""
     location = glue_export_table(aws)["StorageDescriptor"]["Location"]
-    bucket, _, folder = location.removeprefix("s3://").partition("/")
+    folder = location.removeprefix(f"s3://{aws.bucket}/")
     s3 = aws.client("s3")
-    keys = [
-        entry["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
-        for entry in page.get("Contents", [])
-    ]
     return pa.concat_tables(
-        pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
-        for key in keys
+        pq.read_table(io.BytesIO(s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read()))
+        for key in s3_keys(aws, folder)
     )
 
 

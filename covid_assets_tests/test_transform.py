@@ -1,12 +1,12 @@
 """The merged daily table's rules, on small hand-written tables."""
 
 import datetime as dt
-import io
 
 import pandas as pd
 import pytest
 
 from covid_assets.contracts import SourceDataError
+from covid_assets.sources import read_csv_text
 from covid_assets.transform import merge_daily
 
 NYT_HEADER = "date,cases,deaths"
@@ -16,11 +16,7 @@ JHU_HEADER_WITH_LAT_LONG = "Date,Country/Region,Province/State,Lat,Long,Confirme
 
 def raw_table(*lines: str) -> pd.DataFrame:
     """A raw table as the sources module reads one: text cells, indexed by line number."""
-    table = pd.read_csv(
-        io.StringIO("\n".join(lines)), dtype=str, keep_default_na=False, skip_blank_lines=False
-    )
-    table.index = pd.RangeIndex(2, len(table) + 2)
-    return table
+    return read_csv_text("\n".join(lines).encode())
 
 
 def nyt(*rows: str) -> pd.DataFrame:
