@@ -162,12 +162,17 @@ def _no_rows(expected: str) -> Callable[[pd.DataFrame, str], list[Problem]]:
     return find
 
 
-NYT_RULES = (
-    Rule(
+def _required_columns_rule(columns: Sequence[str], note: str = "") -> Rule:
+    """The first rule of every source: the others can only be applied when it passes."""
+    return Rule(
         "required_columns_present",
-        f"The header has {', '.join(NYT_REQUIRED_COLUMNS)}.",
-        lambda raw, source: missing_columns(raw, NYT_REQUIRED_COLUMNS, source),
-    ),
+        f"The header has {', '.join(columns)}{note}.",
+        lambda raw, source: missing_columns(raw, columns, source),
+    )
+
+
+NYT_RULES = (
+    _required_columns_rule(NYT_REQUIRED_COLUMNS),
     Rule(
         "has_data_rows",
         "There is at least one row after the header.",
@@ -191,11 +196,7 @@ NYT_RULES = (
 )
 
 JHU_RULES = (
-    Rule(
-        "required_columns_present",
-        f"The header has {', '.join(JHU_REQUIRED_COLUMNS)} (Lat/Long may come and go).",
-        lambda raw, source: missing_columns(raw, JHU_REQUIRED_COLUMNS, source),
-    ),
+    _required_columns_rule(JHU_REQUIRED_COLUMNS, " (Lat/Long may come and go)"),
     Rule(
         "has_us_rows",
         "There are national US rows (Country/Region 'US', blank Province/State).",
