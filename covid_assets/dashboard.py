@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from covid_assets.dashboard_data import prepare_dashboard_data
-from covid_assets.dashboard_render import dashboard_html, dashboard_png, png_data_uri
 from covid_assets.export import exported_files
 from covid_assets.resources import GlueCatalogResource, S3BucketResource
 from covid_assets.transform import MERGED_COLUMNS
@@ -60,6 +59,10 @@ def read_glue_table(table: dict[str, Any], bucket: S3BucketResource) -> pa.Table
 def dashboard(
     context: AssetExecutionContext, bucket: S3BucketResource, glue: GlueCatalogResource
 ) -> MaterializeResult:
+    # Imported here, not at the top: matplotlib takes about half a second to import, which
+    # only a run that draws should pay (not every load of the definitions).
+    from covid_assets.dashboard_render import dashboard_html, dashboard_png, png_data_uri
+
     table = glue.get_table()
     if table is None:
         raise ExportUnreadableError(

@@ -14,7 +14,6 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from covid_assets.dashboard_data import DashboardData
@@ -99,21 +98,40 @@ def _draw_daily(axes: Axes, data: DashboardData, column: str) -> None:
     revision is seen) and the 7-day average as a line."""
     days = data.days
     changes = days[f"new_{column}"]
-    colors = [COLORS["negative"] if change < 0 else COLORS[column] for change in changes]
-    axes.bar(days["date"], changes, width=1.0, color=colors, alpha=0.35, label="Daily change")
+    # One stepped area per sign rather than a Rectangle per day: the same picture, drawn in a
+    # fraction of the time (a bar chart of 400 days took most of the step's second).
+    axes.fill_between(
+        days["date"],
+        changes.clip(lower=0),
+        step="mid",
+        color=COLORS[column],
+        alpha=0.35,
+        linewidth=0,
+        label="Daily change",
+    )
+    if negative := data.negative_change_days[column]:
+        axes.fill_between(
+            days["date"],
+            changes.clip(upper=0),
+            step="mid",
+            color=COLORS["negative"],
+            alpha=0.35,
+            linewidth=0,
+            label=f"Negative change ({negative} day{'s' if negative > 1 else ''})",
+        )
     axes.plot(days["date"], days[f"new_{column}_avg"], color=COLORS[column], label="7-day average")
     axes.axhline(0, color="black", linewidth=0.6)
     _style_axes(axes, f"Daily new {column}")
     axes.set_ylabel(f"New {column} per day")
-    handles, _ = axes.get_legend_handles_labels()
-    if negative := data.negative_change_days[column]:
-        label = f"Negative change ({negative} day{'s' if negative > 1 else ''})"
-        handles.append(Patch(color=COLORS["negative"], alpha=0.35, label=label))
-    axes.legend(handles=handles, loc="upper left")
+    axes.legend(loc="upper left")
 
 
 def dashboard_figure(data: DashboardData) -> Figure:
-    figure = Figure(figsize=(14, 9), dpi=DPI, layout="constrained")
+    # Fixed margins instead of a constrained layout, which costs another half second a draw.
+    figure = Figure(figsize=(14, 9), dpi=DPI)
+    figure.subplots_adjust(
+        left=0.085, right=0.985, top=0.885, bottom=0.14, hspace=0.38, wspace=0.24
+    )
     figure.suptitle(f"{TITLE}\n{subtitle(data)}", fontsize=15, fontweight="bold")
     (cumulative, deaths), (new_cases, new_deaths) = figure.subplots(2, 2)
     _draw_cumulative(cumulative, data)

@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dagster import DagsterInstance, DagsterRunStatus
+
 from covid_assets_bench.aws_calls import AwsCall
+from covid_assets_bench.benchmark import scheduled_run
+from covid_assets_bench.empty_job import EMPTY_JOB
 from covid_assets_bench.figures import RunFigures, figures_from_calls
 from covid_assets_bench.targets import process_targets, scenario_targets
 
@@ -91,3 +95,15 @@ def test_whole_process_targets_are_skipped_when_not_measured_and_missed_above_on
 
     assert [t.verdict for t in skipped] == ["SKIP", "SKIP"]
     assert [t.verdict for t in measured] == ["PASS", "MISS"]
+
+
+def test_a_scheduled_run_is_executed_by_a_run_worker_of_its_own(tmp_path):
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        worker = scheduled_run(instance, "covid_assets_bench.empty_job", EMPTY_JOB)
+        finished = subprocess.run(
+            worker.get_command_args(), cwd=PROJECT_ROOT, capture_output=True, text=True
+        )
+
+        assert finished.returncode == 0, finished.stderr[-3000:]
+        run = instance.get_run_by_id(worker.run_id)
+        assert (run.job_name, run.status) == (EMPTY_JOB, DagsterRunStatus.SUCCESS)

@@ -70,10 +70,19 @@ def test_recovered_line_stops_on_the_last_reported_day(stopped_recovered):
 
 
 def test_negative_daily_change_is_drawn_below_zero_in_its_own_colour(stopped_recovered):
-    bars = charts(stopped_recovered)["Daily new cases"].patches
-    [negative] = [bar for bar in bars if bar.get_height() < 0]
-    assert negative.get_height() == -10
-    assert to_hex(negative.get_facecolor()) == COLORS["negative"]
+    areas = charts(stopped_recovered)["Daily new cases"].collections
+    [negative] = [area for area in areas if area.get_label().startswith("Negative change")]
+    assert negative.get_label() == "Negative change (1 day)"
+    assert min(vertex[1] for path in negative.get_paths() for vertex in path.vertices) == -10
+    assert to_hex(negative.get_facecolor()[0]) == COLORS["negative"]
+
+
+def test_positive_daily_changes_stay_above_zero(stopped_recovered):
+    areas = charts(stopped_recovered)["Daily new cases"].collections
+    [positive] = [area for area in areas if area.get_label() == "Daily change"]
+    heights = [vertex[1] for path in positive.get_paths() for vertex in path.vertices]
+    assert min(heights) == 0
+    assert max(heights) == 40
 
 
 def test_dashboard_is_a_png(stopped_recovered):
