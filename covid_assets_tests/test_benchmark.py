@@ -9,7 +9,7 @@ from pathlib import Path
 from dagster import DagsterInstance, DagsterRunStatus
 
 from covid_assets_bench.aws_calls import AwsCall
-from covid_assets_bench.benchmark import scheduled_run
+from covid_assets_bench.benchmark import median_ratio, scheduled_run
 from covid_assets_bench.empty_job import EMPTY_JOB
 from covid_assets_bench.figures import RunFigures, figures_from_calls
 from covid_assets_bench.targets import process_targets, scenario_targets
@@ -91,7 +91,7 @@ def test_full_load_target_wants_one_write_call_per_25_rows():
 
 def test_whole_process_targets_are_skipped_when_not_measured_and_missed_above_one_and_a_half():
     skipped = process_targets(None, None)
-    measured = process_targets(next_day=(3.0, 2.0), no_change=(3.1, 2.0))
+    measured = process_targets(next_day=1.5, no_change=1.55)
 
     assert [t.verdict for t in skipped] == ["SKIP", "SKIP"]
     assert [t.verdict for t in measured] == ["PASS", "MISS"]
@@ -107,3 +107,7 @@ def test_a_scheduled_run_is_executed_by_a_run_worker_of_its_own(tmp_path):
         assert finished.returncode == 0, finished.stderr[-3000:]
         run = instance.get_run_by_id(worker.run_id)
         assert (run.job_name, run.status) == (EMPTY_JOB, DagsterRunStatus.SUCCESS)
+
+
+def test_whole_process_ratio_is_the_median_of_back_to_back_pairs():
+    assert median_ratio([(3.0, 2.0), (6.0, 2.0), (2.0, 2.0)]) == 1.5
