@@ -87,3 +87,20 @@ def test_code_location_loads_from_the_command_line_without_warnings(command, tmp
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "mismatch" not in output.lower(), output
+
+
+def test_a_process_that_loads_the_definitions_skips_the_garbage_collection_at_exit():
+    probe = (
+        "import atexit, gc\n"
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count()))\n"
+        "print('frozen before:', gc.get_freeze_count())\n"
+        "import covid_assets.definitions\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
+
+    assert result.returncode == 0, result.stderr
+    before, at_exit = (int(line.split(":")[1]) for line in result.stdout.splitlines())
+    assert before == 0
+    assert at_exit > 100_000
