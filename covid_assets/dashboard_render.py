@@ -100,24 +100,13 @@ def _draw_daily(axes: Axes, data: DashboardData, column: str) -> None:
     changes = days[f"new_{column}"]
     # One stepped area per sign rather than a Rectangle per day: the same picture, drawn in a
     # fraction of the time (a bar chart of 400 days took most of the step's second).
-    axes.fill_between(
-        days["date"],
-        changes.clip(lower=0),
-        step="mid",
-        color=COLORS[column],
-        alpha=0.35,
-        linewidth=0,
-        label="Daily change",
-    )
+    areas = [(changes.clip(lower=0), COLORS[column], "Daily change")]
     if negative := data.negative_change_days[column]:
+        label = f"Negative change ({negative} day{'s' if negative > 1 else ''})"
+        areas.append((changes.clip(upper=0), COLORS["negative"], label))
+    for heights, color, label in areas:
         axes.fill_between(
-            days["date"],
-            changes.clip(upper=0),
-            step="mid",
-            color=COLORS["negative"],
-            alpha=0.35,
-            linewidth=0,
-            label=f"Negative change ({negative} day{'s' if negative > 1 else ''})",
+            days["date"], heights, step="mid", color=color, alpha=0.35, linewidth=0, label=label
         )
     axes.plot(days["date"], days[f"new_{column}_avg"], color=COLORS[column], label="7-day average")
     axes.axhline(0, color="black", linewidth=0.6)
