@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from covid_assets.dashboard_data import prepare_dashboard_data
+from covid_assets.dashboard_render import dashboard_html, dashboard_markdown, dashboard_svgs
 from covid_assets.export import exported_files
 from covid_assets.resources import GlueCatalogResource, S3BucketResource
 from covid_assets.transform import MERGED_COLUMNS
@@ -51,18 +52,14 @@ def read_glue_table(table: dict[str, Any], bucket: S3BucketResource) -> pa.Table
     deps=["athena_export"],
     description=(
         "Charts of cumulative cases, deaths and recovered and of daily new cases and deaths, "
-        "drawn from the Athena export (read through its Glue table): a PNG in the "
+        "drawn from the Athena export (read through its Glue table): SVG charts in the "
         f"materialization and a self-contained page at s3://$COVID_S3_BUCKET/{DASHBOARD_KEY}."
     ),
-    kinds={"matplotlib", "html", "s3"},
+    kinds={"svg", "html", "s3"},
 )
 def dashboard(
     context: AssetExecutionContext, bucket: S3BucketResource, glue: GlueCatalogResource
 ) -> MaterializeResult:
-    # Imported here, not at the top: matplotlib takes about half a second to import, which
-    # only a run that draws should pay (not every load of the definitions).
-    from covid_assets.dashboard_render import dashboard_html, dashboard_png, png_data_uri
-
     table = glue.get_table()
     if table is None:
         raise ExportUnreadableError(
@@ -71,17 +68,16 @@ def dashboard(
         )
     export = read_glue_table(table, bucket).to_pandas()
     data = prepare_dashboard_data(export)
-    png = dashboard_png(data)
-    bucket.put(
-        DASHBOARD_KEY, dashboard_html(data, png).encode(), content_type="text/html; charset=utf-8"
-    )
+    svgs = dashboard_svgs(data)
+    page_html = dashboard_html(data, svgs).encode()
+    bucket.put(DASHBOARD_KEY, page_html, content_type="text/html; charset=utf-8")
     page = bucket.uri(DASHBOARD_KEY)
     context.log.info(
         "Dashboard of %d days (to %s) written to %s", len(export), data.last_date, page
     )
     return MaterializeResult(
         metadata={
-            "dashboard": MetadataValue.md(f"![dashboard]({png_data_uri(png)})"),
+            "dashboard": MetadataValue.md(dashboard_markdown(data, svgs)),
             "html_page": MetadataValue.path(page),
             "export_location": MetadataValue.path(table["StorageDescriptor"]["Location"]),
             "days": len(export),
@@ -90,6 +86,6 @@ def dashboard(
             "recovered_last_reported": str(data.recovered_last_reported or "never"),
             "days_with_negative_new_cases": data.negative_change_days["cases"],
             "days_with_negative_new_deaths": data.negative_change_days["deaths"],
-            "png_bytes": len(png),
+            "page_bytes": len(page_html),
         }
     )

@@ -6,7 +6,6 @@ materialize the dashboard alone; one runs the whole daily job on a real snapshot
 
 import base64
 import datetime as dt
-import re
 
 import pandas as pd
 import pytest
@@ -21,7 +20,7 @@ from covid_assets_tests.conftest import (
     run_daily_job,
     use_snapshot,
 )
-from covid_assets_tests.test_dashboard_render import PNG_SIGNATURE
+from covid_assets_tests.test_dashboard_render import SVG_IMAGE
 
 EXPORT_FOLDER = "athena/us_daily/test-export/"
 
@@ -81,10 +80,10 @@ def test_html_page_is_written_to_the_bucket_and_named_in_the_metadata(aws, three
     assert three_days["html_page"] == f"s3://{aws.bucket}/{DASHBOARD_KEY}"
 
 
-def test_metadata_embeds_the_chart_as_a_markdown_png_image(three_days):
-    match = re.fullmatch(r"!\[dashboard\]\(data:image/png;base64,(.+)\)", three_days["dashboard"])
-    assert match
-    assert base64.b64decode(match.group(1)).startswith(PNG_SIGNATURE)
+def test_metadata_embeds_the_four_charts_as_markdown_svg_images(three_days):
+    images = SVG_IMAGE.findall(three_days["dashboard"])
+    assert len(images) == 4
+    assert all(base64.b64decode(svg).startswith(b"<svg") for _, svg in images)
 
 
 def test_metadata_names_the_export_read_and_the_quirks_drawn(aws, three_days):

@@ -1,24 +1,24 @@
-"""The dashboard's PNG and HTML page, drawn from small hand-written exports."""
+"""The dashboard's charts, page and Markdown, drawn from small hand-written exports."""
 
-import math
+import base64
 import re
+from xml.etree import ElementTree
 
 import pytest
-from matplotlib.colors import to_hex
 
 from covid_assets.dashboard_data import prepare_dashboard_data
 from covid_assets.dashboard_render import (
     COLORS,
     captions,
-    dashboard_figure,
+    dashboard_charts,
     dashboard_html,
-    dashboard_png,
-    png_data_uri,
+    dashboard_markdown,
+    dashboard_svgs,
     thousands,
 )
 from covid_assets_tests.test_dashboard_data import export_rows
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SVG_IMAGE = re.compile(r"!\[([^\]]+)\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)")
 
 
 @pytest.fixture(scope="module")
@@ -58,48 +58,104 @@ def test_captions_say_nothing_of_recovered_while_it_is_reported():
     assert not any("Recovered" in line for line in captions(data))
 
 
-def charts(data):
-    return {axes.get_title(loc="left"): axes for axes in dashboard_figure(data).axes}
+def chart_series(data, title):
+    [chart] = [chart for chart in dashboard_charts(data) if chart.title == title]
+    return {series.label: series for series in chart.series}
+
+
+def drawn(series):
+    return [value for value in series.values if value is not None]
 
 
 def test_recovered_line_stops_on_the_last_reported_day(stopped_recovered):
-    lines = charts(stopped_recovered)["Cumulative cases and recovered"].lines
-    drawn = next(line for line in lines if line.get_label() == "Recovered").get_ydata()
-    assert list(drawn[:6]) == [10, 20, 30, 40, 50, 60]
-    assert all(math.isnan(value) for value in drawn[6:])
+    series = chart_series(stopped_recovered, "Cumulative cases and recovered")
+    recovered = series["Recovered (to 2020-12-15)"].values
+    assert recovered[:6] == [10, 20, 30, 40, 50, 60]
+    assert recovered[6:] == [None] * 4
+
+
+def test_recovered_label_has_no_date_while_it_is_reported():
+    data = prepare_dashboard_data(export_rows([1, 2], [0, 0], [1, 2]))
+    assert "Recovered" in chart_series(data, "Cumulative cases and recovered")
 
 
 def test_negative_daily_change_is_drawn_below_zero_in_its_own_colour(stopped_recovered):
-    areas = charts(stopped_recovered)["Daily new cases"].collections
-    [negative] = [area for area in areas if area.get_label().startswith("Negative change")]
-    assert negative.get_label() == "Negative change (1 day)"
-    assert min(vertex[1] for path in negative.get_paths() for vertex in path.vertices) == -10
-    assert to_hex(negative.get_facecolor()[0]) == COLORS["negative"]
+    negative = chart_series(stopped_recovered, "Daily new cases")["Negative change (1 day)"]
+    assert min(drawn(negative)) == -10
+    assert max(drawn(negative)) == 0
+    assert (negative.color, negative.area) == (COLORS["negative"], True)
 
 
 def test_positive_daily_changes_stay_above_zero(stopped_recovered):
-    areas = charts(stopped_recovered)["Daily new cases"].collections
-    [positive] = [area for area in areas if area.get_label() == "Daily change"]
-    heights = [vertex[1] for path in positive.get_paths() for vertex in path.vertices]
-    assert min(heights) == 0
-    assert max(heights) == 40
+    positive = chart_series(stopped_recovered, "Daily new cases")["Daily change"]
+    assert (min(drawn(positive)), max(drawn(positive))) == (0, 40)
 
 
-def test_dashboard_is_a_png(stopped_recovered):
-    assert dashboard_png(stopped_recovered).startswith(PNG_SIGNATURE)
+def test_the_first_day_has_no_daily_change_drawn(stopped_recovered):
+    assert chart_series(stopped_recovered, "Daily new deaths")["Daily change"].values[0] is None
 
 
-def test_html_page_shows_the_png_inline(stopped_recovered):
-    png = dashboard_png(stopped_recovered)
-    assert f'src="{png_data_uri(png)}"' in dashboard_html(stopped_recovered, png)
+def test_a_chart_without_downward_revisions_has_no_negative_series(stopped_recovered):
+    assert list(chart_series(stopped_recovered, "Daily new deaths")) == [
+        "Daily change",
+        "7-day average",
+    ]
 
 
-def test_html_page_loads_nothing_from_elsewhere(stopped_recovered):
-    page = dashboard_html(stopped_recovered, b"png")
+def test_seven_day_average_starts_on_the_seventh_day_with_a_change(stopped_recovered):
+    average = chart_series(stopped_recovered, "Daily new deaths")["7-day average"].values
+    assert average[:7] == [None] * 7
+    assert average[7] == 1
+
+
+@pytest.fixture(scope="module")
+def svgs(stopped_recovered):
+    return dashboard_svgs(stopped_recovered)
+
+
+def test_charts_are_drawn_in_reading_order(svgs):
+    assert list(svgs) == [
+        "Cumulative cases and recovered",
+        "Cumulative deaths",
+        "Daily new cases",
+        "Daily new deaths",
+    ]
+
+
+def test_every_chart_is_an_svg_document_with_its_titles_and_legend(stopped_recovered, svgs):
+    for chart in dashboard_charts(stopped_recovered):
+        root = ElementTree.fromstring(svgs[chart.title])
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+        texts = {text.strip() for text in root.itertext()}
+        assert {chart.title, chart.y_title, *(series.label for series in chart.series)} <= texts
+
+
+def test_charts_carry_no_script(svgs):
+    assert not any("<script" in svg for svg in svgs.values())
+
+
+def test_html_page_shows_every_chart_inline(stopped_recovered, svgs):
+    page = dashboard_html(stopped_recovered, svgs)
+    assert all(svg in page for svg in svgs.values())
+
+
+def test_html_page_loads_nothing_from_elsewhere(stopped_recovered, svgs):
+    page = dashboard_html(stopped_recovered, svgs)
     assert "<script" not in page
-    assert re.findall(r'(?:src|href)="([^"]*)"', page) == ["data:,", png_data_uri(b"png")]
+    assert re.findall(r'(?:src|href)="([^"]*)"', page) == ["data:,"]
 
 
-def test_html_page_carries_the_captions(stopped_recovered):
-    page = dashboard_html(stopped_recovered, b"png")
+def test_html_page_carries_the_captions(stopped_recovered, svgs):
+    page = dashboard_html(stopped_recovered, svgs)
     assert all(line in page for line in captions(stopped_recovered))
+
+
+def test_markdown_shows_every_chart_as_an_svg_image(stopped_recovered, svgs):
+    images = SVG_IMAGE.findall(dashboard_markdown(stopped_recovered, svgs))
+    assert [title for title, _ in images] == list(svgs)
+    assert [base64.b64decode(data).decode() for _, data in images] == list(svgs.values())
+
+
+def test_markdown_carries_the_captions(stopped_recovered, svgs):
+    markdown = dashboard_markdown(stopped_recovered, svgs)
+    assert all(line in markdown for line in captions(stopped_recovered))

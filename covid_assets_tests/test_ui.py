@@ -221,7 +221,7 @@ def test_dashboard_asset_page_renders_the_chart(dagster_ui, materialize_all_run,
     page.goto(f"{dagster_ui.url}/assets/dashboard")
     # Long markdown metadata opens in a dialog.
     page.get_by_text("[Show Markdown]").click()
-    chart = page.locator('img[src^="data:image/png;base64,"]')
+    chart = page.locator('img[src^="data:image/svg+xml;base64,"]').first
     expect(chart).to_be_visible()
     assert chart.evaluate("image => image.complete && image.naturalWidth") > 0
     screenshot(page, "dashboard-asset")
@@ -260,9 +260,11 @@ def test_dashboard_page_in_s3_renders_without_console_errors(dagster_ui, materia
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     page.goto(url)
-    chart = page.locator("img#dashboard")
-    expect(chart).to_be_visible()
-    assert chart.evaluate("image => image.complete && image.naturalWidth") > 0
+    charts = page.locator("figure > svg")
+    expect(charts).to_have_count(4)
+    for chart in charts.all():
+        expect(chart).to_be_visible()
+        assert chart.bounding_box()["width"] > 300
     screenshot(page, "dashboard-html")
     assert problems == []
     assert [address for address in requested if not address.startswith("data:")] == [url]
