@@ -1,6 +1,7 @@
 """The raw source assets: the NYT US daily file and the JHU combined time series, as downloaded."""
 
 import csv
+import functools
 import hashlib
 import io
 import warnings
@@ -64,7 +65,7 @@ class RawSourceFile:
             problem = Problem(url, None, None, None, f"a readable CSV file ({error})".strip())
         return cls(url, content, None, [problem])
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.content).hexdigest()
 
@@ -153,7 +154,8 @@ def raw_file_output(
     else:
         metadata["dagster/row_count"] = len(raw.table)
         if source.date_column in raw.table.columns:
-            dates = parse_iso_dates(raw.table[source.date_column]).dropna()
+            # Each date once: JHU repeats every date once per place it counts (hundreds).
+            dates = parse_iso_dates(raw.table[source.date_column].drop_duplicates()).dropna()
             if len(dates):
                 metadata["first_date"] = str(dates.min())
                 metadata["last_date"] = str(dates.max())
