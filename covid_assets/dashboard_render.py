@@ -10,6 +10,7 @@ a PNG, a sixth of a scheduled run on two cores (README, Benchmark).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import html
 import math
 from dataclasses import dataclass
@@ -129,16 +130,28 @@ def _without_scripts(root: Any) -> Any:
     return root
 
 
+def date_labels(first: dt.date, last: dt.date) -> tuple[list[dt.date], str]:
+    """About six evenly spaced dates to label an axis from ``first`` to ``last``, and their
+    format: month starts over a span of months, days over a shorter one."""
+    months = (last.year - first.year) * 12 + last.month - first.month
+    if months >= 3:
+        return list(pd.date_range(first, last, freq=f"{-(-months // 6)}MS").date), "%b %Y"
+    days = (last - first).days
+    return list(pd.date_range(first, last, freq=f"{max(1, -(-days // 6))}D").date), "%Y-%m-%d"
+
+
 def chart_svg(chart: Chart, data: DashboardData) -> str:
-    """One chart as an SVG document, dates along the bottom (every other month labelled)."""
+    """One chart as an SVG document, dates along the bottom."""
     dates = [day.date() for day in data.days["date"]]
+    labelled, date_format = date_labels(dates[0], dates[-1])
     drawing = pygal.DateLine(
         **CHART_SIZE,
         title=chart.title,
         y_title=chart.y_title,
-        x_labels=list(pd.date_range(dates[0], dates[-1], freq="2MS").date),
-        x_value_formatter=lambda day: f"{day:%b %Y}",
+        x_labels=labelled,
+        x_value_formatter=lambda day: format(day, date_format),
         value_formatter=thousands,
+        order_min=0,  # people are counted in whole numbers: no tick at 0.5 labelled "0" or "1"
         style=Style(
             background="white",
             plot_background="white",
@@ -156,7 +169,6 @@ def chart_svg(chart: Chart, data: DashboardData) -> str:
         max_scale=8,
         show_dots=False,
         show_x_guides=False,
-        allow_interruptions=True,  # None (no data that day) breaks the line
         include_x_axis=True,
         legend_at_bottom=True,
         truncate_legend=-1,
@@ -165,7 +177,12 @@ def chart_svg(chart: Chart, data: DashboardData) -> str:
     )
     drawing.add_xml_filter(_without_scripts)
     for series in chart.series:
-        drawing.add(series.label, list(zip(dates, series.values, strict=True)), fill=series.area)
+        # Days without a value are left out, not passed as gaps: pygal closes an area that
+        # starts with a gap along a diagonal. None of the series has a gap inside it.
+        points = [(day, value) for day, value in zip(dates, series.values, strict=True)]
+        drawing.add(
+            series.label, [point for point in points if point[1] is not None], fill=series.area
+        )
     return drawing.render(is_unicode=True)
 
 

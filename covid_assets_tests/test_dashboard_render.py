@@ -1,6 +1,7 @@
 """The dashboard's charts, page and Markdown, drawn from small hand-written exports."""
 
 import base64
+import datetime as dt
 import re
 from xml.etree import ElementTree
 
@@ -14,10 +15,12 @@ from covid_assets.dashboard_render import (
     dashboard_html,
     dashboard_markdown,
     dashboard_svgs,
+    date_labels,
     thousands,
 )
 from covid_assets_tests.test_dashboard_data import export_rows
 
+SVG = "{http://www.w3.org/2000/svg}"
 SVG_IMAGE = re.compile(r"!\[([^\]]+)\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)")
 
 
@@ -125,9 +128,90 @@ def test_charts_are_drawn_in_reading_order(svgs):
 def test_every_chart_is_an_svg_document_with_its_titles_and_legend(stopped_recovered, svgs):
     for chart in dashboard_charts(stopped_recovered):
         root = ElementTree.fromstring(svgs[chart.title])
-        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+        assert root.tag == SVG + "svg"
         texts = {text.strip() for text in root.itertext()}
         assert {chart.title, chart.y_title, *(series.label for series in chart.series)} <= texts
+
+
+def axis_labels(svg: str, axis: str) -> list[str]:
+    root = ElementTree.fromstring(svg)
+    [group] = [g for g in root.iter(SVG + "g") if g.get("class", "").startswith(f"axis {axis}")]
+    return [text.text for text in group.iter(SVG + "text")]
+
+
+def test_axis_ticks_of_small_counts_are_whole_numbers(svgs):
+    assert axis_labels(svgs["Daily new deaths"], "y") == ["0", "1"]
+
+
+def test_a_span_of_days_is_labelled_with_dates(svgs):
+    assert axis_labels(svgs["Cumulative deaths"], "x") == [
+        "2020-12-10",
+        "2020-12-12",
+        "2020-12-14",
+        "2020-12-16",
+        "2020-12-18",
+    ]
+
+
+def area_outline(svg: str, series_index: int) -> list[tuple[float, float]]:
+    """The (x, y) corners of an area series' path, in SVG units (y grows downwards)."""
+    root = ElementTree.fromstring(svg)
+    [path] = [
+        path
+        for group in root.iter(SVG + "g")
+        if f"serie-{series_index} " in group.get("class", "")
+        for path in group.findall(SVG + "path")
+    ]
+    numbers = [float(number) for number in re.findall(r"-?[\d.]+", path.get("d"))]
+    return list(zip(numbers[::2], numbers[1::2], strict=True))
+
+
+def test_an_area_is_closed_along_its_baseline_from_its_first_drawn_day(svgs):
+    # Day one has no daily change: the area starts on day two, straight up from the baseline.
+    outline = area_outline(svgs["Daily new deaths"], 0)
+    (start_x, baseline), (first_x, _), *_, (last_x, end_y) = outline
+    assert (start_x, end_y) == (first_x, baseline)
+    assert last_x > first_x
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "labels", "label_format"),
+    [
+        pytest.param(
+            dt.date(2020, 1, 22),
+            dt.date(2021, 3, 14),
+            [
+                dt.date(year, month, 1)
+                for year, month in [(2020, 2), (2020, 5), (2020, 8), (2020, 11), (2021, 2)]
+            ],
+            "%b %Y",
+            id="fourteen months: every third month start",
+        ),
+        pytest.param(
+            dt.date(2020, 3, 1),
+            dt.date(2020, 6, 30),
+            [dt.date(2020, 3, 1), dt.date(2020, 4, 1), dt.date(2020, 5, 1), dt.date(2020, 6, 1)],
+            "%b %Y",
+            id="three months: every month start",
+        ),
+        pytest.param(
+            dt.date(2020, 12, 10),
+            dt.date(2020, 12, 19),
+            [dt.date(2020, 12, day) for day in (10, 12, 14, 16, 18)],
+            "%Y-%m-%d",
+            id="ten days: every other day",
+        ),
+        pytest.param(
+            dt.date(2020, 12, 10),
+            dt.date(2020, 12, 10),
+            [dt.date(2020, 12, 10)],
+            "%Y-%m-%d",
+            id="one day",
+        ),
+    ],
+)
+def test_date_labels(first, last, labels, label_format):
+    assert date_labels(first, last) == (labels, label_format)
 
 
 def test_charts_carry_no_script(svgs):
