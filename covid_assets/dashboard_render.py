@@ -179,10 +179,12 @@ def chart_svg(chart: Chart, data: DashboardData) -> str:
     for series in chart.series:
         # Days without a value are left out, not passed as gaps: pygal closes an area that
         # starts with a gap along a diagonal. None of the series has a gap inside it.
-        points = [(day, value) for day, value in zip(dates, series.values, strict=True)]
-        drawing.add(
-            series.label, [point for point in points if point[1] is not None], fill=series.area
-        )
+        points = [
+            (day, value)
+            for day, value in zip(dates, series.values, strict=True)
+            if value is not None
+        ]
+        drawing.add(series.label, points, fill=series.area)
     return drawing.render(is_unicode=True)
 
 
