@@ -8,12 +8,18 @@ per day with the cumulative ``date``, ``cases``, ``deaths`` and ``recovered``.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import pandas as pd
 
 DAILY_COLUMNS = ("cases", "deaths")
 AVERAGE_DAYS = 7
+
+
+def values_or_none(series: pd.Series) -> list[float | None]:
+    """A series as plain floats, None where it has no value (NaN)."""
+    return [None if math.isnan(value) else value for value in series.astype("float64")]
 
 
 def daily_changes(cumulative: pd.Series) -> pd.Series:

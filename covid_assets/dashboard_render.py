@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ import pandas as pd
 import pygal
 from pygal.style import Style
 
-from covid_assets.dashboard_data import DashboardData
+from covid_assets.dashboard_data import DashboardData, values_or_none
 
 TITLE = "COVID-19 in the United States"
 SOURCES = (
@@ -78,21 +77,19 @@ def captions(data: DashboardData) -> list[str]:
     return lines
 
 
-def _values(column: pd.Series) -> list[float | None]:
-    return [None if math.isnan(value) else value for value in column.astype("float64")]
-
-
 def _daily_chart(data: DashboardData, column: str) -> Chart:
     """Daily changes as an area (negative ones below zero, in another colour, so that a
     downward revision is seen) and their 7-day average as a line."""
     changes = data.days[f"new_{column}"]
-    daily = Series("Daily change", _values(changes.clip(lower=0)), DAILY_COLORS[column], True)
-    series = [daily]
-    if negative := data.negative_change_days[column]:
-        label = f"Negative change ({negative} day{'s' if negative > 1 else ''})"
-        series.append(Series(label, _values(changes.clip(upper=0)), COLORS["negative"], True))
-    average = Series("7-day average", _values(data.days[f"new_{column}_avg"]), COLORS[column])
-    return Chart(f"Daily new {column}", f"New {column} per day", [*series, average])
+    positive = values_or_none(changes.clip(lower=0))
+    series = [Series("Daily change", positive, DAILY_COLORS[column], area=True)]
+    if negative_days := data.negative_change_days[column]:
+        label = f"Negative change ({negative_days} day{'s' if negative_days > 1 else ''})"
+        negative = values_or_none(changes.clip(upper=0))
+        series.append(Series(label, negative, COLORS["negative"], area=True))
+    average = values_or_none(data.days[f"new_{column}_avg"])
+    series.append(Series("7-day average", average, COLORS[column]))
+    return Chart(f"Daily new {column}", f"New {column} per day", series)
 
 
 def dashboard_charts(data: DashboardData) -> list[Chart]:
@@ -107,14 +104,14 @@ def dashboard_charts(data: DashboardData) -> list[Chart]:
             "Cumulative cases and recovered",
             "People (cumulative)",
             [
-                Series("Cases", _values(days["cases"]), COLORS["cases"]),
-                Series(recovered, _values(days["recovered"]), COLORS["recovered"]),
+                Series("Cases", values_or_none(days["cases"]), COLORS["cases"]),
+                Series(recovered, values_or_none(days["recovered"]), COLORS["recovered"]),
             ],
         ),
         Chart(
             "Cumulative deaths",
             "People (cumulative)",
-            [Series("Deaths", _values(days["deaths"]), COLORS["deaths"])],
+            [Series("Deaths", values_or_none(days["deaths"]), COLORS["deaths"])],
         ),
         _daily_chart(data, "cases"),
         _daily_chart(data, "deaths"),
@@ -140,9 +137,8 @@ def date_labels(first: dt.date, last: dt.date) -> tuple[list[dt.date], str]:
     return list(pd.date_range(first, last, freq=f"{max(1, -(-days // 6))}D").date), "%Y-%m-%d"
 
 
-def chart_svg(chart: Chart, data: DashboardData) -> str:
-    """One chart as an SVG document, dates along the bottom."""
-    dates = [day.date() for day in data.days["date"]]
+def chart_svg(chart: Chart, dates: list[dt.date]) -> str:
+    """One chart as an SVG document, its series' values over ``dates`` along the bottom."""
     labelled, date_format = date_labels(dates[0], dates[-1])
     drawing = pygal.DateLine(
         **CHART_SIZE,
@@ -190,7 +186,8 @@ def chart_svg(chart: Chart, data: DashboardData) -> str:
 
 def dashboard_svgs(data: DashboardData) -> dict[str, str]:
     """Every chart's SVG, by title."""
-    return {chart.title: chart_svg(chart, data) for chart in dashboard_charts(data)}
+    dates = [day.date() for day in data.days["date"]]
+    return {chart.title: chart_svg(chart, dates) for chart in dashboard_charts(data)}
 
 
 def svg_data_uri(svg: str) -> str:

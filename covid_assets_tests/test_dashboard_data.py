@@ -2,7 +2,6 @@
 where the recovered series stops."""
 
 import datetime as dt
-import math
 
 import pandas as pd
 import pytest
@@ -13,6 +12,7 @@ from covid_assets.dashboard_data import (
     prepare_dashboard_data,
     recovered_while_reported,
     trailing_average,
+    values_or_none,
 )
 
 
@@ -29,30 +29,26 @@ def export_rows(cases: list[int], deaths: list[int], recovered: list[int]) -> pd
     )
 
 
-def values(series: pd.Series) -> list[float | None]:
-    return [None if math.isnan(value) else value for value in series]
-
-
 def test_daily_change_is_the_difference_from_the_day_before():
-    assert values(daily_changes(pd.Series([10, 15, 30]))) == [None, 5.0, 15.0]
+    assert values_or_none(daily_changes(pd.Series([10, 15, 30]))) == [None, 5.0, 15.0]
 
 
 def test_first_day_has_no_daily_change_rather_than_its_whole_total():
-    assert values(daily_changes(pd.Series([1_000_000, 1_000_010])))[0] is None
+    assert values_or_none(daily_changes(pd.Series([1_000_000, 1_000_010])))[0] is None
 
 
 def test_a_total_revised_downwards_gives_a_negative_daily_change():
-    assert values(daily_changes(pd.Series([100, 90, 95]))) == [None, -10.0, 5.0]
+    assert values_or_none(daily_changes(pd.Series([100, 90, 95]))) == [None, -10.0, 5.0]
 
 
 def test_seven_day_average_is_the_mean_of_the_day_and_the_six_before():
     daily = pd.Series([7.0, 0, 0, 0, 0, 0, 0, 14])
-    assert values(trailing_average(daily)) == [None] * 6 + [1.0, 2.0]
+    assert values_or_none(trailing_average(daily)) == [None] * 6 + [1.0, 2.0]
 
 
 def test_seven_day_average_counts_a_negative_day():
     daily = pd.Series([10.0, 10, 10, 10, 10, 10, -11])
-    assert values(trailing_average(daily))[-1] == pytest.approx(7.0)
+    assert values_or_none(trailing_average(daily))[-1] == pytest.approx(7.0)
 
 
 def test_last_reported_recovered_day_is_the_one_before_the_trailing_zeros():
@@ -64,7 +60,7 @@ def test_recovered_still_reported_on_the_last_day_is_drawn_to_the_end():
     rows = export_rows([1] * 3, [0] * 3, [5, 6, 7])
     data = prepare_dashboard_data(rows)
     assert data.recovered_last_reported == data.last_date
-    assert values(data.days["recovered"]) == [5.0, 6.0, 7.0]
+    assert values_or_none(data.days["recovered"]) == [5.0, 6.0, 7.0]
 
 
 def test_recovered_never_reported_has_no_last_reported_day():
@@ -75,25 +71,25 @@ def test_recovered_never_reported_has_no_last_reported_day():
 def test_recovered_after_reporting_stopped_is_missing_not_zero():
     rows = export_rows([1] * 4, [0] * 4, [5, 6, 0, 0])
     masked = recovered_while_reported(rows["date"], rows["recovered"], dt.date(2020, 12, 11))
-    assert values(masked) == [5.0, 6.0, None, None]
+    assert values_or_none(masked) == [5.0, 6.0, None, None]
 
 
 def test_zeros_before_the_first_recovery_are_kept():
     rows = export_rows([1] * 4, [0] * 4, [0, 0, 3, 4])
     masked = recovered_while_reported(rows["date"], rows["recovered"], dt.date(2020, 12, 13))
-    assert values(masked) == [0.0, 0.0, 3.0, 4.0]
+    assert values_or_none(masked) == [0.0, 0.0, 3.0, 4.0]
 
 
 def test_a_dip_in_recovered_before_the_cutoff_is_kept_as_reported():
     rows = export_rows([1] * 4, [0] * 4, [50, 40, 60, 0])
     data = prepare_dashboard_data(rows)
-    assert values(data.days["recovered"]) == [50.0, 40.0, 60.0, None]
+    assert values_or_none(data.days["recovered"]) == [50.0, 40.0, 60.0, None]
 
 
 def test_prepared_data_is_sorted_by_date_whatever_the_row_order():
     rows = export_rows([10, 20, 30], [1, 2, 3], [1, 2, 3])
     data = prepare_dashboard_data(rows.iloc[::-1])
-    assert values(data.days["new_cases"]) == [None, 10.0, 10.0]
+    assert values_or_none(data.days["new_cases"]) == [None, 10.0, 10.0]
     assert (data.first_date, data.last_date) == (dt.date(2020, 12, 10), dt.date(2020, 12, 12))
 
 
