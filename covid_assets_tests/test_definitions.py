@@ -89,7 +89,8 @@ def test_code_location_loads_from_the_command_line_without_warnings(command, tmp
     assert "mismatch" not in output.lower(), output
 
 
-def freeze_counts_of_a_process_that_loads_the_definitions() -> dict[str, int]:
+@pytest.fixture(scope="module")
+def freeze_counts() -> dict[str, int]:
     """How many objects are frozen (left out of garbage collections) in a new process: before
     and after it imports the definitions, and at exit, after it made 50,000 more objects."""
     probe = (
@@ -110,12 +111,10 @@ def freeze_counts_of_a_process_that_loads_the_definitions() -> dict[str, int]:
     }
 
 
-def test_loading_the_definitions_freezes_the_objects_alive_then():
-    counts = freeze_counts_of_a_process_that_loads_the_definitions()
-    assert counts["before"] == 0
-    assert counts["after import"] > 100_000
+def test_loading_the_definitions_freezes_the_objects_alive_then(freeze_counts):
+    assert freeze_counts["before"] == 0
+    assert freeze_counts["after import"] > 100_000
 
 
-def test_a_process_that_loads_the_definitions_skips_the_garbage_collection_at_exit():
-    counts = freeze_counts_of_a_process_that_loads_the_definitions()
-    assert counts["at exit"] > counts["after import"] + 45_000
+def test_a_process_that_loads_the_definitions_skips_the_garbage_collection_at_exit(freeze_counts):
+    assert freeze_counts["at exit"] > freeze_counts["after import"] + 45_000
