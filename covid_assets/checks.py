@@ -2,47 +2,44 @@
 
 Checks on the raw sources and the merged table are blocking: a failure stops everything
 downstream (DynamoDB and the export are not touched), keeps the offending input in S3 and
-publishes an alert. The checks after the load verify what DynamoDB and S3 really hold.
+publishes an alert. They run inside the step of the asset they check, on the data it holds in
+memory (``check_specs``): a run has no extra step and reads nothing back for them. The same goes
+for DynamoDB, whose check reads back what the load wrote. The export's checks are a step of
+their own: they read the export back through Glue, as Athena would, and can run alone.
 """
 
 from collections.abc import Iterator, Sequence
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import (
-    AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetIn,
-    AssetsDefinition,
     MetadataValue,
     multi_asset_check,
 )
 
 from covid_assets.contracts import (
     CUMULATIVE_TOTALS_RULE,
-    JHU_RULES,
     MERGED_BLOCKING_RULES,
-    NYT_RULES,
     Problem,
     Rule,
     common_dates_mismatch,
     find_problems,
 )
 from covid_assets.export import exported_files, glue_columns
-from covid_assets.loading import REGION, plan_writes, to_items
 from covid_assets.quarantine import quarantine_and_alert
-from covid_assets.resources import (
-    DynamoDBResource,
-    GlueCatalogResource,
-    S3BucketResource,
-    SNSResource,
-)
-from covid_assets.sources import RawSourceFile
+from covid_assets.resources import GlueCatalogResource, S3BucketResource, SNSResource
+
+if TYPE_CHECKING:  # sources runs these checks in its own step, so it imports this module
+    from covid_assets.sources import RawSourceFile
 
 LISTED_PROBLEMS = 20
 ROW_COUNT_CHECK = "row_count_matches_common_dates"
@@ -79,151 +76,153 @@ def check_result(
 READABLE_CHECK = "is_readable_csv"
 
 
-def raw_source_checks(asset_name: str, rules: Sequence[Rule]) -> AssetsDefinition:
-    """Blocking checks on a raw source, evaluated together on one read: the file is a readable
-    CSV, then one check per rule. A check that cannot run (unreadable file, missing columns)
-    fails and says what must pass first."""
-
-    @multi_asset_check(
-        name=f"{asset_name}_checks",
-        specs=[
-            AssetCheckSpec(
-                READABLE_CHECK,
-                asset=asset_name,
-                blocking=True,
-                description="UTF-8 CSV with a header line; no row has more fields than the header.",
-            ),
-            *(
-                AssetCheckSpec(
-                    rule.name, asset=asset_name, blocking=True, description=rule.description
-                )
-                for rule in rules
-            ),
-        ],
-        ins={"raw": AssetIn(key=asset_name)},
-    )
-    def _checks(
-        context: AssetCheckExecutionContext,
-        raw: RawSourceFile,
-        bucket: S3BucketResource,
-        alerts: SNSResource,
-    ) -> Iterator[AssetCheckResult]:
-        if raw.table is None:
-            found, gate = {READABLE_CHECK: raw.read_problems}, READABLE_CHECK
-        else:
-            found, gate = (
-                {READABLE_CHECK: [], **find_problems(raw.table, rules, raw.url)},
-                rules[0].name,
-            )
-        quarantine = quarantine_and_alert(
-            bucket=bucket,
-            alerts=alerts,
-            run_id=context.run.run_id,
-            asset_name=asset_name,
-            file_name=PurePosixPath(urlparse(raw.url).path).name or f"{asset_name}.csv",
-            original=raw.content,
-            problems_by_check=found,
-        )
-        not_checked = [
-            Problem(raw.url, None, None, None, f"{gate} to pass before this can be checked")
-        ]
-        for name in (READABLE_CHECK, *(rule.name for rule in rules)):
-            yield check_result(
-                asset_name, name, found.get(name, not_checked), quarantine=quarantine
-            )
-
-    return _checks
-
-
-nyt_raw_checks = raw_source_checks("nyt_raw", NYT_RULES)
-jhu_raw_checks = raw_source_checks("jhu_raw", JHU_RULES)
-
-
-@multi_asset_check(
-    name="merged_daily_table_checks",
-    specs=[
-        *(
-            AssetCheckSpec(
-                rule.name, asset="merged_daily_table", blocking=True, description=rule.description
-            )
-            for rule in MERGED_BLOCKING_RULES
-        ),
+def raw_source_check_specs(asset_name: str, rules: Sequence[Rule]) -> list[AssetCheckSpec]:
+    """Blocking checks on a raw source: the file is a readable CSV, then one check per rule."""
+    return [
         AssetCheckSpec(
-            ROW_COUNT_CHECK,
-            asset="merged_daily_table",
-            additional_deps=["nyt_raw", "jhu_raw"],
+            READABLE_CHECK,
+            asset=asset_name,
             blocking=True,
-            description="One row for each date present in both sources.",
+            description="UTF-8 CSV with a header line; no row has more fields than the header.",
         ),
-        AssetCheckSpec(
-            CUMULATIVE_TOTALS_RULE.name,
-            asset="merged_daily_table",
-            description=CUMULATIVE_TOTALS_RULE.description,
+        *(
+            AssetCheckSpec(rule.name, asset=asset_name, blocking=True, description=rule.description)
+            for rule in rules
         ),
-    ],
-    ins={"merged_daily_table": AssetIn(), "nyt_raw": AssetIn(), "jhu_raw": AssetIn()},
-)
-def merged_daily_table_checks(
-    context: AssetCheckExecutionContext,
-    merged_daily_table: pd.DataFrame,
-    nyt_raw: RawSourceFile,
-    jhu_raw: RawSourceFile,
+    ]
+
+
+def raw_source_check_results(
+    asset_name: str,
+    rules: Sequence[Rule],
+    raw: "RawSourceFile",
+    *,
+    run_id: str,
     bucket: S3BucketResource,
     alerts: SNSResource,
-) -> Iterator[AssetCheckResult]:
-    source = "merged_daily_table"
+) -> list[AssetCheckResult]:
+    """The raw source's checks, evaluated together on one read. A check that cannot run
+    (unreadable file, missing columns) fails and says what must pass first. On any failure the
+    file is kept in quarantine and an alert is published."""
+    if raw.table is None:
+        found, gate = {READABLE_CHECK: raw.read_problems}, READABLE_CHECK
+    else:
+        found, gate = (
+            {READABLE_CHECK: [], **find_problems(raw.table, rules, raw.url)},
+            rules[0].name,
+        )
+    quarantine = quarantine_and_alert(
+        bucket=bucket,
+        alerts=alerts,
+        run_id=run_id,
+        asset_name=asset_name,
+        file_name=PurePosixPath(urlparse(raw.url).path).name or f"{asset_name}.csv",
+        original=raw.content,
+        problems_by_check=found,
+    )
+    not_checked = [Problem(raw.url, None, None, None, f"{gate} to pass before this can be checked")]
+    return [
+        check_result(asset_name, name, found.get(name, not_checked), quarantine=quarantine)
+        for name in (READABLE_CHECK, *(rule.name for rule in rules))
+    ]
+
+
+MERGED = "merged_daily_table"
+MERGED_CHECK_SPECS = [
+    *(
+        AssetCheckSpec(rule.name, asset=MERGED, blocking=True, description=rule.description)
+        for rule in MERGED_BLOCKING_RULES
+    ),
+    AssetCheckSpec(
+        ROW_COUNT_CHECK,
+        asset=MERGED,
+        blocking=True,
+        description="One row for each date present in both sources.",
+    ),
+    AssetCheckSpec(
+        CUMULATIVE_TOTALS_RULE.name, asset=MERGED, description=CUMULATIVE_TOTALS_RULE.description
+    ),
+]
+
+
+def merged_daily_table_check_results(
+    merged_daily_table: pd.DataFrame,
+    nyt_raw: "RawSourceFile",
+    jhu_raw: "RawSourceFile",
+    *,
+    run_id: str,
+    bucket: S3BucketResource,
+    alerts: SNSResource,
+) -> list[AssetCheckResult]:
+    """The merged table's rules and its row count against the dates the sources share; the
+    blocking ones keep the table in quarantine and alert when they fail."""
     found = {
-        rule.name: rule.find_problems(merged_daily_table, source) for rule in MERGED_BLOCKING_RULES
+        rule.name: rule.find_problems(merged_daily_table, MERGED) for rule in MERGED_BLOCKING_RULES
     }
     found[ROW_COUNT_CHECK] = common_dates_mismatch(
-        merged_daily_table, nyt_raw.table, jhu_raw.table, source
+        merged_daily_table, nyt_raw.table, jhu_raw.table, MERGED
     )
     quarantine = quarantine_and_alert(
         bucket=bucket,
         alerts=alerts,
-        run_id=context.run.run_id,
-        asset_name=source,
+        run_id=run_id,
+        asset_name=MERGED,
         file_name="merged_daily_table.csv",
         original=merged_daily_table.to_csv(index=False).encode(),
         problems_by_check=found,
     )
-    for name, problems in found.items():
-        yield check_result(source, name, problems, quarantine=quarantine)
-    yield check_result(
-        source,
-        CUMULATIVE_TOTALS_RULE.name,
-        CUMULATIVE_TOTALS_RULE.find_problems(merged_daily_table, source),
-        severity=AssetCheckSeverity.WARN,
-    )
+    return [
+        *(
+            check_result(MERGED, name, problems, quarantine=quarantine)
+            for name, problems in found.items()
+        ),
+        check_result(
+            MERGED,
+            CUMULATIVE_TOTALS_RULE.name,
+            CUMULATIVE_TOTALS_RULE.find_problems(merged_daily_table, MERGED),
+            severity=AssetCheckSeverity.WARN,
+        ),
+    ]
 
 
-@multi_asset_check(
-    name="dynamodb_records_checks",
-    specs=[
-        AssetCheckSpec(
-            "table_matches_merged_table",
-            asset="dynamodb_records",
-            additional_deps=["merged_daily_table"],
-            description="After the load, the table holds every merged day with the same values.",
-        )
-    ],
-    ins={"merged_daily_table": AssetIn()},
+DYNAMODB_TABLE_CHECK = AssetCheckSpec(
+    "table_matches_merged_table",
+    asset="dynamodb_records",
+    description=(
+        "Every merged day is in the table with the same values: after a load, the days it "
+        "wrote are read back (the others were just read and compared); run alone, every item "
+        "is read and compared."
+    ),
 )
-def dynamodb_records_checks(
-    merged_daily_table: pd.DataFrame, dynamodb: DynamoDBResource
-) -> Iterator[AssetCheckResult]:
-    plan = plan_writes(to_items(merged_daily_table), dynamodb.query_region(REGION))
+
+
+def dynamodb_table_check_result(
+    table_name: str, mismatched: Sequence[dict], vanished_dates: list[str], days_read: int
+) -> AssetCheckResult:
+    """``mismatched``: the merged days the table does not hold with the same values."""
     problems = [
-        Problem(dynamodb.table_name, None, "date", item["date"], f"an item equal to {item}")
-        for item in plan.items_to_write
+        Problem(table_name, None, "date", item["date"], f"an item equal to {item}")
+        for item in mismatched
     ]
     # Days gone from the sources are kept on purpose; they are shown, not counted as errors.
-    yield check_result(
-        "dynamodb_records",
-        "table_matches_merged_table",
+    return check_result(
+        DYNAMODB_TABLE_CHECK.asset_key.to_user_string(),
+        DYNAMODB_TABLE_CHECK.name,
         problems,
-        extra_metadata={"kept_vanished_dates": MetadataValue.json(plan.vanished_dates)},
+        extra_metadata={
+            "kept_vanished_dates": MetadataValue.json(vanished_dates),
+            "days_read": days_read,
+        },
     )
+
+
+def selected_results(
+    selected: set[AssetCheckKey], results: Sequence[AssetCheckResult]
+) -> Iterator[AssetCheckResult]:
+    """The results of the checks the run selected (a run may select some checks of a step)."""
+    for result in results:
+        if AssetCheckKey(result.asset_key, result.check_name) in selected:
+            yield result
 
 
 @multi_asset_check(

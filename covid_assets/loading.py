@@ -5,12 +5,22 @@ it writes only new or revised days, never rewrites a day that is already right, 
 whatever an interrupted run left undone.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetIn,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
 
+from covid_assets.checks import DYNAMODB_TABLE_CHECK, dynamodb_table_check_result
 from covid_assets.contracts import COUNT_COLUMNS
 from covid_assets.metadata import column_schema, markdown_preview
 from covid_assets.resources import DynamoDBResource, SNSResource
@@ -66,23 +76,37 @@ def plan_writes(
     return WritePlan(inserts, updates, unchanged, vanished)
 
 
-@asset(
-    group_name="serving",
-    description=(
-        "The merged table in DynamoDB, one item per day (partition key region = 'US', sort key "
-        "date). Each run writes only new and revised days."
-    ),
-    kinds={"dynamodb"},
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "dynamodb_records",
+            deps=["merged_daily_table"],
+            group_name="serving",
+            description=(
+                "The merged table in DynamoDB, one item per day (partition key region = 'US', "
+                "sort key date). Each run writes only new and revised days."
+            ),
+            kinds={"dynamodb"},
+        )
+    ],
+    check_specs=[DYNAMODB_TABLE_CHECK],
+    ins={"merged_daily_table": AssetIn()},
+    # The check can run alone (from the UI's "Execute checks"): it then compares every item.
+    can_subset=True,
 )
 def dynamodb_records(
     context: AssetExecutionContext,
     merged_daily_table: pd.DataFrame,
     dynamodb: DynamoDBResource,
     alerts: SNSResource,
-) -> MaterializeResult:
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    wanted = to_items(merged_daily_table)
+    if not context.selected_asset_keys:
+        yield compare_every_item(dynamodb, wanted)
+        return
     if dynamodb.ensure_table():
         context.log.info("Created DynamoDB table %s", dynamodb.table_name)
-    plan = plan_writes(to_items(merged_daily_table), dynamodb.query_region(REGION))
+    plan = plan_writes(wanted, dynamodb.query_region(REGION))
     batch_calls = dynamodb.put_items(plan.items_to_write)
     context.log.info(
         "%s: %d inserted, %d updated, %d unchanged",
@@ -100,7 +124,7 @@ def dynamodb_records(
         ),
     )
     written = pd.DataFrame(plan.items_to_write, columns=ITEM_COLUMNS)
-    return MaterializeResult(
+    yield MaterializeResult(
         metadata={
             "table": dynamodb.table_name,
             "dagster/row_count": len(merged_daily_table) + len(plan.vanished_dates),
@@ -115,4 +139,32 @@ def dynamodb_records(
             "vanished_dates": MetadataValue.json(plan.vanished_dates),
             "written_items_preview": markdown_preview(written),
         }
+    )
+    if DYNAMODB_TABLE_CHECK.key in context.selected_asset_check_keys:
+        yield verify_written(dynamodb, plan)
+
+
+def compare_every_item(
+    dynamodb: DynamoDBResource, wanted: list[dict[str, Any]]
+) -> AssetCheckResult:
+    """The check run alone: every stored item of the region against the merged table."""
+    stored = dynamodb.query_region(REGION)
+    plan = plan_writes(wanted, stored)
+    return dynamodb_table_check_result(
+        dynamodb.table_name, plan.items_to_write, plan.vanished_dates, len(stored)
+    )
+
+
+def verify_written(dynamodb: DynamoDBResource, plan: WritePlan) -> AssetCheckResult:
+    """The check after a load. The days it left alone were compared with the table moments ago;
+    the days it wrote are read back, with one Query from the first to the last (on a usual day,
+    the one new day)."""
+    written = plan.items_to_write
+    dates = sorted(item["date"] for item in written)
+    read_back = dynamodb.query_region(REGION, (dates[0], dates[-1])) if written else []
+    return dynamodb_table_check_result(
+        dynamodb.table_name,
+        plan_writes(written, read_back).items_to_write,
+        plan.vanished_dates,
+        len(read_back),
     )

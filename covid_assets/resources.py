@@ -189,16 +189,26 @@ class DynamoDBResource(AwsClientResource):
         dynamodb.get_waiter("table_exists").wait(TableName=self.table_name)
         return True
 
-    def query_region(self, region: str) -> list[dict[str, Any]]:
-        """Every item of one region, read with a paginated Query (1 MB a page), as plain dicts."""
+    def query_region(
+        self, region: str, dates: tuple[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The items of one region, every one or those from ``dates[0]`` to ``dates[1]`` (ISO,
+        inclusive), read with a paginated Query (1 MB a page), as plain dicts."""
+        condition = "#region = :region"
+        names = {"#region": "region"}
+        values: dict[str, Any] = {":region": {"S": region}}
+        if dates is not None:
+            condition += " AND #date BETWEEN :first AND :last"
+            names["#date"] = "date"
+            values.update({":first": {"S": dates[0]}, ":last": {"S": dates[1]}})
         pages = (
             self.client("dynamodb")
             .get_paginator("query")
             .paginate(
                 TableName=self.table_name,
-                KeyConditionExpression="#region = :region",
-                ExpressionAttributeNames={"#region": "region"},
-                ExpressionAttributeValues={":region": {"S": region}},
+                KeyConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         )
         return [_from_dynamodb(item) for page in pages for item in page["Items"]]

@@ -5,12 +5,13 @@ import functools
 import hashlib
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
     AssetKey,
     AssetObservation,
@@ -27,8 +28,23 @@ from dagster import (
     multi_asset,
 )
 
-from covid_assets.contracts import JHU_DATE, NYT_DATE, Problem, parse_iso_dates
-from covid_assets.resources import Download, SourceDownloader, SourceUnavailableError
+from covid_assets.checks import raw_source_check_results, raw_source_check_specs, selected_results
+from covid_assets.contracts import (
+    JHU_DATE,
+    JHU_RULES,
+    NYT_DATE,
+    NYT_RULES,
+    Problem,
+    Rule,
+    parse_iso_dates,
+)
+from covid_assets.resources import (
+    Download,
+    S3BucketResource,
+    SNSResource,
+    SourceDownloader,
+    SourceUnavailableError,
+)
 
 RAW_GROUP = "raw"
 # The tag in which Dagster records an asset materialization's data version.
@@ -115,6 +131,7 @@ class Source:
     url_field: str
     date_column: str
     description: str
+    rules: Sequence[Rule]
 
     @property
     def setting_name(self) -> str:
@@ -127,6 +144,7 @@ SOURCES = (
         "nyt_url",
         NYT_DATE,
         "New York Times US daily totals (us.csv: date, cases, deaths), as downloaded.",
+        NYT_RULES,
     ),
     Source(
         "jhu_raw",
@@ -134,6 +152,7 @@ SOURCES = (
         JHU_DATE,
         "Johns Hopkins CSSE combined time series (Date, Country/Region, Province/State, "
         "[Lat, Long], Confirmed, Recovered, Deaths) for every country, as downloaded.",
+        JHU_RULES,
     ),
 )
 
@@ -214,14 +233,35 @@ def everything_built_from(
         )
         for source in SOURCES
     },
+    check_specs=[
+        spec for source in SOURCES for spec in raw_source_check_specs(source.asset, source.rules)
+    ],
     can_subset=True,
     retry_policy=SOURCE_RETRY_POLICY,
 )
-def raw_sources(context: AssetExecutionContext, sources: SourceDownloader) -> Iterator[Output]:
-    """Fetch both sources, asking each server only for a file newer than the last one. When
-    neither changed and everything downstream was built from them, yield nothing: the rest of
-    the run is skipped, and the sources are recorded as observed and unchanged."""
+def raw_sources(
+    context: AssetExecutionContext,
+    sources: SourceDownloader,
+    bucket: S3BucketResource,
+    alerts: SNSResource,
+) -> Iterator[Output | AssetCheckResult]:
+    """Fetch both sources, asking each server only for a file newer than the last one, and
+    check each file as it arrives. When neither changed and everything downstream was built from
+    them, yield nothing: the rest of the run is skipped, and the sources are recorded as observed
+    and unchanged. Checks selected without their asset check what the source serves now, and
+    store nothing."""
+
+    def checked(raw: RawSourceFile, source: Source) -> Iterator[AssetCheckResult]:
+        results = raw_source_check_results(
+            source.asset, source.rules, raw, run_id=context.run.run_id, bucket=bucket, alerts=alerts
+        )
+        yield from selected_results(context.selected_asset_check_keys, results)
+
     selected = [s for s in SOURCES if AssetKey(s.asset) in context.selected_asset_keys]
+    checked_assets = {key.asset_key for key in context.selected_asset_check_keys}
+    for source in SOURCES:
+        if source not in selected and AssetKey(source.asset) in checked_assets:
+            yield from checked(read_raw(sources, source, fetch(sources, source)), source)
     previous = {s.asset: last_download(context.instance, s.asset) for s in selected}
     downloads = {
         s.asset: fetch(
@@ -258,9 +298,14 @@ def raw_sources(context: AssetExecutionContext, sources: SourceDownloader) -> It
         download = downloads[source.asset]
         if download.content is None:  # 304, but the other source changed: this one is needed too
             download = fetch(sources, source)
-        raw = RawSourceFile.from_bytes(getattr(sources, source.url_field), download.content)
+        raw = read_raw(sources, source, download)
         context.log.info("Downloaded %d bytes from %s", len(raw.content), raw.url)
         yield raw_file_output(raw, source, download)
+        yield from checked(raw, source)
+
+
+def read_raw(sources: SourceDownloader, source: Source, download: Download) -> RawSourceFile:
+    return RawSourceFile.from_bytes(getattr(sources, source.url_field), download.content)
 
 
 def fetch(

@@ -141,6 +141,9 @@ JHU_THREE_DAYS = (
     "2020-03-01,US,,9,1,0\n2020-03-02,US,,19,2,0\n2020-03-03,US,,29,,0\n"
     "2020-03-01,Australia,,5,5,0\n"
 )
+# The same and one more day, as the next day's files would be.
+NYT_FOUR_DAYS = NYT_THREE_DAYS + "2020-03-04,40,4\n"
+JHU_FOUR_DAYS = JHU_THREE_DAYS + "2020-03-04,US,,39,4,0\n"
 THREE_DAYS = {
     "2020-03-01": (10, 1, 1),
     "2020-03-02": (20, 2, 2),

@@ -61,6 +61,14 @@ def leave_half_unprocessed(proxy: "FaultProxy", headers: dict, body: bytes) -> t
     return status, json.dumps(response).encode()
 
 
+def acknowledge_without_writing(
+    proxy: "FaultProxy", headers: dict, body: bytes
+) -> tuple[int, bytes]:
+    """Answer a BatchWriteItem as fully processed without forwarding it: a write that is lost
+    after DynamoDB acknowledged it (or undone by someone else at once)."""
+    return 200, json.dumps({"UnprocessedItems": {}}).encode()
+
+
 class FaultProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = urlparse(upstream)

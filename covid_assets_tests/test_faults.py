@@ -8,7 +8,9 @@ import pytest
 
 from covid_assets.resources import DynamoDBResource
 from covid_assets_tests.conftest import (
+    JHU_FOUR_DAYS,
     JHU_THREE_DAYS,
+    NYT_FOUR_DAYS,
     NYT_THREE_DAYS,
     THREE_DAYS,
     materialization_metadata,
@@ -17,7 +19,13 @@ from covid_assets_tests.conftest import (
     stored_days,
     use_snapshot,
 )
-from covid_assets_tests.fault_proxy import Fault, FaultProxy, dynamodb_error, leave_half_unprocessed
+from covid_assets_tests.fault_proxy import (
+    Fault,
+    FaultProxy,
+    acknowledge_without_writing,
+    dynamodb_error,
+    leave_half_unprocessed,
+)
 
 
 @pytest.fixture
@@ -49,6 +57,19 @@ def test_unprocessed_items_are_resent_until_all_are_written(
     assert len(stored_days(aws)) == 261
     # 11 batches of up to 25, and one more call for each of the 4 partly processed ones.
     assert materialization_metadata(result, "dynamodb_records")["batch_write_calls"] == 15
+
+
+def test_a_write_acknowledged_but_not_stored_fails_the_dynamodb_check_naming_the_day(
+    aws, instance, write_sources, fault_proxy
+):
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    run_daily_job(instance)
+    fault_proxy.inject(Fault("BatchWriteItem", acknowledge_without_writing))
+    write_sources(NYT_FOUR_DAYS, JHU_FOUR_DAYS)
+    evaluations = run_daily_job(instance).get_asset_check_evaluations()
+    [evaluation] = [e for e in evaluations if e.check_name == "table_matches_merged_table"]
+    assert not evaluation.passed
+    assert "column 'date': found '2020-03-04'" in evaluation.description
 
 
 def test_items_still_unprocessed_after_the_last_round_fail_with_a_clear_error(aws, fault_proxy):

@@ -4,7 +4,9 @@ import datetime as dt
 
 from covid_assets.export import EXPORT_SCHEMA
 from covid_assets_tests.conftest import (
+    JHU_FOUR_DAYS,
     JHU_THREE_DAYS,
+    NYT_FOUR_DAYS,
     NYT_THREE_DAYS,
     THREE_DAYS,
     exported_rows,
@@ -107,7 +109,7 @@ def test_new_export_replaces_the_old_one_at_the_tables_location(aws, instance, w
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
     run_daily_job(instance)
     first_location = glue_export_table(aws)["StorageDescriptor"]["Location"]
-    write_sources(NYT_THREE_DAYS + "2020-03-04,40,4\n", JHU_THREE_DAYS + "2020-03-04,US,,39,4,0\n")
+    write_sources(NYT_FOUR_DAYS, JHU_FOUR_DAYS)
     run_daily_job(instance)
     assert glue_export_table(aws)["StorageDescriptor"]["Location"] != first_location
     assert exported_rows(aws).num_rows == 4
@@ -152,7 +154,7 @@ def test_a_load_writes_exactly_what_the_table_lacks_or_holds_wrong(aws, instance
         UpdateExpression="SET cases = :stale",
         ExpressionAttributeValues={":stale": {"N": "1"}},
     )
-    write_sources(NYT_THREE_DAYS + "2020-03-04,40,4\n", JHU_THREE_DAYS + "2020-03-04,US,,39,4,0\n")
+    write_sources(NYT_FOUR_DAYS, JHU_FOUR_DAYS)
     result = run_daily_job(instance)
     assert stored_days(aws) == {**THREE_DAYS, "2020-03-04": (40, 4, 4)}
     metadata = materialization_metadata(result, "dynamodb_records")
@@ -180,3 +182,4 @@ def test_batches_of_more_than_25_days_are_all_written(aws, instance, write_sourc
     result = run_daily_job(instance)
     assert len(stored_days(aws)) == 60
     assert materialization_metadata(result, "dynamodb_records")["batch_write_calls"] == 3
+
