@@ -82,13 +82,23 @@ def provision() -> dict[str, str]:
     return settings_from_outputs(outputs)
 
 
+# Run logs keep INFO and above: Dagster's DEBUG lines (the IO manager's "Loading file from ...")
+# would be a third of a day's stored events, each a write to the event log.
+INSTANCE_CONFIG = """\
+telemetry:
+  enabled: false
+python_logs:
+  python_log_level: INFO
+"""
+
+
 def prepare_dagster_home() -> Path:
     """A DAGSTER_HOME inside the project, so run history survives restarts."""
     home = Path(os.environ.get("DAGSTER_HOME", PROJECT_ROOT / ".dagster_home"))
     (home / ".nux").mkdir(parents=True, exist_ok=True)
     instance_config = home / "dagster.yaml"
     if not instance_config.exists():
-        instance_config.write_text("telemetry:\n  enabled: false\n")
+        instance_config.write_text(INSTANCE_CONFIG)
     (home / ".nux" / "nux.yaml").write_text("seen: 1\n")
     return home
 

@@ -1,8 +1,12 @@
 """The daily job end to end against the moto server, on small hand-written sources."""
 
 import datetime as dt
+import logging
+
+from dagster import DagsterInstance
 
 from covid_assets.export import EXPORT_SCHEMA
+from covid_assets.local_stack import prepare_dagster_home
 from covid_assets_tests.conftest import (
     JHU_FOUR_DAYS,
     JHU_THREE_DAYS,
@@ -183,3 +187,15 @@ def test_batches_of_more_than_25_days_are_all_written(aws, instance, write_sourc
     assert len(stored_days(aws)) == 60
     assert materialization_metadata(result, "dynamodb_records")["batch_write_calls"] == 3
 
+
+def test_the_local_instance_keeps_no_debug_lines_in_run_logs(
+    aws, write_sources, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    prepare_dagster_home()
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    with DagsterInstance.get() as instance:
+        records = instance.get_records_for_run(run_daily_job(instance).run_id).records
+    log_lines = [r.event_log_entry for r in records if not r.event_log_entry.is_dagster_event]
+    assert [line.user_message for line in log_lines if line.level < logging.INFO] == []
+    assert any("Merged 3 days" in line.user_message for line in log_lines)
