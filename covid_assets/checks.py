@@ -1,11 +1,15 @@
 """Asset checks. Each rule of ``contracts`` is a check of the same name beside its asset in the UI.
 
+Every check is one of the ``check_specs`` of the asset it checks and runs in that asset's step,
+on what the step holds (the downloaded file, the merged table, what the load read and wrote), so
+a run has no step of checks and reads nothing back from the IO manager for them. This module
+holds the specs and the rule checks' results; the export and the load verify what they wrote in
+their own modules.
+
 Checks on the raw sources and the merged table are blocking: a failure stops everything
 downstream (DynamoDB and the export are not touched), keeps the offending input in S3 and
-publishes an alert. They run inside the step of the asset they check, on the data it holds in
-memory (``check_specs``): a run has no extra step and reads nothing back for them. The same goes
-for DynamoDB, whose check reads back what the load wrote. The export's checks are a step of
-their own: they read the export back through Glue, as Athena would, and can run alone.
+publishes an alert. The export's checks are blocking too: the dashboard is not drawn from an
+export whose Glue table does not match its files.
 """
 
 from collections.abc import Iterator, Sequence
@@ -14,16 +18,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from dagster import (
     AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
-    AssetIn,
     MetadataValue,
-    multi_asset_check,
 )
 
 from covid_assets.contracts import (
@@ -34,9 +34,8 @@ from covid_assets.contracts import (
     common_dates_mismatch,
     find_problems,
 )
-from covid_assets.export import exported_files, glue_columns
 from covid_assets.quarantine import quarantine_and_alert
-from covid_assets.resources import GlueCatalogResource, S3BucketResource, SNSResource
+from covid_assets.resources import S3BucketResource, SNSResource
 
 if TYPE_CHECKING:  # sources runs these checks in its own step, so it imports this module
     from covid_assets.sources import RawSourceFile
@@ -225,51 +224,19 @@ def selected_results(
             yield result
 
 
-@multi_asset_check(
-    name="athena_export_checks",
-    specs=[
-        AssetCheckSpec(
-            "glue_columns_match_parquet_schema",
-            asset="athena_export",
-            additional_deps=["merged_daily_table"],
-            blocking=True,
-            description="The Glue table's columns and types are those of the Parquet files.",
-        ),
-        AssetCheckSpec(
-            "row_count_matches_merged_table",
-            asset="athena_export",
-            additional_deps=["merged_daily_table"],
-            blocking=True,
-            description="The files at the Glue table's location hold the merged table's rows.",
-        ),
-    ],
-    ins={"merged_daily_table": AssetIn()},
-)
-def athena_export_checks(
-    merged_daily_table: pd.DataFrame, bucket: S3BucketResource, glue: GlueCatalogResource
-) -> Iterator[AssetCheckResult]:
-    table_name = f"{glue.database}.{glue.table_name}"
-    table = glue.get_table()
-    if table is None:
-        missing = [Problem(table_name, None, None, None, "the Glue table to exist")]
-        yield check_result("athena_export", "glue_columns_match_parquet_schema", missing)
-        yield check_result("athena_export", "row_count_matches_merged_table", missing)
-        return
-    location = table["StorageDescriptor"]["Location"]
-    catalog_columns = table["StorageDescriptor"]["Columns"]
-    schema_problems, rows = [], 0
-    for key, content in exported_files(bucket, location):
-        footer = pq.read_metadata(pa.BufferReader(content))
-        rows += footer.num_rows
-        file_columns = glue_columns(footer.schema.to_arrow_schema())
-        if file_columns != catalog_columns:
-            schema_problems.append(
-                Problem(bucket.uri(key), None, None, str(file_columns), f"Glue's {catalog_columns}")
-            )
-    count_problems = (
-        []
-        if rows == len(merged_daily_table)
-        else [Problem(location, None, None, f"{rows} rows", f"{len(merged_daily_table)} rows")]
-    )
-    yield check_result("athena_export", "glue_columns_match_parquet_schema", schema_problems)
-    yield check_result("athena_export", "row_count_matches_merged_table", count_problems)
+GLUE_SCHEMA_CHECK = "glue_columns_match_parquet_schema"
+EXPORT_ROW_COUNT_CHECK = "row_count_matches_merged_table"
+EXPORT_CHECK_SPECS = [
+    AssetCheckSpec(
+        GLUE_SCHEMA_CHECK,
+        asset="athena_export",
+        blocking=True,
+        description="The Glue table's columns and types are those of the Parquet files.",
+    ),
+    AssetCheckSpec(
+        EXPORT_ROW_COUNT_CHECK,
+        asset="athena_export",
+        blocking=True,
+        description="The files at the Glue table's location hold the merged table's rows.",
+    ),
+]

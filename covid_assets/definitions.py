@@ -1,4 +1,5 @@
-"""The code location ``covid_assets``: every asset, job, schedule and resource of the project."""
+"""The code location ``covid_assets``: every asset (each with its checks), job, schedule, sensor
+and resource of the project."""
 
 import atexit
 import gc
@@ -6,12 +7,11 @@ import gc
 from dagster import (
     Definitions,
     in_process_executor,
-    load_asset_checks_from_modules,
     load_assets_from_modules,
 )
 from dagster_aws.s3 import S3Resource
 
-from covid_assets import checks, dashboard, export, loading, merged, sources
+from covid_assets import dashboard, export, loading, merged, sources
 from covid_assets.resources import (
     DynamoDBResource,
     GlueCatalogResource,
@@ -30,7 +30,6 @@ def build_definitions() -> Definitions:
     region = configured("AWS_DEFAULT_REGION")
     return Definitions(
         assets=load_assets_from_modules([sources, merged, loading, export, dashboard]),
-        asset_checks=load_asset_checks_from_modules([checks]),
         jobs=[covid_daily_job],
         schedules=[covid_daily_schedule],
         sensors=[covid_run_failure_alert],

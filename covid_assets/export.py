@@ -14,8 +14,24 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetIn,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
 
+from covid_assets.checks import (
+    EXPORT_CHECK_SPECS,
+    EXPORT_ROW_COUNT_CHECK,
+    GLUE_SCHEMA_CHECK,
+    check_result,
+    selected_results,
+)
+from covid_assets.contracts import Problem
 from covid_assets.metadata import daily_table_metadata, table_sha256
 from covid_assets.resources import GlueCatalogResource, S3BucketResource
 
@@ -104,20 +120,45 @@ def exported_files(bucket: S3BucketResource, location: str) -> Iterator[tuple[st
             yield key, bucket.get(key)
 
 
-@asset(
-    group_name="serving",
-    description=(
-        "The merged table as Parquet under s3://$COVID_S3_BUCKET/$COVID_S3_PREFIX, registered "
-        "in the Glue Data Catalog as an external table for Athena."
-    ),
-    kinds={"s3", "parquet", "athena"},
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "athena_export",
+            deps=["merged_daily_table"],
+            group_name="serving",
+            description=(
+                "The merged table as Parquet under s3://$COVID_S3_BUCKET/$COVID_S3_PREFIX, "
+                "registered in the Glue Data Catalog as an external table for Athena."
+            ),
+            kinds={"s3", "parquet", "athena"},
+        )
+    ],
+    check_specs=EXPORT_CHECK_SPECS,
+    ins={"merged_daily_table": AssetIn()},
+    # The checks can run alone (from the UI's "Execute checks"): they then only read.
+    can_subset=True,
 )
 def athena_export(
     context: AssetExecutionContext,
     merged_daily_table: pd.DataFrame,
     bucket: S3BucketResource,
     glue: GlueCatalogResource,
-) -> MaterializeResult:
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    if context.selected_asset_keys:
+        yield MaterializeResult(metadata=write_export(context, merged_daily_table, bucket, glue))
+    yield from selected_results(
+        context.selected_asset_check_keys, verify_export(merged_daily_table, bucket, glue)
+    )
+
+
+def write_export(
+    context: AssetExecutionContext,
+    merged_daily_table: pd.DataFrame,
+    bucket: S3BucketResource,
+    glue: GlueCatalogResource,
+) -> dict[str, Any]:
+    """Write the table to a new version folder and switch the Glue table to it, unless the
+    current export already holds this content; returns the materialization's metadata."""
     content_sha256 = table_sha256(merged_daily_table)
     current = glue.get_table()
     current_folder = (
@@ -166,4 +207,39 @@ def athena_export(
     metadata["athena_ddl"] = MetadataValue.md(
         f"```sql\n{athena_ddl(glue.database, glue.table_name, location)}\n```"
     )
-    return MaterializeResult(metadata=metadata)
+    return metadata
+
+
+def verify_export(
+    merged_daily_table: pd.DataFrame, bucket: S3BucketResource, glue: GlueCatalogResource
+) -> list[AssetCheckResult]:
+    """Read the export back the way Athena does (the Glue table's columns and location, then
+    the Parquet files there) and compare it with the merged table."""
+    table_name = f"{glue.database}.{glue.table_name}"
+    table = glue.get_table()
+    if table is None:
+        missing = [Problem(table_name, None, None, None, "the Glue table to exist")]
+        return [
+            check_result("athena_export", name, missing)
+            for name in (GLUE_SCHEMA_CHECK, EXPORT_ROW_COUNT_CHECK)
+        ]
+    location = table["StorageDescriptor"]["Location"]
+    catalog_columns = table["StorageDescriptor"]["Columns"]
+    schema_problems, rows = [], 0
+    for key, content in exported_files(bucket, location):
+        footer = pq.read_metadata(pa.BufferReader(content))
+        rows += footer.num_rows
+        file_columns = glue_columns(footer.schema.to_arrow_schema())
+        if file_columns != catalog_columns:
+            schema_problems.append(
+                Problem(bucket.uri(key), None, None, str(file_columns), f"Glue's {catalog_columns}")
+            )
+    count_problems = (
+        []
+        if rows == len(merged_daily_table)
+        else [Problem(location, None, None, f"{rows} rows", f"{len(merged_daily_table)} rows")]
+    )
+    return [
+        check_result("athena_export", GLUE_SCHEMA_CHECK, schema_problems),
+        check_result("athena_export", EXPORT_ROW_COUNT_CHECK, count_problems),
+    ]
