@@ -3,7 +3,8 @@
 Each export is written to a fresh folder under the prefix, and only then does the Glue table's
 location switch to it, in one UpdateTable call: a reader of the table's location sees the old
 export or the new one, never a half-written or mixed one. The folder before it is kept for one
-more run (a query started just before the switch can finish); older ones are deleted.
+more run (a query started just before the switch can finish); older ones are deleted. Its
+checks then read the export back the way Athena does.
 """
 
 import io

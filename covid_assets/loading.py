@@ -2,7 +2,7 @@
 
 The load diffs the merged table against what the table really holds (one paginated Query), so
 it writes only new or revised days, never rewrites a day that is already right, and finishes
-whatever an interrupted run left undone.
+whatever an interrupted run left undone. Its check then reads back the days it wrote.
 """
 
 from collections.abc import Iterator
