@@ -3,8 +3,8 @@
 Every check is one of the ``check_specs`` of the asset it checks and runs in that asset's step,
 on what the step holds (the downloaded file, the merged table, what the load read and wrote), so
 a run has no step of checks and reads nothing back from the IO manager for them. This module
-holds the specs and the rule checks' results; the export and the load verify what they wrote in
-their own modules.
+holds the specs, the rule checks' results and the decorator of the assets built from the merged
+table; the export and the load verify what they wrote in their own modules.
 
 Checks on the raw sources and the merged table are blocking: a failure stops everything
 downstream (DynamoDB and the export are not touched), keeps the offending input in S3 and
@@ -12,7 +12,7 @@ publishes an alert. The export's checks are blocking too: the dashboard is not d
 export whose Glue table does not match its files.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -23,7 +23,11 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetIn,
+    AssetsDefinition,
+    AssetSpec,
     MetadataValue,
+    multi_asset,
 )
 
 from covid_assets.contracts import (
@@ -212,6 +216,24 @@ def dynamodb_table_check_result(
             "kept_vanished_dates": MetadataValue.json(vanished_dates),
             "days_read": days_read,
         },
+    )
+
+
+def merged_table_asset_with_checks(
+    name: str, description: str, kinds: set[str], check_specs: Sequence[AssetCheckSpec]
+) -> Callable[[Callable], AssetsDefinition]:
+    """The decorator of a serving asset built from the merged table (its input), whose checks run
+    in its step and can also run alone, from the UI's "Execute checks": the step is subsettable,
+    and with no asset selected the function only checks."""
+    return multi_asset(
+        specs=[
+            AssetSpec(
+                name, deps=[MERGED], group_name="serving", description=description, kinds=kinds
+            )
+        ],
+        check_specs=check_specs,
+        ins={MERGED: AssetIn()},
+        can_subset=True,
     )
 
 

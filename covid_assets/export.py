@@ -15,21 +15,14 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from dagster import (
-    AssetCheckResult,
-    AssetExecutionContext,
-    AssetIn,
-    AssetSpec,
-    MaterializeResult,
-    MetadataValue,
-    multi_asset,
-)
+from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, MetadataValue
 
 from covid_assets.checks import (
     EXPORT_CHECK_SPECS,
     EXPORT_ROW_COUNT_CHECK,
     GLUE_SCHEMA_CHECK,
     check_result,
+    merged_table_asset_with_checks,
     selected_results,
 )
 from covid_assets.contracts import Problem
@@ -121,23 +114,15 @@ def exported_files(bucket: S3BucketResource, location: str) -> Iterator[tuple[st
             yield key, bucket.get(key)
 
 
-@multi_asset(
-    specs=[
-        AssetSpec(
-            "athena_export",
-            deps=["merged_daily_table"],
-            group_name="serving",
-            description=(
-                "The merged table as Parquet under s3://$COVID_S3_BUCKET/$COVID_S3_PREFIX, "
-                "registered in the Glue Data Catalog as an external table for Athena."
-            ),
-            kinds={"s3", "parquet", "athena"},
-        )
-    ],
+@merged_table_asset_with_checks(
+    "athena_export",
+    description=(
+        "The merged table as Parquet under s3://$COVID_S3_BUCKET/$COVID_S3_PREFIX, registered "
+        "in the Glue Data Catalog as an external table for Athena."
+    ),
+    kinds={"s3", "parquet", "athena"},
+    # Run alone, the checks only read the export back.
     check_specs=EXPORT_CHECK_SPECS,
-    ins={"merged_daily_table": AssetIn()},
-    # The checks can run alone (from the UI's "Execute checks"): they then only read.
-    can_subset=True,
 )
 def athena_export(
     context: AssetExecutionContext,

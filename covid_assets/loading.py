@@ -10,17 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from dagster import (
-    AssetCheckResult,
-    AssetExecutionContext,
-    AssetIn,
-    AssetSpec,
-    MaterializeResult,
-    MetadataValue,
-    multi_asset,
-)
+from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, MetadataValue
 
-from covid_assets.checks import DYNAMODB_TABLE_CHECK, dynamodb_table_check_result
+from covid_assets.checks import (
+    DYNAMODB_TABLE_CHECK,
+    dynamodb_table_check_result,
+    merged_table_asset_with_checks,
+)
 from covid_assets.contracts import COUNT_COLUMNS
 from covid_assets.metadata import column_schema, markdown_preview
 from covid_assets.resources import DynamoDBResource, SNSResource
@@ -76,23 +72,15 @@ def plan_writes(
     return WritePlan(inserts, updates, unchanged, vanished)
 
 
-@multi_asset(
-    specs=[
-        AssetSpec(
-            "dynamodb_records",
-            deps=["merged_daily_table"],
-            group_name="serving",
-            description=(
-                "The merged table in DynamoDB, one item per day (partition key region = 'US', "
-                "sort key date). Each run writes only new and revised days."
-            ),
-            kinds={"dynamodb"},
-        )
-    ],
+@merged_table_asset_with_checks(
+    "dynamodb_records",
+    description=(
+        "The merged table in DynamoDB, one item per day (partition key region = 'US', sort key "
+        "date). Each run writes only new and revised days."
+    ),
+    kinds={"dynamodb"},
+    # Run alone, the check compares every item.
     check_specs=[DYNAMODB_TABLE_CHECK],
-    ins={"merged_daily_table": AssetIn()},
-    # The check can run alone (from the UI's "Execute checks"): it then compares every item.
-    can_subset=True,
 )
 def dynamodb_records(
     context: AssetExecutionContext,

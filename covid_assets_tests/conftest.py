@@ -14,7 +14,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import requests
-from dagster import DagsterInstance, ExecuteInProcessResult, instance_for_test
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckKey,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    instance_for_test,
+)
 
 from covid_assets.definitions import build_definitions
 from covid_assets.local_stack import EMULATOR_CREDENTIALS, moto_server, provision
@@ -127,6 +133,13 @@ def observed_status(result: ExecuteInProcessResult) -> dict[str, str]:
         ].value
         for event in result.get_asset_observation_events()
     }
+
+
+def check_evaluation(result: ExecuteInProcessResult, check: str) -> AssetCheckEvaluation:
+    """The run's one evaluation of a check named "asset:check"."""
+    key = AssetCheckKey.from_user_string(check)
+    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.asset_check_key == key]
+    return evaluation
 
 
 def materialization_metadata(result: ExecuteInProcessResult, asset: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from covid_assets_tests.conftest import (
     NYT_FOUR_DAYS,
     NYT_THREE_DAYS,
     THREE_DAYS,
+    check_evaluation,
     materialization_metadata,
     materialized_assets,
     run_daily_job,
@@ -66,8 +67,9 @@ def test_a_write_acknowledged_but_not_stored_fails_the_dynamodb_check_naming_the
     run_daily_job(instance)
     fault_proxy.inject(Fault("BatchWriteItem", acknowledge_without_writing))
     write_sources(NYT_FOUR_DAYS, JHU_FOUR_DAYS)
-    evaluations = run_daily_job(instance).get_asset_check_evaluations()
-    [evaluation] = [e for e in evaluations if e.check_name == "table_matches_merged_table"]
+    evaluation = check_evaluation(
+        run_daily_job(instance), "dynamodb_records:table_matches_merged_table"
+    )
     assert not evaluation.passed
     assert "column 'date': found '2020-03-04'" in evaluation.description
 

@@ -9,6 +9,7 @@ from covid_assets_tests.conftest import (
     JHU_THREE_DAYS,
     NYT_FOUR_DAYS,
     NYT_THREE_DAYS,
+    check_evaluation,
     run_daily_job,
     stored_days,
 )
@@ -69,19 +70,13 @@ def days_read(evaluation) -> int:
     return evaluation.metadata["days_read"].value
 
 
-def dynamodb_check_of(result):
-    key = AssetCheckKey.from_user_string(DYNAMODB_CHECK)
-    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.asset_check_key == key]
-    return evaluation
-
-
 def test_after_a_load_the_dynamodb_check_reads_back_only_the_days_written(
     aws, instance, write_sources
 ):
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
-    assert days_read(dynamodb_check_of(run_daily_job(instance))) == 3
+    assert days_read(check_evaluation(run_daily_job(instance), DYNAMODB_CHECK)) == 3
     write_sources(NYT_FOUR_DAYS, JHU_FOUR_DAYS)
-    evaluation = dynamodb_check_of(run_daily_job(instance))
+    evaluation = check_evaluation(run_daily_job(instance), DYNAMODB_CHECK)
     assert evaluation.passed
     assert days_read(evaluation) == 1
 

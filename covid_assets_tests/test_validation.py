@@ -5,13 +5,13 @@ import csv
 import io
 
 import pytest
-from dagster import AssetCheckKey
 
 from covid_assets.definitions import defs
 from covid_assets_tests.conftest import (
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
     THREE_DAYS,
+    check_evaluation,
     glue_export_table,
     run_daily_job,
     s3_keys,
@@ -113,12 +113,6 @@ BAD_INPUTS = [
         ["jhu.csv", "Country/Region 'US'"],
     ),
 ]
-
-
-def check_evaluation(result, check: str):
-    key = AssetCheckKey.from_user_string(check)
-    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.asset_check_key == key]
-    return evaluation
 
 
 @pytest.mark.parametrize(
