@@ -9,7 +9,6 @@ from dagster import (
     in_process_executor,
     load_assets_from_modules,
 )
-from dagster_aws.s3 import S3Resource
 
 from covid_assets import dashboard, export, loading, merged, sources
 from covid_assets.resources import (
@@ -45,9 +44,9 @@ def build_definitions() -> Definitions:
                 table_name=configured("COVID_DYNAMODB_TABLE"), region_name=region
             ),
             "bucket": S3BucketResource(
-                s3=S3Resource(region_name=region),
                 bucket=configured("COVID_S3_BUCKET"),
                 export_prefix=configured("COVID_S3_PREFIX"),
+                region_name=region,
             ),
             "glue": GlueCatalogResource(
                 database=configured("COVID_GLUE_DATABASE"),

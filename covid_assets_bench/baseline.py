@@ -1,7 +1,8 @@
 """The original serverless system's load, as a baseline: every run reads both files, merges them,
-and puts every row with one conditional PutItem that never overwrites a day already stored.
+puts every row with one conditional PutItem that never overwrites a day already stored, and
+sends the SNS message with the number of rows updated.
 
-    python -m covid_assets_bench.baseline NYT_CSV JHU_CSV TABLE   # one run, as a whole process
+    python -m covid_assets_bench.baseline NYT_CSV JHU_CSV TABLE TOPIC_ARN   # one run, as a process
 """
 
 import argparse
@@ -33,9 +34,10 @@ def merged_table(nyt_csv: Path, jhu_csv: Path) -> pd.DataFrame:
     return merge_daily(read_text_table(nyt_csv), read_text_table(jhu_csv))
 
 
-def load_like_the_original(nyt_csv: Path, jhu_csv: Path, table_name: str) -> int:
+def load_like_the_original(nyt_csv: Path, jhu_csv: Path, table_name: str, topic_arn: str) -> int:
     """One run of the original load; returns how many days were new (actually written)."""
-    dynamodb = boto3.session.Session().client("dynamodb")  # a run starts with a new session
+    session = boto3.session.Session()  # a run starts with a new session
+    dynamodb = session.client("dynamodb")
     written = 0
     for row in merged_table(nyt_csv, jhu_csv).itertuples(index=False):
         try:
@@ -54,6 +56,11 @@ def load_like_the_original(nyt_csv: Path, jhu_csv: Path, table_name: str) -> int
             written += 1
         except dynamodb.exceptions.ConditionalCheckFailedException:
             pass  # the original never rewrites a day it already has, revised or not
+    session.client("sns").publish(
+        TopicArn=topic_arn,
+        Subject=f"COVID-19 data: {written} row(s) updated",
+        Message=f"{written} row(s) updated in {table_name}.",
+    )
     return written
 
 
@@ -62,8 +69,11 @@ def main() -> None:
     parser.add_argument("nyt_csv", type=Path)
     parser.add_argument("jhu_csv", type=Path)
     parser.add_argument("table")
+    parser.add_argument("topic_arn")
     arguments = parser.parse_args()
-    written = load_like_the_original(arguments.nyt_csv, arguments.jhu_csv, arguments.table)
+    written = load_like_the_original(
+        arguments.nyt_csv, arguments.jhu_csv, arguments.table, arguments.topic_arn
+    )
     print(f"{written} new day(s) written to {arguments.table}")
 
 

@@ -112,7 +112,9 @@ def run_pipeline_in_process(instance: DagsterInstance) -> RunFigures:
 def run_baseline_in_process(snapshot: Snapshot) -> RunFigures:
     with recorded_calls() as calls:
         started = time.perf_counter()
-        stored = load_like_the_original(snapshot.nyt, snapshot.jhu, BASELINE_TABLE)
+        stored = load_like_the_original(
+            snapshot.nyt, snapshot.jhu, BASELINE_TABLE, os.environ["COVID_SNS_TOPIC_ARN"]
+        )
         seconds = time.perf_counter() - started
     figures = figures_from_calls(calls, seconds)
     figures.items_stored = stored
@@ -182,6 +184,7 @@ def baseline_process(snapshot: Snapshot) -> float:
             str(snapshot.nyt),
             str(snapshot.jhu),
             BASELINE_TABLE,
+            os.environ["COVID_SNS_TOPIC_ARN"],
         ]
     )
 
