@@ -1,9 +1,11 @@
 """The raw source assets: the NYT US daily file and the JHU combined time series, as downloaded."""
 
+import contextlib
 import csv
 import functools
 import hashlib
 import io
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -93,14 +95,37 @@ class ExtraFieldsError(ValueError):
         super().__init__(f"line {line} has {found} fields; expected {self.expected}")
 
 
+# A line ending right after another one (or at the very start) makes a blank line, which
+# pyarrow's reader would drop, renumbering every line after it.
+BLANK_LINE = re.compile(rb"\A[\r\n]|\n\n|\n\r|\r\r")
+
+
 def read_csv_text(content: bytes) -> pd.DataFrame:
     """Every cell as text, blank cells as "", indexed by the row's line number in the file (the
     header is line 1). Blank lines are kept as rows so the numbering stays true. A row with more
-    fields than the header is an error: pandas would otherwise shift or drop the extra values."""
+    fields than the header is an error: pandas would otherwise shift or drop the extra values.
+
+    pandas' C parser is the reference. A file without blank lines is first given to pyarrow's
+    parser (eight times faster on the 4 MB JHU file, and the same table for every snapshot);
+    it rejects every file the two would read differently (rows with too few or too many
+    fields, bad UTF-8), and those go to the C parser."""
+    table = None
+    if not BLANK_LINE.search(content):
+        with contextlib.suppress(ValueError):  # pandas' and pyarrow's parser errors
+            table = pd.read_csv(
+                io.BytesIO(content), dtype=str, keep_default_na=False, engine="pyarrow"
+            )
+    if table is None:
+        table = _read_with_c_parser(content)
+    table.index = pd.RangeIndex(2, len(table) + 2, name="line")
+    return table
+
+
+def _read_with_c_parser(content: bytes) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
-            table = pd.read_csv(
+            return pd.read_csv(
                 io.BytesIO(content),
                 dtype=str,
                 keep_default_na=False,
@@ -110,8 +135,6 @@ def read_csv_text(content: bytes) -> pd.DataFrame:
             )
         except pd.errors.ParserWarning:
             raise _first_row_with_extra_fields(content) from None
-    table.index = pd.RangeIndex(2, len(table) + 2, name="line")
-    return table
 
 
 def _first_row_with_extra_fields(content: bytes) -> ValueError:
