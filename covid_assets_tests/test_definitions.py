@@ -92,13 +92,18 @@ def test_code_location_loads_from_the_command_line_without_warnings(command, tmp
 @pytest.fixture(scope="module")
 def freeze_counts() -> dict[str, int]:
     """How many objects are frozen (left out of garbage collections) in a new process: before
-    and after it imports the definitions, and at exit, after it made 50,000 more objects."""
+    and after it imports the definitions, and at exit, after it made 50,000 more objects; and
+    the full collections the import ran, and whether the collector is on after it."""
     probe = (
         "import atexit, gc\n"
         "atexit.register(lambda: print('at exit:', gc.get_freeze_count()))\n"
         "print('before:', gc.get_freeze_count())\n"
+        "full_collections = gc.get_stats()[2]['collections']\n"
         "import covid_assets.definitions\n"
         "print('after import:', gc.get_freeze_count())\n"
+        "print('full collections during import:',"
+        " gc.get_stats()[2]['collections'] - full_collections)\n"
+        "print('collector on after import:', int(gc.isenabled()))\n"
         "made_by_the_run = [[] for _ in range(50_000)]\n"
     )
     result = subprocess.run(
@@ -114,6 +119,14 @@ def freeze_counts() -> dict[str, int]:
 def test_loading_the_definitions_freezes_the_objects_alive_then(freeze_counts):
     assert freeze_counts["before"] == 0
     assert freeze_counts["after import"] > 100_000
+
+
+def test_importing_the_definitions_runs_no_full_garbage_collection(freeze_counts):
+    assert freeze_counts["full collections during import"] == 0
+
+
+def test_the_collector_is_on_once_the_definitions_are_loaded(freeze_counts):
+    assert freeze_counts["collector on after import"] == 1
 
 
 def test_a_process_that_loads_the_definitions_skips_the_garbage_collection_at_exit(freeze_counts):
