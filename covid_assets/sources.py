@@ -5,7 +5,6 @@ import csv
 import functools
 import hashlib
 import io
-import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -95,9 +94,13 @@ class ExtraFieldsError(ValueError):
         super().__init__(f"line {line} has {found} fields; expected {self.expected}")
 
 
-# A line ending right after another one (or at the very start) makes a blank line, which
-# pyarrow's reader would drop, renumbering every line after it.
-BLANK_LINE = re.compile(rb"\A[\r\n]|\n\n|\n\r|\r\r")
+def has_blank_line(content: bytes) -> bool:
+    """A line ending right after another one (or at the very start) makes a blank line, which
+    pyarrow's reader would drop, renumbering every line after it. (Byte searches: a regular
+    expression takes five times as long on the 4 MB JHU file.)"""
+    if content.startswith((b"\n", b"\r")) or b"\n\n" in content:
+        return True
+    return b"\r" in content and (b"\n\r" in content or b"\r\r" in content)
 
 
 def read_csv_text(content: bytes) -> pd.DataFrame:
@@ -110,7 +113,7 @@ def read_csv_text(content: bytes) -> pd.DataFrame:
     it rejects every file the two would read differently (rows with too few or too many
     fields, bad UTF-8), and those go to the C parser."""
     table = None
-    if not BLANK_LINE.search(content):
+    if not has_blank_line(content):
         with contextlib.suppress(ValueError):  # pandas' and pyarrow's parser errors
             table = pd.read_csv(
                 io.BytesIO(content), dtype=str, keep_default_na=False, engine="pyarrow"

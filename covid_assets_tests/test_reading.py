@@ -14,6 +14,7 @@ EDGE_CASES = {
     "blank line": b"date,cases\n2021-03-01,1\n\n2021-03-02,2\n",
     "blank first line": b"\ndate,cases\n2021-03-01,1\n",
     "blank line, CRLF endings": b"date,cases\r\n2021-03-01,1\r\n\r\n2021-03-02,2\r\n",
+    "blank line, CR endings": b"date,cases\r2021-03-01,1\r\r2021-03-02,2\r",
     "blank last line": b"date,cases\n2021-03-01,1\n\n",
     "line of spaces": b"date,cases\n  \n2021-03-01,1\n",
     "row with too few fields": b"date,cases\n2021-03-01\n",
