@@ -2,8 +2,6 @@
 
 import contextlib
 import csv
-import functools
-import hashlib
 import io
 import warnings
 from collections.abc import Iterator, Sequence
@@ -81,10 +79,6 @@ class RawSourceFile:
         except (ValueError, UnicodeDecodeError) as error:  # pandas' parser errors are ValueErrors
             problem = Problem(url, None, None, None, f"a readable CSV file ({error})".strip())
         return cls(url, content, None, [problem])
-
-    @functools.cached_property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
 
 
 class ExtraFieldsError(ValueError):
@@ -189,7 +183,7 @@ def raw_file_output(
     metadata: dict[str, Any] = {
         "source_url": MetadataValue.url(raw.url),
         "bytes": len(raw.content),
-        "sha256": raw.sha256,
+        "sha256": download.sha256,
         # Kept so that the next run can ask the server for a newer file only.
         "etag": download.etag or "",
         "last_modified": download.last_modified or "",
@@ -206,7 +200,7 @@ def raw_file_output(
                 metadata["last_date"] = str(dates.max())
     # The content hash is the data version: an unchanged file leaves downstream up to date.
     return Output(
-        raw, output_name=source.asset, metadata=metadata, data_version=DataVersion(raw.sha256)
+        raw, output_name=source.asset, metadata=metadata, data_version=DataVersion(download.sha256)
     )
 
 
@@ -299,7 +293,7 @@ def raw_sources(
         s.asset
         for s in selected
         if downloads[s.asset].content is None
-        or hashlib.sha256(downloads[s.asset].content).hexdigest() == previous[s.asset].get("sha256")
+        or downloads[s.asset].sha256 == previous[s.asset].get("sha256")
     }
     if len(unchanged) == len(SOURCES) and everything_built_from(
         context.instance,

@@ -89,6 +89,15 @@ def test_an_unchanged_file_is_not_downloaded_again(http_server):
     assert ScriptedHandler.conditions_seen[-1] == (first.etag, LAST_MODIFIED)
 
 
+def test_a_download_carries_the_sha256_of_its_content(http_server):
+    ScriptedHandler.scripts["/us.csv"] = [(200, BODY, 0), (304, b"", 0)]
+    url = f"{http_server}/us.csv"
+    first = downloader().download(url, "COVID_NYT_URL")
+    again = downloader().download(url, "COVID_NYT_URL", first.etag, first.last_modified)
+    assert first.sha256 == hashlib.sha256(BODY).hexdigest()
+    assert again.sha256 is None
+
+
 def test_a_changed_file_is_downloaded_despite_an_old_etag(http_server):
     ScriptedHandler.scripts["/us.csv"] = [(200, BODY + b"2020-03-02,20,2\n", 0)]
     download = downloader().download(f"{http_server}/us.csv", "COVID_NYT_URL", '"old"', None)
