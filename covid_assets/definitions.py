@@ -11,12 +11,14 @@ import gc
 gc.disable()
 
 import atexit
+import os
 
 from dagster import (
     Definitions,
     in_process_executor,
     load_assets_from_modules,
 )
+from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
 from covid_assets import dashboard, export, loading, merged, sources
 from covid_assets.resources import (
@@ -62,11 +64,27 @@ def build_definitions() -> Definitions:
                 region_name=region,
             ),
             "alerts": SNSResource(topic_arn=configured("COVID_SNS_TOPIC_ARN"), region_name=region),
+            **step_output_io_manager(region),
         },
         # Five small steps: running them in one process saves a subprocess start (~3.5 s on
         # two cores) per step, and the steps are sequential anyway.
         executor=in_process_executor,
     )
+
+
+def step_output_io_manager(region: str) -> dict[str, S3PickleIOManager]:
+    """Where steps leave their outputs for the next ones. By default Dagster's files under
+    DAGSTER_HOME; with COVID_IO_S3_PREFIX set, S3. Where each run is a task of its own (ECS), a
+    retry from the failed step or one asset materialized from the UI runs in a new task, which
+    must read what the earlier tasks wrote."""
+    if not os.environ.get("COVID_IO_S3_PREFIX"):
+        return {}
+    io_manager = S3PickleIOManager(
+        s3_resource=S3Resource(region_name=region),
+        s3_bucket=configured("COVID_S3_BUCKET"),
+        s3_prefix=configured("COVID_IO_S3_PREFIX"),
+    )
+    return {"io_manager": io_manager}
 
 
 defs = build_definitions()

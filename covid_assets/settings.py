@@ -59,6 +59,13 @@ SETTINGS: dict[str, Setting] = {
             "athena/us_daily/",
             "Key prefix of the Athena export inside the bucket.",
         ),
+        Setting(
+            "COVID_IO_S3_PREFIX",
+            "",
+            "Key prefix in the bucket where each step leaves its outputs for the next "
+            "(dagster-aws's S3 pickle IO manager). Empty: files under DAGSTER_HOME, readable only "
+            "on the machine that wrote them; set it where runs are separate tasks (ECS).",
+        ),
         Setting("COVID_GLUE_DATABASE", "covid", "Glue Data Catalog database of the export."),
         Setting("COVID_GLUE_TABLE", "us_daily", "Glue table (Athena table) of the export."),
         Setting(

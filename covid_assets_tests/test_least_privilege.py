@@ -24,7 +24,12 @@ from covid_assets_tests.conftest import (
 # API operations whose IAM action is not "<service>:<operation>".
 IAM_ACTION_OF_OPERATION = {
     "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:ListObjects": "s3:ListBucket",
     "s3:DeleteObjects": "s3:DeleteObject",
+    # The parts of a multipart upload (boto3's upload_fileobj, above 8 MB) need s3:PutObject.
+    "s3:CreateMultipartUpload": "s3:PutObject",
+    "s3:UploadPart": "s3:PutObject",
+    "s3:CompleteMultipartUpload": "s3:PutObject",
 }
 
 
@@ -132,9 +137,14 @@ def allows(statement: dict[str, Any], request: Request) -> bool:
     return True
 
 
+def deployed_stack(aws: Any) -> dict[str, Any]:
+    [stack] = aws.client("cloudformation").describe_stacks(StackName=LOCAL_STACK_NAME)["Stacks"]
+    return stack
+
+
 def deployed_policy(aws: Any) -> list[dict[str, Any]]:
     """The statements of the stack's pipeline policy, with every reference resolved."""
-    [stack] = aws.client("cloudformation").describe_stacks(StackName=LOCAL_STACK_NAME)["Stacks"]
+    stack = deployed_stack(aws)
     policy_arn = next(
         o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "PipelinePolicyArn"
     )
@@ -153,6 +163,7 @@ def arns(aws) -> Arns:
 
 
 def replay_requests(
+    aws: Any,
     arns: Arns,
     instance: Any,
     snapshots_dir: Path,
@@ -160,7 +171,10 @@ def replay_requests(
     write_sources: Callable[[str, str], None],
 ) -> list[Request]:
     """The IAM requests of a run on each real snapshot in turn, then of a run whose input is
-    rejected (the quarantine and alert path)."""
+    rejected (the quarantine and alert path), configured as deployed on ECS: steps hand their
+    outputs over in S3, under the stack's prefix for them."""
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in deployed_stack(aws)["Parameters"]}
+    monkeypatch.setenv("COVID_IO_S3_PREFIX", parameters["StepOutputsPrefix"])
     with recorded_requests(arns) as requests:
         for day in sorted(folder.name for folder in snapshots_dir.iterdir() if folder.is_dir()):
             use_snapshot(monkeypatch, snapshots_dir, day)
@@ -182,7 +196,7 @@ def test_recorder_sees_the_calls_of_clients_created_inside_it(aws, arns):
 def test_policy_grants_every_request_of_the_replay_and_nothing_else(
     aws, arns, instance, snapshots_dir, monkeypatch, write_sources
 ):
-    performed = replay_requests(arns, instance, snapshots_dir, monkeypatch, write_sources)
+    performed = replay_requests(aws, arns, instance, snapshots_dir, monkeypatch, write_sources)
     statements = deployed_policy(aws)
 
     denied = {request for request in performed if not any(allows(s, request) for s in statements)}
