@@ -246,18 +246,19 @@ def selected_results(
             yield result
 
 
+EXPORT = "athena_export"
 GLUE_SCHEMA_CHECK = "glue_columns_match_parquet_schema"
 EXPORT_ROW_COUNT_CHECK = "row_count_matches_merged_table"
 EXPORT_CHECK_SPECS = [
     AssetCheckSpec(
         GLUE_SCHEMA_CHECK,
-        asset="athena_export",
+        asset=EXPORT,
         blocking=True,
         description="The Glue table's columns and types are those of the Parquet files.",
     ),
     AssetCheckSpec(
         EXPORT_ROW_COUNT_CHECK,
-        asset="athena_export",
+        asset=EXPORT,
         blocking=True,
         description="The files at the Glue table's location hold the merged table's rows.",
     ),

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, MetadataValue
 
 from covid_assets.checks import (
+    EXPORT,
     EXPORT_CHECK_SPECS,
     EXPORT_ROW_COUNT_CHECK,
     GLUE_SCHEMA_CHECK,
@@ -115,7 +116,7 @@ def exported_files(bucket: S3BucketResource, location: str) -> Iterator[tuple[st
 
 
 @merged_table_asset_with_checks(
-    "athena_export",
+    EXPORT,
     description=(
         "The merged table as Parquet under s3://$COVID_S3_BUCKET/$COVID_S3_PREFIX, registered "
         "in the Glue Data Catalog as an external table for Athena."
@@ -206,7 +207,7 @@ def verify_export(
     if table is None:
         missing = [Problem(table_name, None, None, None, "the Glue table to exist")]
         return [
-            check_result("athena_export", name, missing)
+            check_result(EXPORT, name, missing)
             for name in (GLUE_SCHEMA_CHECK, EXPORT_ROW_COUNT_CHECK)
         ]
     location = table["StorageDescriptor"]["Location"]
@@ -226,6 +227,6 @@ def verify_export(
         else [Problem(location, None, None, f"{rows} rows", f"{len(merged_daily_table)} rows")]
     )
     return [
-        check_result("athena_export", GLUE_SCHEMA_CHECK, schema_problems),
-        check_result("athena_export", EXPORT_ROW_COUNT_CHECK, count_problems),
+        check_result(EXPORT, GLUE_SCHEMA_CHECK, schema_problems),
+        check_result(EXPORT, EXPORT_ROW_COUNT_CHECK, count_problems),
     ]

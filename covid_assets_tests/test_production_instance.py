@@ -34,7 +34,10 @@ USER = "dagster"
 
 def postgres_programs() -> Path | None:
     """The newest Debian PostgreSQL server's programs (``initdb``, ``pg_ctl``), if installed."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: p.parts[-3])
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda initdb: [int(part) for part in initdb.parts[-3].split(".")],
+    )
     return found[-1].parent if found else None
 
 
