@@ -13,10 +13,10 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 run: $(INSTALLED)
-	$(BIN)/python -m covid_assets.local_stack dev
+	$(BIN)/python -m covid_assets_dev.local_stack dev
 
 materialize: $(INSTALLED)
-	$(BIN)/python -m covid_assets.local_stack materialize
+	$(BIN)/python -m covid_assets_dev.local_stack materialize
 
 benchmark: $(INSTALLED)
 	$(BIN)/python -m covid_assets_bench

@@ -59,6 +59,15 @@ class Problem:
         return f"{', '.join(where)}: {found}expected {self.expected}"
 
 
+def format_problems(problems: Sequence[Problem], limit: int, bullet: str = "- ") -> str:
+    """The first ``limit`` problems, one a line, and a last line saying how many more there are:
+    a message stays readable however many lines of a file are wrong."""
+    lines = [f"{bullet}{problem}" for problem in problems[:limit]]
+    if len(problems) > limit:
+        lines.append(f"{bullet}... and {len(problems) - limit} more")
+    return "\n".join(lines)
+
+
 class SourceDataError(ValueError):
     """A table cannot be used as it is; carries every problem found."""
 
@@ -66,10 +75,8 @@ class SourceDataError(ValueError):
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
-        listed = "\n".join(f"  - {problem}" for problem in self.problems[: self.MAX_LISTED])
-        more = len(self.problems) - self.MAX_LISTED
-        suffix = f"\n  ... and {more} more" if more > 0 else ""
-        super().__init__(f"{len(self.problems)} problem(s) in the source data:\n{listed}{suffix}")
+        listed = format_problems(self.problems, self.MAX_LISTED, bullet="  - ")
+        super().__init__(f"{len(self.problems)} problem(s) in the source data:\n{listed}")
 
 
 def parse_iso_dates(text: pd.Series) -> pd.Series:

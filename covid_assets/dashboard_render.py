@@ -2,9 +2,9 @@
 
 What each chart shows (its series, their colours and labels) is decided by plain functions of
 ``DashboardData``; pygal only draws it. SVG, because the charts are read in a browser (the
-Dagster UI and a page in S3): they stay sharp at any size and their text stays text. pygal
-imports and draws all four in about 0.12 s; matplotlib took 0.45 s to import and 0.2 s to draw
-a PNG, about a seventh of a scheduled run on two cores (README, Benchmark).
+Dagster UI and a page in S3): they stay sharp at any size and their text stays text. pygal,
+because it is light: the dashboard is drawn in every run with work, and matplotlib's import and
+PNG drawing cost a noticeable share of such a run.
 """
 
 from __future__ import annotations

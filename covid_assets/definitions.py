@@ -1,51 +1,49 @@
 """The code location ``covid_assets``: every asset (each with its checks), job, schedule, sensor
-and resource of the project."""
+and resource of the project, assembled into one ``Definitions``."""
 
 import gc
 
 # Python's collector is off while the project's libraries are imported and the definitions are
-# built (frozen and switched back on at the end of this module): that makes about a million
-# objects that all live as long as the process, and the collections on the way (two full ones,
-# some 300 younger ones) walked them again, about 0.13 s of a run worker's start (README,
-# Benchmark).
+# built, and switched back on, after a freeze, at the end of this module. Everything made on the
+# way lives as long as the process, so a collection then would only walk it again, and a run
+# worker starts by importing this module.
 gc.disable()
 
 import atexit
 import os
 
-from dagster import (
-    Definitions,
-    in_process_executor,
-    load_assets_from_modules,
-)
+from dagster import Definitions, in_process_executor, load_assets_from_modules
 from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
-from covid_assets import dashboard, export, loading, merged, sources
-from covid_assets.resources import (
-    DynamoDBResource,
-    GlueCatalogResource,
-    S3BucketResource,
-    SNSResource,
-    SourceDownloader,
-)
-from covid_assets.schedules import covid_daily_job, covid_daily_schedule
-from covid_assets.sensors import covid_run_failure_alert
+from covid_assets import athena_export, dashboard, dynamodb_records, merged_daily_table, raw_sources
+from covid_assets.automation import covid_daily_job, covid_daily_schedule, covid_run_failure_alert
+from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource, SNSResource
+from covid_assets.downloads import SourceFileDownloader
+from covid_assets.quarantine import QuarantineResource
 from covid_assets.settings import configured, configured_int
+from covid_assets.sources import SOURCES
 
 
 def build_definitions() -> Definitions:
     """Resolve the settings and assemble the definitions. Settings that are set in the
     environment become EnvVars (read at launch); the rest take their local defaults."""
     region = configured("AWS_DEFAULT_REGION")
+    bucket = S3BucketResource(
+        bucket=configured("COVID_S3_BUCKET"),
+        export_prefix=configured("COVID_S3_PREFIX"),
+        region_name=region,
+    )
+    alerts = SNSResource(topic_arn=configured("COVID_SNS_TOPIC_ARN"), region_name=region)
     return Definitions(
-        assets=load_assets_from_modules([sources, merged, loading, export, dashboard]),
+        assets=load_assets_from_modules(
+            [raw_sources, merged_daily_table, dynamodb_records, athena_export, dashboard]
+        ),
         jobs=[covid_daily_job],
         schedules=[covid_daily_schedule],
         sensors=[covid_run_failure_alert],
         resources={
-            "sources": SourceDownloader(
-                nyt_url=configured("COVID_NYT_URL"),
-                jhu_url=configured("COVID_JHU_URL"),
+            "downloader": SourceFileDownloader(
+                urls={source.asset: configured(source.url_setting) for source in SOURCES},
                 timeout_seconds=configured_int("COVID_HTTP_TIMEOUT_SECONDS"),
                 retries=configured_int("COVID_HTTP_RETRIES"),
                 max_bytes=configured_int("COVID_DOWNLOAD_MAX_BYTES"),
@@ -53,21 +51,18 @@ def build_definitions() -> Definitions:
             "dynamodb": DynamoDBResource(
                 table_name=configured("COVID_DYNAMODB_TABLE"), region_name=region
             ),
-            "bucket": S3BucketResource(
-                bucket=configured("COVID_S3_BUCKET"),
-                export_prefix=configured("COVID_S3_PREFIX"),
-                region_name=region,
-            ),
+            "bucket": bucket,
             "glue": GlueCatalogResource(
                 database=configured("COVID_GLUE_DATABASE"),
                 table_name=configured("COVID_GLUE_TABLE"),
                 region_name=region,
             ),
-            "alerts": SNSResource(topic_arn=configured("COVID_SNS_TOPIC_ARN"), region_name=region),
+            "alerts": alerts,
+            "quarantine": QuarantineResource(bucket=bucket, alerts=alerts),
             **step_output_io_manager(region),
         },
-        # Five small steps: running them in one process saves a subprocess start (~3.5 s on
-        # two cores) per step, and the steps are sequential anyway.
+        # The steps are small and run one after another, so a subprocess per step (Dagster's
+        # default) would cost more than the steps themselves.
         executor=in_process_executor,
     )
 
@@ -89,11 +84,9 @@ def step_output_io_manager(region: str) -> dict[str, S3PickleIOManager]:
 
 defs = build_definitions()
 
-# Every object alive once the definitions are built (Dagster, pandas, boto3, the definitions)
-# lives as long as the process. Frozen, they are left out of Python's full garbage collections,
-# which would otherwise walk them all several times during a run and once more at exit: about
-# 0.6 s of a scheduled run on two cores (README, Benchmark). At exit, what the run left alive is
-# frozen too: Python promises no finalizer then, and nothing here relies on one.
+# Everything alive once the definitions are built lives as long as the process. Frozen, it is
+# left out of the full collections a run would otherwise make, and at exit what the run left
+# alive is frozen too: Python promises no finalizer then, and nothing here relies on one.
 gc.freeze()
 gc.enable()
 atexit.register(gc.freeze)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from dagster import EnvVar
 
+from covid_assets.sources import SOURCES
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -21,16 +23,13 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     setting.name: setting
     for setting in (
-        Setting(
-            "COVID_NYT_URL",
-            "https://raw.githubusercontent.com/nytimes/covid-19-data/master/us.csv",
-            "NYT US daily file: http(s)://, file:// or a local path.",
-        ),
-        Setting(
-            "COVID_JHU_URL",
-            "https://raw.githubusercontent.com/datasets/covid-19/main/data/"
-            "time-series-19-covid-combined.csv",
-            "JHU combined time series: http(s)://, file:// or a local path.",
+        *(
+            Setting(
+                source.url_setting,
+                source.default_url,
+                f"{source.label}: http(s)://, file:// or a local path.",
+            )
+            for source in SOURCES
         ),
         Setting(
             "COVID_HTTP_TIMEOUT_SECONDS",
@@ -91,4 +90,5 @@ def configured(name: str) -> str:
 
 
 def configured_int(name: str) -> int:
+    """``configured`` for a whole number."""
     return EnvVar.int(name) if name in os.environ else int(SETTINGS[name].default)

@@ -27,13 +27,6 @@ from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._grpc.types import ExecuteRunArgs
 
 from covid_assets.definitions import build_definitions
-from covid_assets.local_stack import (
-    EMULATOR_CREDENTIALS,
-    PROJECT_ROOT,
-    moto_server,
-    prepare_dagster_home,
-    provision,
-)
 from covid_assets.settings import SETTINGS
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.baseline import create_baseline_table, load_like_the_original, merged_table
@@ -42,6 +35,13 @@ from covid_assets_bench.figures import RunFigures, add_run_events, figures_from_
 from covid_assets_bench.multiprocess_definitions import MULTIPROCESS_JOB
 from covid_assets_bench.table import heading, row
 from covid_assets_bench.targets import exactly, print_targets, process_targets, scenario_targets
+from covid_assets_dev.local_stack import (
+    EMULATOR_CREDENTIALS,
+    PROJECT_ROOT,
+    moto_server,
+    prepare_dagster_home,
+    provision,
+)
 
 SNAPSHOTS_DIR = PROJECT_ROOT.parent / "shared" / "data" / "snapshots"
 BASELINE_TABLE = "covid_daily_original_baseline"

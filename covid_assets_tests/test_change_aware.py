@@ -12,7 +12,7 @@ import pytest
 from dagster import AssetKey
 
 from covid_assets.definitions import build_definitions
-from covid_assets_tests.conftest import (
+from covid_assets_tests.helpers import (
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
     THREE_DAYS,

@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 from dagster import materialize
 
-from covid_assets.dashboard import DASHBOARD_KEY, ExportUnreadableError, dashboard
+from covid_assets.athena_export import PARQUET_FILE_NAME, glue_table_input, parquet_bytes
+from covid_assets.aws import GlueCatalogResource
+from covid_assets.dashboard import DASHBOARD_KEY, dashboard
 from covid_assets.definitions import build_definitions
-from covid_assets.export import PARQUET_FILE_NAME, glue_table_input, parquet_bytes
-from covid_assets.resources import GlueCatalogResource
-from covid_assets_tests.conftest import (
+from covid_assets.glue_export import ExportUnreadableError
+from covid_assets_tests.helpers import (
     materialization_metadata,
     run_daily_job,
     use_snapshot,

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import pytest
 
-from covid_assets.resources import SourceDownloader, SourceUnavailableError
+from covid_assets.downloads import SourceFileDownloader, SourceUnavailableError
 
 BODY = b"date,cases,deaths\n2020-03-01,10,1\n"
 LAST_MODIFIED = "Wed, 18 Mar 2021 05:30:00 GMT"
@@ -63,9 +63,9 @@ def http_server() -> Iterator[str]:
     server.server_close()
 
 
-def downloader(**overrides) -> SourceDownloader:
-    settings = {"nyt_url": "unused", "jhu_url": "unused", "timeout_seconds": 2, "retries": 3}
-    return SourceDownloader(**{**settings, **overrides})
+def downloader(**overrides) -> SourceFileDownloader:
+    settings = {"urls": {}, "timeout_seconds": 2, "retries": 3}
+    return SourceFileDownloader(**{**settings, **overrides})
 
 
 def test_http_download_returns_the_body(http_server):

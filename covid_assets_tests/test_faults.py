@@ -6,8 +6,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from covid_assets.resources import DynamoDBResource
-from covid_assets_tests.conftest import (
+from covid_assets.aws import DynamoDBResource
+from covid_assets_tests.fault_proxy import (
+    Fault,
+    FaultProxy,
+    acknowledge_without_writing,
+    dynamodb_error,
+    leave_half_unprocessed,
+)
+from covid_assets_tests.helpers import (
     JHU_FOUR_DAYS,
     JHU_THREE_DAYS,
     NYT_FOUR_DAYS,
@@ -19,13 +26,6 @@ from covid_assets_tests.conftest import (
     run_daily_job,
     stored_days,
     use_snapshot,
-)
-from covid_assets_tests.fault_proxy import (
-    Fault,
-    FaultProxy,
-    acknowledge_without_writing,
-    dynamodb_error,
-    leave_half_unprocessed,
 )
 
 

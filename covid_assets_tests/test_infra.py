@@ -8,17 +8,17 @@ from typing import Any
 
 from cfnlint.decode import decode
 
-from covid_assets.export import glue_table_input
-from covid_assets.resources import DynamoDBResource
+from covid_assets.athena_export import glue_table_input
+from covid_assets.aws import DynamoDBResource
 from covid_assets.settings import SETTINGS
-from covid_assets.stack import (
+from covid_assets_dev.stack import (
     OUTPUT_SETTINGS,
     TEMPLATE_PATH,
     create_stack,
     settings_from_outputs,
     stack_parameters,
 )
-from covid_assets_tests.conftest import (
+from covid_assets_tests.helpers import (
     glue_export_table,
     run_daily_job,
     stored_days,

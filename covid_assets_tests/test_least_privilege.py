@@ -12,9 +12,9 @@ from typing import Any
 import boto3
 import pytest
 
-from covid_assets.local_stack import LOCAL_STACK_NAME
 from covid_assets_bench.aws_calls import on_every_aws_call
-from covid_assets_tests.conftest import (
+from covid_assets_dev.local_stack import LOCAL_STACK_NAME
+from covid_assets_tests.helpers import (
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
     run_daily_job,

@@ -4,7 +4,7 @@ alone look again at what is there, and store nothing."""
 from dagster import AssetCheckKey, AssetKey
 
 from covid_assets.definitions import build_definitions
-from covid_assets_tests.conftest import (
+from covid_assets_tests.helpers import (
     JHU_FOUR_DAYS,
     JHU_THREE_DAYS,
     NYT_FOUR_DAYS,

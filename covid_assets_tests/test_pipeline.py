@@ -5,9 +5,9 @@ import logging
 
 from dagster import DagsterInstance
 
-from covid_assets.export import EXPORT_SCHEMA
-from covid_assets.local_stack import prepare_dagster_home
-from covid_assets_tests.conftest import (
+from covid_assets.athena_export import EXPORT_SCHEMA
+from covid_assets_dev.local_stack import prepare_dagster_home
+from covid_assets_tests.helpers import (
     JHU_FOUR_DAYS,
     JHU_THREE_DAYS,
     NYT_FOUR_DAYS,

@@ -19,8 +19,8 @@ import pytest
 import yaml
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, DagsterRunStatus
 
-from covid_assets.local_stack import free_port
-from covid_assets_tests.conftest import (
+from covid_assets_dev.local_stack import free_port
+from covid_assets_tests.helpers import (
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
     THREE_DAYS,

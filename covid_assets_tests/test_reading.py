@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from covid_assets import sources
-from covid_assets.sources import ExtraFieldsError, read_csv_text
+from covid_assets import reading
+from covid_assets.reading import ExtraFieldsError, read_csv_text
 
 EDGE_CASES = {
     "blank line": b"date,cases\n2021-03-01,1\n\n2021-03-02,2\n",
@@ -38,7 +38,7 @@ REJECTED = {
 def assert_reads_as_the_c_parser_reads_it(content: bytes) -> None:
     """The same rows and cells (both readings number the rows by line the same way)."""
     pd.testing.assert_frame_equal(
-        read_csv_text(content).reset_index(drop=True), sources._read_with_c_parser(content)
+        read_csv_text(content).reset_index(drop=True), reading._read_with_c_parser(content)
     )
 
 
@@ -50,7 +50,7 @@ def engines_used(monkeypatch: pytest.MonkeyPatch, content: bytes) -> list[str]:
         engines.append(kwargs.get("engine", "c"))
         return read_csv(*args, **kwargs)
 
-    monkeypatch.setattr(sources.pd, "read_csv", recording_read_csv)
+    monkeypatch.setattr(reading.pd, "read_csv", recording_read_csv)
     read_csv_text(content)
     return engines
 
@@ -63,7 +63,7 @@ def test_any_file_reads_as_the_c_parser_reads_it(content: bytes):
 @pytest.mark.parametrize("content", REJECTED.values(), ids=REJECTED.keys())
 def test_a_file_the_c_parser_rejects_is_rejected_with_its_error(content: bytes):
     try:
-        sources._read_with_c_parser(content)
+        reading._read_with_c_parser(content)
     except ValueError as error:  # pandas' parser errors and UnicodeDecodeError
         reference = error
     else:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from covid_assets_tests.conftest import (
+from covid_assets_tests.helpers import (
     exported_rows,
     materialization_metadata,
     materialized_assets,

@@ -4,10 +4,10 @@ import os
 
 from dagster import DagsterEventType, DefaultSensorStatus, build_run_status_sensor_context
 
+from covid_assets.automation import covid_run_failure_alert
+from covid_assets.aws import SNSResource
 from covid_assets.definitions import defs
-from covid_assets.resources import SNSResource
-from covid_assets.sensors import covid_run_failure_alert
-from covid_assets_tests.conftest import JHU_THREE_DAYS, NYT_THREE_DAYS, run_daily_job, use_sources
+from covid_assets_tests.helpers import JHU_THREE_DAYS, NYT_THREE_DAYS, run_daily_job, use_sources
 
 
 def evaluate_failure_sensor(instance, result) -> None:

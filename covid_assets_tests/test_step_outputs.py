@@ -5,7 +5,7 @@ read what an earlier one wrote."""
 from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, instance_for_test
 
 from covid_assets.definitions import build_definitions
-from covid_assets_tests.conftest import (
+from covid_assets_tests.helpers import (
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
     THREE_DAYS,

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from covid_assets.contracts import SourceDataError
-from covid_assets.sources import read_csv_text
+from covid_assets.reading import read_csv_text
 from covid_assets.transform import merge_daily
 
 NYT_HEADER = "date,cases,deaths"
@@ -15,7 +15,7 @@ JHU_HEADER_WITH_LAT_LONG = "Date,Country/Region,Province/State,Lat,Long,Confirme
 
 
 def raw_table(*lines: str) -> pd.DataFrame:
-    """A raw table as the sources module reads one: text cells, indexed by line number."""
+    """A raw table as the reading module reads one: text cells, indexed by line number."""
     return read_csv_text("\n".join(lines).encode())
 
 

@@ -19,14 +19,14 @@ import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from covid_assets.dashboard import DASHBOARD_KEY
-from covid_assets.local_stack import (
+from covid_assets_dev.local_stack import (
     LOCAL_HOST,
     PROJECT_ROOT,
     dagster_command,
     free_port,
     prepare_dagster_home,
 )
-from covid_assets_tests.conftest import EmulatedAws, blank_emulated_account, use_snapshot
+from covid_assets_tests.helpers import EmulatedAws, blank_emulated_account, use_snapshot
 
 ARTIFACTS_DIR = PROJECT_ROOT / "test-artifacts" / "ui"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from covid_assets.definitions import defs
-from covid_assets_tests.conftest import (
+from covid_assets_tests.helpers import (
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
     THREE_DAYS,

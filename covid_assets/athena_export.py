@@ -1,10 +1,11 @@
-"""The Athena-ready export: the merged table as Parquet in S3, catalogued in Glue.
+"""The asset ``athena_export`` and its checks: the merged table as Parquet in S3, catalogued in
+Glue for Athena.
 
 Each export is written to a fresh folder under the prefix, and only then does the Glue table's
 location switch to it, in one UpdateTable call: a reader of the table's location sees the old
 export or the new one, never a half-written or mixed one. The folder before it is kept for one
 more run (a query started just before the switch can finish); older ones are deleted. Its
-checks then read the export back the way Athena does.
+checks then read the export back the way Athena does (``glue_export``).
 """
 
 import io
@@ -15,20 +16,38 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, MetadataValue
-
-from covid_assets.checks import (
-    EXPORT,
-    EXPORT_CHECK_SPECS,
-    EXPORT_ROW_COUNT_CHECK,
-    GLUE_SCHEMA_CHECK,
-    check_result,
-    merged_table_asset_with_checks,
-    selected_results,
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
 )
+
+from covid_assets.aws import GlueCatalogResource, S3BucketResource
+from covid_assets.checks import check_result, selected_results
 from covid_assets.contracts import Problem
+from covid_assets.glue_export import ExportUnreadableError, folder_of, read_glue_export
+from covid_assets.merged_daily_table import serving_asset
 from covid_assets.metadata import daily_table_metadata, table_sha256
-from covid_assets.resources import GlueCatalogResource, S3BucketResource
+
+EXPORT = "athena_export"
+GLUE_SCHEMA_CHECK = "glue_columns_match_parquet_schema"
+EXPORT_ROW_COUNT_CHECK = "row_count_matches_merged_table"
+EXPORT_CHECK_SPECS = [
+    AssetCheckSpec(
+        GLUE_SCHEMA_CHECK,
+        asset=EXPORT,
+        blocking=True,
+        description="The Glue table's columns and types are those of the Parquet files.",
+    ),
+    AssetCheckSpec(
+        EXPORT_ROW_COUNT_CHECK,
+        asset=EXPORT,
+        blocking=True,
+        description="The files at the Glue table's location hold the merged table's rows.",
+    ),
+]
 
 EXPORT_SCHEMA = pa.schema(
     [
@@ -95,27 +114,7 @@ def athena_ddl(database: str, table: str, location: str) -> str:
     )
 
 
-def folder_of(location: str, bucket: str) -> str:
-    """The key prefix of an ``s3://bucket/prefix/`` location, as a folder ("x/"), so that a
-    sibling folder "x2/" is not taken for part of it."""
-    folder = location.removeprefix(f"s3://{bucket}/").strip("/")
-    return f"{folder}/" if folder else ""
-
-
-def is_data_file(key: str) -> bool:
-    """Athena skips "folders" and files whose name starts with "_" or "." (e.g. _SUCCESS)."""
-    name = key.rsplit("/", 1)[-1]
-    return bool(name) and not name.startswith(("_", "."))
-
-
-def exported_files(bucket: S3BucketResource, location: str) -> Iterator[tuple[str, bytes]]:
-    """(key, content) of every data file at an export location, the files Athena would read."""
-    for key in bucket.list_keys(folder_of(location, bucket.bucket)):
-        if is_data_file(key):
-            yield key, bucket.get(key)
-
-
-@merged_table_asset_with_checks(
+@serving_asset(
     EXPORT,
     description=(
         "The merged table as Parquet under s3://$COVID_S3_BUCKET/$COVID_S3_PREFIX, registered "
@@ -200,31 +199,33 @@ def write_export(
 def verify_export(
     merged_daily_table: pd.DataFrame, bucket: S3BucketResource, glue: GlueCatalogResource
 ) -> list[AssetCheckResult]:
-    """Read the export back the way Athena does (the Glue table's columns and location, then
-    the Parquet files there) and compare it with the merged table."""
-    table_name = f"{glue.database}.{glue.table_name}"
-    table = glue.get_table()
-    if table is None:
-        missing = [Problem(table_name, None, None, None, "the Glue table to exist")]
+    """Read the export back the way Athena does and compare it with the merged table: the Glue
+    columns with each file's schema, and the files' rows with the table's."""
+    try:
+        export = read_glue_export(glue, bucket)
+    except ExportUnreadableError:
+        missing = [
+            Problem(
+                f"{glue.database}.{glue.table_name}", None, None, None, "the Glue table to exist"
+            )
+        ]
         return [
             check_result(EXPORT, name, missing)
             for name in (GLUE_SCHEMA_CHECK, EXPORT_ROW_COUNT_CHECK)
         ]
-    location = table["StorageDescriptor"]["Location"]
-    catalog_columns = table["StorageDescriptor"]["Columns"]
-    schema_problems, rows = [], 0
-    for key, content in exported_files(bucket, location):
-        footer = pq.read_metadata(pa.BufferReader(content))
-        rows += footer.num_rows
-        file_columns = glue_columns(footer.schema.to_arrow_schema())
-        if file_columns != catalog_columns:
-            schema_problems.append(
-                Problem(bucket.uri(key), None, None, str(file_columns), f"Glue's {catalog_columns}")
-            )
+    schema_problems = [
+        Problem(file.uri, None, None, str(file_columns), f"Glue's {export.columns}")
+        for file in export.files
+        for file_columns in [glue_columns(file.footer.schema.to_arrow_schema())]
+        if file_columns != export.columns
+    ]
+    rows = sum(file.footer.num_rows for file in export.files)
     count_problems = (
         []
         if rows == len(merged_daily_table)
-        else [Problem(location, None, None, f"{rows} rows", f"{len(merged_daily_table)} rows")]
+        else [
+            Problem(export.location, None, None, f"{rows} rows", f"{len(merged_daily_table)} rows")
+        ]
     )
     return [
         check_result(EXPORT, GLUE_SCHEMA_CHECK, schema_problems),

@@ -1,138 +1,33 @@
-"""Dagster resources: the source downloader and thin, typed wrappers around the AWS services.
+"""The AWS resources: thin, typed wrappers around DynamoDB, S3, Glue and SNS.
 
-Every AWS client is built from the standard boto3 chain (credentials, region,
-``AWS_ENDPOINT_URL``), so the same code talks to the local emulator or to real AWS.
+Every client is built from the standard boto3 chain (credentials, region, ``AWS_ENDPOINT_URL``),
+so the same code talks to the local emulator or to real AWS.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import random
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import boto3
-import requests
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from dagster import ConfigurableResource
 from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field, PrivateAttr
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 DYNAMODB_BATCH_SIZE = 25  # BatchWriteItem's hard limit (moto accepts more; AWS does not)
 S3_DELETE_BATCH_SIZE = 1000  # DeleteObjects' hard limit
 
 
-class SourceUnavailableError(RuntimeError):
-    """A source file could not be fetched; the message says which and what to change.
-    ``transient`` is True when trying again later may help (connection error, timeout, 429, 5xx)."""
-
-    def __init__(self, message: str, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
-
-
-@dataclass(frozen=True)
-class Download:
-    """A fetched source: ``content`` is None when the server answered 304 Not Modified."""
-
-    content: bytes | None
-    etag: str | None = None
-    last_modified: str | None = None
-
-    @functools.cached_property
-    def sha256(self) -> str | None:
-        """The content's hash, computed once (the 4 MB JHU file takes about 8 ms)."""
-        return None if self.content is None else hashlib.sha256(self.content).hexdigest()
-
-
-class SourceDownloader(ConfigurableResource):
-    """Fetches the upstream CSV files over HTTP(S), from ``file://`` URLs or from local paths."""
-
-    nyt_url: str = Field(description="NYT us.csv location (COVID_NYT_URL).")
-    jhu_url: str = Field(description="JHU combined time series location (COVID_JHU_URL).")
-    timeout_seconds: int = Field(default=30, description="Connect and read timeout per attempt.")
-    retries: int = Field(default=4, description="Retries after transient HTTP failures.")
-    max_bytes: int = Field(default=64 * 1024 * 1024, description="Largest file accepted.")
-
-    def download(
-        self,
-        url: str,
-        setting_name: str,
-        etag: str | None = None,
-        last_modified: str | None = None,
-    ) -> Download:
-        """The file, or SourceUnavailableError naming the URL and the variable to set. With the
-        ``etag``/``last_modified`` of an earlier download, an HTTP source is asked only for a
-        newer file (If-None-Match / If-Modified-Since) and may answer 304 with no content."""
-        try:
-            if urlparse(url).scheme in ("http", "https"):
-                return self._download_http(url, etag, last_modified)
-            return Download(self._read_local(url))
-        except (OSError, requests.RequestException, ValueError) as error:
-            transient = isinstance(
-                error, requests.ConnectionError | requests.Timeout | requests.exceptions.RetryError
-            )
-            raise SourceUnavailableError(
-                f"Could not download {url}: {error}. Check that it is reachable, or set "
-                f"{setting_name} to another http(s):// or file:// URL or a local path.",
-                transient=transient,
-            ) from error
-
-    def _download_http(self, url: str, etag: str | None, last_modified: str | None) -> Download:
-        retry = Retry(
-            total=self.retries,
-            backoff_factor=0.5,
-            backoff_jitter=0.5,
-            status_forcelist=(429, 500, 502, 503, 504),
-            allowed_methods=("GET",),
-        )
-        with requests.Session() as session:
-            session.mount("http://", HTTPAdapter(max_retries=retry))
-            session.mount("https://", HTTPAdapter(max_retries=retry))
-            conditions = {"If-None-Match": etag, "If-Modified-Since": last_modified}
-            headers = {name: value for name, value in conditions.items() if value}
-            with session.get(
-                url, headers=headers, timeout=self.timeout_seconds, stream=True
-            ) as response:
-                response.raise_for_status()
-                validators = (response.headers.get("ETag"), response.headers.get("Last-Modified"))
-                if response.status_code == requests.codes.not_modified:
-                    return Download(None, *validators)
-                chunks, size = [], 0
-                for chunk in response.iter_content(chunk_size=1 << 16):
-                    size += len(chunk)
-                    self._check_size(size)
-                    chunks.append(chunk)
-                return Download(b"".join(chunks), *validators)
-
-    def _read_local(self, url: str) -> bytes:
-        parsed = urlparse(url)
-        path = Path(urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else url)
-        self._check_size(path.stat().st_size)
-        return path.read_bytes()
-
-    def _check_size(self, size: int) -> None:
-        if size > self.max_bytes:
-            raise ValueError(
-                f"the file is larger than COVID_DOWNLOAD_MAX_BYTES ({self.max_bytes} bytes)"
-            )
-
-
 @functools.cache
 def boto3_session(profile_name: str | None) -> boto3.session.Session:
-    """One session per profile for the whole process: it loads each service's model once, which
-    otherwise costs about 0.2 s per client. Credentials it resolves refresh themselves."""
+    """One session per profile for the whole process, so that each service's model is loaded
+    once however many clients are made. Credentials it resolves refresh themselves."""
     return boto3.session.Session(profile_name=profile_name)
 
 
@@ -287,8 +182,8 @@ class GlueCatalogResource(AwsClientResource):
 
 class S3BucketResource(AwsClientResource):
     """The pipeline's bucket. Its client comes from the process's one boto3 session, like the
-    other services' clients: dagster-aws's S3Resource builds a new session (and an S3 resource
-    model) for each client, about 0.05 s a run spent loading models again."""
+    other services' clients (dagster-aws's S3Resource would build a new session and resource
+    model for each client, loading the service models again)."""
 
     bucket: str = Field(description="Bucket name (COVID_S3_BUCKET).")
     export_prefix: str = Field(description="Key prefix of the Athena export (COVID_S3_PREFIX).")

@@ -1,7 +1,7 @@
 """Run the pipeline on this machine against moto server, a local AWS emulator.
 
-    python -m covid_assets.local_stack dev          # emulator + Dagster UI and daemon
-    python -m covid_assets.local_stack materialize  # emulator + one headless run of the job
+    python -m covid_assets_dev.local_stack dev          # emulator + Dagster UI and daemon
+    python -m covid_assets_dev.local_stack materialize  # emulator + one headless run of the job
 
 The tests start their emulator with the same ``moto_server`` helper.
 """
@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from covid_assets.settings import SETTINGS
-from covid_assets.stack import create_stack, settings_from_outputs, stack_parameters
+from covid_assets_dev.stack import create_stack, settings_from_outputs, stack_parameters
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_HOST = "127.0.0.1"
@@ -83,7 +83,7 @@ def provision() -> dict[str, str]:
 
 
 # Run logs keep INFO and above: Dagster's DEBUG lines (the IO manager's "Loading file from ...")
-# were 13 of the 100 events a worker wrote on a day with work, each a write to the event log.
+# tell a user nothing, and each is one more write to the event log of every run.
 INSTANCE_CONFIG = """\
 telemetry:
   enabled: false

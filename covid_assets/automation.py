@@ -1,25 +1,46 @@
-"""Sensors: an SNS alert for every failed run that no validation alert has explained yet."""
+"""What starts runs and what watches them: the daily job, its schedule, and the run-failure
+alert."""
 
 from dagster import (
+    AssetSelection,
+    DagsterEvent,
     DagsterEventType,
+    DefaultScheduleStatus,
     DefaultSensorStatus,
     RunFailureSensorContext,
+    ScheduleDefinition,
+    define_asset_job,
     run_failure_sensor,
 )
-from dagster._utils.error import SerializableErrorInfo
 
-from covid_assets.resources import SNSResource
+from covid_assets.aws import SNSResource
+
+covid_daily_job = define_asset_job(
+    "covid_daily_job",
+    selection=AssetSelection.all(),
+    description="Download both sources, merge them, load DynamoDB and refresh the Athena export.",
+)
+
+covid_daily_schedule = ScheduleDefinition(
+    name="covid_daily_schedule",
+    job=covid_daily_job,
+    # Both sources publish overnight (US time); 12:15 UTC is the original system's run time.
+    cron_schedule="15 12 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+)
 
 # A blocking check that fails has already published its own alert with the quarantine location.
 CHECK_FAILURE_ERROR = "DagsterAssetCheckFailedError"
 
 
-def user_error(error: SerializableErrorInfo) -> SerializableErrorInfo:
-    """The pipeline's own exception inside Dagster's step-execution wrappers (its own causes,
-    such as the OSError behind a failed download, are already in its message)."""
+def step_failure_detail(event: DagsterEvent) -> str:
+    """The step and the pipeline's own exception, found inside Dagster's step-execution wrappers
+    (its own causes, such as the OSError behind a failed download, are already in its message)."""
+    error = event.step_failure_data.error
     while error.cls_name.startswith("Dagster") and error.cause is not None:
         error = error.cause
-    return error
+    return f"step {event.step_key}: {error.cls_name}: {error.message.strip()}"
 
 
 @run_failure_sensor(
@@ -44,11 +65,9 @@ def covid_run_failure_alert(context: RunFailureSensorContext, alerts: SNSResourc
         )
         return
     run = context.dagster_run
-    details = [
-        f"step {event.step_key}: {error.cls_name}: {error.message.strip()}"
-        for event in unexplained
-        for error in [user_error(event.step_failure_data.error)]
-    ] or [context.failure_event.message or "the run failed before any step ran"]
+    details = [step_failure_detail(event) for event in unexplained] or [
+        context.failure_event.message or "the run failed before any step ran"
+    ]
     alerts.publish(
         subject=f"covid_assets: run of {run.job_name} failed",
         message=f"Run {run.run_id} of job {run.job_name} failed.\n" + "\n".join(details),

@@ -1,25 +1,31 @@
-"""The DynamoDB records asset: the merged table loaded incrementally, one item per region and day.
+"""The asset ``dynamodb_records`` and its check: the merged table loaded incrementally, one item
+per region and day.
 
 The load diffs the merged table against what the table really holds (one paginated Query), so
 it writes only new or revised days, never rewrites a day that is already right, and finishes
 whatever an interrupted run left undone. Its check then reads back the days it wrote.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, MetadataValue
-
-from covid_assets.checks import (
-    DYNAMODB_TABLE_CHECK,
-    dynamodb_table_check_result,
-    merged_table_asset_with_checks,
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
 )
-from covid_assets.contracts import COUNT_COLUMNS
+
+from covid_assets.aws import DynamoDBResource, SNSResource
+from covid_assets.checks import check_result
+from covid_assets.contracts import COUNT_COLUMNS, Problem
+from covid_assets.merged_daily_table import serving_asset
 from covid_assets.metadata import column_schema, markdown_preview
-from covid_assets.resources import DynamoDBResource, SNSResource
+
+DYNAMODB_RECORDS = "dynamodb_records"
 
 REGION = "US"
 
@@ -72,8 +78,39 @@ def plan_writes(
     return WritePlan(inserts, updates, unchanged, vanished)
 
 
-@merged_table_asset_with_checks(
-    "dynamodb_records",
+DYNAMODB_TABLE_CHECK = AssetCheckSpec(
+    "table_matches_merged_table",
+    asset=DYNAMODB_RECORDS,
+    description=(
+        "Every merged day is in the table with the same values: after a load, the days it "
+        "wrote are read back (the others were just read and compared); run alone, every item "
+        "is read and compared."
+    ),
+)
+
+
+def table_check_result(
+    table_name: str, mismatched: Sequence[dict], vanished_dates: list[str], days_read: int
+) -> AssetCheckResult:
+    """``mismatched``: the merged days the table does not hold with the same values."""
+    problems = [
+        Problem(table_name, None, "date", item["date"], f"an item equal to {item}")
+        for item in mismatched
+    ]
+    # Days gone from the sources are kept on purpose; they are shown, not counted as errors.
+    return check_result(
+        DYNAMODB_RECORDS,
+        DYNAMODB_TABLE_CHECK.name,
+        problems,
+        extra_metadata={
+            "kept_vanished_dates": MetadataValue.json(vanished_dates),
+            "days_read": days_read,
+        },
+    )
+
+
+@serving_asset(
+    DYNAMODB_RECORDS,
     description=(
         "The merged table in DynamoDB, one item per day (partition key region = 'US', sort key "
         "date). Each run writes only new and revised days."
@@ -138,7 +175,7 @@ def compare_every_item(
     """The check run alone: every stored item of the region against the merged table."""
     stored = dynamodb.query_region(REGION)
     plan = plan_writes(wanted, stored)
-    return dynamodb_table_check_result(
+    return table_check_result(
         dynamodb.table_name, plan.items_to_write, plan.vanished_dates, len(stored)
     )
 
@@ -150,7 +187,7 @@ def verify_written(dynamodb: DynamoDBResource, plan: WritePlan) -> AssetCheckRes
     written = plan.items_to_write
     dates = sorted(item["date"] for item in written)
     read_back = dynamodb.query_region(REGION, (dates[0], dates[-1])) if written else []
-    return dynamodb_table_check_result(
+    return table_check_result(
         dynamodb.table_name,
         plan_writes(written, read_back).items_to_write,
         plan.vanished_dates,

@@ -1,0 +1,61 @@
+"""What the instance remembers of the raw sources: the last file each one stored, and whether
+every asset downstream was built from exactly those files.
+
+Only Dagster's public records are read: each materialization's metadata, its data version and
+the input data versions Dagster records with it (its provenance).
+"""
+
+from dataclasses import dataclass
+
+from dagster import AssetKey, DagsterInstance, DataProvenance, DataVersion, JobDefinition
+
+# The tag in which Dagster records an asset materialization's data version.
+DATA_VERSION_TAG = "dagster/data_version"
+
+
+@dataclass(frozen=True)
+class StoredDownload:
+    """What the latest materialization of a raw source recorded of its file (None if never)."""
+
+    sha256: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def stored_download(instance: DagsterInstance, asset: str) -> StoredDownload:
+    entry = instance.get_latest_materialization_event(AssetKey(asset))
+    if entry is None or entry.asset_materialization is None:
+        return StoredDownload()
+    metadata = entry.asset_materialization.metadata
+    recorded = {
+        name: str(metadata[name].value) or None
+        for name in ("sha256", "etag", "last_modified")
+        if name in metadata
+    }
+    return StoredDownload(**recorded)
+
+
+def downstream_built_from(
+    instance: DagsterInstance, job: JobDefinition, source_versions: dict[AssetKey, str]
+) -> bool:
+    """True when every asset of ``job`` downstream of the sources was last materialized from
+    exactly the current data versions of its parents, all the way from these source versions. A
+    run that failed part-way leaves some asset behind, so the next run does the work again."""
+    asset_graph = job.asset_layer.asset_graph
+    versions = dict(source_versions)
+    for key in asset_graph.toposorted_asset_keys:
+        parents = asset_graph.get(key).parent_keys
+        if key in versions or not parents & versions.keys():
+            continue
+        entry = instance.get_latest_materialization_event(key)
+        if entry is None:
+            return False
+        provenance = DataProvenance.from_tags(entry.tags or {})
+        if provenance is None or any(
+            provenance.input_data_versions.get(parent) != DataVersion(versions[parent])
+            for parent in parents
+            if parent in versions
+        ):
+            return False
+        versions[key] = (entry.tags or {})[DATA_VERSION_TAG]
+    return True

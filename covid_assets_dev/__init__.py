@@ -1,0 +1,1 @@
+"""Developer tooling, not shipped with the package: the local AWS emulator and the stack."""
