@@ -59,6 +59,9 @@ EXPORT_SCHEMA = pa.schema(
 )
 GLUE_TYPES = {pa.date32(): "date", pa.int64(): "bigint"}
 CONTENT_HASH_PARAMETER = "covid_assets.content_sha256"
+# The Parquet object's ETag when it was written: a reader can tell with one HeadObject that the
+# object at the table's location is still the one the export wrote.
+PARQUET_ETAG_PARAMETER = "covid_assets.parquet_etag"
 PARQUET_FILE_NAME = "part-00000.parquet"
 
 
@@ -78,7 +81,9 @@ def glue_columns(schema: pa.Schema = EXPORT_SCHEMA) -> list[dict[str, str]]:
     ]
 
 
-def glue_table_input(name: str, location: str, content_sha256: str, rows: int) -> dict[str, Any]:
+def glue_table_input(
+    name: str, location: str, content_sha256: str, rows: int, parquet_etag: str = ""
+) -> dict[str, Any]:
     """An external Parquet table whose columns are derived from the files' own schema."""
     return {
         "Name": name,
@@ -87,6 +92,7 @@ def glue_table_input(name: str, location: str, content_sha256: str, rows: int) -
             "EXTERNAL": "TRUE",
             "classification": "parquet",
             CONTENT_HASH_PARAMETER: content_sha256,
+            PARQUET_ETAG_PARAMETER: parquet_etag,
             "covid_assets.row_count": str(rows),
         },
         "StorageDescriptor": {
@@ -137,6 +143,26 @@ def athena_export(
     )
 
 
+def served_export_problem(
+    glue_table: dict[str, Any] | None, bucket: S3BucketResource, content_sha256: str
+) -> str | None:
+    """Why the served export is not this content, or None when it is: the Glue table exists,
+    records this content hash, and its location holds the very Parquet object the export wrote
+    (one HeadObject; no listing or reading)."""
+    if glue_table is None:
+        return "the Glue table does not exist"
+    parameters = glue_table.get("Parameters", {})
+    if parameters.get(CONTENT_HASH_PARAMETER) != content_sha256:
+        return "the Glue table records other content"
+    key = folder_of(glue_table["StorageDescriptor"]["Location"], bucket.bucket) + PARQUET_FILE_NAME
+    etag = bucket.etag(key)
+    if etag is None:
+        return f"{bucket.uri(key)} does not exist"
+    if etag != parameters.get(PARQUET_ETAG_PARAMETER):
+        return f"{bucket.uri(key)} is not the object the export wrote"
+    return None
+
+
 def write_export(
     context: AssetExecutionContext,
     merged_daily_table: pd.DataFrame,
@@ -153,28 +179,26 @@ def write_export(
     metadata: dict[str, Any] = {
         **daily_table_metadata(merged_daily_table),
         "glue_table": f"{glue.database}.{glue.table_name}",
+        "content_sha256": content_sha256,
     }
 
-    unchanged = (
-        current is not None
-        and current.get("Parameters", {}).get(CONTENT_HASH_PARAMETER) == content_sha256
-        and any(bucket.list_keys(current_folder))
-    )
-    if unchanged:
+    if served_export_problem(current, bucket, content_sha256) is None:
         location = current["StorageDescriptor"]["Location"]
         context.log.info("Export unchanged at %s; nothing written", location)
         metadata.update(status="unchanged", location=MetadataValue.path(location))
     else:
         version = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{content_sha256[:12]}"
         new_folder = f"{bucket.export_root}{version}/"
-        bucket.put(
+        parquet_etag = bucket.put(
             new_folder + PARQUET_FILE_NAME,
             parquet_bytes(merged_daily_table),
             content_type="application/vnd.apache.parquet",
         )
         location = bucket.uri(new_folder)
         glue.put_table(
-            glue_table_input(glue.table_name, location, content_sha256, len(merged_daily_table))
+            glue_table_input(
+                glue.table_name, location, content_sha256, len(merged_daily_table), parquet_etag
+            )
         )
         keep = (new_folder, current_folder)
         stale = [

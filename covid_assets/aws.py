@@ -113,6 +113,16 @@ class DynamoDBResource(AwsClientResource):
         )
         return [_from_dynamodb(item) for page in pages for item in page["Items"]]
 
+    def get_item(self, region: str, date: str) -> dict[str, Any] | None:
+        """One item by its key, or None when the table has no such item. A missing table raises
+        DynamoDB's ResourceNotFoundException."""
+        response = self.client("dynamodb").get_item(
+            TableName=self.table_name,
+            Key={"region": {"S": region}, "date": {"S": date}},
+            ConsistentRead=True,
+        )
+        return _from_dynamodb(response["Item"]) if "Item" in response else None
+
     def put_items(self, items: Sequence[dict[str, Any]]) -> int:
         """Write items with BatchWriteItem, 25 a call, resending UnprocessedItems with
         exponential backoff; returns the number of calls made."""
@@ -196,10 +206,22 @@ class S3BucketResource(AwsClientResource):
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
-    def put(self, key: str, body: bytes, content_type: str) -> None:
-        self.client("s3").put_object(
+    def put(self, key: str, body: bytes, content_type: str) -> str:
+        """Write the object; returns its ETag (for a single-part object, the body's MD5)."""
+        response = self.client("s3").put_object(
             Bucket=self.bucket, Key=key, Body=body, ContentType=content_type
         )
+        return response["ETag"]
+
+    def etag(self, key: str) -> str | None:
+        """The object's ETag, or None when there is no such object (one HeadObject)."""
+        s3 = self.client("s3")
+        try:
+            return s3.head_object(Bucket=self.bucket, Key=key)["ETag"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
 
     def get(self, key: str) -> bytes:
         return self.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()

@@ -4,6 +4,8 @@ It reads the export back the way Athena does, through the Glue table (``glue_exp
 it draws is exactly what a query of the table would see, with no second copy of the data.
 """
 
+import hashlib
+
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from covid_assets.athena_export import EXPORT
@@ -39,10 +41,17 @@ def dashboard(
     data = prepare_dashboard_data(export)
     svgs = dashboard_svgs(data)
     page_html = dashboard_html(data, svgs).encode()
-    bucket.put(DASHBOARD_KEY, page_html, content_type="text/html; charset=utf-8")
     page = bucket.uri(DASHBOARD_KEY)
+    # A single-part object's ETag is its body's MD5: an unchanged page is not written again.
+    page_written = bucket.etag(DASHBOARD_KEY) != f'"{hashlib.md5(page_html).hexdigest()}"'
+    if page_written:
+        bucket.put(DASHBOARD_KEY, page_html, content_type="text/html; charset=utf-8")
     context.log.info(
-        "Dashboard of %d days (to %s) written to %s", len(export), data.last_date, page
+        "Dashboard of %d days (to %s) %s %s",
+        len(export),
+        data.last_date,
+        "written to" if page_written else "unchanged at",
+        page,
     )
     return MaterializeResult(
         metadata={
@@ -56,5 +65,6 @@ def dashboard(
             "days_with_negative_new_cases": data.negative_change_days["cases"],
             "days_with_negative_new_deaths": data.negative_change_days["deaths"],
             "page_bytes": len(page_html),
+            "page_written": page_written,
         }
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import html
 from dataclasses import dataclass
 from typing import Any
@@ -171,6 +172,9 @@ def chart_svg(chart: Chart, dates: list[dt.date]) -> str:
         js=[],
         disable_xml_declaration=True,
     )
+    # pygal scopes each chart's styles by a random id; one derived from the title keeps the ids
+    # apart on the page and makes the same data draw the same page, which is then not rewritten.
+    drawing.uuid = "chart-" + hashlib.sha256(chart.title.encode()).hexdigest()[:16]
     drawing.add_xml_filter(_without_scripts)
     for series in chart.series:
         # Days without a value are left out, not passed as gaps: pygal closes an area that

@@ -16,11 +16,16 @@ from dagster import Definitions, in_process_executor, load_assets_from_modules
 from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
 from covid_assets import athena_export, dashboard, dynamodb_records, merged_daily_table, raw_sources
-from covid_assets.automation import covid_daily_job, covid_daily_schedule, covid_run_failure_alert
+from covid_assets.automation import (
+    build_sources_sensor,
+    covid_daily_job,
+    covid_daily_schedule,
+    covid_run_failure_alert,
+)
 from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource, SNSResource
 from covid_assets.downloads import SourceFileDownloader
 from covid_assets.quarantine import QuarantineResource
-from covid_assets.settings import configured, configured_int
+from covid_assets.settings import configured, configured_int, value
 from covid_assets.sources import SOURCES
 
 
@@ -40,7 +45,10 @@ def build_definitions() -> Definitions:
         ),
         jobs=[covid_daily_job],
         schedules=[covid_daily_schedule],
-        sensors=[covid_run_failure_alert],
+        sensors=[
+            build_sources_sensor(int(value("COVID_SENSOR_INTERVAL_SECONDS"))),
+            covid_run_failure_alert,
+        ],
         resources={
             "downloader": SourceFileDownloader(
                 urls={source.asset: configured(source.url_setting) for source in SOURCES},

@@ -141,13 +141,18 @@ def dynamodb_records(
         plan.unchanged,
     )
     latest_date = str(merged_daily_table["date"].max()) if len(merged_daily_table) else "none"
-    alerts.publish(
-        subject=f"covid_assets: {len(plan.items_to_write)} day(s) updated in {dynamodb.table_name}",
-        message=(
-            f"Loaded {dynamodb.table_name}: {len(plan.inserts)} inserted, {len(plan.updates)} "
-            f"updated, {plan.unchanged} unchanged. Latest date: {latest_date}."
-        ),
-    )
+    # A run that wrote nothing has nothing to announce (a run launched by hand on a quiet day).
+    if plan.items_to_write:
+        alerts.publish(
+            subject=(
+                f"covid_assets: {len(plan.items_to_write)} day(s) updated in {dynamodb.table_name}"
+            ),
+            message=(
+                f"Loaded {dynamodb.table_name}: {len(plan.inserts)} inserted, "
+                f"{len(plan.updates)} updated, {plan.unchanged} unchanged. "
+                f"Latest date: {latest_date}."
+            ),
+        )
     written = pd.DataFrame(plan.items_to_write, columns=ITEM_COLUMNS)
     yield MaterializeResult(
         metadata={
@@ -160,6 +165,8 @@ def dynamodb_records(
             "items_written": len(plan.items_to_write),
             "batch_write_calls": batch_calls,
             "latest_date": latest_date,
+            # What a tick reads back (one GetItem) to confirm the table still serves this load.
+            "latest_item": MetadataValue.json(wanted[-1] if wanted else {}),
             # Days the sources no longer have are kept (history is not deleted) but reported.
             "vanished_dates": MetadataValue.json(plan.vanished_dates),
             "written_items_preview": markdown_preview(written),

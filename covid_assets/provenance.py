@@ -20,6 +20,7 @@ class StoredDownload:
     sha256: str | None = None
     etag: str | None = None
     last_modified: str | None = None
+    materialized_at: float | None = None
 
 
 def stored_download(instance: DagsterInstance, asset: str) -> StoredDownload:
@@ -32,7 +33,7 @@ def stored_download(instance: DagsterInstance, asset: str) -> StoredDownload:
         for name in ("sha256", "etag", "last_modified")
         if name in metadata
     }
-    return StoredDownload(**recorded)
+    return StoredDownload(**recorded, materialized_at=entry.timestamp)
 
 
 def downstream_built_from(

@@ -1,12 +1,12 @@
 """The step ``raw_sources``: the assets ``nyt_raw`` and ``jhu_raw`` (one per entry of
 ``SOURCES``) and their checks.
 
-A run plans its downloads (each server is asked only for a file newer than the one stored),
-then either skips, when nothing changed and everything downstream is built from the stored
-files, or emits each file with its checks. The checks are blocking: a file that fails one is
-kept in quarantine, an alert is published, and nothing downstream is touched.
+Each server is asked only for a file newer than the one stored; when it has none, the stored
+file is emitted again, so a run downloads only what changed. The checks are blocking: a file
+that fails one is kept in quarantine, an alert is published, and nothing downstream is touched.
 """
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -18,22 +18,24 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
-    AssetObservation,
     AssetOut,
     Backoff,
     DataVersion,
     Failure,
+    IOManager,
     Jitter,
     MetadataValue,
     Output,
+    ResourceParam,
     RetryPolicy,
+    build_input_context,
     multi_asset,
 )
 
 from covid_assets.checks import check_result, rule_check_specs, selected_results
 from covid_assets.contracts import Problem, find_problems, parse_iso_dates
 from covid_assets.downloads import Download, SourceFileDownloader, SourceUnavailableError
-from covid_assets.provenance import StoredDownload, downstream_built_from, stored_download
+from covid_assets.provenance import stored_download
 from covid_assets.quarantine import QuarantineResource
 from covid_assets.reading import RawSourceFile
 from covid_assets.sources import SOURCES, Source
@@ -84,44 +86,40 @@ def raw_source_check_results(
     ]
 
 
-def raw_file_output(source: Source, raw: RawSourceFile, download: Download) -> Output:
-    metadata: dict[str, Any] = {
-        "source_url": MetadataValue.url(raw.url),
-        "bytes": len(raw.content),
-        "sha256": download.sha256,
-        # Kept so that the next run can ask the server for a newer file only.
-        "etag": download.etag or "",
-        "last_modified": download.last_modified or "",
-    }
-    if raw.table is None:
-        metadata["read_error"] = "; ".join(map(str, raw.read_problems))
-    else:
-        metadata["dagster/row_count"] = len(raw.table)
-        if source.date_column in raw.table.columns:
-            # Each date once: JHU repeats every date once per place it counts (hundreds).
-            dates = parse_iso_dates(raw.table[source.date_column].drop_duplicates()).dropna()
-            if len(dates):
-                metadata["first_date"] = str(dates.min())
-                metadata["last_date"] = str(dates.max())
-    # The content hash is the data version: an unchanged file leaves downstream up to date.
-    return Output(
-        raw, output_name=source.asset, metadata=metadata, data_version=DataVersion(download.sha256)
-    )
-
-
 @dataclass(frozen=True)
-class PlannedDownload:
-    """A source's conditional download beside what its last materialization stored."""
+class CurrentFile:
+    """A source's current file, and how it was had: downloaded, or (after a 304) the stored one."""
 
-    source: Source
-    stored: StoredDownload
-    download: Download
+    raw: RawSourceFile
+    sha256: str
+    etag: str | None
+    last_modified: str | None
+    bytes_downloaded: int
 
-    @property
-    def unchanged(self) -> bool:
-        """The server answered 304, or sent the very file that is stored."""
-        return self.stored.sha256 is not None and (
-            self.download.content is None or self.download.sha256 == self.stored.sha256
+    def output(self, source: Source) -> Output:
+        raw = self.raw
+        metadata: dict[str, Any] = {
+            "source_url": MetadataValue.url(raw.url),
+            "bytes": len(raw.content),
+            "bytes_downloaded": self.bytes_downloaded,
+            "sha256": self.sha256,
+            # Kept so that the next run can ask the server for a newer file only.
+            "etag": self.etag or "",
+            "last_modified": self.last_modified or "",
+        }
+        if raw.table is None:
+            metadata["read_error"] = "; ".join(map(str, raw.read_problems))
+        else:
+            metadata["dagster/row_count"] = len(raw.table)
+            if source.date_column in raw.table.columns:
+                # Each date once: JHU repeats every date once per place it counts (hundreds).
+                dates = parse_iso_dates(raw.table[source.date_column].drop_duplicates()).dropna()
+                if len(dates):
+                    metadata["first_date"] = str(dates.min())
+                    metadata["last_date"] = str(dates.max())
+        # The content hash is the data version: an unchanged file leaves downstream up to date.
+        return Output(
+            raw, output_name=source.asset, metadata=metadata, data_version=DataVersion(self.sha256)
         )
 
 
@@ -141,12 +139,12 @@ def raw_sources(
     context: AssetExecutionContext,
     downloader: SourceFileDownloader,
     quarantine: QuarantineResource,
+    io_manager: ResourceParam[IOManager],
 ) -> Iterator[Output | AssetCheckResult]:
-    """Fetch the sources, asking each server only for a file newer than the last one, and
-    check each file as it arrives. When none changed and everything downstream was built from
-    them, yield nothing: the rest of the run is skipped, and the sources are recorded as observed
-    and unchanged. Checks selected without their asset check what the source serves now, and
-    store nothing."""
+    """Each selected source's current file, checked as it arrives. A run always emits the
+    files it was asked for: whether a run is needed at all is the automation's decision
+    (``automation``), made from what it sees upstream and in what is served, not from memory.
+    Checks selected without their asset check what the source serves now, and store nothing."""
     selected = [s for s in SOURCES if AssetKey(s.asset) in context.selected_asset_keys]
     checked_assets = {key.asset_key for key in context.selected_asset_check_keys}
     for source in SOURCES:
@@ -154,59 +152,62 @@ def raw_sources(
             raw = read_raw(downloader, source, fetch(downloader, source))
             yield from checked(context, quarantine, source, raw)
 
-    plan = plan_downloads(context, downloader, selected)
-    if nothing_to_do(context, plan):
-        observe_unchanged(context, plan)
-        return
-    for planned in plan:
-        source, download = planned.source, planned.download
-        if download.content is None:  # 304, but another source changed: this one is needed too
-            download = fetch(downloader, source)
-        raw = read_raw(downloader, source, download)
-        context.log.info("Downloaded %d bytes from %s", len(raw.content), raw.url)
-        yield raw_file_output(source, raw, download)
-        yield from checked(context, quarantine, source, raw)
-
-
-def plan_downloads(
-    context: AssetExecutionContext, downloader: SourceFileDownloader, selected: list[Source]
-) -> list[PlannedDownload]:
-    """Each selected source asked only for a file newer than the one its asset stored."""
-    plan = []
     for source in selected:
-        stored = stored_download(context.instance, source.asset)
-        download = fetch(downloader, source, stored.etag, stored.last_modified)
-        plan.append(PlannedDownload(source, stored, download))
-    return plan
-
-
-def nothing_to_do(context: AssetExecutionContext, plan: list[PlannedDownload]) -> bool:
-    """Every source is selected and unchanged, and everything downstream is built from them."""
-    return (
-        len(plan) == len(SOURCES)
-        and all(planned.unchanged for planned in plan)
-        and downstream_built_from(
-            context.instance,
-            context.job_def,
-            {AssetKey(planned.source.asset): planned.stored.sha256 for planned in plan},
+        current = current_file(context, downloader, io_manager, source)
+        context.log.info(
+            "%s: %d bytes downloaded from %s",
+            source.asset,
+            current.bytes_downloaded,
+            current.raw.url,
         )
+        yield current.output(source)
+        yield from checked(context, quarantine, source, current.raw)
+
+
+def current_file(
+    context: AssetExecutionContext,
+    downloader: SourceFileDownloader,
+    io_manager: IOManager,
+    source: Source,
+) -> CurrentFile:
+    """The server is asked only for a file newer than the stored one; when it has none (304),
+    the stored file is used, once its hash shows it is the one recorded (else it is downloaded
+    again)."""
+    stored = stored_download(context.instance, source.asset)
+    download = fetch(downloader, source, stored.etag, stored.last_modified)
+    if download.content is None:
+        kept = stored_file(context, io_manager, source)
+        if kept is not None and hashlib.sha256(kept.content).hexdigest() == stored.sha256:
+            return CurrentFile(
+                kept,
+                stored.sha256,
+                download.etag or stored.etag,
+                download.last_modified or stored.last_modified,
+                bytes_downloaded=0,
+            )
+        context.log.warning("%s: the stored file is gone or differs; downloading it", source.asset)
+        download = fetch(downloader, source)
+    return CurrentFile(
+        read_raw(downloader, source, download),
+        download.sha256,
+        download.etag,
+        download.last_modified,
+        bytes_downloaded=len(download.content),
     )
 
 
-def observe_unchanged(context: AssetExecutionContext, plan: list[PlannedDownload]) -> None:
-    """Record that each source was looked at and found unchanged, so the UI shows the check."""
-    for planned in plan:
-        context.log_event(
-            AssetObservation(
-                asset_key=planned.source.asset,
-                metadata={
-                    "status": "unchanged",
-                    "sha256": planned.stored.sha256,
-                    "bytes_downloaded": len(planned.download.content or b""),
-                },
-            )
+def stored_file(
+    context: AssetExecutionContext, io_manager: IOManager, source: Source
+) -> RawSourceFile | None:
+    """The file the asset's last materialization stored, read back through the IO manager that
+    stored it, or None when it cannot be read."""
+    try:
+        return io_manager.load_input(
+            build_input_context(asset_key=AssetKey(source.asset), instance=context.instance)
         )
-    context.log.info("No source changed and everything is built from them")
+    except Exception as error:  # whatever the IO manager raises: the file is downloaded instead
+        context.log.warning("%s: could not read the stored file: %s", source.asset, error)
+        return None
 
 
 def checked(

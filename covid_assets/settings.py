@@ -47,6 +47,12 @@ SETTINGS: dict[str, Setting] = {
             str(64 * 1024 * 1024),
             "Largest source file accepted, in bytes.",
         ),
+        Setting(
+            "COVID_SENSOR_INTERVAL_SECONDS",
+            "300",
+            "How often the sensor covid_sources_sensor asks the sources for a newer file and "
+            "checks what is served, in seconds.",
+        ),
         Setting("COVID_DYNAMODB_TABLE", "covid_daily", "DynamoDB table of the daily records."),
         Setting(
             "COVID_S3_BUCKET",
@@ -92,3 +98,9 @@ def configured(name: str) -> str:
 def configured_int(name: str) -> int:
     """``configured`` for a whole number."""
     return EnvVar.int(name) if name in os.environ else int(SETTINGS[name].default)
+
+
+def value(name: str) -> str:
+    """The setting's value now, for what is fixed when the definitions are built (a sensor's
+    interval) rather than resolved at launch."""
+    return os.environ.get(name) or SETTINGS[name].default

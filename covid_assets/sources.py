@@ -16,6 +16,7 @@ from covid_assets.contracts import JHU_DATE, JHU_RULES, NYT_DATE, NYT_RULES, Rul
 class Source:
     """One upstream file and the raw asset that keeps it as downloaded."""
 
+    name: str
     asset: str
     url_setting: str
     default_url: str
@@ -26,6 +27,7 @@ class Source:
 
 
 NYT = Source(
+    name="NYT",
     asset="nyt_raw",
     url_setting="COVID_NYT_URL",
     default_url="https://raw.githubusercontent.com/nytimes/covid-19-data/master/us.csv",
@@ -36,6 +38,7 @@ NYT = Source(
 )
 
 JHU = Source(
+    name="JHU",
     asset="jhu_raw",
     url_setting="COVID_JHU_URL",
     default_url=(

@@ -1,14 +1,17 @@
-"""The efficiency benchmark of issue 6: what a daily run costs, in AWS calls, DynamoDB writes,
-bytes downloaded and time, beside the original system's load of the same snapshots.
+"""The benchmark: what a day costs, in AWS calls, DynamoDB writes, bytes downloaded and time,
+beside the original system's load of the same snapshots.
 
-    python -m covid_assets_bench [--quick] [--check] [--snapshots DIR]
+    python -m covid_assets_bench [--quick] [--check] [--snapshots DIR] [--history DIR]
 
-It starts its own moto server, deploys infra/covid_assets.yaml into it, and runs the scenarios
-in order on that emulator and one Dagster instance. ``--quick`` skips the whole-process timing
-(CI runs it so); ``--check`` exits non-zero when a target is missed.
+It starts its own moto server, deploys infra/covid_assets.yaml into it, serves the snapshots
+over HTTP on 127.0.0.1, and runs the scenarios in order on that emulator and one Dagster
+instance; then the schedule's tick on the no-change day, and a same-day revision of the real
+history picked up by the sensor. ``--quick`` skips the whole-process timing (CI runs it so);
+``--check`` exits non-zero when a target is missed.
 """
 
 import argparse
+import csv
 import json
 import os
 import statistics
@@ -19,22 +22,40 @@ import time
 import urllib.request
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from dagster import BetaWarning, DagsterInstance, RunsFilter
+import boto3
+from dagster import (
+    BetaWarning,
+    DagsterInstance,
+    RunsFilter,
+    build_schedule_context,
+    build_sensor_context,
+)
 from dagster._core.code_pointer import ModuleCodePointer
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._grpc.types import ExecuteRunArgs
 
 from covid_assets.definitions import build_definitions
+from covid_assets.reading import read_csv_text
 from covid_assets.settings import SETTINGS
+from covid_assets.transform import merge_daily
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.baseline import create_baseline_table, load_like_the_original, merged_table
 from covid_assets_bench.empty_job import EMPTY_JOB
 from covid_assets_bench.figures import RunFigures, add_run_events, figures_from_calls, ratio
 from covid_assets_bench.multiprocess_definitions import MULTIPROCESS_JOB
 from covid_assets_bench.table import heading, row
-from covid_assets_bench.targets import exactly, print_targets, process_targets, scenario_targets
+from covid_assets_bench.targets import (
+    exactly,
+    print_targets,
+    process_targets,
+    revision_targets,
+    scenario_targets,
+    tick_targets,
+)
+from covid_assets_bench.web_sources import ServedFolder, served_folder
 from covid_assets_dev.local_stack import (
     EMULATOR_CREDENTIALS,
     PROJECT_ROOT,
@@ -44,13 +65,16 @@ from covid_assets_dev.local_stack import (
 )
 
 SNAPSHOTS_DIR = PROJECT_ROOT.parent / "shared" / "data" / "snapshots"
+HISTORY_DIR = PROJECT_ROOT.parent / "shared" / "data" / "history"
+# A same-day revision of the real NYT history: the 2020-05-08 version revised 41 past days.
+REVISION_DAYS = ("2020-05-07", "2020-05-08")
 BASELINE_TABLE = "covid_daily_original_baseline"
 JOB = "covid_daily_job"
 # The run's own log lines would bury the tables; failures still show, and the figures come
 # from the instance's event log, which keeps every event whatever the console shows.
 QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 NEXT_DAY_PROCESS = "next day (2021-03-15)"
-NO_CHANGE_PROCESS = "no-change day (2021-03-15 again)"
+NO_CHANGE_PROCESS = "no-change day, run by hand (2021-03-15 again)"
 EMPTY_JOB_PROCESS = "Dagster's floor: an empty job"
 
 
@@ -64,7 +88,7 @@ SCENARIOS = [
     Scenario("full load", "2021-03-14"),
     Scenario("next day", "2021-03-15"),
     Scenario("revision day", "2021-03-18"),
-    Scenario("no-change day", "2021-03-18"),
+    Scenario("no-change day, run by hand", "2021-03-18"),
 ]
 
 
@@ -81,6 +105,57 @@ class Snapshot:
         """Point the pipeline's sources at this snapshot (read when a run is launched)."""
         os.environ["COVID_NYT_URL"] = self.nyt.as_uri()
         os.environ["COVID_JHU_URL"] = self.jhu.as_uri()
+
+    def publish(self, web: ServedFolder, published: float) -> None:
+        """Serve this snapshot over HTTP as published at ``published``, and point the sources
+        at it, so that a day with nothing new is answered 304."""
+        os.environ["COVID_NYT_URL"] = web.publish("us.csv", self.nyt, published)
+        os.environ["COVID_JHU_URL"] = web.publish("jhu.csv", self.jhu, published)
+
+
+def published_at(day: str) -> float:
+    """A snapshot day's files as published at 06:00 UTC that day."""
+    return datetime.fromisoformat(f"{day}T06:00:00+00:00").timestamp()
+
+
+@dataclass(frozen=True)
+class TickFigures:
+    """What one evaluation of the schedule or the sensor did and decided."""
+
+    figures: RunFigures
+    answers: list[int]
+    runs_requested: int
+    skip_reason: str | None
+
+
+def evaluate_tick(instance: DagsterInstance, web: ServedFolder, name: str) -> TickFigures:
+    """One evaluation of the schedule or the sensor, as the daemon's code server makes it (the
+    definitions are loaded there already: only the evaluation is timed)."""
+    defs = build_definitions()
+    web.answers.clear()
+    with recorded_calls() as calls:
+        if name == "covid_daily_schedule":
+            context = build_schedule_context(
+                instance=instance,
+                resources=defs.resources,
+                repository_def=defs.get_repository_def(),
+            )
+            definition = defs.resolve_schedule_def(name)
+        else:
+            context = build_sensor_context(
+                instance=instance, definitions=defs, resources=defs.resources
+            )
+            definition = defs.resolve_sensor_def(name)
+        with context:
+            started = time.perf_counter()
+            data = definition.evaluate_tick(context)
+            seconds = time.perf_counter() - started
+    return TickFigures(
+        figures_from_calls(calls, seconds),
+        list(web.answers),
+        len(data.run_requests or []),
+        data.skip_message,
+    )
 
 
 def use_fresh_emulator_account(endpoint: str, dagster_home: Path) -> None:
@@ -255,6 +330,62 @@ def print_scenario(scenario: Scenario, pipeline: RunFigures, baseline: RunFigure
         print("  !! the pipeline run FAILED")
 
 
+def print_tick(title: str, tick: TickFigures, baseline: RunFigures | None = None) -> None:
+    heading(title)
+    row("AWS API calls", "tick", "baseline" if baseline else "")
+    for key in sorted(set(tick.figures.calls) | set(baseline.calls if baseline else ())):
+        row(
+            f"  {key[0]}:{key[1]}", tick.figures.calls[key], baseline.calls[key] if baseline else ""
+        )
+    row("  total", tick.figures.total_calls, baseline.total_calls if baseline else "")
+    for service in ("dynamodb", "s3", "glue"):
+        row(f"{service} write calls", tick.figures.write_calls(service))
+    row("HTTP answers to the conditional requests", " ".join(map(str, tick.answers)))
+    row("runs requested", tick.runs_requested)
+    row("evaluation, seconds", seconds_text(tick.figures.seconds))
+    if tick.skip_reason:
+        print(f"  skip reason: {tick.skip_reason}")
+
+
+def same_day_revision(
+    endpoint: str, workdir: Path, history_dir: Path, snapshots_dir: Path
+) -> tuple[TickFigures, bool]:
+    """NYT publishes a revision during the day: the version of the first run day, loaded by a
+    run, then the next version at its real publication time. The sensor's next tick, and
+    whether the run it asked for leaves the table holding the revision."""
+    use_fresh_emulator_account(endpoint, workdir / "revision")
+    published = {
+        row["run_day"]: datetime.fromisoformat(row["committed_utc"].replace("Z", "+00:00"))
+        for row in csv.DictReader((history_dir / "nyt-us" / "MANIFEST.csv").open())
+    }
+    jhu = snapshots_dir / "2021-03-18" / "jhu-combined.csv"
+    first, revised = (history_dir / "nyt-us" / f"{day}.csv" for day in REVISION_DAYS)
+    with served_folder(workdir / "revision-web") as web, DagsterInstance.get() as instance:
+        os.environ["COVID_JHU_URL"] = web.publish("jhu.csv", jhu, published_at("2021-03-18"))
+        os.environ["COVID_NYT_URL"] = web.publish(
+            "us.csv", first, published[REVISION_DAYS[0]].timestamp()
+        )
+        run_pipeline_in_process(instance)
+        web.publish("us.csv", revised, published[REVISION_DAYS[1]].timestamp())
+        tick = evaluate_tick(instance, web, "covid_sources_sensor")
+        run_pipeline_in_process(instance)
+    expected = merge_daily(read_csv_text(revised.read_bytes()), read_csv_text(jhu.read_bytes()))
+    return tick, stored_items(os.environ["COVID_DYNAMODB_TABLE"]) == {
+        row.date.isoformat(): (row.cases, row.deaths, row.recovered)
+        for row in expected.itertuples()
+    }
+
+
+def stored_items(table: str) -> dict[str, tuple[int, int, int]]:
+    """The table's items as date -> (cases, deaths, recovered), read with a Scan."""
+    pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=table)
+    return {
+        item["date"]["S"]: tuple(int(item[name]["N"]) for name in ("cases", "deaths", "recovered"))
+        for page in pages
+        for item in page["Items"]
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -268,6 +399,7 @@ def main() -> None:
         help="whole-process rounds, each on a fresh account; the median counts (default 3)",
     )
     parser.add_argument("--snapshots", type=Path, default=SNAPSHOTS_DIR)
+    parser.add_argument("--history", type=Path, default=HISTORY_DIR)
     arguments = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # keep the tables in order with stderr
     warnings.filterwarnings("ignore", category=BetaWarning)  # data_version= in the raw assets
@@ -287,15 +419,35 @@ def main() -> None:
     ):
         use_fresh_emulator_account(endpoint, Path(workdir) / "scenarios")
         scenarios: dict[str, tuple[RunFigures, RunFigures]] = {}
-        with DagsterInstance.get() as instance:
+        with (
+            DagsterInstance.get() as instance,
+            served_folder(Path(workdir) / "web") as web,
+        ):
             for scenario in SCENARIOS:
                 snapshot = Snapshot.of(arguments.snapshots, scenario.snapshot)
-                snapshot.use()
+                snapshot.publish(web, published_at(scenario.snapshot))
                 scenarios[scenario.name] = (
                     run_pipeline_in_process(instance),
                     run_baseline_in_process(snapshot),
                 )
                 print_scenario(scenario, *scenarios[scenario.name])
+            quiet_tick = evaluate_tick(instance, web, "covid_daily_schedule")
+            print_tick(
+                "no-change day: the schedule's tick (snapshot 2021-03-18)",
+                quiet_tick,
+                run_baseline_in_process(snapshot),
+            )
+        revision = None
+        if (arguments.history / "nyt-us").is_dir():
+            revision = same_day_revision(
+                endpoint, Path(workdir), arguments.history, arguments.snapshots
+            )
+            print_tick(
+                f"same-day revision: NYT {REVISION_DAYS[0]} then {REVISION_DAYS[1]}, the sensor's "
+                "tick",
+                revision[0],
+            )
+            print(f"  the table holds the revision after the run: {'yes' if revision[1] else 'NO'}")
         processes = None
         if not arguments.quick:
             processes = whole_process_rounds(
@@ -311,9 +463,18 @@ def main() -> None:
         *scenario_targets(
             full_load=scenarios["full load"][0],
             next_day=scenarios["next day"][0],
-            no_change=scenarios["no-change day"][0],
-            no_change_baseline=scenarios["no-change day"][1],
+            run_by_hand=scenarios["no-change day, run by hand"][0],
             full_load_rows=len(merged_table(full_load.nyt, full_load.jhu)),
+        ),
+        *tick_targets(
+            quiet_tick.figures,
+            quiet_tick.answers,
+            quiet_tick.runs_requested,
+            scenarios["no-change day, run by hand"][1],
+        ),
+        *revision_targets(
+            None if revision is None else revision[0].runs_requested,
+            None if revision is None else revision[1],
         ),
         *process_targets(
             None if processes is None else median_ratio(processes[NEXT_DAY_PROCESS]),
@@ -384,7 +545,7 @@ def executor_times(no_change: Snapshot) -> tuple[RunFigures, RunFigures]:
 
 
 def print_executors(in_process: RunFigures, multiprocess: RunFigures) -> None:
-    heading("executor: no-change day (2021-03-15 again) as a whole process")
+    heading("executor: no-change day, run by hand (2021-03-15 again), as a whole process")
     row("wall time, seconds", "in process", "multiprocess")
     for step, seconds in in_process.step_seconds.items():
         row(

@@ -14,8 +14,10 @@ from covid_assets_tests.helpers import (
     SNAPSHOTS_DIR,
     AlertInbox,
     EmulatedAws,
+    WebSources,
     blank_emulated_account,
     use_sources,
+    web_sources_in,
 )
 
 
@@ -71,3 +73,13 @@ def alert_inbox(aws: EmulatedAws) -> AlertInbox:
         TopicArn=os.environ["COVID_SNS_TOPIC_ARN"], Protocol="sqs", Endpoint=queue_arn
     )
     return AlertInbox(sqs, queue_url)
+
+
+@pytest.fixture
+def web_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebSources]:
+    """us.csv and jhu.csv served over HTTP from a folder of their own, and the pipeline pointed
+    at them."""
+    folder = tmp_path / "web"
+    folder.mkdir()
+    with web_sources_in(folder, monkeypatch) as sources:
+        yield sources

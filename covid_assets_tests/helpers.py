@@ -1,9 +1,14 @@
 """What the tests share besides fixtures: the emulated account, the real snapshots, small
 hand-written sources, and helpers that run the daily job and read back what it wrote."""
 
+import functools
 import json
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +19,12 @@ import requests
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckKey,
+    AssetKey,
     DagsterInstance,
     ExecuteInProcessResult,
+    RunRequest,
+    build_schedule_context,
+    build_sensor_context,
 )
 
 from covid_assets.aws import GlueCatalogResource, S3BucketResource
@@ -24,7 +33,18 @@ from covid_assets.glue_export import read_glue_export
 from covid_assets.settings import SETTINGS
 from covid_assets_dev.local_stack import EMULATOR_CREDENTIALS, provision
 
-SNAPSHOTS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "snapshots"
+SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+SNAPSHOTS_DIR = SHARED_DATA_DIR / "snapshots"
+HISTORY_DIR = SHARED_DATA_DIR / "history"
+
+LINEAGE = {
+    "nyt_raw": set(),
+    "jhu_raw": set(),
+    "merged_daily_table": {"nyt_raw", "jhu_raw"},
+    "dynamodb_records": {"merged_daily_table"},
+    "athena_export": {"merged_daily_table"},
+    "dashboard": {"athena_export"},
+}
 
 
 @dataclass
@@ -115,16 +135,6 @@ def materialized_assets(result: ExecuteInProcessResult) -> set[str]:
     return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
 
 
-def observed_status(result: ExecuteInProcessResult) -> dict[str, str]:
-    """asset -> the status the run observed it in (the sources, on a day nothing changed)."""
-    return {
-        event.asset_key.to_user_string(): event.asset_observation_data.asset_observation.metadata[
-            "status"
-        ].value
-        for event in result.get_asset_observation_events()
-    }
-
-
 def check_evaluation(result: ExecuteInProcessResult, check: str) -> AssetCheckEvaluation:
     """The run's one evaluation of a check named "asset:check"."""
     key = AssetCheckKey.from_user_string(check)
@@ -133,7 +143,12 @@ def check_evaluation(result: ExecuteInProcessResult, check: str) -> AssetCheckEv
 
 
 def materialization_metadata(result: ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    [materialization] = result.asset_materializations_for_node(asset)
+    """The plain metadata values of the run's one materialization of ``asset``."""
+    [materialization] = [
+        event.step_materialization_data.materialization
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == AssetKey(asset)
+    ]
     return {key: value.value for key, value in materialization.metadata.items()}
 
 
@@ -174,3 +189,86 @@ class AlertInbox:
                     QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
                 )
         return received
+
+
+# Two modification times a day apart, for files served over HTTP.
+DAY_ONE, DAY_TWO = 1_600_000_000, 1_600_086_400
+
+
+class RecordingHandler(SimpleHTTPRequestHandler):
+    """A static file server (it honours If-Modified-Since) that notes what it answered."""
+
+    answers: list[tuple[str, int]]
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self.answers.append((self.path, code))
+        super().send_response(code, message)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@dataclass
+class WebSources:
+    """us.csv and jhu.csv served over HTTP from a folder, as upstream serves them."""
+
+    folder: Path
+    answers: list[tuple[str, int]]
+
+    def write(self, name: str, text: str | bytes, mtime: float) -> None:
+        """(Re)write a file with the given Last-Modified time."""
+        path = self.folder / name
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+        os.utime(path, (mtime, mtime))
+
+
+@contextmanager
+def web_sources_in(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebSources]:
+    """Serve ``folder`` on 127.0.0.1 and point the pipeline's sources at us.csv and jhu.csv."""
+    answers: list[tuple[str, int]] = []
+    handler = functools.partial(
+        type("Handler", (RecordingHandler,), {"answers": answers}), directory=str(folder)
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    use_sources(monkeypatch, f"{base}/us.csv", f"{base}/jhu.csv")
+    try:
+        yield WebSources(folder, answers)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def stored_output_path(instance: DagsterInstance, asset: str) -> Path:
+    """Where Dagster's default IO manager keeps the asset's latest output."""
+    return Path(instance.storage_directory()) / AssetKey(asset).path[-1]
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What one evaluation of the sensor or the schedule decided."""
+
+    run_requests: list[RunRequest]
+    skip_reason: str | None
+    asset_events: list[Any]
+
+
+def sensor_tick(instance: DagsterInstance) -> Tick:
+    """One evaluation of covid_sources_sensor, as the daemon makes it."""
+    defs = build_definitions()
+    with build_sensor_context(
+        instance=instance, definitions=defs, resources=defs.resources
+    ) as context:
+        data = defs.resolve_sensor_def("covid_sources_sensor").evaluate_tick(context)
+    return Tick(list(data.run_requests or []), data.skip_message, list(data.asset_events or []))
+
+
+def schedule_tick(instance: DagsterInstance) -> Tick:
+    """One evaluation of covid_daily_schedule, as the daemon makes it at 12:15 UTC."""
+    defs = build_definitions()
+    with build_schedule_context(
+        instance=instance, resources=defs.resources, repository_def=defs.get_repository_def()
+    ) as context:
+        data = defs.resolve_schedule_def("covid_daily_schedule").evaluate_tick(context)
+    return Tick(list(data.run_requests or []), data.skip_message, [])

@@ -12,7 +12,7 @@ from covid_assets_bench.aws_calls import AwsCall
 from covid_assets_bench.benchmark import median_ratio, scheduled_run
 from covid_assets_bench.empty_job import EMPTY_JOB
 from covid_assets_bench.figures import RunFigures, figures_from_calls
-from covid_assets_bench.targets import process_targets, scenario_targets
+from covid_assets_bench.targets import process_targets, scenario_targets, tick_targets
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,9 @@ def test_quick_benchmark_prints_every_scenario_the_baseline_ratio_and_the_target
         "=== full load (snapshot 2021-03-14)",
         "=== next day (snapshot 2021-03-15)",
         "=== revision day (snapshot 2021-03-18)",
-        "=== no-change day (snapshot 2021-03-18)",
+        "=== no-change day, run by hand (snapshot 2021-03-18)",
+        "=== no-change day: the schedule's tick (snapshot 2021-03-18)",
+        "=== same-day revision: NYT 2020-05-07 then 2020-05-08",
         "AWS API calls",
         "DynamoDB items in write calls",
         "bytes downloaded",
@@ -43,6 +45,7 @@ def test_quick_benchmark_prints_every_scenario_the_baseline_ratio_and_the_target
         assert heading in output, f"{heading!r} missing from:\n{output}"
     assert output.count("baseline ratio (pipeline/baseline AWS calls): ") == 4
     assert "the pipeline run FAILED" not in output
+    assert "the table holds the revision after the run: yes" in output
 
 
 def figures(calls: list[AwsCall]) -> RunFigures:
@@ -82,11 +85,33 @@ def test_full_load_target_wants_one_write_call_per_25_rows():
 
     [full_load] = [
         target
-        for target in scenario_targets(one_call_per_batch, no_calls, no_calls, no_calls, 417)
+        for target in scenario_targets(one_call_per_batch, no_calls, no_calls, 417)
         if target.what.startswith("full load")
     ]
 
     assert (full_load.wanted, full_load.verdict) == ("17", "PASS")
+
+
+def test_a_quiet_tick_passes_with_four_reads_and_misses_with_a_write_or_a_download():
+    reads = [AwsCall("dynamodb", "GetItem", {}), AwsCall("glue", "GetTable", {})] + [
+        AwsCall("s3", "HeadObject", {})
+    ] * 2
+    baseline = figures([AwsCall("dynamodb", "PutItem", {})] * 421)
+
+    quiet = tick_targets(figures(reads), [304, 304], 0, baseline)
+    writing = tick_targets(
+        figures([*reads, AwsCall("s3", "PutObject", {})]), [200, 304], 0, baseline
+    )
+
+    assert {t.what: t.verdict for t in quiet if t.verdict != "PASS"} == {
+        "no-change day, tick: seconds of evaluation": "MISS"  # figures() times every call 1 s
+    }
+    missed = {t.what for t in writing if t.verdict == "MISS"}
+    assert {
+        "no-change day, tick: write calls",
+        "no-change day, tick: requests answered 200",
+        "no-change day, tick: conditional requests answered 304",
+    } <= missed
 
 
 def test_whole_process_targets_are_skipped_when_not_measured_and_missed_above_one_and_a_half():

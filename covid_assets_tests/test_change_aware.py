@@ -1,83 +1,64 @@
-"""A day costs what changed: sources are fetched conditionally, and when nothing is new and
-everything downstream was built from what is there, the run does nothing else."""
+"""A run costs what changed: sources are fetched conditionally (a source with nothing newer is
+not downloaded again: the run uses the file the last run stored), and what is served is
+written only where it differs."""
 
-import functools
-import os
-import threading
-from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-
-import pytest
 from dagster import AssetKey
 
 from covid_assets.definitions import build_definitions
+from covid_assets_bench.aws_calls import recorded_calls
+from covid_assets_bench.figures import is_write
 from covid_assets_tests.helpers import (
+    DAY_ONE,
+    DAY_TWO,
     JHU_THREE_DAYS,
+    LINEAGE,
     NYT_THREE_DAYS,
     THREE_DAYS,
+    materialization_metadata,
     materialized_assets,
-    observed_status,
     run_daily_job,
     stored_days,
-    use_sources,
+    stored_output_path,
 )
 
 
-class RecordingHandler(SimpleHTTPRequestHandler):
-    """A static file server (it honours If-Modified-Since) that notes what it answered."""
-
-    answers: list[tuple[str, int]]
-
-    def send_response(self, code: int, message: str | None = None) -> None:
-        self.answers.append((self.path, code))
-        super().send_response(code, message)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def web_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    """Serve us.csv and jhu.csv over HTTP from tmp_path; yields a writer that (re)writes them
-    with a given modification time, and the list of (path, status) the server answered."""
-    RecordingHandler.answers = []
-    handler = functools.partial(RecordingHandler, directory=str(tmp_path))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    use_sources(monkeypatch, f"{base}/us.csv", f"{base}/jhu.csv")
-
-    def write(name: str, text: str, mtime: int) -> None:
-        (tmp_path / name).write_text(text)
-        os.utime(tmp_path / name, (mtime, mtime))
-
-    yield write, RecordingHandler.answers
-    server.shutdown()
-    server.server_close()
-
-
-DAY_ONE, DAY_TWO = 1_600_000_000, 1_600_086_400
-
-
-def test_a_day_with_nothing_new_downloads_nothing_and_materializes_nothing(
+def test_a_run_by_hand_on_a_day_with_nothing_new_downloads_nothing_and_writes_nothing(
     aws, instance, web_sources
 ):
-    write, answers = web_sources
+    write, answers = web_sources.write, web_sources.answers
     write("us.csv", NYT_THREE_DAYS, DAY_ONE)
     write("jhu.csv", JHU_THREE_DAYS, DAY_ONE)
     run_daily_job(instance)
     answers.clear()
 
-    result = run_daily_job(instance)
+    with recorded_calls() as calls:
+        result = run_daily_job(instance)
 
     assert answers == [("/us.csv", 304), ("/jhu.csv", 304)]
-    assert materialized_assets(result) == set()
-    assert observed_status(result) == {"nyt_raw": "unchanged", "jhu_raw": "unchanged"}
+    assert materialized_assets(result) == set(LINEAGE)
+    for source in ("nyt_raw", "jhu_raw"):
+        assert materialization_metadata(result, source)["bytes_downloaded"] == 0
+    assert [call.operation for call in calls if is_write(call.operation)] == []
+    assert stored_days(aws) == THREE_DAYS
 
 
-def test_when_one_source_changes_both_are_used_and_the_change_is_loaded(aws, instance, web_sources):
-    write, answers = web_sources
+def test_a_run_by_hand_passes_every_check_on_a_day_with_nothing_new(aws, instance, web_sources):
+    write = web_sources.write
+    write("us.csv", NYT_THREE_DAYS, DAY_ONE)
+    write("jhu.csv", JHU_THREE_DAYS, DAY_ONE)
+    run_daily_job(instance)
+
+    result = run_daily_job(instance)
+
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == len(build_definitions().resolve_asset_graph().asset_check_keys)
+    assert all(evaluation.passed for evaluation in evaluations)
+
+
+def test_when_one_source_changes_the_other_is_used_as_stored_and_the_change_is_loaded(
+    aws, instance, web_sources
+):
+    write, answers = web_sources.write, web_sources.answers
     write("us.csv", NYT_THREE_DAYS, DAY_ONE)
     write("jhu.csv", JHU_THREE_DAYS, DAY_ONE)
     run_daily_job(instance)
@@ -86,19 +67,30 @@ def test_when_one_source_changes_both_are_used_and_the_change_is_loaded(aws, ins
 
     result = run_daily_job(instance)
 
-    # JHU answered 304 first, then was fetched in full because the merge needs it too.
-    assert answers == [("/us.csv", 200), ("/jhu.csv", 304), ("/jhu.csv", 200)]
-    assert {"nyt_raw", "jhu_raw", "merged_daily_table", "dynamodb_records"} <= materialized_assets(
-        result
-    )
+    assert answers == [("/us.csv", 200), ("/jhu.csv", 304)]
+    assert materialization_metadata(result, "jhu_raw")["bytes_downloaded"] == 0
     assert stored_days(aws)["2020-03-03"] == (31, 3, 0)
+
+
+def test_a_stored_file_that_is_gone_is_downloaded_again(aws, instance, web_sources):
+    write, answers = web_sources.write, web_sources.answers
+    write("us.csv", NYT_THREE_DAYS, DAY_ONE)
+    write("jhu.csv", JHU_THREE_DAYS, DAY_ONE)
+    run_daily_job(instance)
+    stored_output_path(instance, "jhu_raw").unlink()
+    answers.clear()
+
+    result = run_daily_job(instance)
+
+    assert answers == [("/us.csv", 304), ("/jhu.csv", 304), ("/jhu.csv", 200)]
+    assert result.success
+    assert stored_days(aws) == THREE_DAYS
 
 
 def test_a_run_that_materialized_one_source_alone_is_followed_by_a_full_run(
     aws, instance, write_sources
 ):
-    """The decision to skip looks at what every downstream asset was built from, not at what
-    the sources' last materializations were."""
+    """The merged table is built from both sources' current files, whatever ran before."""
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
     run_daily_job(instance)
     write_sources(NYT_THREE_DAYS.replace("2020-03-03,30,3", "2020-03-03,32,3"), JHU_THREE_DAYS)

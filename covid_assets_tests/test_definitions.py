@@ -11,17 +11,9 @@ from dagster import AssetKey, DefaultScheduleStatus
 
 from covid_assets.definitions import build_definitions, defs
 from covid_assets.settings import SETTINGS
+from covid_assets_tests.helpers import LINEAGE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-LINEAGE = {
-    "nyt_raw": set(),
-    "jhu_raw": set(),
-    "merged_daily_table": {"nyt_raw", "jhu_raw"},
-    "dynamodb_records": {"merged_daily_table"},
-    "athena_export": {"merged_daily_table"},
-    "dashboard": {"athena_export"},
-}
 
 
 def test_lineage_runs_from_raw_sources_to_dynamodb_the_export_and_the_dashboard():

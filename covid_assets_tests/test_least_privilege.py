@@ -18,6 +18,7 @@ from covid_assets_tests.helpers import (
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
     run_daily_job,
+    sensor_tick,
     use_snapshot,
 )
 
@@ -26,6 +27,7 @@ IAM_ACTION_OF_OPERATION = {
     "s3:ListObjectsV2": "s3:ListBucket",
     "s3:ListObjects": "s3:ListBucket",
     "s3:DeleteObjects": "s3:DeleteObject",
+    "s3:HeadObject": "s3:GetObject",
     # The parts of a multipart upload (boto3's upload_fileobj, above 8 MB) need s3:PutObject.
     "s3:CreateMultipartUpload": "s3:PutObject",
     "s3:UploadPart": "s3:PutObject",
@@ -63,7 +65,7 @@ class Arns:
 def resources_of(action: str, params: dict[str, Any], arns: Arns) -> list[str]:
     """The resources one call with these parameters must be authorized on."""
     match action:
-        case "dynamodb:DescribeTable" | "dynamodb:Query":
+        case "dynamodb:DescribeTable" | "dynamodb:Query" | "dynamodb:GetItem":
             return [arns.dynamodb_table(params["TableName"])]
         case "dynamodb:BatchWriteItem":
             return [arns.dynamodb_table(table) for table in params["RequestItems"]]
@@ -170,15 +172,16 @@ def replay_requests(
     monkeypatch: pytest.MonkeyPatch,
     write_sources: Callable[[str, str], None],
 ) -> list[Request]:
-    """The IAM requests of a run on each real snapshot in turn, then of a run whose input is
-    rejected (the quarantine and alert path), configured as deployed on ECS: steps hand their
-    outputs over in S3, under the stack's prefix for them."""
+    """The IAM requests of a run on each real snapshot in turn, of the sensor's tick after the
+    last, then of a run whose input is rejected (the quarantine and alert path), configured as
+    deployed on ECS: steps hand their outputs over in S3, under the stack's prefix for them."""
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in deployed_stack(aws)["Parameters"]}
     monkeypatch.setenv("COVID_IO_S3_PREFIX", parameters["StepOutputsPrefix"])
     with recorded_requests(arns) as requests:
         for day in sorted(folder.name for folder in snapshots_dir.iterdir() if folder.is_dir()):
             use_snapshot(monkeypatch, snapshots_dir, day)
             assert run_daily_job(instance).success, day
+        assert sensor_tick(instance).run_requests == []
         write_sources(NYT_THREE_DAYS.replace(",20,", ",-20,"), JHU_THREE_DAYS)
         assert not run_daily_job(instance, raise_on_error=False).success
     return requests

@@ -16,8 +16,6 @@ from covid_assets_tests.helpers import (
     exported_rows,
     glue_export_table,
     materialization_metadata,
-    materialized_assets,
-    observed_status,
     run_daily_job,
     stored_days,
 )
@@ -71,16 +69,15 @@ def test_export_is_parquet_at_the_glue_tables_location_with_matching_types(
     assert exported.num_rows == 3
 
 
-def test_second_run_of_the_same_data_materializes_nothing_and_observes_the_sources_unchanged(
-    aws, instance, write_sources
-):
+def test_second_run_of_the_same_data_rewrites_nothing(aws, instance, write_sources):
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
     run_daily_job(instance)
     location = glue_export_table(aws)["StorageDescriptor"]["Location"]
     result = run_daily_job(instance)
     assert result.success
-    assert materialized_assets(result) == set()
-    assert observed_status(result) == {"nyt_raw": "unchanged", "jhu_raw": "unchanged"}
+    assert materialization_metadata(result, "dynamodb_records")["items_written"] == 0
+    assert materialization_metadata(result, "athena_export")["status"] == "unchanged"
+    assert materialization_metadata(result, "dashboard")["page_written"] is False
     assert stored_days(aws) == THREE_DAYS
     assert glue_export_table(aws)["StorageDescriptor"]["Location"] == location
 
