@@ -48,6 +48,7 @@ PIPELINE_ASSETS = (
 )
 STARTUP_SECONDS = 120
 RUN_SECONDS = 120
+SENSOR_INTERVAL_SECONDS = 10
 
 
 @dataclass
@@ -71,6 +72,22 @@ ASSET_NODES = """{ assetNodes { assetKey { path } dependencyKeys { path }
   assetChecksOrError { ... on AssetChecks { checks {
     name executionForLatestMaterialization { status } } } } } }"""
 CHECK_RESULT_LABELS = {"SUCCEEDED": "Succeeded", "FAILED": "Failed"}
+SENSOR_RUNS = """{ runsOrError(filter: {tags: [{key: "covid_assets/trigger", value: "sensor"}]}) {
+  ... on Runs { results { runId status tags { key value } } } } }"""
+SENSOR_TICKS = """{ sensorOrError(sensorSelector: {repositoryName: "__repository__",
+  repositoryLocationName: "covid_assets", sensorName: "covid_sources_sensor"}) {
+  ... on Sensor { sensorState { ticks(limit: 20) { status skipReason timestamp } } } } }"""
+
+
+def wait_for_run(dagster_ui: "DagsterUI", run_id: str) -> str:
+    """The run's final status."""
+    deadline = time.monotonic() + RUN_SECONDS
+    status = "QUEUED"
+    while status not in ("SUCCESS", "FAILURE", "CANCELED"):
+        assert time.monotonic() < deadline, f"run {run_id} still {status} after {RUN_SECONDS} s"
+        time.sleep(0.5)
+        status = dagster_ui.graphql(RUN_STATUS, runId=run_id)["runOrError"]["status"]
+    return status
 
 
 def wait_until_loaded(server: subprocess.Popen, url: str, log: Path) -> None:
@@ -107,6 +124,7 @@ def dagster_ui(moto_endpoint, snapshots_dir, tmp_path_factory) -> Iterator[Dagst
         aws = blank_emulated_account(moto_endpoint, monkeypatch)
         use_snapshot(monkeypatch, snapshots_dir, "2021-03-18")
         monkeypatch.setenv("DAGSTER_HOME", str(tmp_path_factory.mktemp("dagster_home")))
+        monkeypatch.setenv("COVID_SENSOR_INTERVAL_SECONDS", str(SENSOR_INTERVAL_SECONDS))
         prepare_dagster_home()
         port = str(free_port())
         url = f"http://{LOCAL_HOST}:{port}"
@@ -158,8 +176,20 @@ def screenshot(page: Page, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def materialize_all_run(dagster_ui, browser) -> str:
-    """Click "Materialize all" in the lineage view and wait for the run to end; its status."""
+def sensor_run(dagster_ui) -> dict[str, Any]:
+    """The run the sensor's first tick starts on a new instance, once it has ended."""
+    deadline = time.monotonic() + RUN_SECONDS
+    while not (runs := dagster_ui.graphql(SENSOR_RUNS)["runsOrError"]["results"]):
+        assert time.monotonic() < deadline, f"the sensor started no run in {RUN_SECONDS} s"
+        time.sleep(1)
+    [run] = runs
+    return {**run, "status": wait_for_run(dagster_ui, run["runId"])}
+
+
+@pytest.fixture(scope="module")
+def materialize_all_run(dagster_ui, browser, sensor_run) -> str:
+    """Click "Materialize all" in the lineage view and wait for the run to end; its status.
+    (After the sensor's own first run, so that the two do not overlap.)"""
     page = open_page(browser)
     try:
         page.goto(f"{dagster_ui.url}/asset-groups")
@@ -169,12 +199,7 @@ def materialize_all_run(dagster_ui, browser) -> str:
         ) as launch:
             button.click()
         run_id = launch.value.json()["data"]["launchPipelineExecution"]["run"]["id"]
-        deadline = time.monotonic() + RUN_SECONDS
-        status = "QUEUED"
-        while status not in ("SUCCESS", "FAILURE", "CANCELED"):
-            assert time.monotonic() < deadline, f"run {run_id} still {status} after {RUN_SECONDS} s"
-            time.sleep(0.5)
-            status = dagster_ui.graphql(RUN_STATUS, runId=run_id)["runOrError"]["status"]
+        status = wait_for_run(dagster_ui, run_id)
         page.goto(f"{dagster_ui.url}/runs/{run_id}")
         expect(page.get_by_text(run_id[:8]).first).to_be_visible()
         screenshot(page, "run")
@@ -268,3 +293,55 @@ def test_dashboard_page_in_s3_renders_without_console_errors(dagster_ui, materia
     screenshot(page, "dashboard-html")
     assert problems == []
     assert [address for address in requested if not address.startswith("data:")] == [url]
+
+
+def test_the_sensor_starts_the_first_run_with_no_click_and_says_why(sensor_run):
+    tags = {tag["key"]: tag["value"] for tag in sensor_run["tags"]}
+    assert sensor_run["status"] == "SUCCESS"
+    assert "NYT published a new file" in tags["covid_assets/reason"]
+
+
+@pytest.fixture(scope="module")
+def quiet_tick(dagster_ui, materialize_all_run) -> dict[str, Any]:
+    """The first sensor tick after "Materialize all" that found nothing to do."""
+    since = time.time()
+    deadline = time.monotonic() + 6 * SENSOR_INTERVAL_SECONDS + 30
+    while True:
+        ticks = dagster_ui.graphql(SENSOR_TICKS)["sensorOrError"]["sensorState"]["ticks"]
+        skipped = [t for t in ticks if t["status"] == "SKIPPED" and t["timestamp"] > since]
+        if skipped:
+            return skipped[0]
+        assert time.monotonic() < deadline, f"no quiet tick after the runs: {ticks[:3]}"
+        time.sleep(2)
+
+
+def test_a_quiet_tick_is_skipped_with_its_reason_on_the_sensors_page(dagster_ui, quiet_tick, page):
+    assert "DynamoDB and the export verified" in quiet_tick["skipReason"]
+    page.goto(f"{dagster_ui.url}/locations/covid_assets/sensors/covid_sources_sensor")
+    # A skipped tick reads "0 runs requested"; its reason shows over it.
+    latest = page.get_by_role("row").filter(has_text="View logs").first
+    latest.get_by_text("0 runs requested").first.hover()
+    expect(page.get_by_text("DynamoDB and the export verified").first).to_be_visible()
+    screenshot(page, "sensor-quiet-tick")
+
+
+def test_the_lineage_stays_green_after_a_quiet_tick(dagster_ui, quiet_tick, page):
+    """A quiet tick makes no run, so every check keeps the result of the last run: passed."""
+    results = {
+        (node["assetKey"]["path"][-1], check["name"]): (
+            check["executionForLatestMaterialization"] or {}
+        ).get("status")
+        for node in dagster_ui.graphql(ASSET_NODES)["assetNodes"]
+        for check in node["assetChecksOrError"].get("checks", [])
+    }
+    assert results, "the pipeline's assets have no checks"
+    assert {key: status for key, status in results.items() if status != "SUCCEEDED"} == {}
+    page.goto(f"{dagster_ui.url}/asset-groups")
+    expect(page.locator("svg foreignObject [data-tooltip='raw']")).to_be_visible()
+    page.locator("button:has([aria-label='settings'])").last.click()
+    page.get_by_role("menuitem", name="Expand all groups").click()
+    page.keyboard.press("Escape")
+    for asset in PIPELINE_ASSETS:
+        node = page.locator("svg foreignObject").filter(has=page.get_by_text(asset, exact=True))
+        expect(node).to_have_count(1)
+    screenshot(page, "lineage-after-quiet-tick")
