@@ -74,6 +74,29 @@ SETTINGS: dict[str, Setting] = {
             "(the default is the local emulator's topic).",
         ),
         Setting(
+            "COVID_MAX_LOST_DAYS_PERCENT",
+            "1",
+            "Served days (in the export) a new merged table may lose, in whole percent of them; "
+            "more blocks the load, fewer are a warning listing them.",
+        ),
+        Setting(
+            "COVID_PROTECTED_RECENT_DAYS",
+            "7",
+            "The last served days of which a new merged table may lose none.",
+        ),
+        Setting(
+            "COVID_MAX_COUNT_DROP_PERCENT",
+            "10",
+            "How far a day's cases, deaths or recovered may fall below the served value, in "
+            "whole percent of it (real revisions: up to 4.5%).",
+        ),
+        Setting(
+            "COVID_COUNT_DROP_FLOOR",
+            "10",
+            "A fall of a served count by this many or fewer is always allowed (small counts are "
+            "revised from 1 to 0).",
+        ),
+        Setting(
             "AWS_DEFAULT_REGION",
             "us-east-1",
             "AWS region of every client (the standard boto3 variable).",
