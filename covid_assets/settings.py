@@ -39,8 +39,9 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "COVID_HTTP_RETRIES",
             "4",
-            "Retries of a download after a connection error, timeout, HTTP 429 or 5xx "
-            "(exponential backoff with jitter); other 4xx fail at once.",
+            "Retries of a download after a timeout, a dropped connection, HTTP 429 or 5xx "
+            "(exponential backoff with jitter); a host that does not resolve or refuses the "
+            "connection, and other 4xx, fail at once.",
         ),
         Setting(
             "COVID_DOWNLOAD_MAX_BYTES",

@@ -3,6 +3,7 @@ source snapshots, a test instance, source files written on the fly, and an alert
 helpers that are not fixtures live in ``helpers``."""
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,3 +72,11 @@ def alert_inbox(aws: EmulatedAws) -> AlertInbox:
         TopicArn=os.environ["COVID_SNS_TOPIC_ARN"], Protocol="sqs", Endpoint=queue_arn
     )
     return AlertInbox(sqs, queue_url)
+
+
+@pytest.fixture
+def refused_url() -> Iterator[str]:
+    """An http:// URL on 127.0.0.1 whose port refuses connections: bound, never listening."""
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{bound.getsockname()[1]}/us.csv"
