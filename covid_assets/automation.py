@@ -32,6 +32,7 @@ from dagster import (
 
 from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource, SNSResource
 from covid_assets.downloads import SourceFileDownloader
+from covid_assets.failures import failure_reason
 from covid_assets.inspection import Inspection, inspect_world
 
 covid_daily_job = define_asset_job(
@@ -143,12 +144,8 @@ CHECK_FAILURE_ERROR = "DagsterAssetCheckFailedError"
 
 
 def step_failure_detail(event: DagsterEvent) -> str:
-    """The step and the pipeline's own exception, found inside Dagster's step-execution wrappers
-    (its own causes, such as the OSError behind a failed download, are already in its message)."""
-    error = event.step_failure_data.error
-    while error.cls_name.startswith("Dagster") and error.cause is not None:
-        error = error.cause
-    return f"step {event.step_key}: {error.cls_name}: {error.message.strip()}"
+    """The root cause of the step's failure first, then the step."""
+    return f"{failure_reason(event.step_failure_data.error)}, in step {event.step_key}"
 
 
 @run_failure_sensor(

@@ -328,3 +328,111 @@ def common_dates_mismatch(
     return [
         Problem(source, None, None, f"{len(table)} rows", f"{expected} (dates in both sources)")
     ]
+
+
+def no_common_dates(raw_nyt: pd.DataFrame, raw_jhu: pd.DataFrame, source: str) -> list[Problem]:
+    """The sources must share at least one date: an inner join of two files that share none is
+    an empty table, which would replace every day that is served."""
+    nyt_dates = parse_iso_dates(raw_nyt[NYT_DATE]).dropna()
+    jhu_dates = parse_iso_dates(jhu_us_rows(raw_jhu)[JHU_DATE]).dropna()
+    if set(nyt_dates) & set(jhu_dates):
+        return []
+    spans = [
+        f"{name} {dates.min()}..{dates.max()}" if len(dates) else f"{name} no dates"
+        for name, dates in (("NYT", nyt_dates), ("JHU US", jhu_dates))
+    ]
+    return [
+        Problem(
+            source,
+            None,
+            "date",
+            f"no date in both sources ({', '.join(spans)})",
+            "at least one date present in both sources",
+        )
+    ]
+
+
+# The merged table against what is served now (the export as users query it). Upstream files
+# are revised, so past days may change and even go down; they must not vanish or collapse.
+
+
+@dataclass(frozen=True)
+class ServedTolerances:
+    """How far a new merged table may fall short of the served one before it is held back."""
+
+    max_lost_days_percent: int
+    protected_recent_days: int
+    max_count_drop_percent: int
+    count_drop_floor: int
+
+
+def lost_served_days(table: pd.DataFrame, served: pd.DataFrame, source: str) -> list[Problem]:
+    """Every served day the merged table no longer has (a warning when few and old)."""
+    lost = sorted(set(served["date"]) - set(table["date"]))
+    return [Problem(source, None, "date", str(day), "the served day to be kept") for day in lost]
+
+
+def served_days_lost_beyond_tolerance(
+    table: pd.DataFrame, served: pd.DataFrame, tolerances: ServedTolerances, source: str
+) -> list[Problem]:
+    """More than ``max_lost_days_percent`` of the served days lost, or any of the last
+    ``protected_recent_days`` served days: a cut or shrunk file, not a revision."""
+    lost = set(served["date"]) - set(table["date"])
+    recent = sorted(served["date"])[-tolerances.protected_recent_days :]
+    problems = [
+        Problem(
+            source,
+            None,
+            "date",
+            str(day),
+            f"each of the last {tolerances.protected_recent_days} served days to be kept",
+        )
+        for day in recent
+        if tolerances.protected_recent_days and day in lost
+    ]
+    allowed = tolerances.max_lost_days_percent / 100 * len(served)
+    if len(lost) > allowed:
+        problems.insert(
+            0,
+            Problem(
+                source,
+                None,
+                "date",
+                f"{len(lost)} of {len(served)} served days lost ({min(lost)}..{max(lost)})",
+                f"at most {tolerances.max_lost_days_percent}% of the served days lost",
+            ),
+        )
+    return problems
+
+
+def served_counts_dropped(
+    table: pd.DataFrame, served: pd.DataFrame, tolerances: ServedTolerances, source: str
+) -> list[Problem]:
+    """Counts of a day that fall below the served ones by more than ``max_count_drop_percent``
+    of the served value and more than ``count_drop_floor``: revisions do lower counts, a little
+    (the floor lets small counts such as 1 -> 0 through). A recovered of 0 is no figure, not a
+    count: JHU stopped reporting recoveries and later files give 0 for days it once counted."""
+    both = table.merge(served, on="date", suffixes=("", "_served"))
+    problems = []
+    for column in COUNT_COLUMNS:
+        new, old = both[column], both[f"{column}_served"]
+        allowed = (old * tolerances.max_count_drop_percent / 100).clip(
+            lower=tolerances.count_drop_floor
+        )
+        dropped = (old - new).gt(allowed)
+        if column == "recovered":
+            dropped &= new.ne(0)
+        problems += [
+            Problem(
+                source,
+                None,
+                column,
+                f"{day}: {value:,} (served {served_value:,})",
+                f"at most {tolerances.max_count_drop_percent}% (or "
+                f"{tolerances.count_drop_floor}) below the served value",
+            )
+            for day, value, served_value in zip(
+                both["date"][dropped], new[dropped], old[dropped], strict=True
+            )
+        ]
+    return problems

@@ -25,6 +25,7 @@ from covid_assets.automation import (
 from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource, SNSResource
 from covid_assets.downloads import SourceFileDownloader
 from covid_assets.quarantine import QuarantineResource
+from covid_assets.served import ServedExportResource
 from covid_assets.settings import configured, configured_int, value
 from covid_assets.sources import SOURCES
 
@@ -39,6 +40,11 @@ def build_definitions() -> Definitions:
         region_name=region,
     )
     alerts = SNSResource(topic_arn=configured("COVID_SNS_TOPIC_ARN"), region_name=region)
+    glue = GlueCatalogResource(
+        database=configured("COVID_GLUE_DATABASE"),
+        table_name=configured("COVID_GLUE_TABLE"),
+        region_name=region,
+    )
     return Definitions(
         assets=load_assets_from_modules(
             [raw_sources, merged_daily_table, dynamodb_records, athena_export, dashboard]
@@ -60,13 +66,17 @@ def build_definitions() -> Definitions:
                 table_name=configured("COVID_DYNAMODB_TABLE"), region_name=region
             ),
             "bucket": bucket,
-            "glue": GlueCatalogResource(
-                database=configured("COVID_GLUE_DATABASE"),
-                table_name=configured("COVID_GLUE_TABLE"),
-                region_name=region,
-            ),
+            "glue": glue,
             "alerts": alerts,
             "quarantine": QuarantineResource(bucket=bucket, alerts=alerts),
+            "served_export": ServedExportResource(
+                glue=glue,
+                bucket=bucket,
+                max_lost_days_percent=configured_int("COVID_MAX_LOST_DAYS_PERCENT"),
+                protected_recent_days=configured_int("COVID_PROTECTED_RECENT_DAYS"),
+                max_count_drop_percent=configured_int("COVID_MAX_COUNT_DROP_PERCENT"),
+                count_drop_floor=configured_int("COVID_COUNT_DROP_FLOOR"),
+            ),
             **step_output_io_manager(region),
         },
         # The steps are small and run one after another, so a subprocess per step (Dagster's

@@ -5,12 +5,14 @@ import hashlib
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import requests
 from dagster import ConfigurableResource
 from pydantic import Field
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from covid_assets.sources import Source
@@ -18,11 +20,36 @@ from covid_assets.sources import Source
 
 class SourceUnavailableError(RuntimeError):
     """A source file could not be fetched; the message says which and what to change.
-    ``transient`` is True when trying again later may help (connection error, timeout, 429, 5xx)."""
+    ``transient`` is True when trying again later may help (timeout, dropped connection, 429,
+    5xx); not for a host that does not resolve or refuses the connection."""
 
     def __init__(self, message: str, transient: bool) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+class RetryUnlessUnreachable(Retry):
+    """urllib3's retries, except that a host that does not resolve or refuses the connection
+    fails at once: offline, or with a wrong URL, waiting does not help. A connect timeout is
+    retried (urllib3 raises ConnectTimeoutError for it, not NewConnectionError)."""
+
+    def increment(
+        self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any
+    ) -> Retry:
+        error = kwargs.get("error")
+        if isinstance(error, NewConnectionError):
+            raise MaxRetryError(kwargs.get("_pool"), url, error) from error
+        return super().increment(method, url, *args, **kwargs)
+
+
+def unreachable_cause(error: BaseException) -> str | None:
+    """Why the host could not be reached, when it does not resolve or refuses the connection."""
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    if isinstance(reason, NameResolutionError):
+        return f"could not resolve {reason.conn.host}"
+    if isinstance(reason, NewConnectionError):
+        return f"could not connect to {reason.conn.host}:{reason.conn.port} ({reason.__cause__})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -57,8 +84,8 @@ class SourceFileDownloader(ConfigurableResource):
     )
     retries: int = Field(
         default=4,
-        description="Retries after a connection error, timeout, HTTP 429 or 5xx "
-        "(COVID_HTTP_RETRIES).",
+        description="Retries after a timeout, a dropped connection, HTTP 429 or 5xx; an "
+        "unresolvable host or a refused connection is not retried (COVID_HTTP_RETRIES).",
     )
     max_bytes: int = Field(
         default=64 * 1024 * 1024,
@@ -72,7 +99,9 @@ class SourceFileDownloader(ConfigurableResource):
         self, source: Source, etag: str | None = None, last_modified: str | None = None
     ) -> Download:
         """``source``'s file; see ``download``."""
-        return self.download(self.url_of(source), source.url_setting, etag, last_modified)
+        return self.download(
+            self.url_of(source), source.url_setting, etag, last_modified, source.label
+        )
 
     def download(
         self,
@@ -80,26 +109,41 @@ class SourceFileDownloader(ConfigurableResource):
         setting_name: str,
         etag: str | None = None,
         last_modified: str | None = None,
+        label: str = "Source",
     ) -> Download:
-        """The file, or SourceUnavailableError naming the URL and the variable to set. With the
+        """The file, or SourceUnavailableError naming the URL and the variable to set; a host
+        that cannot be reached is said first, and is not retried. With the
         ``etag``/``last_modified`` of an earlier download, an HTTP source is asked only for a
         newer file (If-None-Match / If-Modified-Since) and may answer 304 with no content."""
         try:
             if urlparse(url).scheme in ("http", "https"):
                 return self._download_http(url, etag, last_modified)
             return Download(self._read_local(url))
-        except (OSError, requests.RequestException, ValueError) as error:
-            transient = isinstance(
-                error, requests.ConnectionError | requests.Timeout | requests.exceptions.RetryError
-            )
+        except requests.ConnectionError as error:
+            cause = unreachable_cause(error)
+            if cause is None:
+                raise self._unavailable(url, setting_name, error, transient=True) from error
             raise SourceUnavailableError(
-                f"Could not download {url}: {error}. Check that it is reachable, or set "
-                f"{setting_name} to another http(s):// or file:// URL or a local path.",
-                transient=transient,
+                f"{label} unreachable: {cause} ({setting_name}={url}). Offline? See README: run "
+                "from local files.",
+                transient=False,
             ) from error
+        except (OSError, requests.RequestException, ValueError) as error:
+            transient = isinstance(error, requests.Timeout | requests.exceptions.RetryError)
+            raise self._unavailable(url, setting_name, error, transient) from error
+
+    @staticmethod
+    def _unavailable(
+        url: str, setting_name: str, error: Exception, transient: bool
+    ) -> SourceUnavailableError:
+        return SourceUnavailableError(
+            f"Could not download {url}: {error}. Check that it is reachable, or set "
+            f"{setting_name} to another http(s):// or file:// URL or a local path.",
+            transient=transient,
+        )
 
     def _download_http(self, url: str, etag: str | None, last_modified: str | None) -> Download:
-        retry = Retry(
+        retry = RetryUnlessUnreachable(
             total=self.retries,
             backoff_factor=0.5,
             backoff_jitter=0.5,

@@ -1,8 +1,9 @@
 """The asset ``merged_daily_table`` and its checks: NYT cases and deaths joined with JHU US
 recoveries by date. Also the decorator of the serving assets, which are built from it.
 
-Its blocking checks (the table's shape, one row per date the sources share) stop everything
-downstream when they fail, and keep the table in quarantine with an alert.
+Its blocking checks (the table's shape, one row per date the sources share, and what it would
+publish against what is served now) stop everything downstream when they fail, and keep the
+table in quarantine with an alert.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -29,51 +30,113 @@ from covid_assets.contracts import (
     Problem,
     SourceDataError,
     common_dates_mismatch,
+    lost_served_days,
+    no_common_dates,
+    served_counts_dropped,
+    served_days_lost_beyond_tolerance,
 )
 from covid_assets.metadata import daily_table_metadata, table_sha256
 from covid_assets.quarantine import QuarantineResource
 from covid_assets.reading import RawSourceFile
+from covid_assets.served import ServedExportResource, ServedTable
 from covid_assets.transform import merge_daily
 
 MERGED = "merged_daily_table"
 ROW_COUNT_CHECK = "row_count_matches_common_dates"
+COMMON_DATES_CHECK = "sources_share_dates"
+SERVED_DAYS_CHECK = "served_days_kept"
+SERVED_COUNTS_CHECK = "served_counts_kept"
+LOST_DAYS_WARNING = "no_served_day_lost"
 
 MERGED_CHECK_SPECS = [
     *rule_check_specs(MERGED, MERGED_BLOCKING_RULES),
-    AssetCheckSpec(
-        ROW_COUNT_CHECK,
-        asset=MERGED,
-        blocking=True,
-        description="One row for each date present in both sources.",
+    *(
+        AssetCheckSpec(name, asset=MERGED, blocking=True, description=description)
+        for name, description in (
+            (ROW_COUNT_CHECK, "One row for each date present in both sources."),
+            (COMMON_DATES_CHECK, "The sources share at least one date: the table is not empty."),
+            (
+                SERVED_DAYS_CHECK,
+                "Against the served export: at most COVID_MAX_LOST_DAYS_PERCENT of its days, and "
+                "none of its last COVID_PROTECTED_RECENT_DAYS days, are missing.",
+            ),
+            (
+                SERVED_COUNTS_CHECK,
+                "Against the served export: no count falls below the served one by more than "
+                "COVID_MAX_COUNT_DROP_PERCENT and COVID_COUNT_DROP_FLOOR (a recovered of 0 is no "
+                "figure: JHU stopped counting).",
+            ),
+        )
     ),
     *rule_check_specs(MERGED, [CUMULATIVE_TOTALS_RULE], blocking=False),
+    AssetCheckSpec(
+        LOST_DAYS_WARNING,
+        asset=MERGED,
+        blocking=False,
+        description="Lists the served days the table no longer has (a warning within the "
+        "tolerance: DynamoDB keeps them, the export drops them).",
+    ),
 ]
 
 
 def blocking_problems(
-    table: pd.DataFrame, nyt_raw: RawSourceFile, jhu_raw: RawSourceFile
+    table: pd.DataFrame,
+    nyt_raw: RawSourceFile,
+    jhu_raw: RawSourceFile,
+    served: ServedTable,
+    served_export: ServedExportResource,
 ) -> dict[str, list[Problem]]:
-    """The problems of each blocking check: the table's rules, and its row count against the
-    dates the sources share."""
+    """The problems of each blocking check: the table's rules, its row count against the dates
+    the sources share, and what it would publish against what is served (nothing to compare
+    with on a first run)."""
     found = {rule.name: rule.find_problems(table, MERGED) for rule in MERGED_BLOCKING_RULES}
     found[ROW_COUNT_CHECK] = common_dates_mismatch(table, nyt_raw.table, jhu_raw.table, MERGED)
+    found[COMMON_DATES_CHECK] = no_common_dates(nyt_raw.table, jhu_raw.table, MERGED)
+    found[SERVED_DAYS_CHECK] = found[SERVED_COUNTS_CHECK] = []
+    if served.rows is not None:
+        tolerances = served_export.tolerances
+        found[SERVED_DAYS_CHECK] = served_days_lost_beyond_tolerance(
+            table, served.rows, tolerances, MERGED
+        )
+        found[SERVED_COUNTS_CHECK] = served_counts_dropped(table, served.rows, tolerances, MERGED)
     return found
 
 
 def merged_check_results(
-    table: pd.DataFrame, blocking: dict[str, list[Problem]], quarantine: str | None
+    table: pd.DataFrame,
+    blocking: dict[str, list[Problem]],
+    quarantine: str | None,
+    served: ServedTable,
 ) -> list[AssetCheckResult]:
-    """Every check's result: the blocking ones from their problems, then the warning."""
+    """Every check's result: the blocking ones from their problems, then the warnings. The
+    checks against the served export say what they compared with."""
+    warnings = {
+        CUMULATIVE_TOTALS_RULE.name: CUMULATIVE_TOTALS_RULE.find_problems(table, MERGED),
+        LOST_DAYS_WARNING: []
+        if served.rows is None
+        else lost_served_days(table, served.rows, MERGED),
+    }
+
+    def served_note(name: str) -> dict | None:
+        compared = (SERVED_DAYS_CHECK, SERVED_COUNTS_CHECK, LOST_DAYS_WARNING)
+        return {"served": served.note} if name in compared else None
+
     return [
         *(
-            check_result(MERGED, name, problems, quarantine=quarantine)
+            check_result(
+                MERGED, name, problems, quarantine=quarantine, extra_metadata=served_note(name)
+            )
             for name, problems in blocking.items()
         ),
-        check_result(
-            MERGED,
-            CUMULATIVE_TOTALS_RULE.name,
-            CUMULATIVE_TOTALS_RULE.find_problems(table, MERGED),
-            severity=AssetCheckSeverity.WARN,
+        *(
+            check_result(
+                MERGED,
+                name,
+                problems,
+                severity=AssetCheckSeverity.WARN,
+                extra_metadata=served_note(name),
+            )
+            for name, problems in warnings.items()
         ),
     ]
 
@@ -93,6 +156,7 @@ def merged_daily_table(
     nyt_raw: RawSourceFile,
     jhu_raw: RawSourceFile,
     quarantine: QuarantineResource,
+    served_export: ServedExportResource,
 ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
     unreadable = nyt_raw.read_problems + jhu_raw.read_problems
     if unreadable:
@@ -102,7 +166,9 @@ def merged_daily_table(
     yield Output(
         table, metadata=daily_table_metadata(table), data_version=DataVersion(table_sha256(table))
     )
-    blocking = blocking_problems(table, nyt_raw, jhu_raw)
+    served = served_export.read()
+    context.log.info("Checks against what is served: %s", served.note)
+    blocking = blocking_problems(table, nyt_raw, jhu_raw, served, served_export)
     location = quarantine.keep_failed_input(
         run_id=context.run.run_id,
         asset_name=MERGED,
@@ -110,7 +176,7 @@ def merged_daily_table(
         original=table.to_csv(index=False).encode(),
         problems_by_check=blocking,
     )
-    yield from merged_check_results(table, blocking, location)
+    yield from merged_check_results(table, blocking, location, served)
 
 
 def serving_asset(

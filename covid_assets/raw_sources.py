@@ -57,7 +57,7 @@ def raw_source_check_specs(source: Source) -> list[AssetCheckSpec]:
             READABLE_CHECK,
             asset=source.asset,
             blocking=True,
-            description="UTF-8 CSV with a header line; no row has more fields than the header.",
+            description="UTF-8 CSV with a header line; every row has as many fields as the header.",
         ),
         *rule_check_specs(source.asset, source.rules),
     ]

@@ -34,14 +34,16 @@ class RawSourceFile:
     def from_bytes(cls, url: str, content: bytes) -> "RawSourceFile":
         try:
             return cls(url, content, read_csv_text(content), [])
-        except ExtraFieldsError as error:
+        except FieldCountError as error:
             problem = Problem(url, error.line, None, f"{error.found} fields", error.expected)
         except (ValueError, UnicodeDecodeError) as error:  # pandas' parser errors are ValueErrors
             problem = Problem(url, None, None, None, f"a readable CSV file ({error})".strip())
         return cls(url, content, None, [problem])
 
 
-class ExtraFieldsError(ValueError):
+class FieldCountError(ValueError):
+    """A row with more or fewer fields than the header."""
+
     def __init__(self, line: int, found: int, header_fields: int) -> None:
         self.line, self.found = line, found
         self.expected = f"{header_fields} fields, as in the header"
@@ -60,7 +62,8 @@ def has_blank_line(content: bytes) -> bool:
 def read_csv_text(content: bytes) -> pd.DataFrame:
     """Every cell as text, blank cells as "", indexed by the row's line number in the file (the
     header is line 1). Blank lines are kept as rows so the numbering stays true. A row with more
-    fields than the header is an error: pandas would otherwise shift or drop the extra values.
+    or fewer fields than the header is an error: pandas would otherwise drop the extra values, or
+    fill the missing ones with blanks (a file cut inside a row would pass as a row of zeros).
 
     pandas' C parser is the reference. A file without blank lines is first given to pyarrow's
     parser, which is faster on the large JHU file and gives the same table; it rejects every
@@ -82,7 +85,7 @@ def _read_with_c_parser(content: bytes) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
-            return pd.read_csv(
+            table = pd.read_csv(
                 io.BytesIO(content),
                 dtype=str,
                 keep_default_na=False,
@@ -90,14 +93,27 @@ def _read_with_c_parser(content: bytes) -> pd.DataFrame:
                 index_col=False,
                 encoding="utf-8",
             )
-        except pd.errors.ParserWarning:
-            raise _first_row_with_extra_fields(content) from None
+        except pd.errors.ParserWarning:  # pandas warns of a row with too many fields
+            raise _first_row_with_wrong_field_count(content) or ValueError(
+                "a row has more fields than the header"
+            ) from None
+    # A row with too few fields is padded with blank cells, silently.
+    short_row = _first_row_with_wrong_field_count(content)
+    if short_row is not None:
+        raise short_row
+    return table
 
 
-def _first_row_with_extra_fields(content: bytes) -> ValueError:
-    rows = csv.reader(io.StringIO(content.decode("utf-8")))
-    header_fields = len(next(rows))
+def _first_row_with_wrong_field_count(content: bytes) -> FieldCountError | None:
+    """The first row whose fields are not as many as the header's. A blank line (or one of
+    spaces only) is a blank row, not a short one; a file whose first line is blank has no header
+    (pandas reads no columns from it, and the column rule reports that)."""
+    rows = csv.reader(io.StringIO(content.decode("utf-8"), newline=""))
+    header_fields = len(next(rows, []))
+    if header_fields == 0:
+        return None
     for line, row in enumerate(rows, start=2):
-        if len(row) > header_fields:
-            return ExtraFieldsError(line, len(row), header_fields)
-    return ValueError("a row has more fields than the header")
+        blank = len(row) <= 1 and not "".join(row).strip()
+        if len(row) != header_fields and not blank:
+            return FieldCountError(line, len(row), header_fields)
+    return None

@@ -39,8 +39,9 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "COVID_HTTP_RETRIES",
             "4",
-            "Retries of a download after a connection error, timeout, HTTP 429 or 5xx "
-            "(exponential backoff with jitter); other 4xx fail at once.",
+            "Retries of a download after a timeout, a dropped connection, HTTP 429 or 5xx "
+            "(exponential backoff with jitter); a host that does not resolve or refuses the "
+            "connection, and other 4xx, fail at once.",
         ),
         Setting(
             "COVID_DOWNLOAD_MAX_BYTES",
@@ -78,6 +79,29 @@ SETTINGS: dict[str, Setting] = {
             "arn:aws:sns:us-east-1:123456789012:covid-assets-alerts",
             "SNS topic for validation alerts, run-failure alerts and load notices "
             "(the default is the local emulator's topic).",
+        ),
+        Setting(
+            "COVID_MAX_LOST_DAYS_PERCENT",
+            "1",
+            "Served days (in the export) a new merged table may lose, in whole percent of them; "
+            "more blocks the load, fewer are a warning listing them.",
+        ),
+        Setting(
+            "COVID_PROTECTED_RECENT_DAYS",
+            "7",
+            "The last served days of which a new merged table may lose none.",
+        ),
+        Setting(
+            "COVID_MAX_COUNT_DROP_PERCENT",
+            "10",
+            "How far a day's cases, deaths or recovered may fall below the served value, in "
+            "whole percent of it (real revisions: up to 4.5%).",
+        ),
+        Setting(
+            "COVID_COUNT_DROP_FLOOR",
+            "10",
+            "A fall of a served count by this many or fewer is always allowed (small counts are "
+            "revised from 1 to 0).",
         ),
         Setting(
             "AWS_DEFAULT_REGION",

@@ -3,6 +3,7 @@ source snapshots, a test instance, source files written on the fly, and an alert
 helpers that are not fixtures live in ``helpers``."""
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,3 +84,11 @@ def web_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Web
     folder.mkdir()
     with web_sources_in(folder, monkeypatch) as sources:
         yield sources
+
+
+@pytest.fixture
+def refused_url() -> Iterator[str]:
+    """An http:// URL on 127.0.0.1 whose port refuses connections: bound, never listening."""
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{bound.getsockname()[1]}/us.csv"

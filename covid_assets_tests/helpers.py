@@ -1,6 +1,7 @@
 """What the tests share besides fixtures: the emulated account, the real snapshots, small
 hand-written sources, and helpers that run the daily job and read back what it wrote."""
 
+import datetime as dt
 import functools
 import json
 import os
@@ -167,6 +168,20 @@ THREE_DAYS = {
     "2020-03-02": (20, 2, 2),
     "2020-03-03": (30, 3, 0),
 }
+
+
+def generated_sources(days: int, first: dt.date = dt.date(2020, 3, 1)) -> tuple[str, str]:
+    """NYT and JHU texts of ``days`` consecutive days from ``first``, with counts that grow:
+    day i has 1,000 * (i + 1) cases, 10 * (i + 1) deaths and 100 * (i + 1) recovered."""
+    dates = [(first + dt.timedelta(days=day)).isoformat() for day in range(days)]
+    nyt = "".join(f"{date},{1000 * n},{10 * n}\n" for n, date in enumerate(dates, start=1))
+    jhu = "".join(f"{date},US,,{1000 * n},{100 * n},{10 * n}\n" for n, date in enumerate(dates, 1))
+    return f"{NYT_THREE_DAYS.splitlines()[0]}\n{nyt}", f"{JHU_THREE_DAYS.splitlines()[0]}\n{jhu}"
+
+
+def without_lines(text: str, *starts: str) -> str:
+    """``text`` without the lines that start with any of ``starts`` (e.g. a date)."""
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith(starts))
 
 
 @dataclass

@@ -137,10 +137,39 @@ def test_a_server_that_never_answers_times_out_instead_of_hanging(http_server):
     assert time.monotonic() - started < 3
 
 
-def test_unreachable_host_fails_with_the_url_and_the_setting():
-    closed_port_url = "http://127.0.0.1:9/us.csv"
-    with pytest.raises(SourceUnavailableError, match=r"127\.0\.0\.1:9/us\.csv.*COVID_NYT_URL"):
-        downloader(retries=0).download(closed_port_url, "COVID_NYT_URL")
+def test_a_timeout_is_retried(http_server):
+    ScriptedHandler.scripts["/us.csv"] = [(200, BODY, 2), (200, BODY, 0)]
+    download = downloader(timeout_seconds=1, retries=1).download(
+        f"{http_server}/us.csv", "COVID_NYT_URL"
+    )
+    assert download.content == BODY
+    assert len(ScriptedHandler.requests_seen) == 2
+
+
+def test_an_unresolvable_host_fails_at_once_saying_so_first():
+    url = "http://nonexistent.invalid/us.csv"  # .invalid never resolves
+    started = time.monotonic()
+    with pytest.raises(SourceUnavailableError) as raised:
+        downloader(retries=4).download(url, "COVID_NYT_URL", label="NYT US daily file")
+    assert time.monotonic() - started < 1  # four retries with backoff would take seconds
+    assert str(raised.value).startswith(
+        "NYT US daily file unreachable: could not resolve nonexistent.invalid "
+        f"(COVID_NYT_URL={url}). Offline? See README: run from local files."
+    )
+    assert not raised.value.transient
+
+
+def test_a_refused_connection_fails_at_once_saying_so_first(refused_url):
+    started = time.monotonic()
+    with pytest.raises(SourceUnavailableError) as raised:
+        downloader(retries=4).download(refused_url, "COVID_JHU_URL")
+    assert time.monotonic() - started < 1
+    host_and_port = refused_url.split("/")[2]
+    assert str(raised.value).startswith(
+        f"Source unreachable: could not connect to {host_and_port} ([Errno 111] Connection "
+        f"refused) (COVID_JHU_URL={refused_url})."
+    )
+    assert not raised.value.transient
 
 
 def test_file_larger_than_the_limit_is_refused(http_server):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from covid_assets import reading
-from covid_assets.reading import ExtraFieldsError, read_csv_text
+from covid_assets.reading import FieldCountError, read_csv_text
 
 EDGE_CASES = {
     "blank line": b"date,cases\n2021-03-01,1\n\n2021-03-02,2\n",
@@ -17,7 +17,6 @@ EDGE_CASES = {
     "blank line, CR endings": b"date,cases\r2021-03-01,1\r\r2021-03-02,2\r",
     "blank last line": b"date,cases\n2021-03-01,1\n\n",
     "line of spaces": b"date,cases\n  \n2021-03-01,1\n",
-    "row with too few fields": b"date,cases\n2021-03-01\n",
     "CR endings": b"date,cases\r2021-03-01,1\r",
     "byte order mark": "\ufeffdate,cases\n2021-03-01,1\n".encode(),
     "quoted comma and newline": b'date,note\n2021-03-01,"a, b"\n2021-03-02,"c\nd"\n',
@@ -30,6 +29,10 @@ EDGE_CASES = {
 REJECTED = {
     "extra field on the first row": b"date,cases\n2021-03-01,1,5\n2021-03-02,2\n",
     "extra field on a later row": b"date,cases\n2021-03-01,1\n2021-03-02,2,3\n",
+    "too few fields on a row": b"date,cases\n2021-03-01\n2021-03-02,2\n",
+    "too few fields on the last row": b"date,cases\n2021-03-01,1\n2021-03-02",
+    "too few fields after a blank line": b"date,cases\n2021-03-01,1\n\n2021-03-02\n",
+    "too few fields, CR endings": b"date,cases\r2021-03-01,1\r2021-03-02\r",
     "bad UTF-8": b"date,cases\n\xff,1\n",
     "empty file": b"",
 }
@@ -93,5 +96,18 @@ def test_a_blank_line_keeps_its_line_number():
 
 
 def test_extra_fields_on_the_first_row_are_an_error_naming_the_line():
-    with pytest.raises(ExtraFieldsError, match="line 2 has 3 fields; expected 2 fields"):
+    with pytest.raises(FieldCountError, match="line 2 has 3 fields; expected 2 fields"):
         read_csv_text(REJECTED["extra field on the first row"])
+
+
+@pytest.mark.parametrize(
+    ("case", "line"),
+    [
+        ("too few fields on the last row", 3),
+        ("too few fields after a blank line", 4),
+        ("too few fields, CR endings", 3),
+    ],
+)
+def test_a_row_with_too_few_fields_is_an_error_naming_the_line(case: str, line: int):
+    with pytest.raises(FieldCountError, match=f"line {line} has 1 fields; expected 2 fields"):
+        read_csv_text(REJECTED[case])

@@ -1,7 +1,9 @@
 """The run-failure sensor, fed real failed runs of the daily job on a test instance."""
 
 import os
+import time
 
+import pytest
 from dagster import DagsterEventType, DefaultSensorStatus, build_run_status_sensor_context
 
 from covid_assets.automation import covid_run_failure_alert
@@ -53,6 +55,45 @@ def test_a_missing_source_is_not_retried(aws, instance, monkeypatch, tmp_path):
     result = run_daily_job(instance, raise_on_error=False)
     restarts = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_RESTARTED]
     assert restarts == []
+
+
+@pytest.fixture(params=["unresolvable-host", "refused-port"])
+def unreachable_nyt(request, monkeypatch, tmp_path) -> str:
+    """The NYT source pointed at a host that cannot be reached (JHU at a good local file)."""
+    if request.param == "unresolvable-host":
+        url = "http://nonexistent.invalid/us.csv"  # .invalid never resolves
+    else:
+        url = request.getfixturevalue("refused_url")
+    (tmp_path / "jhu.csv").write_text(JHU_THREE_DAYS)
+    use_sources(monkeypatch, url, tmp_path / "jhu.csv")
+    return url
+
+
+def test_an_unreachable_source_fails_the_run_at_once_saying_why_first(
+    aws, instance, unreachable_nyt
+):
+    started = time.monotonic()
+    result = run_daily_job(instance, raise_on_error=False)
+    assert time.monotonic() - started < 30
+    assert not result.success
+    assert [e for e in result.all_events if e.event_type == DagsterEventType.STEP_RESTARTED] == []
+    [failure] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    message = failure.step_failure_data.error.message
+    assert message.split(": ", 1)[1].startswith("NYT US daily file unreachable: could ")
+    assert f"(COVID_NYT_URL={unreachable_nyt}). Offline? See README" in message
+
+
+def test_an_unreachable_source_alerts_with_its_cause_first(
+    aws, instance, alert_inbox, unreachable_nyt
+):
+    result = run_daily_job(instance, raise_on_error=False)
+
+    evaluate_failure_sensor(instance, result)
+
+    [(_, message)] = alert_inbox.messages()
+    detail = message.splitlines()[1]
+    assert detail.startswith("NYT US daily file unreachable: could ")
+    assert detail.endswith("(Failure), in step raw_sources")
 
 
 def test_validation_failure_is_not_alerted_twice(aws, instance, alert_inbox, write_sources):

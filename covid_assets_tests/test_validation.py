@@ -39,8 +39,8 @@ BAD_INPUTS = [
         "truncated-last-line",
         NYT_THREE_DAYS.rstrip("\n")[:-2],
         None,
-        "nyt_raw:counts_are_non_negative_integers",
-        ["us.csv, line 4, column 'deaths'", "found a blank cell"],
+        "nyt_raw:is_readable_csv",
+        ["us.csv, line 4", "found '2 fields'", "expected 3 fields"],
     ),
     (
         "row-with-too-many-fields",
@@ -55,6 +55,20 @@ BAD_INPUTS = [
         None,
         "nyt_raw:is_readable_csv",
         ["us.csv, line 2", "found '4 fields'"],
+    ),
+    (
+        "jhu-truncated-inside-the-us-block",
+        None,
+        JHU_THREE_DAYS[: JHU_THREE_DAYS.index("2020-03-02,US,,19") + len("2020-03-02,US,,19")],
+        "jhu_raw:is_readable_csv",
+        ["jhu.csv, line 3", "found '4 fields'", "expected 6 fields"],
+    ),
+    (
+        "row-with-too-few-fields",
+        NYT_THREE_DAYS.replace("2020-03-02,20,2", "2020-03-02,20"),
+        None,
+        "nyt_raw:is_readable_csv",
+        ["us.csv, line 3", "found '2 fields'", "expected 3 fields"],
     ),
     (
         "missing-column",
