@@ -152,7 +152,7 @@ def evaluate_tick(instance: DagsterInstance, web: ServedFolder, name: str) -> Ti
             seconds = time.perf_counter() - started
     return TickFigures(
         figures_from_calls(calls, seconds),
-        list(web.answers),
+        web.statuses,
         len(data.run_requests or []),
         data.skip_message,
     )

@@ -3,7 +3,6 @@ and 304 Not Modified for a conditional request when nothing newer was published.
 
 import functools
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,12 +12,13 @@ from pathlib import Path
 
 
 class AnsweringHandler(SimpleHTTPRequestHandler):
-    """A static file server (it honours If-Modified-Since) that notes each answer's status."""
+    """A static file server (it honours If-Modified-Since) that notes each answer: the path
+    asked for and the status."""
 
-    answers: list[int]
+    answers: list[tuple[str, int]]
 
     def send_response(self, code: int, message: str | None = None) -> None:
-        self.answers.append(code)
+        self.answers.append((self.path, code))
         super().send_response(code, message)
 
     def log_message(self, *args: object) -> None:
@@ -29,15 +29,23 @@ class AnsweringHandler(SimpleHTTPRequestHandler):
 class ServedFolder:
     url: str
     folder: Path
-    answers: list[int] = field(default_factory=list)
+    answers: list[tuple[str, int]] = field(default_factory=list)
 
-    def publish(self, name: str, source: Path, published: float) -> str:
-        """Serve a copy of ``source`` as ``name``, last modified at ``published`` (epoch
-        seconds); returns its URL."""
+    def write(self, name: str, content: str | bytes, published: float) -> str:
+        """Serve ``content`` as ``name``, last modified at ``published`` (epoch seconds);
+        returns its URL."""
         target = self.folder / name
-        shutil.copyfile(source, target)
+        target.write_bytes(content if isinstance(content, bytes) else content.encode())
         os.utime(target, (published, published))
         return f"{self.url}/{name}"
+
+    def publish(self, name: str, source: Path, published: float) -> str:
+        """Serve a copy of the file ``source`` as ``name``; see ``write``."""
+        return self.write(name, source.read_bytes(), published)
+
+    @property
+    def statuses(self) -> list[int]:
+        return [status for _, status in self.answers]
 
 
 @contextmanager

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, instance_for_test
 
+from covid_assets_bench.web_sources import ServedFolder
 from covid_assets_dev.local_stack import moto_server
 from covid_assets_tests.helpers import (
     SNAPSHOTS_DIR,
     AlertInbox,
     EmulatedAws,
-    WebSources,
     blank_emulated_account,
     use_sources,
     web_sources_in,
@@ -77,7 +77,7 @@ def alert_inbox(aws: EmulatedAws) -> AlertInbox:
 
 
 @pytest.fixture
-def web_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebSources]:
+def web_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServedFolder]:
     """us.csv and jhu.csv served over HTTP from a folder of their own, and the pipeline pointed
     at them."""
     folder = tmp_path / "web"

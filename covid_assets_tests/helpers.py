@@ -2,14 +2,11 @@
 hand-written sources, and helpers that run the daily job and read back what it wrote."""
 
 import datetime as dt
-import functools
 import json
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +29,7 @@ from covid_assets.aws import GlueCatalogResource, S3BucketResource
 from covid_assets.definitions import build_definitions
 from covid_assets.glue_export import read_glue_export
 from covid_assets.settings import SETTINGS
+from covid_assets_bench.web_sources import ServedFolder, served_folder
 from covid_assets_dev.local_stack import EMULATOR_CREDENTIALS, provision
 
 SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -210,49 +208,21 @@ class AlertInbox:
 DAY_ONE, DAY_TWO = 1_600_000_000, 1_600_086_400
 
 
-class RecordingHandler(SimpleHTTPRequestHandler):
-    """A static file server (it honours If-Modified-Since) that notes what it answered."""
-
-    answers: list[tuple[str, int]]
-
-    def send_response(self, code: int, message: str | None = None) -> None:
-        self.answers.append((self.path, code))
-        super().send_response(code, message)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@dataclass
-class WebSources:
-    """us.csv and jhu.csv served over HTTP from a folder, as upstream serves them."""
-
-    folder: Path
-    answers: list[tuple[str, int]]
-
-    def write(self, name: str, text: str | bytes, mtime: float) -> None:
-        """(Re)write a file with the given Last-Modified time."""
-        path = self.folder / name
-        path.write_bytes(text if isinstance(text, bytes) else text.encode())
-        os.utime(path, (mtime, mtime))
-
-
 @contextmanager
-def web_sources_in(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebSources]:
+def web_sources_in(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServedFolder]:
     """Serve ``folder`` on 127.0.0.1 and point the pipeline's sources at us.csv and jhu.csv."""
-    answers: list[tuple[str, int]] = []
-    handler = functools.partial(
-        type("Handler", (RecordingHandler,), {"answers": answers}), directory=str(folder)
-    )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    use_sources(monkeypatch, f"{base}/us.csv", f"{base}/jhu.csv")
-    try:
-        yield WebSources(folder, answers)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served_folder(folder) as served:
+        use_sources(monkeypatch, f"{served.url}/us.csv", f"{served.url}/jhu.csv")
+        yield served
+
+
+def load_three_days_served(web_sources: ServedFolder, instance: DagsterInstance) -> None:
+    """Serve the three-day sources, published on DAY_ONE, and load them with one run; then
+    forget the answers that run got."""
+    web_sources.write("us.csv", NYT_THREE_DAYS, DAY_ONE)
+    web_sources.write("jhu.csv", JHU_THREE_DAYS, DAY_ONE)
+    run_daily_job(instance)
+    web_sources.answers.clear()
 
 
 def stored_output_path(instance: DagsterInstance, asset: str) -> Path:

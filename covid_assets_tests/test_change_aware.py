@@ -8,12 +8,12 @@ from covid_assets.definitions import build_definitions
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.figures import is_write
 from covid_assets_tests.helpers import (
-    DAY_ONE,
     DAY_TWO,
     JHU_THREE_DAYS,
     LINEAGE,
     NYT_THREE_DAYS,
     THREE_DAYS,
+    load_three_days_served,
     materialization_metadata,
     materialized_assets,
     run_daily_job,
@@ -25,11 +25,8 @@ from covid_assets_tests.helpers import (
 def test_a_run_by_hand_on_a_day_with_nothing_new_downloads_nothing_and_writes_nothing(
     aws, instance, web_sources
 ):
-    write, answers = web_sources.write, web_sources.answers
-    write("us.csv", NYT_THREE_DAYS, DAY_ONE)
-    write("jhu.csv", JHU_THREE_DAYS, DAY_ONE)
-    run_daily_job(instance)
-    answers.clear()
+    answers = web_sources.answers
+    load_three_days_served(web_sources, instance)
 
     with recorded_calls() as calls:
         result = run_daily_job(instance)
@@ -43,10 +40,7 @@ def test_a_run_by_hand_on_a_day_with_nothing_new_downloads_nothing_and_writes_no
 
 
 def test_a_run_by_hand_passes_every_check_on_a_day_with_nothing_new(aws, instance, web_sources):
-    write = web_sources.write
-    write("us.csv", NYT_THREE_DAYS, DAY_ONE)
-    write("jhu.csv", JHU_THREE_DAYS, DAY_ONE)
-    run_daily_job(instance)
+    load_three_days_served(web_sources, instance)
 
     result = run_daily_job(instance)
 
@@ -59,9 +53,7 @@ def test_when_one_source_changes_the_other_is_used_as_stored_and_the_change_is_l
     aws, instance, web_sources
 ):
     write, answers = web_sources.write, web_sources.answers
-    write("us.csv", NYT_THREE_DAYS, DAY_ONE)
-    write("jhu.csv", JHU_THREE_DAYS, DAY_ONE)
-    run_daily_job(instance)
+    load_three_days_served(web_sources, instance)
     write("us.csv", NYT_THREE_DAYS.replace("2020-03-03,30,3", "2020-03-03,31,3"), DAY_TWO)
     answers.clear()
 
@@ -73,16 +65,12 @@ def test_when_one_source_changes_the_other_is_used_as_stored_and_the_change_is_l
 
 
 def test_a_stored_file_that_is_gone_is_downloaded_again(aws, instance, web_sources):
-    write, answers = web_sources.write, web_sources.answers
-    write("us.csv", NYT_THREE_DAYS, DAY_ONE)
-    write("jhu.csv", JHU_THREE_DAYS, DAY_ONE)
-    run_daily_job(instance)
+    load_three_days_served(web_sources, instance)
     stored_output_path(instance, "jhu_raw").unlink()
-    answers.clear()
 
     result = run_daily_job(instance)
 
-    assert answers == [("/us.csv", 304), ("/jhu.csv", 304), ("/jhu.csv", 200)]
+    assert web_sources.answers == [("/us.csv", 304), ("/jhu.csv", 304), ("/jhu.csv", 200)]
     assert result.success
     assert stored_days(aws) == THREE_DAYS
 

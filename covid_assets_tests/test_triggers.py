@@ -27,6 +27,7 @@ from covid_assets_tests.helpers import (
     THREE_DAYS,
     EmulatedAws,
     glue_export_table,
+    load_three_days_served,
     run_daily_job,
     schedule_tick,
     sensor_tick,
@@ -42,10 +43,7 @@ QUIET_DAY = (
 @pytest.fixture
 def served(aws, instance, web_sources):
     """The three-day sources served over HTTP, and one run that loaded them."""
-    web_sources.write("us.csv", NYT_THREE_DAYS, DAY_ONE)
-    web_sources.write("jhu.csv", JHU_THREE_DAYS, DAY_ONE)
-    run_daily_job(instance)
-    web_sources.answers.clear()
+    load_three_days_served(web_sources, instance)
     return web_sources
 
 

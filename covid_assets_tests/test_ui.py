@@ -208,8 +208,9 @@ def materialize_all_run(dagster_ui, browser, sensor_run) -> str:
         page.context.close()
 
 
-def test_lineage_view_shows_every_asset_of_the_pipeline(dagster_ui, page):
-    page.goto(f"{dagster_ui.url}/asset-groups")
+def open_expanded_lineage(page: Page, url: str) -> None:
+    """The lineage view with every group expanded, each asset of the pipeline on it once."""
+    page.goto(f"{url}/asset-groups")
     # With several groups the graph opens with each group collapsed to one box: expand them
     # from the graph's settings menu (the last settings button; the first is the sidebar's).
     expect(page.locator("svg foreignObject [data-tooltip='raw']")).to_be_visible()
@@ -219,6 +220,10 @@ def test_lineage_view_shows_every_asset_of_the_pipeline(dagster_ui, page):
     for asset in PIPELINE_ASSETS:
         node = page.locator("svg foreignObject").filter(has=page.get_by_text(asset, exact=True))
         expect(node).to_have_count(1)
+
+
+def test_lineage_view_shows_every_asset_of_the_pipeline(dagster_ui, page):
+    open_expanded_lineage(page, dagster_ui.url)
     screenshot(page, "lineage")
 
 
@@ -336,12 +341,5 @@ def test_the_lineage_stays_green_after_a_quiet_tick(dagster_ui, quiet_tick, page
     }
     assert results, "the pipeline's assets have no checks"
     assert {key: status for key, status in results.items() if status != "SUCCEEDED"} == {}
-    page.goto(f"{dagster_ui.url}/asset-groups")
-    expect(page.locator("svg foreignObject [data-tooltip='raw']")).to_be_visible()
-    page.locator("button:has([aria-label='settings'])").last.click()
-    page.get_by_role("menuitem", name="Expand all groups").click()
-    page.keyboard.press("Escape")
-    for asset in PIPELINE_ASSETS:
-        node = page.locator("svg foreignObject").filter(has=page.get_by_text(asset, exact=True))
-        expect(node).to_have_count(1)
+    open_expanded_lineage(page, dagster_ui.url)
     screenshot(page, "lineage-after-quiet-tick")
