@@ -89,6 +89,11 @@ telemetry:
   enabled: false
 python_logs:
   python_log_level: INFO
+# Runs write what is served: the run queue launches one at a time, so the sensor, the schedule
+# and a click never interleave their loads and export switches.
+concurrency:
+  runs:
+    max_concurrent_runs: 1
 """
 
 

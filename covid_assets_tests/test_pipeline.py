@@ -201,3 +201,10 @@ def test_the_local_instance_keeps_no_debug_lines_in_run_logs(
     log_lines = [r.event_log_entry for r in records if not r.event_log_entry.is_dagster_event]
     assert [line.user_message for line in log_lines if line.level < logging.INFO] == []
     assert any("Merged 3 days" in line.user_message for line in log_lines)
+
+
+def test_the_local_instance_launches_one_run_at_a_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    prepare_dagster_home()
+    with DagsterInstance.get() as instance:
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1

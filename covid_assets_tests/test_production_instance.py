@@ -132,3 +132,8 @@ def test_runs_events_and_check_results_are_kept_in_postgresql(aws, write_sources
 def test_failed_runs_are_relaunched_twice(production_home):
     with DagsterInstance.get() as instance:
         assert (instance.run_retries_enabled, instance.run_retries_max_retries) == (True, 2)
+
+
+def test_the_production_instance_launches_one_run_at_a_time(production_home):
+    with DagsterInstance.get() as instance:
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
