@@ -139,6 +139,7 @@ def build_sources_sensor(interval_seconds: int) -> SensorDefinition:
     return covid_sources_sensor
 
 
+IMPLICIT_ASSET_JOB = "__ASSET_JOB"
 # A blocking check that fails has already published its own alert with the quarantine location.
 CHECK_FAILURE_ERROR = "DagsterAssetCheckFailedError"
 
@@ -173,7 +174,15 @@ def covid_run_failure_alert(context: RunFailureSensorContext, alerts: SNSResourc
     details = [step_failure_detail(event) for event in unexplained] or [
         context.failure_event.message or "the run failed before any step ran"
     ]
+    # The cause leads, in the subject and the message; the run and its job come after.
     alerts.publish(
-        subject=f"covid_assets: run of {run.job_name} failed",
-        message=f"Run {run.run_id} of job {run.job_name} failed.\n" + "\n".join(details),
+        subject=f"covid_assets: {job_label(run.job_name)} failed: {details[0]}",
+        message="\n".join(details) + f"\n\nRun {run.run_id} of {job_label(run.job_name)} failed.",
     )
+
+
+def job_label(job_name: str) -> str:
+    """A job as a user knows it: the UI's "Materialize all" runs Dagster's implicit asset job."""
+    if job_name == IMPLICIT_ASSET_JOB:
+        return f'"Materialize all" ({IMPLICIT_ASSET_JOB})'
+    return f"job {job_name}"

@@ -6,7 +6,7 @@ import time
 import pytest
 from dagster import DagsterEventType, DefaultSensorStatus, build_run_status_sensor_context
 
-from covid_assets.automation import covid_run_failure_alert
+from covid_assets.automation import covid_run_failure_alert, job_label
 from covid_assets.aws import SNSResource
 from covid_assets.definitions import defs
 from covid_assets_tests.helpers import JHU_THREE_DAYS, NYT_THREE_DAYS, run_daily_job, use_sources
@@ -91,7 +91,7 @@ def test_an_unreachable_source_alerts_with_its_cause_first(
     evaluate_failure_sensor(instance, result)
 
     [(_, message)] = alert_inbox.messages()
-    detail = message.splitlines()[1]
+    detail = message.splitlines()[0]
     assert detail.startswith("NYT US daily file unreachable: could ")
     assert detail.endswith("(Failure), in step raw_sources")
 
@@ -121,3 +121,14 @@ def test_aws_error_during_the_load_alerts_with_the_step(
     assert "covid_daily_job" in subject
     assert "step athena_export" in message
     assert "NoSuchBucket" in message
+
+
+@pytest.mark.parametrize(
+    ("job_name", "label"),
+    [
+        ("covid_daily_job", "job covid_daily_job"),
+        ("__ASSET_JOB", '"Materialize all" (__ASSET_JOB)'),
+    ],
+)
+def test_the_alert_names_the_job_as_a_user_knows_it(job_name, label):
+    assert job_label(job_name) == label
