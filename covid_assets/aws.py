@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -18,7 +19,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from dagster_aws.utils import ResourceWithBoto3Configuration
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 DYNAMODB_BATCH_SIZE = 25  # BatchWriteItem's hard limit (moto accepts more; AWS does not)
 S3_DELETE_BATCH_SIZE = 1000  # DeleteObjects' hard limit
@@ -32,30 +33,43 @@ def boto3_session(profile_name: str | None) -> boto3.session.Session:
 
 
 class AwsClientResource(ResourceWithBoto3Configuration):
-    """Base of the AWS resources: one boto3 client per service with dagster-aws's settings and
-    botocore's standard retry mode (which retries throttling and 5xx with backoff)."""
+    """Base of the AWS resources: boto3 clients with dagster-aws's settings and botocore's
+    standard retry mode (which retries throttling and 5xx with backoff).
 
-    _clients: dict[str, Any] = PrivateAttr(default_factory=dict)
+    Resources with the same settings share one client per service, in the process's session:
+    a run holds several copies of the bucket (the resource itself, and inside the quarantine
+    and the served export), and a client of their own each would only be built again."""
 
     def client(self, service: str) -> Any:
-        """This resource's client for ``service``, created on first use. The endpoint is read
-        then (``AWS_ENDPOINT_URL`` when ``endpoint_url`` is not set)."""
-        if service not in self._clients:
-            self._clients[service] = self._create_client(service)
-        return self._clients[service]
-
-    def _create_client(self, service: str) -> Any:
-        return boto3_session(self.profile_name).client(
+        """The client for ``service`` with these settings, created on first use. The endpoint
+        is read then (``AWS_ENDPOINT_URL`` when ``endpoint_url`` is not set), and is part of
+        what a shared client must match."""
+        session = boto3_session(self.profile_name)
+        settings = (
             service,
-            region_name=self.region_name,
-            endpoint_url=self.endpoint_url,
-            use_ssl=self.use_ssl,
-            verify=self.verify,
-            aws_access_key_id=self.aws_access_key_id,
-            aws_secret_access_key=self.aws_secret_access_key,
-            aws_session_token=self.aws_session_token,
-            config=Config(retries={"max_attempts": self.max_attempts, "mode": "standard"}),
+            self.region_name,
+            self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
+            self.use_ssl,
+            self.verify,
+            self.aws_access_key_id,
+            self.aws_secret_access_key,
+            self.aws_session_token,
+            self.max_attempts,
         )
+        clients = session.__dict__.setdefault("_covid_assets_clients", {})
+        if settings not in clients:
+            clients[settings] = session.client(
+                service,
+                region_name=self.region_name,
+                endpoint_url=self.endpoint_url,
+                use_ssl=self.use_ssl,
+                verify=self.verify,
+                aws_access_key_id=self.aws_access_key_id,
+                aws_secret_access_key=self.aws_secret_access_key,
+                aws_session_token=self.aws_session_token,
+                config=Config(retries={"max_attempts": self.max_attempts, "mode": "standard"}),
+            )
+        return clients[settings]
 
 
 class DynamoDBResource(AwsClientResource):
