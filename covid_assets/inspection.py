@@ -19,7 +19,12 @@ from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketReso
 from covid_assets.dashboard import DASHBOARD, DASHBOARD_KEY
 from covid_assets.downloads import Download, SourceFileDownloader
 from covid_assets.dynamodb_records import DYNAMODB_RECORDS
-from covid_assets.provenance import DATA_VERSION_TAG, StoredDownload, downstream_built_from
+from covid_assets.provenance import (
+    DATA_VERSION_TAG,
+    StoredDownload,
+    downstream_built_from,
+    latest_materialization,
+)
 from covid_assets.provenance import stored_download as stored_download_of
 from covid_assets.sources import SOURCES, Source
 
@@ -117,14 +122,14 @@ def served_problems(
 ) -> list[str]:
     """Why what is served is not what the last run wrote; empty when it is."""
     problems = []
-    latest_item = latest_metadata(instance, DYNAMODB_RECORDS).get("latest_item")
+    latest_item = latest_materialization(instance, DYNAMODB_RECORDS)[0].get("latest_item")
     if latest_item is None:
         problems.append(f"{DYNAMODB_RECORDS} has never been materialized")
     elif latest_item:
         problem = item_problem(dynamodb, latest_item)
         if problem:
             problems.append(problem)
-    content_sha256 = latest_metadata(instance, EXPORT).get("content_sha256")
+    content_sha256 = latest_materialization(instance, EXPORT)[0].get("content_sha256")
     if content_sha256 is None:
         problems.append(f"{EXPORT} has never been materialized")
     else:
@@ -149,11 +154,3 @@ def item_problem(dynamodb: DynamoDBResource, expected: dict) -> str | None:
     if any(stored.get(name) != value for name, value in expected.items()):
         return f"DynamoDB item {expected['date']} differs from the last load"
     return None
-
-
-def latest_metadata(instance: DagsterInstance, asset: str) -> dict:
-    """The plain values of the asset's latest materialization metadata (empty if none)."""
-    entry = instance.get_latest_materialization_event(AssetKey(asset))
-    if entry is None or entry.asset_materialization is None:
-        return {}
-    return {name: value.value for name, value in entry.asset_materialization.metadata.items()}

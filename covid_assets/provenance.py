@@ -6,6 +6,7 @@ the input data versions Dagster records with it (its provenance).
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from dagster import AssetKey, DagsterInstance, DataProvenance, DataVersion, JobDefinition
 
@@ -23,17 +24,26 @@ class StoredDownload:
     materialized_at: float | None = None
 
 
-def stored_download(instance: DagsterInstance, asset: str) -> StoredDownload:
+def latest_materialization(
+    instance: DagsterInstance, asset: str
+) -> tuple[dict[str, Any], float | None]:
+    """The plain values of the asset's latest materialization metadata, and when it was made
+    (empty and None if it never was)."""
     entry = instance.get_latest_materialization_event(AssetKey(asset))
     if entry is None or entry.asset_materialization is None:
-        return StoredDownload()
+        return {}, None
     metadata = entry.asset_materialization.metadata
+    return {name: value.value for name, value in metadata.items()}, entry.timestamp
+
+
+def stored_download(instance: DagsterInstance, asset: str) -> StoredDownload:
+    metadata, materialized_at = latest_materialization(instance, asset)
     recorded = {
-        name: str(metadata[name].value) or None
+        name: str(metadata[name]) or None
         for name in ("sha256", "etag", "last_modified")
         if name in metadata
     }
-    return StoredDownload(**recorded, materialized_at=entry.timestamp)
+    return StoredDownload(**recorded, materialized_at=materialized_at)
 
 
 def downstream_built_from(

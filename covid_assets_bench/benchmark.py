@@ -24,6 +24,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 from dagster import (
@@ -128,28 +129,31 @@ class TickFigures:
     skip_reason: str | None
 
 
-def evaluate_tick(instance: DagsterInstance, web: ServedFolder, name: str) -> TickFigures:
-    """One evaluation of the schedule or the sensor, as the daemon's code server makes it (the
-    definitions are loaded there already: only the evaluation is timed)."""
+def evaluate(instance: DagsterInstance, name: str) -> tuple[Any, float]:
+    """One evaluation of the schedule or the sensor ``name``, as the daemon's code server makes
+    it, and the seconds the evaluation itself took (the definitions are loaded there already)."""
     defs = build_definitions()
+    if name == "covid_daily_schedule":
+        context = build_schedule_context(
+            instance=instance, resources=defs.resources, repository_def=defs.get_repository_def()
+        )
+        definition = defs.resolve_schedule_def(name)
+    else:
+        context = build_sensor_context(
+            instance=instance, definitions=defs, resources=defs.resources
+        )
+        definition = defs.resolve_sensor_def(name)
+    with context:
+        started = time.perf_counter()
+        data = definition.evaluate_tick(context)
+        return data, time.perf_counter() - started
+
+
+def evaluate_tick(instance: DagsterInstance, web: ServedFolder, name: str) -> TickFigures:
+    """``evaluate``, with every AWS call and HTTP answer of the evaluation recorded."""
     web.answers.clear()
     with recorded_calls() as calls:
-        if name == "covid_daily_schedule":
-            context = build_schedule_context(
-                instance=instance,
-                resources=defs.resources,
-                repository_def=defs.get_repository_def(),
-            )
-            definition = defs.resolve_schedule_def(name)
-        else:
-            context = build_sensor_context(
-                instance=instance, definitions=defs, resources=defs.resources
-            )
-            definition = defs.resolve_sensor_def(name)
-        with context:
-            started = time.perf_counter()
-            data = definition.evaluate_tick(context)
-            seconds = time.perf_counter() - started
+        data, seconds = evaluate(instance, name)
     return TickFigures(
         figures_from_calls(calls, seconds),
         web.statuses,

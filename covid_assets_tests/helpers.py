@@ -21,14 +21,13 @@ from dagster import (
     DagsterInstance,
     ExecuteInProcessResult,
     RunRequest,
-    build_schedule_context,
-    build_sensor_context,
 )
 
 from covid_assets.aws import GlueCatalogResource, S3BucketResource
 from covid_assets.definitions import build_definitions
 from covid_assets.glue_export import read_glue_export
 from covid_assets.settings import SETTINGS
+from covid_assets_bench.benchmark import evaluate
 from covid_assets_bench.web_sources import ServedFolder, served_folder
 from covid_assets_dev.local_stack import EMULATOR_CREDENTIALS, provision
 
@@ -241,19 +240,11 @@ class Tick:
 
 def sensor_tick(instance: DagsterInstance) -> Tick:
     """One evaluation of covid_sources_sensor, as the daemon makes it."""
-    defs = build_definitions()
-    with build_sensor_context(
-        instance=instance, definitions=defs, resources=defs.resources
-    ) as context:
-        data = defs.resolve_sensor_def("covid_sources_sensor").evaluate_tick(context)
+    data, _ = evaluate(instance, "covid_sources_sensor")
     return Tick(list(data.run_requests or []), data.skip_message, list(data.asset_events or []))
 
 
 def schedule_tick(instance: DagsterInstance) -> Tick:
     """One evaluation of covid_daily_schedule, as the daemon makes it at 12:15 UTC."""
-    defs = build_definitions()
-    with build_schedule_context(
-        instance=instance, resources=defs.resources, repository_def=defs.get_repository_def()
-    ) as context:
-        data = defs.resolve_schedule_def("covid_daily_schedule").evaluate_tick(context)
+    data, _ = evaluate(instance, "covid_daily_schedule")
     return Tick(list(data.run_requests or []), data.skip_message, [])
