@@ -2,17 +2,22 @@
 
 A run starts because something needs doing: the sensor ``covid_sources_sensor`` looks every few
 minutes, and the schedule ``covid_daily_schedule`` once a day at 12:15 UTC, at each source's
-newest file and at what is served (``inspection``). Either launches ``covid_daily_job`` only when a
+newest file and at what is served (``inspection``). Either starts a run of every asset only when a
 source changed or what is served needs repair, with the reason in the tick and the run's tags;
 otherwise its tick is skipped with the reason, and no run is made. A run launched by hand always
 does the work it is asked for, at the cost of what changed. ``covid_run_failure_alert`` alerts on
 any failed run that no validation alert has explained.
+
+There is no named job. The UI's "Materialize all", the sensor and the schedule all target the
+assets themselves, so every run is a run of the assets: the UI lists them alike under Runs, each
+with the trigger that started it, and no job page shows a job that none of them ran.
 """
 
 from dagster import (
     AssetSelection,
     DagsterEvent,
     DagsterEventType,
+    DagsterRun,
     DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
@@ -24,7 +29,6 @@ from dagster import (
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    define_asset_job,
     run_failure_sensor,
     schedule,
     sensor,
@@ -35,12 +39,9 @@ from covid_assets.downloads import SourceFileDownloader
 from covid_assets.failures import failure_reason
 from covid_assets.inspection import Inspection, inspect_world
 
-covid_daily_job = define_asset_job(
-    "covid_daily_job",
-    selection=AssetSelection.all(),
-    description="Download both sources, merge them, load DynamoDB and refresh the Athena export.",
-)
-
+SCHEDULE_NAME = "covid_daily_schedule"
+SENSOR_NAME = "covid_sources_sensor"
+# The name of the schedule or sensor that started a run; a run started by hand has none.
 TRIGGER_TAG = "covid_assets/trigger"
 REASON_TAG = "covid_assets/reason"
 # A run already queued or under way will pick up what a tick sees; a second one would only wait.
@@ -53,14 +54,17 @@ ACTIVE_RUN_STATUSES = [
 
 
 def run_request(trigger: str, inspection: Inspection) -> RunRequest:
+    """A run of every asset (the trigger's target), tagged with the trigger and its reason."""
     return RunRequest(tags={TRIGGER_TAG: trigger, REASON_TAG: inspection.reason[:4000]})
 
 
 def active_run_id(context: SensorEvaluationContext | ScheduleEvaluationContext) -> str | None:
-    runs = context.instance.get_runs(
-        RunsFilter(job_name=covid_daily_job.name, statuses=ACTIVE_RUN_STATUSES), limit=1
-    )
+    runs = context.instance.get_runs(RunsFilter(statuses=ACTIVE_RUN_STATUSES), limit=1)
     return runs[0].run_id if runs else None
+
+
+def under_way(run_id: str) -> str:
+    return f"run {run_id} is already under way"
 
 
 def inspect_for(
@@ -70,15 +74,16 @@ def inspect_for(
     glue: GlueCatalogResource,
     bucket: S3BucketResource,
 ) -> Inspection:
-    job = context.repository_def.get_job(covid_daily_job.name)
-    return inspect_world(context.instance, job, downloader, dynamodb, glue, bucket)
+    return inspect_world(
+        context.instance, context.repository_def, downloader, dynamodb, glue, bucket
+    )
 
 
 # Both sources publish overnight (US time); 12:15 UTC is the original system's run time. The
 # schedule is the daily guarantee that everything was looked at, even if the sensor is off.
 @schedule(
-    name="covid_daily_schedule",
-    job=covid_daily_job,
+    name=SCHEDULE_NAME,
+    target=AssetSelection.all(),
     cron_schedule="15 12 * * *",
     execution_timezone="UTC",
     default_status=DefaultScheduleStatus.RUNNING,
@@ -93,12 +98,12 @@ def covid_daily_schedule(
 ) -> RunRequest | SkipReason:
     running = active_run_id(context)
     if running:
-        return SkipReason(f"run {running} of {covid_daily_job.name} is already under way")
+        return SkipReason(under_way(running))
     inspection = inspect_for(context, downloader, dynamodb, glue, bucket)
     for observation in inspection.observations():
         context.instance.report_runless_asset_event(observation)
     if inspection.needs_run:
-        return run_request("schedule", inspection)
+        return run_request(SCHEDULE_NAME, inspection)
     return SkipReason(inspection.skip_reason)
 
 
@@ -106,8 +111,8 @@ def build_sources_sensor(interval_seconds: int) -> SensorDefinition:
     """The sensor that starts a run when a source publishes, looking every ``interval_seconds``."""
 
     @sensor(
-        name="covid_sources_sensor",
-        job=covid_daily_job,
+        name=SENSOR_NAME,
+        target=AssetSelection.all(),
         minimum_interval_seconds=interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
         description=(
@@ -124,22 +129,19 @@ def build_sources_sensor(interval_seconds: int) -> SensorDefinition:
     ) -> SensorResult:
         running = active_run_id(context)
         if running:
-            return SensorResult(
-                skip_reason=f"run {running} of {covid_daily_job.name} is already under way"
-            )
+            return SensorResult(skip_reason=under_way(running))
         inspection = inspect_for(context, downloader, dynamodb, glue, bucket)
         if not inspection.needs_run:
             # A quiet tick leaves no event behind: the sources' last observations still hold.
             return SensorResult(skip_reason=inspection.skip_reason)
         return SensorResult(
-            run_requests=[run_request("sensor", inspection)],
+            run_requests=[run_request(SENSOR_NAME, inspection)],
             asset_events=inspection.observations(),
         )
 
     return covid_sources_sensor
 
 
-IMPLICIT_ASSET_JOB = "__ASSET_JOB"
 # A blocking check that fails has already published its own alert with the quarantine location.
 CHECK_FAILURE_ERROR = "DagsterAssetCheckFailedError"
 
@@ -151,7 +153,7 @@ def step_failure_detail(event: DagsterEvent) -> str:
 
 @run_failure_sensor(
     name="covid_run_failure_alert",
-    description="Publishes an SNS alert naming the job, the failed step and the error.",
+    description="Publishes an SNS alert: the cause first, then the failed step and the run.",
     default_status=DefaultSensorStatus.RUNNING,
 )
 def covid_run_failure_alert(context: RunFailureSensorContext, alerts: SNSResource) -> None:
@@ -174,15 +176,16 @@ def covid_run_failure_alert(context: RunFailureSensorContext, alerts: SNSResourc
     details = [step_failure_detail(event) for event in unexplained] or [
         context.failure_event.message or "the run failed before any step ran"
     ]
-    # The cause leads, in the subject and the message; the run and its job come after.
+    # The cause leads, in the subject and the message; the run and what started it come after.
     alerts.publish(
-        subject=f"covid_assets: {job_label(run.job_name)} failed: {details[0]}",
-        message="\n".join(details) + f"\n\nRun {run.run_id} of {job_label(run.job_name)} failed.",
+        subject=f"covid_assets: {run_label(run)} failed: {details[0]}",
+        message="\n".join(details) + f"\n\nRun {run.run_id}, {run_label(run)}, failed.",
     )
 
 
-def job_label(job_name: str) -> str:
-    """A job as a user knows it: the UI's "Materialize all" runs Dagster's implicit asset job."""
-    if job_name == IMPLICIT_ASSET_JOB:
-        return f'"Materialize all" ({IMPLICIT_ASSET_JOB})'
-    return f"job {job_name}"
+def run_label(run: DagsterRun) -> str:
+    """A run as a user knows it: by what started it."""
+    trigger = run.tags.get(TRIGGER_TAG)
+    return (
+        f"the run {trigger} started" if trigger else 'the run started by hand ("Materialize all")'
+    )

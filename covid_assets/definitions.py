@@ -1,4 +1,4 @@
-"""The code location ``covid_assets``: every asset (each with its checks), job, schedule, sensor
+"""The code location ``covid_assets``: every asset (each with its checks), schedule, sensor
 and resource of the project, assembled into one ``Definitions``."""
 
 import gc
@@ -18,7 +18,6 @@ from dagster_aws.s3 import S3PickleIOManager, S3Resource
 from covid_assets import athena_export, dashboard, dynamodb_records, merged_daily_table, raw_sources
 from covid_assets.automation import (
     build_sources_sensor,
-    covid_daily_job,
     covid_daily_schedule,
     covid_run_failure_alert,
 )
@@ -49,7 +48,6 @@ def build_definitions() -> Definitions:
         assets=load_assets_from_modules(
             [raw_sources, merged_daily_table, dynamodb_records, athena_export, dashboard]
         ),
-        jobs=[covid_daily_job],
         schedules=[covid_daily_schedule],
         sensors=[
             build_sources_sensor(int(value("COVID_SENSOR_INTERVAL_SECONDS"))),

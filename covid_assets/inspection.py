@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
-from dagster import AssetKey, AssetObservation, DagsterInstance, JobDefinition
+from dagster import AssetKey, AssetObservation, DagsterInstance, RepositoryDefinition
 
 from covid_assets.athena_export import EXPORT, served_export_problem
 from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource
@@ -89,7 +89,7 @@ class Inspection:
 
 def inspect_world(
     instance: DagsterInstance,
-    job: JobDefinition,
+    repository: RepositoryDefinition,
     downloader: SourceFileDownloader,
     dynamodb: DynamoDBResource,
     glue: GlueCatalogResource,
@@ -98,7 +98,7 @@ def inspect_world(
     looks = [look_at(instance, downloader, source) for source in SOURCES]
     reasons = [f"{look.source.name} published a new file" for look in looks if look.changed]
     if not reasons and not downstream_built_from(
-        instance, job, {AssetKey(look.source.asset): look.stored.sha256 for look in looks}
+        instance, repository, {AssetKey(look.source.asset): look.stored.sha256 for look in looks}
     ):
         reasons.append("an earlier run did not finish building from the current files")
     if not reasons:

@@ -8,7 +8,7 @@ the input data versions Dagster records with it (its provenance).
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import AssetKey, DagsterInstance, DataProvenance, DataVersion, JobDefinition
+from dagster import AssetKey, DagsterInstance, DataProvenance, DataVersion, RepositoryDefinition
 
 # The tag in which Dagster records an asset materialization's data version.
 DATA_VERSION_TAG = "dagster/data_version"
@@ -47,12 +47,14 @@ def stored_download(instance: DagsterInstance, asset: str) -> StoredDownload:
 
 
 def downstream_built_from(
-    instance: DagsterInstance, job: JobDefinition, source_versions: dict[AssetKey, str]
+    instance: DagsterInstance,
+    repository: RepositoryDefinition,
+    source_versions: dict[AssetKey, str],
 ) -> bool:
-    """True when every asset of ``job`` downstream of the sources was last materialized from
+    """True when every asset of ``repository`` downstream of the sources was last materialized from
     exactly the current data versions of its parents, all the way from these source versions. A
     run that failed part-way leaves some asset behind, so the next run does the work again."""
-    asset_graph = job.asset_layer.asset_graph
+    asset_graph = repository.asset_graph
     versions = dict(source_versions)
     for key in asset_graph.toposorted_asset_keys:
         parents = asset_graph.get(key).parent_keys

@@ -149,7 +149,7 @@ def main() -> None:
             )
         else:
             command = dagster_command(
-                "job", "execute", "-m", "covid_assets.definitions", "-j", "covid_daily_job"
+                "asset", "materialize", "--select", "*", "-m", "covid_assets.definitions"
             )
         sys.exit(run_until_stopped(command))
 

@@ -86,8 +86,8 @@ def use_snapshot(monkeypatch: pytest.MonkeyPatch, snapshots_dir: Path, day: str)
 
 
 def run_daily_job(instance: DagsterInstance, raise_on_error: bool = True) -> ExecuteInProcessResult:
-    """Run the scheduled job with the settings the environment holds now."""
-    job = build_definitions().resolve_job_def("covid_daily_job")
+    """Run every asset, as "Materialize all" does, with the settings the environment holds now."""
+    job = build_definitions().resolve_implicit_global_asset_job_def()
     return job.execute_in_process(instance=instance, raise_on_error=raise_on_error)
 
 

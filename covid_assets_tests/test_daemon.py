@@ -82,6 +82,8 @@ def test_after_the_emulator_restarts_the_sensors_first_tick_repairs_everything(
 
     with DagsterInstance.get() as instance:
         [repair] = [
-            run for run in instance.get_runs() if run.tags.get("covid_assets/trigger") == "sensor"
+            run
+            for run in instance.get_runs()
+            if run.tags.get("covid_assets/trigger") == "covid_sources_sensor"
         ]
     assert "DynamoDB table covid_daily has no item" in repair.tags["covid_assets/reason"]

@@ -4,9 +4,14 @@ import os
 import time
 
 import pytest
-from dagster import DagsterEventType, DefaultSensorStatus, build_run_status_sensor_context
+from dagster import (
+    DagsterEventType,
+    DagsterRun,
+    DefaultSensorStatus,
+    build_run_status_sensor_context,
+)
 
-from covid_assets.automation import covid_run_failure_alert, job_label
+from covid_assets.automation import TRIGGER_TAG, covid_run_failure_alert, run_label
 from covid_assets.aws import SNSResource
 from covid_assets.definitions import defs
 from covid_assets_tests.helpers import JHU_THREE_DAYS, NYT_THREE_DAYS, run_daily_job, use_sources
@@ -43,7 +48,7 @@ def test_unreachable_source_alerts_with_the_job_the_step_and_the_error(
     evaluate_failure_sensor(instance, result)
 
     [(subject, message)] = alert_inbox.messages()
-    assert "covid_daily_job" in subject
+    assert 'the run started by hand ("Materialize all") failed' in subject
     assert "step raw_sources" in message
     assert str(missing) in message
     assert "COVID_NYT_URL" in message
@@ -118,17 +123,18 @@ def test_aws_error_during_the_load_alerts_with_the_step(
     evaluate_failure_sensor(instance, result)
 
     [(subject, message)] = alert_inbox.messages()
-    assert "covid_daily_job" in subject
+    assert 'the run started by hand ("Materialize all") failed' in subject
     assert "step athena_export" in message
     assert "NoSuchBucket" in message
 
 
 @pytest.mark.parametrize(
-    ("job_name", "label"),
+    ("tags", "label"),
     [
-        ("covid_daily_job", "job covid_daily_job"),
-        ("__ASSET_JOB", '"Materialize all" (__ASSET_JOB)'),
+        ({}, 'the run started by hand ("Materialize all")'),
+        ({TRIGGER_TAG: "covid_sources_sensor"}, "the run covid_sources_sensor started"),
+        ({TRIGGER_TAG: "covid_daily_schedule"}, "the run covid_daily_schedule started"),
     ],
 )
-def test_the_alert_names_the_job_as_a_user_knows_it(job_name, label):
-    assert job_label(job_name) == label
+def test_the_alert_names_the_run_by_what_started_it(tags, label):
+    assert run_label(DagsterRun(job_name="__ASSET_JOB", run_id="r1", tags=tags)) == label

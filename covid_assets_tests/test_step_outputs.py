@@ -19,7 +19,7 @@ PREFIX = "dagster/io/"
 
 def materialize_dynamodb_records_alone(instance: DagsterInstance) -> ExecuteInProcessResult:
     """What "Materialize" on the one asset in the UI runs: its step alone, its input loaded."""
-    job = build_definitions().resolve_job_def("covid_daily_job")
+    job = build_definitions().resolve_implicit_global_asset_job_def()
     return job.execute_in_process(
         instance=instance, asset_selection=[AssetKey("dynamodb_records")], raise_on_error=False
     )

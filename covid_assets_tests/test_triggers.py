@@ -54,7 +54,7 @@ def test_the_first_tick_on_a_new_instance_requests_a_run(aws, instance, web_sour
     tick = sensor_tick(instance)
 
     [request] = tick.run_requests
-    assert request.tags[TRIGGER_TAG] == "sensor"
+    assert request.tags[TRIGGER_TAG] == "covid_sources_sensor"
     assert "NYT published a new file" in request.tags[REASON_TAG]
 
 

@@ -72,7 +72,8 @@ ASSET_NODES = """{ assetNodes { assetKey { path } dependencyKeys { path }
   assetChecksOrError { ... on AssetChecks { checks {
     name executionForLatestMaterialization { status } } } } } }"""
 CHECK_RESULT_LABELS = {"SUCCEEDED": "Succeeded", "FAILED": "Failed"}
-SENSOR_RUNS = """{ runsOrError(filter: {tags: [{key: "covid_assets/trigger", value: "sensor"}]}) {
+SENSOR_RUNS = """{ runsOrError(filter: {tags: [
+  {key: "covid_assets/trigger", value: "covid_sources_sensor"}]}) {
   ... on Runs { results { runId status tags { key value } } } } }"""
 SENSOR_TICKS = """{ sensorOrError(sensorSelector: {repositoryName: "__repository__",
   repositoryLocationName: "covid_assets", sensorName: "covid_sources_sensor"}) {
