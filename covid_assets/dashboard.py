@@ -12,6 +12,7 @@ from covid_assets.athena_export import EXPORT
 from covid_assets.aws import GlueCatalogResource, S3BucketResource
 from covid_assets.dashboard_data import prepare_dashboard_data
 from covid_assets.dashboard_render import dashboard_html, dashboard_markdown, dashboard_svgs
+from covid_assets.freshness import served_freshness_policy
 from covid_assets.glue_export import ExportUnreadableError, read_glue_export
 from covid_assets.transform import MERGED_COLUMNS
 
@@ -23,6 +24,7 @@ DASHBOARD_KEY = "dashboard/index.html"
     name=DASHBOARD,
     group_name="reporting",
     deps=[EXPORT],
+    freshness_policy=served_freshness_policy(),
     description=(
         "Charts of cumulative cases, deaths and recovered and of daily new cases and deaths, "
         "drawn from the Athena export (read through its Glue table): SVG charts in the "

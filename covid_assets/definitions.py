@@ -23,6 +23,7 @@ from covid_assets.automation import (
 )
 from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource, SNSResource
 from covid_assets.downloads import SourceFileDownloader
+from covid_assets.freshness import covid_freshness_alert
 from covid_assets.quarantine import QuarantineResource
 from covid_assets.served import ServedExportResource
 from covid_assets.settings import configured, configured_int, value
@@ -52,6 +53,7 @@ def build_definitions() -> Definitions:
         sensors=[
             build_sources_sensor(int(value("COVID_SENSOR_INTERVAL_SECONDS"))),
             covid_run_failure_alert,
+            covid_freshness_alert,
         ],
         resources={
             "downloader": SourceFileDownloader(

@@ -35,6 +35,7 @@ from covid_assets.contracts import (
     served_counts_dropped,
     served_days_lost_beyond_tolerance,
 )
+from covid_assets.freshness import served_freshness_policy
 from covid_assets.metadata import daily_table_metadata, table_sha256
 from covid_assets.quarantine import QuarantineResource
 from covid_assets.reading import RawSourceFile
@@ -188,7 +189,12 @@ def serving_asset(
     return multi_asset(
         specs=[
             AssetSpec(
-                name, deps=[MERGED], group_name="serving", description=description, kinds=kinds
+                name,
+                deps=[MERGED],
+                group_name="serving",
+                description=description,
+                kinds=kinds,
+                freshness_policy=served_freshness_policy(),
             )
         ],
         check_specs=check_specs,

@@ -54,6 +54,12 @@ SETTINGS: dict[str, Setting] = {
             "How often the sensor covid_sources_sensor asks the sources for a newer file and "
             "checks what is served, in seconds.",
         ),
+        Setting(
+            "COVID_FRESHNESS_HOURS",
+            "36",
+            "What is served is marked stale (and one SNS alert sent) when no run has built it "
+            "for this many hours: no source change loaded and no repair made.",
+        ),
         Setting("COVID_DYNAMODB_TABLE", "covid_daily", "DynamoDB table of the daily records."),
         Setting(
             "COVID_S3_BUCKET",

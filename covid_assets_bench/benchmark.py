@@ -130,9 +130,10 @@ class TickFigures:
     skip_reason: str | None
 
 
-def evaluate(instance: DagsterInstance, name: str) -> tuple[Any, float]:
-    """One evaluation of the schedule or the sensor ``name``, as the daemon's code server makes
-    it, and the seconds the evaluation itself took (the definitions are loaded there already)."""
+def evaluate(instance: DagsterInstance, name: str, cursor: str | None = None) -> tuple[Any, float]:
+    """One evaluation of the schedule or the sensor ``name`` (from a sensor's ``cursor``), as the
+    daemon's code server makes it, and the seconds the evaluation itself took (the definitions
+    are loaded there already)."""
     defs = build_definitions()
     if name == "covid_daily_schedule":
         context = build_schedule_context(
@@ -141,7 +142,7 @@ def evaluate(instance: DagsterInstance, name: str) -> tuple[Any, float]:
         definition = defs.resolve_schedule_def(name)
     else:
         context = build_sensor_context(
-            instance=instance, definitions=defs, resources=defs.resources
+            instance=instance, definitions=defs, resources=defs.resources, cursor=cursor
         )
         definition = defs.resolve_sensor_def(name)
     with context:

@@ -4,6 +4,7 @@ hand-written sources, and helpers that run the daily job and read back what it w
 import datetime as dt
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,12 @@ from dagster import (
     ExecuteInProcessResult,
     RunRequest,
 )
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.test_utils import freeze_time
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+from dagster._daemon.freshness import FreshnessDaemon
 
 from covid_assets.aws import GlueCatalogResource, S3BucketResource
 from covid_assets.definitions import build_definitions
@@ -248,3 +255,34 @@ def schedule_tick(instance: DagsterInstance) -> Tick:
     """One evaluation of covid_daily_schedule, as the daemon makes it at 12:15 UTC."""
     data, _ = evaluate(instance, "covid_daily_schedule")
     return Tick(list(data.run_requests or []), data.skip_message, [])
+
+
+def freshness_states(instance: DagsterInstance, at: dt.datetime) -> dict[str, str]:
+    """One iteration of Dagster's freshness daemon, as if at ``at``: each asset with a freshness
+    policy, by name, with the state the daemon recorded (``PASS``, ``FAIL``...)."""
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name="covid_assets.definitions", attribute="defs"),
+        location_name="covid_assets",
+    )
+    with (
+        # Dagster's own snapshot of a schedule reads a property it has deprecated.
+        warnings.catch_warnings(action="ignore", category=DeprecationWarning),
+        WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace,
+        freeze_time(at),
+    ):
+        list(FreshnessDaemon().run_iteration(workspace))
+    watched = [
+        node.key
+        for node in build_definitions().get_repository_def().asset_graph.asset_nodes
+        if node.freshness_policy is not None
+    ]
+    return {
+        key.to_user_string(): record.freshness_state.value
+        for key, record in instance.get_freshness_state_records(watched).items()
+    }
+
+
+def freshness_alert_tick(instance: DagsterInstance, cursor: str | None) -> tuple[str, str | None]:
+    """One evaluation of covid_freshness_alert from ``cursor``: its skip reason and new cursor."""
+    data, _ = evaluate(instance, "covid_freshness_alert", cursor)
+    return data.skip_message, data.cursor
