@@ -6,16 +6,20 @@ Screenshots go to ``test-artifacts/ui/`` (not committed).
 """
 
 import os
+import re
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from dagster import DagsterInstance
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from covid_assets.dashboard import DASHBOARD_KEY
@@ -26,7 +30,12 @@ from covid_assets_dev.local_stack import (
     free_port,
     prepare_dagster_home,
 )
-from covid_assets_tests.helpers import EmulatedAws, blank_emulated_account, use_snapshot
+from covid_assets_tests.helpers import (
+    EmulatedAws,
+    blank_emulated_account,
+    freshness_states,
+    use_snapshot,
+)
 
 ARTIFACTS_DIR = PROJECT_ROOT / "test-artifacts" / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -126,6 +135,9 @@ def dagster_ui(moto_endpoint, snapshots_dir, tmp_path_factory) -> Iterator[Dagst
         use_snapshot(monkeypatch, snapshots_dir, "2021-03-18")
         monkeypatch.setenv("DAGSTER_HOME", str(tmp_path_factory.mktemp("dagster_home")))
         monkeypatch.setenv("COVID_SENSOR_INTERVAL_SECONDS", str(SENSOR_INTERVAL_SECONDS))
+        # The daemon's own freshness evaluation runs once, at start; the test evaluates it later
+        # as if a day and a half had passed, which the daemon would otherwise undo.
+        monkeypatch.setenv("FRESHNESS_DAEMON_INTERVAL_SECONDS", "3600")
         prepare_dagster_home()
         port = str(free_port())
         url = f"http://{LOCAL_HOST}:{port}"
@@ -344,3 +356,17 @@ def test_the_lineage_stays_green_after_a_quiet_tick(dagster_ui, quiet_tick, page
     assert {key: status for key, status in results.items() if status != "SUCCEEDED"} == {}
     open_expanded_lineage(page, dagster_ui.url)
     screenshot(page, "lineage-after-quiet-tick")
+
+
+def test_what_is_served_is_marked_stale_after_a_day_and_a_half_without_a_run(
+    dagster_ui, quiet_tick, page
+):
+    # In a thread of its own: the daemon's iteration runs an event loop, and Playwright's is
+    # running in this one.
+    with DagsterInstance.get() as instance, ThreadPoolExecutor(1) as thread:
+        thread.submit(freshness_states, instance, datetime.now(UTC) + timedelta(hours=37)).result()
+    page.goto(f"{dagster_ui.url}/assets/dashboard")
+    # The asset page's "Freshness policy" section: its state, then the policy.
+    stale = re.compile(r"Failed\s*Last materialized .* ago\s*Fails if more than 36 hours since")
+    expect(page.get_by_text(stale).last).to_be_visible()
+    screenshot(page, "dashboard-stale")
