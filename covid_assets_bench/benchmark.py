@@ -38,6 +38,7 @@ from dagster._core.code_pointer import ModuleCodePointer
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._grpc.types import ExecuteRunArgs
 
+from covid_assets.automation import ALL_ASSETS_JOB
 from covid_assets.definitions import build_definitions
 from covid_assets.reading import read_csv_text
 from covid_assets.settings import SETTINGS
@@ -70,8 +71,7 @@ HISTORY_DIR = PROJECT_ROOT.parent / "shared" / "data" / "history"
 # A same-day revision of the real NYT history: the 2020-05-08 version revised 41 past days.
 REVISION_DAYS = ("2020-05-07", "2020-05-08")
 BASELINE_TABLE = "covid_daily_original_baseline"
-# Dagster's job of every asset: what "Materialize all" and the sensor's runs run.
-JOB = "__ASSET_JOB"
+JOB = ALL_ASSETS_JOB
 # The run's own log lines would bury the tables; failures still show, and the figures come
 # from the instance's event log, which keeps every event whatever the console shows.
 QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}

@@ -84,6 +84,7 @@ CHECK_RESULT_LABELS = {"SUCCEEDED": "Succeeded", "FAILED": "Failed"}
 SENSOR_RUNS = """{ runsOrError(filter: {tags: [
   {key: "covid_assets/trigger", value: "covid_sources_sensor"}]}) {
   ... on Runs { results { runId status tags { key value } } } } }"""
+ALL_RUNS = "{ runsOrError { ... on Runs { results { runId pipelineName } } } }"
 SENSOR_TICKS = """{ sensorOrError(sensorSelector: {repositoryName: "__repository__",
   repositoryLocationName: "covid_assets", sensorName: "covid_sources_sensor"}) {
   ... on Sensor { sensorState { ticks(limit: 20) { status skipReason timestamp } } } } }"""
@@ -311,6 +312,14 @@ def test_dashboard_page_in_s3_renders_without_console_errors(dagster_ui, materia
     screenshot(page, "dashboard-html")
     assert problems == []
     assert [address for address in requested if not address.startswith("data:")] == [url]
+
+
+def test_the_sensors_run_and_materialize_all_are_runs_of_the_same_job(
+    dagster_ui, sensor_run, materialize_all_run
+):
+    runs = dagster_ui.graphql(ALL_RUNS)["runsOrError"]["results"]
+    assert len(runs) == 2
+    assert {run["pipelineName"] for run in runs} == {"__ASSET_JOB"}
 
 
 def test_the_sensor_starts_the_first_run_with_no_click_and_says_why(sensor_run):
