@@ -47,6 +47,18 @@ def snapshots_dir() -> Path:
 
 @pytest.fixture
 def instance() -> Iterator[DagsterInstance]:
+    """An instance with its storage in memory: runs in this process keep their events and
+    provenance in it as on disk, at a third of the cost. The tests that start the daemon, the
+    webserver or a run worker give them a DAGSTER_HOME on disk, and PostgreSQL is tested on its
+    own (test_production_instance)."""
+    with DagsterInstance.ephemeral() as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def instance_on_disk() -> Iterator[DagsterInstance]:
+    """An instance with its storage in files, for what Dagster hands to other code by reference
+    (a schedule's context, the freshness daemon's workspace)."""
     with instance_for_test() as test_instance:
         yield test_instance
 

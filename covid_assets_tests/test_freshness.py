@@ -38,32 +38,32 @@ def test_the_window_is_the_setting(monkeypatch):
     assert served_freshness_policy().fail_window.to_timedelta() == timedelta(hours=12)
 
 
-def test_a_day_after_a_run_what_is_served_is_fresh(aws, instance, write_sources):
+def test_a_day_after_a_run_what_is_served_is_fresh(aws, instance_on_disk, write_sources):
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
-    run_daily_job(instance)
+    run_daily_job(instance_on_disk)
 
-    assert freshness_states(instance, hours_later(24)) == dict.fromkeys(SERVED, "PASS")
+    assert freshness_states(instance_on_disk, hours_later(24)) == dict.fromkeys(SERVED, "PASS")
 
 
 def test_with_no_run_for_longer_than_the_window_what_is_served_is_stale(
-    aws, instance, write_sources
+    aws, instance_on_disk, write_sources
 ):
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
-    run_daily_job(instance)
+    run_daily_job(instance_on_disk)
 
-    assert freshness_states(instance, hours_later(37)) == dict.fromkeys(SERVED, "FAIL")
+    assert freshness_states(instance_on_disk, hours_later(37)) == dict.fromkeys(SERVED, "FAIL")
 
 
 def test_going_stale_sends_one_alert_naming_what_is_stale_and_since_when(
-    aws, instance, write_sources, alert_inbox
+    aws, instance_on_disk, write_sources, alert_inbox
 ):
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
-    run_daily_job(instance)
+    run_daily_job(instance_on_disk)
     alert_inbox.messages()  # the load notice
-    freshness_states(instance, hours_later(37))
+    freshness_states(instance_on_disk, hours_later(37))
 
-    reason, cursor = freshness_alert_tick(instance, None)
-    again, _ = freshness_alert_tick(instance, cursor)
+    reason, cursor = freshness_alert_tick(instance_on_disk, None)
+    again, _ = freshness_alert_tick(instance_on_disk, cursor)
 
     [(subject, message)] = alert_inbox.messages()
     assert subject == "covid_assets: what is served is stale"
@@ -78,21 +78,21 @@ def test_going_stale_sends_one_alert_naming_what_is_stale_and_since_when(
 
 
 def test_a_run_makes_it_fresh_again_and_a_later_staleness_is_alerted_again(
-    aws, instance, write_sources, alert_inbox
+    aws, instance_on_disk, write_sources, alert_inbox
 ):
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
-    run_daily_job(instance)
-    freshness_states(instance, hours_later(37))
-    _, cursor = freshness_alert_tick(instance, None)
+    run_daily_job(instance_on_disk)
+    freshness_states(instance_on_disk, hours_later(37))
+    _, cursor = freshness_alert_tick(instance_on_disk, None)
     write_sources(NYT_FOUR_DAYS, JHU_FOUR_DAYS)
-    run_daily_job(instance)
+    run_daily_job(instance_on_disk)
 
-    assert freshness_states(instance, hours_later(1)) == dict.fromkeys(SERVED, "PASS")
-    reason, cursor = freshness_alert_tick(instance, cursor)
+    assert freshness_states(instance_on_disk, hours_later(1)) == dict.fromkeys(SERVED, "PASS")
+    reason, cursor = freshness_alert_tick(instance_on_disk, cursor)
     assert (reason, cursor) == ("What is served is fresh", None)
     alert_inbox.messages()
-    freshness_states(instance, hours_later(40))
-    freshness_alert_tick(instance, cursor)
+    freshness_states(instance_on_disk, hours_later(40))
+    freshness_alert_tick(instance_on_disk, cursor)
     assert [subject for subject, _ in alert_inbox.messages()] == [
         "covid_assets: what is served is stale"
     ]

@@ -65,8 +65,10 @@ def test_a_quiet_tick_is_skipped_and_says_why(served, instance):
     assert re.fullmatch(QUIET_DAY, tick.skip_reason), tick.skip_reason
 
 
-def test_the_schedule_skips_a_quiet_day_with_the_same_reason(served, instance):
-    tick = schedule_tick(instance)
+def test_the_schedule_skips_a_quiet_day_with_the_same_reason(aws, instance_on_disk, web_sources):
+    load_three_days_served(web_sources, instance_on_disk)
+
+    tick = schedule_tick(instance_on_disk)
 
     assert tick.run_requests == []
     assert re.fullmatch(QUIET_DAY, tick.skip_reason), tick.skip_reason
