@@ -4,6 +4,7 @@ hand-written sources, and helpers that run the daily job and read back what it w
 import datetime as dt
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,6 +84,20 @@ def use_sources(monkeypatch: pytest.MonkeyPatch, nyt: Path | str, jhu: Path | st
 def use_snapshot(monkeypatch: pytest.MonkeyPatch, snapshots_dir: Path, day: str) -> None:
     folder = snapshots_dir / day
     use_sources(monkeypatch, (folder / "nyt-us.csv").as_uri(), folder / "jhu-combined.csv")
+
+
+# A run stopped by bad input or an unreachable source ends at its first failing step, with no
+# retries and no wait: well within this, where retries with backoff would take minutes.
+FAILING_RUN_SECONDS = 30
+
+
+@contextmanager
+def takes_less_than(seconds: float) -> Iterator[None]:
+    """Fail the test when the block takes ``seconds`` or more (wall time)."""
+    started = time.monotonic()
+    yield
+    elapsed = time.monotonic() - started
+    assert elapsed < seconds, f"took {elapsed:.1f} s, not under {seconds} s"
 
 
 def run_daily_job(instance: DagsterInstance, raise_on_error: bool = True) -> ExecuteInProcessResult:
