@@ -81,9 +81,18 @@ def use_sources(monkeypatch: pytest.MonkeyPatch, nyt: Path | str, jhu: Path | st
     monkeypatch.setenv("COVID_JHU_URL", str(jhu))
 
 
-def use_snapshot(monkeypatch: pytest.MonkeyPatch, snapshots_dir: Path, day: str) -> None:
+def snapshot_sources(snapshots_dir: Path, day: str) -> dict[str, str]:
+    """The settings that point the sources at one day's real snapshot."""
     folder = snapshots_dir / day
-    use_sources(monkeypatch, (folder / "nyt-us.csv").as_uri(), folder / "jhu-combined.csv")
+    return {
+        "COVID_NYT_URL": (folder / "nyt-us.csv").as_uri(),
+        "COVID_JHU_URL": str(folder / "jhu-combined.csv"),
+    }
+
+
+def use_snapshot(monkeypatch: pytest.MonkeyPatch, snapshots_dir: Path, day: str) -> None:
+    for name, value in snapshot_sources(snapshots_dir, day).items():
+        monkeypatch.setenv(name, value)
 
 
 # A run stopped by bad input or an unreachable source ends at its first failing step, with no
