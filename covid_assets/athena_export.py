@@ -30,6 +30,7 @@ from covid_assets.contracts import Problem
 from covid_assets.glue_export import ExportUnreadableError, folder_of, read_glue_export
 from covid_assets.merged_daily_table import serving_asset
 from covid_assets.metadata import daily_table_metadata, table_sha256
+from covid_assets.serving_lock import ServingLockResource
 
 EXPORT = "athena_export"
 GLUE_SCHEMA_CHECK = "glue_columns_match_parquet_schema"
@@ -135,7 +136,9 @@ def athena_export(
     merged_daily_table: pd.DataFrame,
     bucket: S3BucketResource,
     glue: GlueCatalogResource,
+    serving_lock: ServingLockResource,
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
+    serving_lock.hold(context)
     if context.selected_asset_keys:
         yield MaterializeResult(metadata=write_export(context, merged_daily_table, bucket, glue))
     yield from selected_results(

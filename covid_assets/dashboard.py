@@ -14,6 +14,7 @@ from covid_assets.dashboard_data import prepare_dashboard_data
 from covid_assets.dashboard_render import dashboard_html, dashboard_markdown, dashboard_svgs
 from covid_assets.freshness import served_freshness_policy
 from covid_assets.glue_export import ExportUnreadableError, read_glue_export
+from covid_assets.serving_lock import ServingLockResource
 from covid_assets.transform import MERGED_COLUMNS
 
 DASHBOARD = "dashboard"
@@ -33,8 +34,12 @@ DASHBOARD_KEY = "dashboard/index.html"
     kinds={"svg", "html", "s3"},
 )
 def dashboard(
-    context: AssetExecutionContext, bucket: S3BucketResource, glue: GlueCatalogResource
+    context: AssetExecutionContext,
+    bucket: S3BucketResource,
+    glue: GlueCatalogResource,
+    serving_lock: ServingLockResource,
 ) -> MaterializeResult:
+    serving_lock.hold(context)
     try:
         glue_export = read_glue_export(glue, bucket)
         export = glue_export.to_arrow(MERGED_COLUMNS).to_pandas()

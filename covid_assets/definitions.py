@@ -26,6 +26,7 @@ from covid_assets.downloads import SourceFileDownloader
 from covid_assets.freshness import covid_freshness_alert
 from covid_assets.quarantine import QuarantineResource
 from covid_assets.served import ServedExportResource
+from covid_assets.serving_lock import ServingLockResource
 from covid_assets.settings import configured, configured_int, value
 from covid_assets.sources import SOURCES
 
@@ -40,6 +41,7 @@ def build_definitions() -> Definitions:
         region_name=region,
     )
     alerts = SNSResource(topic_arn=configured("COVID_SNS_TOPIC_ARN"), region_name=region)
+    dynamodb = DynamoDBResource(table_name=configured("COVID_DYNAMODB_TABLE"), region_name=region)
     glue = GlueCatalogResource(
         database=configured("COVID_GLUE_DATABASE"),
         table_name=configured("COVID_GLUE_TABLE"),
@@ -62,9 +64,7 @@ def build_definitions() -> Definitions:
                 retries=configured_int("COVID_HTTP_RETRIES"),
                 max_bytes=configured_int("COVID_DOWNLOAD_MAX_BYTES"),
             ),
-            "dynamodb": DynamoDBResource(
-                table_name=configured("COVID_DYNAMODB_TABLE"), region_name=region
-            ),
+            "dynamodb": dynamodb,
             "bucket": bucket,
             "glue": glue,
             "alerts": alerts,
@@ -77,10 +77,15 @@ def build_definitions() -> Definitions:
                 max_count_drop_percent=configured_int("COVID_MAX_COUNT_DROP_PERCENT"),
                 count_drop_floor=configured_int("COVID_COUNT_DROP_FLOOR"),
             ),
+            # Every step holds it, so that two runs never interleave (see serving_lock).
+            "serving_lock": ServingLockResource(
+                dynamodb=dynamodb, wait_seconds=configured_int("COVID_SERVING_LOCK_WAIT_SECONDS")
+            ),
             **step_output_io_manager(region),
         },
         # The steps are small and run one after another, so a subprocess per step (Dagster's
-        # default) would cost more than the steps themselves.
+        # default) would cost more than the steps themselves. In one process, a run's resources
+        # are also torn down once, after its last step: the serving lock is held until then.
         executor=in_process_executor,
     )
 

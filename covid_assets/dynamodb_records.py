@@ -24,6 +24,7 @@ from covid_assets.checks import check_result
 from covid_assets.contracts import COUNT_COLUMNS, Problem
 from covid_assets.merged_daily_table import serving_asset
 from covid_assets.metadata import column_schema, markdown_preview
+from covid_assets.serving_lock import ServingLockResource
 
 DYNAMODB_RECORDS = "dynamodb_records"
 
@@ -124,7 +125,9 @@ def dynamodb_records(
     merged_daily_table: pd.DataFrame,
     dynamodb: DynamoDBResource,
     alerts: SNSResource,
+    serving_lock: ServingLockResource,
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
+    serving_lock.hold(context)
     wanted = to_items(merged_daily_table)
     if not context.selected_asset_keys:
         yield compare_every_item(dynamodb, wanted)

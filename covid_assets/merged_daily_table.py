@@ -40,6 +40,7 @@ from covid_assets.metadata import daily_table_metadata, table_sha256
 from covid_assets.quarantine import QuarantineResource
 from covid_assets.reading import RawSourceFile
 from covid_assets.served import ServedExportResource, ServedTable
+from covid_assets.serving_lock import ServingLockResource
 from covid_assets.transform import merge_daily
 
 MERGED = "merged_daily_table"
@@ -158,7 +159,9 @@ def merged_daily_table(
     jhu_raw: RawSourceFile,
     quarantine: QuarantineResource,
     served_export: ServedExportResource,
+    serving_lock: ServingLockResource,
 ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
+    serving_lock.hold(context)
     unreadable = nyt_raw.read_problems + jhu_raw.read_problems
     if unreadable:
         raise SourceDataError(unreadable)

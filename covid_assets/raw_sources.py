@@ -38,6 +38,7 @@ from covid_assets.downloads import Download, SourceFileDownloader, SourceUnavail
 from covid_assets.provenance import stored_download
 from covid_assets.quarantine import QuarantineResource
 from covid_assets.reading import RawSourceFile
+from covid_assets.serving_lock import ServingLockResource
 from covid_assets.sources import SOURCES, Source
 
 RAW_GROUP = "raw"
@@ -140,11 +141,13 @@ def raw_sources(
     downloader: SourceFileDownloader,
     quarantine: QuarantineResource,
     io_manager: ResourceParam[IOManager],
+    serving_lock: ServingLockResource,
 ) -> Iterator[Output | AssetCheckResult]:
     """Each selected source's current file, checked as it arrives. A run always emits the
     files it was asked for: whether a run is needed at all is the automation's decision
     (``automation``), made from what it sees upstream and in what is served, not from memory.
     Checks selected without their asset check what the source serves now, and store nothing."""
+    serving_lock.hold(context)
     selected = [s for s in SOURCES if AssetKey(s.asset) in context.selected_asset_keys]
     checked_assets = {key.asset_key for key in context.selected_asset_check_keys}
     for source in SOURCES:

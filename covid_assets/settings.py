@@ -110,6 +110,12 @@ SETTINGS: dict[str, Setting] = {
             "revised from 1 to 0).",
         ),
         Setting(
+            "COVID_SERVING_LOCK_WAIT_SECONDS",
+            "300",
+            "How long a run waits while another run under way holds the serving lock (it builds "
+            "and writes what is served), before failing, in seconds.",
+        ),
+        Setting(
             "AWS_DEFAULT_REGION",
             "us-east-1",
             "AWS region of every client (the standard boto3 variable).",

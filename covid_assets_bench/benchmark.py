@@ -297,6 +297,7 @@ def print_scenario(scenario: Scenario, pipeline: RunFigures, baseline: RunFigure
     for service, operation in sorted(set(pipeline.calls) | set(baseline.calls)):
         key = (service, operation)
         row(f"  {service}:{operation}", pipeline.calls[key], baseline.calls[key])
+    row("  serving lock (take and release)", pipeline.serving_lock_calls, "")
     row("  total", pipeline.total_calls, baseline.total_calls)
     fewer = (
         f"{ratio(baseline.total_calls, pipeline.total_calls):.1f}x fewer"

@@ -4,6 +4,7 @@ hand-written sources, and helpers that run the daily job and read back what it w
 import datetime as dt
 import json
 import os
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,9 +88,32 @@ def use_sources(monkeypatch: pytest.MonkeyPatch, nyt: Path | str, jhu: Path | st
     monkeypatch.setenv("COVID_JHU_URL", str(jhu))
 
 
-def use_snapshot(monkeypatch: pytest.MonkeyPatch, snapshots_dir: Path, day: str) -> None:
+def snapshot_sources(snapshots_dir: Path, day: str) -> dict[str, str]:
+    """The settings that point the sources at one day's real snapshot."""
     folder = snapshots_dir / day
-    use_sources(monkeypatch, (folder / "nyt-us.csv").as_uri(), folder / "jhu-combined.csv")
+    return {
+        "COVID_NYT_URL": (folder / "nyt-us.csv").as_uri(),
+        "COVID_JHU_URL": str(folder / "jhu-combined.csv"),
+    }
+
+
+def use_snapshot(monkeypatch: pytest.MonkeyPatch, snapshots_dir: Path, day: str) -> None:
+    for name, value in snapshot_sources(snapshots_dir, day).items():
+        monkeypatch.setenv(name, value)
+
+
+# A run stopped by bad input or an unreachable source ends at its first failing step, with no
+# retries and no wait: well within this, where retries with backoff would take minutes.
+FAILING_RUN_SECONDS = 30
+
+
+@contextmanager
+def takes_less_than(seconds: float) -> Iterator[None]:
+    """Fail the test when the block takes ``seconds`` or more (wall time)."""
+    started = time.monotonic()
+    yield
+    elapsed = time.monotonic() - started
+    assert elapsed < seconds, f"took {elapsed:.1f} s, not under {seconds} s"
 
 
 def run_daily_job(instance: DagsterInstance, raise_on_error: bool = True) -> ExecuteInProcessResult:

@@ -6,7 +6,7 @@ from dagster import AssetKey
 
 from covid_assets.definitions import build_definitions
 from covid_assets_bench.aws_calls import recorded_calls
-from covid_assets_bench.figures import is_write
+from covid_assets_bench.figures import is_data_write, is_serving_lock_call
 from covid_assets_tests.helpers import (
     DAY_TWO,
     JHU_THREE_DAYS,
@@ -22,7 +22,7 @@ from covid_assets_tests.helpers import (
 )
 
 
-def test_a_run_by_hand_on_a_day_with_nothing_new_downloads_nothing_and_writes_nothing(
+def test_a_run_by_hand_on_a_day_with_nothing_new_downloads_nothing_and_writes_only_the_lock(
     aws, instance, web_sources
 ):
     answers = web_sources.answers
@@ -35,7 +35,12 @@ def test_a_run_by_hand_on_a_day_with_nothing_new_downloads_nothing_and_writes_no
     assert materialized_assets(result) == set(LINEAGE)
     for source in ("nyt_raw", "jhu_raw"):
         assert materialization_metadata(result, source)["bytes_downloaded"] == 0
-    assert [call.operation for call in calls if is_write(call.operation)] == []
+    assert [call.operation for call in calls if is_data_write(call)] == []
+    # Its only writes take and release the serving lock.
+    assert [call.operation for call in calls if is_serving_lock_call(call)] == [
+        "PutItem",
+        "DeleteItem",
+    ]
     assert stored_days(aws) == THREE_DAYS
 
 

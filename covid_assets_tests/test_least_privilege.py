@@ -65,7 +65,13 @@ class Arns:
 def resources_of(action: str, params: dict[str, Any], arns: Arns) -> list[str]:
     """The resources one call with these parameters must be authorized on."""
     match action:
-        case "dynamodb:DescribeTable" | "dynamodb:Query" | "dynamodb:GetItem":
+        case (
+            "dynamodb:DescribeTable"
+            | "dynamodb:Query"
+            | "dynamodb:GetItem"
+            | "dynamodb:PutItem"
+            | "dynamodb:DeleteItem"
+        ):
             return [arns.dynamodb_table(params["TableName"])]
         case "dynamodb:BatchWriteItem":
             return [arns.dynamodb_table(table) for table in params["RequestItems"]]
@@ -89,9 +95,13 @@ def resources_of(action: str, params: dict[str, Any], arns: Arns) -> list[str]:
 
 
 def condition_keys(action: str, params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The condition keys the template's policy tests (only s3:prefix, on ListBucket)."""
+    """The condition keys the template's policy tests: s3:prefix on ListBucket, and the
+    partition key (dynamodb:LeadingKeys) of a single-item write."""
     if action == "s3:ListBucket" and "Prefix" in params:
         return (("s3:prefix", params["Prefix"]),)
+    if action in ("dynamodb:PutItem", "dynamodb:DeleteItem"):
+        key = params.get("Key") or params["Item"]
+        return (("dynamodb:LeadingKeys", key["region"]["S"]),)
     return ()
 
 
@@ -122,19 +132,28 @@ def as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else value
 
 
+# The condition operators the template uses: a value matches a pattern as IAM compares them.
+# (ForAllValues: every value of the key in the request; a single-item write has one.)
+CONDITION_MATCHES = {
+    "StringLike": fnmatchcase,
+    "ForAllValues:StringEquals": str.__eq__,
+}
+
+
 def allows(statement: dict[str, Any], request: Request) -> bool:
     """Whether an Allow statement grants the request: IAM wildcard matching of action and
-    resource, and the StringLike conditions (the only operator the template uses)."""
+    resource, and the conditions (a request without the condition's key is not granted)."""
     if not any(fnmatchcase(request.action, action) for action in as_list(statement["Action"])):
         return False
     if not any(fnmatchcase(request.resource, arn) for arn in as_list(statement["Resource"])):
         return False
     context = dict(request.conditions)
     for operator, conditions in statement.get("Condition", {}).items():
-        assert operator == "StringLike", f"teach allows() the {operator} operator"
+        assert operator in CONDITION_MATCHES, f"teach allows() the {operator} operator"
+        matches = CONDITION_MATCHES[operator]
         for key, patterns in conditions.items():
             value = context.get(key)
-            if value is None or not any(fnmatchcase(value, p) for p in as_list(patterns)):
+            if value is None or not any(matches(value, p) for p in as_list(patterns)):
                 return False
     return True
 

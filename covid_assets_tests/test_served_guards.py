@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from covid_assets_tests.helpers import (
+    FAILING_RUN_SECONDS,
     check_evaluation,
     exported_rows,
     generated_sources,
@@ -14,6 +15,7 @@ from covid_assets_tests.helpers import (
     run_daily_job,
     s3_keys,
     stored_days,
+    takes_less_than,
     without_lines,
 )
 
@@ -75,7 +77,8 @@ def test_a_table_falling_short_of_what_is_served_publishes_nothing_is_kept_and_a
     aws, instance, write_sources, alert_inbox, served, nyt_text, check, words
 ):
     write_sources(nyt_text, JHU_200_DAYS)
-    result = run_daily_job(instance, raise_on_error=False)
+    with takes_less_than(FAILING_RUN_SECONDS):
+        result = run_daily_job(instance, raise_on_error=False)
 
     assert not result.success
     evaluation = check_evaluation(result, f"merged_daily_table:{check}")

@@ -8,6 +8,7 @@ import pytest
 
 from covid_assets.definitions import defs
 from covid_assets_tests.helpers import (
+    FAILING_RUN_SECONDS,
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
     THREE_DAYS,
@@ -16,6 +17,7 @@ from covid_assets_tests.helpers import (
     run_daily_job,
     s3_keys,
     stored_days,
+    takes_less_than,
 )
 
 JHU_HEADER = JHU_THREE_DAYS.splitlines()[0]
@@ -138,7 +140,8 @@ def test_bad_input_is_rejected_with_a_clear_error_kept_in_s3_and_alerted_loading
     aws, instance, write_sources, alert_inbox, tmp_path, nyt_text, jhu_text, check, words
 ):
     write_sources(nyt_text if nyt_text is not None else NYT_THREE_DAYS, jhu_text or JHU_THREE_DAYS)
-    result = run_daily_job(instance, raise_on_error=False)
+    with takes_less_than(FAILING_RUN_SECONDS):
+        result = run_daily_job(instance, raise_on_error=False)
     asset, check_name = check.split(":")
 
     # A clear error: the failing check names the file, the place and what was expected.
