@@ -11,6 +11,7 @@ from typing import ClassVar
 import pytest
 
 from covid_assets.downloads import SourceFileDownloader, SourceUnavailableError
+from covid_assets.raw_sources import SOURCE_RETRY_POLICY
 
 BODY = b"date,cases,deaths\n2020-03-01,10,1\n"
 LAST_MODIFIED = "Wed, 18 Mar 2021 05:30:00 GMT"
@@ -190,3 +191,13 @@ def test_missing_local_file_names_the_path_and_the_setting(tmp_path: Path):
     missing = tmp_path / "nowhere.csv"
     with pytest.raises(SourceUnavailableError, match=r"nowhere\.csv.*COVID_JHU_URL"):
         downloader().download(str(missing), "COVID_JHU_URL")
+
+
+@pytest.mark.parametrize(("retry", "earliest", "latest"), [(1, 0, 120), (2, 120, 240)])
+def test_the_step_retries_wait_as_the_readme_says(monkeypatch, retry, earliest, latest):
+    """README: the first retry 0–2 minutes later, the second 2–4 minutes after that."""
+    waits = []
+    for jitter in (0.0, 1.0):
+        monkeypatch.setattr("dagster._core.definitions.policy.random", lambda jitter=jitter: jitter)
+        waits.append(SOURCE_RETRY_POLICY.calculate_delay(retry))
+    assert waits == [earliest, latest]
