@@ -630,28 +630,52 @@ def sums_differ_from_totals(
 ) -> list[Problem]:
     """Each key (a day, or a day and a place) on which the parts' sum is not the total, per
     count: ``parts`` and ``totals`` have the ``keys`` and the count columns. A key on one side
-    only is a mismatch too. Blank parts are left out of the sum (unknown is not zero), so parts
-    with unknown counts where the total knows them do not reconcile."""
+    only is a mismatch too. A count that is unknown (blank) for some part leaves that key's sum
+    unknown, so it is not compared: unknown is not zero, and not a mismatch either."""
     counts = list(STATE_COUNT_COLUMNS)
-    sums = parts.groupby(list(keys))[counts].sum(min_count=1)
-    both = sums.join(totals.set_index(list(keys))[counts].add_suffix("_total"), how="outer")
+    groups = parts.groupby(list(keys))[counts]
+    # A sum is known only where every part's count is known.
+    sums = groups.sum().where(groups.count().eq(groups.size(), axis=0))
+    present = pd.Series(True, index=sums.index, name="present")
+    both = (
+        sums.join(present)
+        .join(totals.set_index(list(keys))[counts].add_suffix("_total"), how="outer")
+        .sort_index()
+    )
     problems = []
-    for key, row in both.sort_index().iterrows():
+    for key, row in both.iterrows():
         where = " ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+        if pd.isna(row["present"]):
+            problems += [
+                Problem(
+                    source, None, column, f"{where}: no rows", f"the {totals_label} {int(total):,}"
+                )
+                for column in counts
+                if pd.notna(total := row[f"{column}_total"])
+            ]
+            continue
         for column in counts:
             summed, total = row[column], row[f"{column}_total"]
-            if pd.isna(summed) and pd.isna(total):
+            if pd.isna(summed):
                 continue
             if pd.isna(total):
-                found, expected = f"{where}: sum {int(summed):,}", f"a {totals_label} row"
-            elif pd.isna(summed):
-                found, expected = f"{where}: no known part", f"the {totals_label} {int(total):,}"
-            elif summed != total:
-                found, expected = (
-                    f"{where}: sum {int(summed):,}",
-                    f"the {totals_label} {int(total):,}",
+                problems.append(
+                    Problem(
+                        source,
+                        None,
+                        column,
+                        f"{where}: sum {int(summed):,}",
+                        f"a {totals_label} row",
+                    )
                 )
-            else:
-                continue
-            problems.append(Problem(source, None, column, found, expected))
+            elif summed != total:
+                problems.append(
+                    Problem(
+                        source,
+                        None,
+                        column,
+                        f"{where}: sum {int(summed):,}",
+                        f"the {totals_label} {int(total):,}",
+                    )
+                )
     return problems

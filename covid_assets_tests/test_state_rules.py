@@ -124,10 +124,10 @@ def test_states_that_sum_to_the_national_totals_reconcile():
         (
             NATIONAL + "2020-03-03,20,3\n",
             [
-                "state_daily_table, column 'cases': found '2020-03-03: no known part', expected "
-                "the national NYT total 20",
-                "state_daily_table, column 'deaths': found '2020-03-03: no known part', expected "
-                "the national NYT total 3",
+                "state_daily_table, column 'cases': found '2020-03-03: no rows', expected the "
+                "national NYT total 20",
+                "state_daily_table, column 'deaths': found '2020-03-03: no rows', expected the "
+                "national NYT total 3",
             ],
         ),
         (
@@ -146,9 +146,11 @@ def test_each_reconciliation_mismatch_is_reported_with_its_day(national, expecte
     assert reconcile(TWO_STATES, national) == expected
 
 
-def test_a_blank_state_count_does_not_reconcile_with_a_known_total():
+def test_a_day_with_an_unknown_state_count_is_not_compared_for_that_count():
     states = TWO_STATES.replace("2020-03-02,Puerto Rico,72,6,1", "2020-03-02,Puerto Rico,72,,1")
-    assert reconcile(states, NATIONAL) == [
-        "state_daily_table, column 'cases': found '2020-03-02: sum 12', expected the national "
-        "NYT total 18"
+    assert reconcile(states, NATIONAL) == []
+    wrong_deaths = NATIONAL.replace("2020-03-02,18,3", "2020-03-02,18,4")
+    assert reconcile(states, wrong_deaths) == [
+        "state_daily_table, column 'deaths': found '2020-03-02: sum 3', expected the national "
+        "NYT total 4"
     ]

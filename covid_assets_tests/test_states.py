@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from covid_assets.automation import REASON_TAG
+from covid_assets.aws import KEY_ATTRIBUTES, LEVEL_INDEX
 from covid_assets.contracts import USPS_CODES
 from covid_assets.levels import STATE
 from covid_assets_bench.aws_calls import AwsCall, recorded_calls
@@ -129,6 +130,36 @@ def test_states_that_do_not_add_up_stop_the_state_level_and_not_the_national_pip
     assert any(
         "state_daily_table failed validation" in subject for subject, _ in alert_inbox.messages()
     )
+
+
+def test_a_blank_count_is_no_dynamodb_attribute_and_null_in_the_export(
+    aws, instance, three_state_days
+):
+    three_state_days.write_text(STATES_THREE_DAYS.replace("72,6,0", "72,6,"))
+    assert run_daily_job(instance).success
+    item = stored_level_items(aws, STATE)[("US-PR", "2020-03-02")]
+    assert item == {"level": "state", "place": "Puerto Rico", "fips": "72", "cases": 6}
+    assert exported_state_rows(aws)[("Puerto Rico", "2020-03-02")] == {"fips": "72", "cases": 6}
+
+
+def test_a_table_made_before_the_level_index_gets_it_from_the_state_load(
+    aws, instance, three_state_days
+):
+    dynamodb = aws.client("dynamodb")
+    dynamodb.delete_table(TableName=aws.table_name)
+    dynamodb.create_table(
+        TableName=aws.table_name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=KEY_ATTRIBUTES,
+        KeySchema=[
+            {"AttributeName": "region", "KeyType": "HASH"},
+            {"AttributeName": "date", "KeyType": "RANGE"},
+        ],
+    )
+    assert run_daily_job(instance).success
+    indexes = dynamodb.describe_table(TableName=aws.table_name)["Table"]["GlobalSecondaryIndexes"]
+    assert [index["IndexName"] for index in indexes] == [LEVEL_INDEX]
+    assert len(stored_level_items(aws, STATE)) == 6
 
 
 STATE_HISTORY = HISTORY_DIR / "nyt-us-states"
