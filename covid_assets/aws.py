@@ -126,12 +126,12 @@ class DynamoDBResource(AwsClientResource):
         """Create the table, or add the level index to a table made before it existed; True
         when either was made. A new index is built in the background: this waits until it is
         active, since a load reads through it at once."""
-        if self.ensure_table():
-            return True
         dynamodb = self.client("dynamodb")
-        indexes = dynamodb.describe_table(TableName=self.table_name)["Table"].get(
-            "GlobalSecondaryIndexes", []
-        )
+        try:
+            table = dynamodb.describe_table(TableName=self.table_name)["Table"]
+        except dynamodb.exceptions.ResourceNotFoundException:
+            return self.ensure_table()
+        indexes = table.get("GlobalSecondaryIndexes", [])
         if any(index["IndexName"] == LEVEL_INDEX for index in indexes):
             return False
         dynamodb.update_table(

@@ -108,6 +108,20 @@ def test_a_quiet_tick_asks_the_state_source_too_and_a_new_state_file_starts_a_ru
     assert tick.run_requests[0].tags[REASON_TAG] == "NYT states published a new file"
 
 
+def test_a_second_run_of_the_same_state_file_reads_and_writes_no_state_item(
+    aws, instance, three_state_days
+):
+    run_daily_job(instance)
+    with recorded_calls() as calls:
+        result = run_daily_job(instance)
+    operations = [call.operation for call in calls if call.service == "dynamodb"]
+    assert not {"BatchWriteItem", "BatchGetItem"} & set(operations)
+    assert not [call for call in calls if call.params.get("IndexName")]
+    records = materialization_metadata(result, STATE.records_asset)
+    assert (records["items_written"], records["unchanged"]) == (0, 6)
+    assert materialization_metadata(result, STATE.export_asset)["status"] == "unchanged"
+
+
 def test_states_that_do_not_add_up_stop_the_state_level_and_not_the_national_pipeline(
     aws, instance, three_state_days, alert_inbox
 ):
