@@ -449,7 +449,8 @@ STATE_DATE, STATE_NAME, STATE_FIPS, STATE_CASES, STATE_DEATHS = (
     "deaths",
 )
 STATE_REQUIRED_COLUMNS = (STATE_DATE, STATE_NAME, STATE_FIPS, STATE_CASES, STATE_DEATHS)
-STATE_COUNT_COLUMNS = (STATE_CASES, STATE_DEATHS)
+# The counts of every level's rows (a state's, next a county's): nullable, blank is unknown.
+PLACE_COUNT_COLUMNS = (STATE_CASES, STATE_DEATHS)
 
 # The 50 states, DC and the territories NYT reports, spelled as NYT spells them, with their
 # USPS codes (the codes name the DynamoDB regions, so they must never change).
@@ -558,7 +559,7 @@ STATE_RULES = (
         "counts_are_blank_or_non_negative_integers",
         "Every cases and deaths value is blank (unknown, kept as missing) or a non-negative "
         "integer.",
-        lambda raw, source: invalid_counts(raw, STATE_COUNT_COLUMNS, source, blank_allowed=True),
+        lambda raw, source: invalid_counts(raw, PLACE_COUNT_COLUMNS, source, blank_allowed=True),
     ),
     Rule(
         "states_are_known",
@@ -590,7 +591,7 @@ def level_duplicate_keys(
 def level_bad_counts(table: pd.DataFrame, key_columns: Sequence[str], source: str) -> list[Problem]:
     """Counts must be nullable integers (missing is unknown) and never negative."""
     problems = []
-    for column in STATE_COUNT_COLUMNS:
+    for column in PLACE_COUNT_COLUMNS:
         if table[column].dtype != "Int64":
             problems.append(Problem(source, None, column, str(table[column].dtype), "Int64"))
             continue
@@ -632,7 +633,7 @@ def sums_differ_from_totals(
     count: ``parts`` and ``totals`` have the ``keys`` and the count columns. A key on one side
     only is a mismatch too. A count that is unknown (blank) for some part leaves that key's sum
     unknown, so it is not compared: unknown is not zero, and not a mismatch either."""
-    counts = list(STATE_COUNT_COLUMNS)
+    counts = list(PLACE_COUNT_COLUMNS)
     groups = parts.groupby(list(keys))[counts]
     # A sum is known only where every part's count is known.
     sums = groups.sum().where(groups.count().eq(groups.size(), axis=0))

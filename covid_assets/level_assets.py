@@ -33,7 +33,7 @@ from dagster import (
 from covid_assets.athena_export import GLUE_SCHEMA_CHECK, verify_export, write_export
 from covid_assets.aws import DynamoDBResource, SNSResource
 from covid_assets.checks import check_result, rule_check_specs, selected_results
-from covid_assets.contracts import STATE_COUNT_COLUMNS, Problem, SourceDataError
+from covid_assets.contracts import PLACE_COUNT_COLUMNS, Problem, SourceDataError
 from covid_assets.dynamodb_records import WritePlan, item_key, plan_writes
 from covid_assets.freshness import served_freshness_policy
 from covid_assets.levels import Level
@@ -84,7 +84,7 @@ def level_items(level: Level, table: pd.DataFrame) -> list[dict[str, Any]]:
         for column in values:
             value = row[column]
             if not pd.isna(value):
-                item[column] = int(value) if column in STATE_COUNT_COLUMNS else value
+                item[column] = int(value) if column in PLACE_COUNT_COLUMNS else value
         items.append(item)
     return items
 

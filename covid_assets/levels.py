@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from covid_assets.contracts import (
-    STATE_COUNT_COLUMNS,
+    PLACE_COUNT_COLUMNS,
     USPS_CODES,
     Problem,
     Rule,
@@ -103,7 +103,7 @@ def _table_rules(key_columns: Sequence[str], extra: Sequence[Rule] = ()) -> tupl
         ),
         Rule(
             "counts_are_non_negative_nullable_integers",
-            f"{' and '.join(STATE_COUNT_COLUMNS)} are nullable integers (missing: unknown, "
+            f"{' and '.join(PLACE_COUNT_COLUMNS)} are nullable integers (missing: unknown, "
             "never 0) and never negative.",
             lambda table, source: level_bad_counts(table, key_columns, source),
         ),

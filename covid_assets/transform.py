@@ -16,7 +16,7 @@ from covid_assets.contracts import (
     NYT_DATE,
     NYT_DEATHS,
     NYT_RULES,
-    STATE_COUNT_COLUMNS,
+    PLACE_COUNT_COLUMNS,
     STATE_DATE,
     STATE_FIPS,
     STATE_NAME,
@@ -106,7 +106,7 @@ def state_daily(raw_states: pd.DataFrame, source: str = "NYT us-states.csv") -> 
             "fips": fips.where(fips.ne(""), None),
             **{
                 column: parse_counts(raw_states[column]).astype("Int64")
-                for column in STATE_COUNT_COLUMNS
+                for column in PLACE_COUNT_COLUMNS
             },
         }
     )
