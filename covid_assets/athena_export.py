@@ -58,7 +58,7 @@ EXPORT_SCHEMA = pa.schema(
         pa.field("recovered", pa.int64(), nullable=False),
     ]
 )
-GLUE_TYPES = {pa.date32(): "date", pa.int64(): "bigint"}
+GLUE_TYPES = {pa.date32(): "date", pa.int64(): "bigint", pa.string(): "string"}
 CONTENT_HASH_PARAMETER = "covid_assets.content_sha256"
 # The Parquet object's ETag when it was written: a reader can tell with one HeadObject that the
 # object at the table's location is still the one the export wrote.
@@ -66,10 +66,9 @@ PARQUET_ETAG_PARAMETER = "covid_assets.parquet_etag"
 PARQUET_FILE_NAME = "part-00000.parquet"
 
 
-def parquet_bytes(merged_daily_table: pd.DataFrame) -> bytes:
-    arrow_table = pa.Table.from_pandas(
-        merged_daily_table, schema=EXPORT_SCHEMA, preserve_index=False
-    )
+def parquet_bytes(table: pd.DataFrame, schema: pa.Schema = EXPORT_SCHEMA) -> bytes:
+    """The table as one Parquet file of ``schema`` (a missing count is null, not 0)."""
+    arrow_table = pa.Table.from_pandas(table, schema=schema, preserve_index=False)
     buffer = io.BytesIO()
     pq.write_table(arrow_table, buffer, compression="snappy")
     return buffer.getvalue()
@@ -83,7 +82,12 @@ def glue_columns(schema: pa.Schema = EXPORT_SCHEMA) -> list[dict[str, str]]:
 
 
 def glue_table_input(
-    name: str, location: str, content_sha256: str, rows: int, parquet_etag: str = ""
+    name: str,
+    location: str,
+    content_sha256: str,
+    rows: int,
+    parquet_etag: str = "",
+    schema: pa.Schema = EXPORT_SCHEMA,
 ) -> dict[str, Any]:
     """An external Parquet table whose columns are derived from the files' own schema."""
     return {
@@ -97,7 +101,7 @@ def glue_table_input(
             "covid_assets.row_count": str(rows),
         },
         "StorageDescriptor": {
-            "Columns": glue_columns(),
+            "Columns": glue_columns(schema),
             "Location": location,
             "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
             "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
@@ -111,9 +115,11 @@ def glue_table_input(
     }
 
 
-def athena_ddl(database: str, table: str, location: str) -> str:
+def athena_ddl(database: str, table: str, location: str, schema: pa.Schema = EXPORT_SCHEMA) -> str:
     """The equivalent Athena DDL, for people who create the table by hand."""
-    columns = ",\n".join(f"  `{column['Name']}` {column['Type']}" for column in glue_columns())
+    columns = ",\n".join(
+        f"  `{column['Name']}` {column['Type']}" for column in glue_columns(schema)
+    )
     return (
         f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{table}` (\n{columns}\n)\n"
         f"STORED AS PARQUET\nLOCATION '{location}'\n"
@@ -168,19 +174,20 @@ def served_export_problem(
 
 def write_export(
     context: AssetExecutionContext,
-    merged_daily_table: pd.DataFrame,
+    table: pd.DataFrame,
     bucket: S3BucketResource,
     glue: GlueCatalogResource,
+    schema: pa.Schema = EXPORT_SCHEMA,
 ) -> dict[str, Any]:
     """Write the table to a new version folder and switch the Glue table to it, unless the
     current export already holds this content; returns the materialization's metadata."""
-    content_sha256 = table_sha256(merged_daily_table)
+    content_sha256 = table_sha256(table)
     current = glue.get_table()
     current_folder = (
         folder_of(current["StorageDescriptor"]["Location"], bucket.bucket) if current else None
     )
     metadata: dict[str, Any] = {
-        **daily_table_metadata(merged_daily_table),
+        **daily_table_metadata(table),
         "glue_table": f"{glue.database}.{glue.table_name}",
         "content_sha256": content_sha256,
     }
@@ -194,13 +201,13 @@ def write_export(
         new_folder = f"{bucket.export_root}{version}/"
         parquet_etag = bucket.put(
             new_folder + PARQUET_FILE_NAME,
-            parquet_bytes(merged_daily_table),
+            parquet_bytes(table, schema),
             content_type="application/vnd.apache.parquet",
         )
         location = bucket.uri(new_folder)
         glue.put_table(
             glue_table_input(
-                glue.table_name, location, content_sha256, len(merged_daily_table), parquet_etag
+                glue.table_name, location, content_sha256, len(table), parquet_etag, schema
             )
         )
         keep = (new_folder, current_folder)
@@ -218,16 +225,20 @@ def write_export(
         )
 
     metadata["athena_ddl"] = MetadataValue.md(
-        f"```sql\n{athena_ddl(glue.database, glue.table_name, location)}\n```"
+        f"```sql\n{athena_ddl(glue.database, glue.table_name, location, schema)}\n```"
     )
     return metadata
 
 
 def verify_export(
-    merged_daily_table: pd.DataFrame, bucket: S3BucketResource, glue: GlueCatalogResource
+    table: pd.DataFrame,
+    bucket: S3BucketResource,
+    glue: GlueCatalogResource,
+    asset: str = EXPORT,
+    row_count_check: str = EXPORT_ROW_COUNT_CHECK,
 ) -> list[AssetCheckResult]:
-    """Read the export back the way Athena does and compare it with the merged table: the Glue
-    columns with each file's schema, and the files' rows with the table's."""
+    """Read the export back the way Athena does and compare it with the table it exports: the
+    Glue columns with each file's schema, and the files' rows with the table's."""
     try:
         export = read_glue_export(glue, bucket)
     except ExportUnreadableError:
@@ -236,10 +247,7 @@ def verify_export(
                 f"{glue.database}.{glue.table_name}", None, None, None, "the Glue table to exist"
             )
         ]
-        return [
-            check_result(EXPORT, name, missing)
-            for name in (GLUE_SCHEMA_CHECK, EXPORT_ROW_COUNT_CHECK)
-        ]
+        return [check_result(asset, name, missing) for name in (GLUE_SCHEMA_CHECK, row_count_check)]
     schema_problems = [
         Problem(file.uri, None, None, str(file_columns), f"Glue's {export.columns}")
         for file in export.files
@@ -249,12 +257,10 @@ def verify_export(
     rows = sum(file.footer.num_rows for file in export.files)
     count_problems = (
         []
-        if rows == len(merged_daily_table)
-        else [
-            Problem(export.location, None, None, f"{rows} rows", f"{len(merged_daily_table)} rows")
-        ]
+        if rows == len(table)
+        else [Problem(export.location, None, None, f"{rows} rows", f"{len(table)} rows")]
     )
     return [
-        check_result(EXPORT, GLUE_SCHEMA_CHECK, schema_problems),
-        check_result(EXPORT, EXPORT_ROW_COUNT_CHECK, count_problems),
+        check_result(asset, GLUE_SCHEMA_CHECK, schema_problems),
+        check_result(asset, row_count_check, count_problems),
     ]

@@ -72,8 +72,29 @@ class AwsClientResource(ResourceWithBoto3Configuration):
         return clients[settings]
 
 
+DYNAMODB_BATCH_GET_SIZE = 100  # BatchGetItem's hard limit
+# The index of the levels below the nation: every item of a level (and of a level on one day) is
+# one Query. National items carry no ``level``, so they stay out of it (a sparse index).
+LEVEL_INDEX = "level-date-index"
+LEVEL_INDEX_DEFINITION = {
+    "IndexName": LEVEL_INDEX,
+    "KeySchema": [
+        {"AttributeName": "level", "KeyType": "HASH"},
+        {"AttributeName": "date", "KeyType": "RANGE"},
+    ],
+    # Everything: a load diffs whole items, and a reader of one day wants the figures.
+    "Projection": {"ProjectionType": "ALL"},
+}
+KEY_ATTRIBUTES = [
+    {"AttributeName": "region", "AttributeType": "S"},
+    {"AttributeName": "date", "AttributeType": "S"},
+]
+LEVEL_ATTRIBUTE = {"AttributeName": "level", "AttributeType": "S"}
+
+
 class DynamoDBResource(AwsClientResource):
-    """The table of daily records: partition key ``region``, sort key ``date`` (ISO string)."""
+    """The table of daily records: partition key ``region``, sort key ``date`` (ISO string),
+    and the index ``level-date-index`` (partition key ``level``, sort key ``date``)."""
 
     table_name: str = Field(description="DynamoDB table name (COVID_DYNAMODB_TABLE).")
     max_batch_rounds: int = Field(
@@ -91,17 +112,96 @@ class DynamoDBResource(AwsClientResource):
         dynamodb.create_table(
             TableName=self.table_name,
             BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "region", "AttributeType": "S"},
-                {"AttributeName": "date", "AttributeType": "S"},
-            ],
+            AttributeDefinitions=[*KEY_ATTRIBUTES, LEVEL_ATTRIBUTE],
             KeySchema=[
                 {"AttributeName": "region", "KeyType": "HASH"},
                 {"AttributeName": "date", "KeyType": "RANGE"},
             ],
+            GlobalSecondaryIndexes=[LEVEL_INDEX_DEFINITION],
         )
         dynamodb.get_waiter("table_exists").wait(TableName=self.table_name)
         return True
+
+    def ensure_level_index(self) -> bool:
+        """Create the table, or add the level index to a table made before it existed; True
+        when either was made. A new index is built in the background: this waits until it is
+        active, since a load reads through it at once."""
+        dynamodb = self.client("dynamodb")
+        try:
+            table = dynamodb.describe_table(TableName=self.table_name)["Table"]
+        except dynamodb.exceptions.ResourceNotFoundException:
+            return self.ensure_table()
+        indexes = table.get("GlobalSecondaryIndexes", [])
+        if any(index["IndexName"] == LEVEL_INDEX for index in indexes):
+            return False
+        dynamodb.update_table(
+            TableName=self.table_name,
+            AttributeDefinitions=[*KEY_ATTRIBUTES, LEVEL_ATTRIBUTE],
+            GlobalSecondaryIndexUpdates=[{"Create": LEVEL_INDEX_DEFINITION}],
+        )
+        while not self._level_index_is_active():
+            time.sleep(1.0)
+        return True
+
+    def _level_index_is_active(self) -> bool:
+        table = self.client("dynamodb").describe_table(TableName=self.table_name)["Table"]
+        return any(
+            index["IndexName"] == LEVEL_INDEX and index.get("IndexStatus", "ACTIVE") == "ACTIVE"
+            for index in table.get("GlobalSecondaryIndexes", [])
+        )
+
+    def query_level(self, level: str, date: str | None = None) -> list[dict[str, Any]]:
+        """Every item of a level, or of a level on one day, through the level index (a
+        paginated Query, 1 MB a page; eventually consistent, like every index read)."""
+        condition = "#level = :level"
+        names = {"#level": "level"}
+        values: dict[str, Any] = {":level": {"S": level}}
+        if date is not None:
+            condition += " AND #date = :date"
+            names["#date"] = "date"
+            values[":date"] = {"S": date}
+        pages = (
+            self.client("dynamodb")
+            .get_paginator("query")
+            .paginate(
+                TableName=self.table_name,
+                IndexName=LEVEL_INDEX,
+                KeyConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        )
+        return [_from_dynamodb(item) for page in pages for item in page["Items"]]
+
+    def get_items(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The items of these (region, date) keys that exist, read with strongly consistent
+        BatchGetItem calls (100 keys a call), resending UnprocessedKeys with backoff."""
+        dynamodb = self.client("dynamodb")
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), DYNAMODB_BATCH_GET_SIZE):
+            pending = {
+                self.table_name: {
+                    "Keys": [
+                        {"region": {"S": region}, "date": {"S": date}}
+                        for region, date in keys[start : start + DYNAMODB_BATCH_GET_SIZE]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(self.max_batch_rounds):
+                if attempt:
+                    time.sleep(min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+                response = dynamodb.batch_get_item(RequestItems=pending)
+                found += map(_from_dynamodb, response["Responses"].get(self.table_name, []))
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+            else:
+                raise RuntimeError(
+                    f"DynamoDB left keys unread in table {self.table_name} after "
+                    f"{self.max_batch_rounds} attempts."
+                )
+        return found
 
     def query_region(
         self, region: str, dates: tuple[str, str] | None = None

@@ -436,3 +436,247 @@ def served_counts_dropped(
             )
         ]
     return problems
+
+
+# The NYT state file (us-states.csv): one row per state and day. A blank count is unknown, not
+# zero, so it passes the count rule and stays missing downstream.
+
+STATE_DATE, STATE_NAME, STATE_FIPS, STATE_CASES, STATE_DEATHS = (
+    "date",
+    "state",
+    "fips",
+    "cases",
+    "deaths",
+)
+STATE_REQUIRED_COLUMNS = (STATE_DATE, STATE_NAME, STATE_FIPS, STATE_CASES, STATE_DEATHS)
+# The counts of every level's rows (a state's, next a county's): nullable, blank is unknown.
+PLACE_COUNT_COLUMNS = (STATE_CASES, STATE_DEATHS)
+
+# The 50 states, DC and the territories NYT reports, spelled as NYT spells them, with their
+# USPS codes (the codes name the DynamoDB regions, so they must never change).
+USPS_CODES = {
+    "Alabama": "AL",
+    "Alaska": "AK",
+    "Arizona": "AZ",
+    "Arkansas": "AR",
+    "California": "CA",
+    "Colorado": "CO",
+    "Connecticut": "CT",
+    "Delaware": "DE",
+    "District of Columbia": "DC",
+    "Florida": "FL",
+    "Georgia": "GA",
+    "Guam": "GU",
+    "Hawaii": "HI",
+    "Idaho": "ID",
+    "Illinois": "IL",
+    "Indiana": "IN",
+    "Iowa": "IA",
+    "Kansas": "KS",
+    "Kentucky": "KY",
+    "Louisiana": "LA",
+    "Maine": "ME",
+    "Maryland": "MD",
+    "Massachusetts": "MA",
+    "Michigan": "MI",
+    "Minnesota": "MN",
+    "Mississippi": "MS",
+    "Missouri": "MO",
+    "Montana": "MT",
+    "Nebraska": "NE",
+    "Nevada": "NV",
+    "New Hampshire": "NH",
+    "New Jersey": "NJ",
+    "New Mexico": "NM",
+    "New York": "NY",
+    "North Carolina": "NC",
+    "North Dakota": "ND",
+    "Northern Mariana Islands": "MP",
+    "Ohio": "OH",
+    "Oklahoma": "OK",
+    "Oregon": "OR",
+    "Pennsylvania": "PA",
+    "Puerto Rico": "PR",
+    "Rhode Island": "RI",
+    "South Carolina": "SC",
+    "South Dakota": "SD",
+    "Tennessee": "TN",
+    "Texas": "TX",
+    "Utah": "UT",
+    "Vermont": "VT",
+    "Virgin Islands": "VI",
+    "Virginia": "VA",
+    "Washington": "WA",
+    "West Virginia": "WV",
+    "Wisconsin": "WI",
+    "Wyoming": "WY",
+}
+
+
+def unknown_states(raw: pd.DataFrame, column: str, source: str) -> list[Problem]:
+    """Names that are not in ``USPS_CODES``: a new territory or a respelling would otherwise
+    get a region of its own, or none."""
+    return [
+        Problem(source, line, column, _cell(raw, line, column), "a state name as NYT spells it")
+        for line in raw.index[~raw[column].isin(USPS_CODES.keys())]
+    ]
+
+
+def duplicate_keys(raw: pd.DataFrame, columns: Sequence[str], source: str) -> list[Problem]:
+    """Rows whose ``columns`` repeat an earlier row's, naming the line of the first one."""
+    keys = (
+        raw[columns[0]]
+        .astype(str)
+        .str.cat([raw[column].astype(str) for column in columns[1:]], sep=" ")
+    )
+    repeated = keys.duplicated(keep="first")
+    first_line = {value: line for line, value in keys[~repeated].items()}
+    return [
+        Problem(
+            source,
+            line,
+            ", ".join(columns),
+            keys.at[line],
+            f"one row per {', '.join(columns)} (the same is on line {first_line[keys.at[line]]})",
+        )
+        for line in raw.index[repeated]
+    ]
+
+
+STATE_RULES = (
+    _required_columns_rule(STATE_REQUIRED_COLUMNS),
+    Rule(
+        "has_data_rows",
+        "There is at least one row after the header.",
+        _no_rows("at least one data row after the header"),
+    ),
+    Rule(
+        "dates_are_iso",
+        "Every date is a real date written YYYY-MM-DD.",
+        lambda raw, source: invalid_dates(raw, STATE_DATE, source),
+    ),
+    Rule(
+        "counts_are_blank_or_non_negative_integers",
+        "Every cases and deaths value is blank (unknown, kept as missing) or a non-negative "
+        "integer.",
+        lambda raw, source: invalid_counts(raw, PLACE_COUNT_COLUMNS, source, blank_allowed=True),
+    ),
+    Rule(
+        "states_are_known",
+        "Every state is one of the 50 states, DC, PR, VI, GU or MP, spelled as NYT spells it.",
+        lambda raw, source: unknown_states(raw, STATE_NAME, source),
+    ),
+    Rule(
+        "date_and_state_are_unique",
+        "No state has two rows for one date.",
+        lambda raw, source: duplicate_keys(raw, (STATE_DATE, STATE_NAME), source),
+    ),
+)
+
+
+# A level's served table (typed: one row per place and day, counts as nullable integers). Its
+# problems name the key of the row, not a file line.
+
+
+def level_duplicate_keys(
+    table: pd.DataFrame, key_columns: Sequence[str], source: str
+) -> list[Problem]:
+    repeated = table[table.duplicated(list(key_columns))]
+    return [
+        Problem(source, None, ", ".join(key_columns), " ".join(map(str, key)), "one row per key")
+        for key in repeated[list(key_columns)].itertuples(index=False)
+    ]
+
+
+def level_bad_counts(table: pd.DataFrame, key_columns: Sequence[str], source: str) -> list[Problem]:
+    """Counts must be nullable integers (missing is unknown) and never negative."""
+    problems = []
+    for column in PLACE_COUNT_COLUMNS:
+        if table[column].dtype != "Int64":
+            problems.append(Problem(source, None, column, str(table[column].dtype), "Int64"))
+            continue
+        negative = table[table[column].lt(0).fillna(False)]
+        problems += [
+            Problem(
+                source, None, column, f"{' '.join(map(str, key))}: {value}", NON_NEGATIVE_INTEGER
+            )
+            for *key, value in negative[[*key_columns, column]].itertuples(index=False)
+        ]
+    return problems
+
+
+def level_missing_keys(
+    table: pd.DataFrame, key_columns: Sequence[str], source: str
+) -> list[Problem]:
+    return [
+        Problem(source, None, column, f"row {position}", "a value")
+        for column in key_columns
+        for position in table[column].isna().to_numpy().nonzero()[0]
+    ]
+
+
+def level_unknown_states(table: pd.DataFrame, source: str) -> list[Problem]:
+    unknown = sorted(set(table[STATE_NAME]) - USPS_CODES.keys())
+    return [
+        Problem(source, None, STATE_NAME, name, "a state name as NYT spells it") for name in unknown
+    ]
+
+
+def sums_differ_from_totals(
+    parts: pd.DataFrame,
+    totals: pd.DataFrame,
+    keys: Sequence[str],
+    source: str,
+    totals_label: str,
+) -> list[Problem]:
+    """Each key (a day, or a day and a place) on which the parts' sum is not the total, per
+    count: ``parts`` and ``totals`` have the ``keys`` and the count columns. A key on one side
+    only is a mismatch too. A count that is unknown (blank) for some part leaves that key's sum
+    unknown, so it is not compared: unknown is not zero, and not a mismatch either."""
+    counts = list(PLACE_COUNT_COLUMNS)
+    groups = parts.groupby(list(keys))[counts]
+    # A sum is known only where every part's count is known.
+    sums = groups.sum().where(groups.count().eq(groups.size(), axis=0))
+    present = pd.Series(True, index=sums.index, name="present")
+    both = (
+        sums.join(present)
+        .join(totals.set_index(list(keys))[counts].add_suffix("_total"), how="outer")
+        .sort_index()
+    )
+    problems = []
+    for key, row in both.iterrows():
+        where = " ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+        if pd.isna(row["present"]):
+            problems += [
+                Problem(
+                    source, None, column, f"{where}: no rows", f"the {totals_label} {int(total):,}"
+                )
+                for column in counts
+                if pd.notna(total := row[f"{column}_total"])
+            ]
+            continue
+        for column in counts:
+            summed, total = row[column], row[f"{column}_total"]
+            if pd.isna(summed):
+                continue
+            if pd.isna(total):
+                problems.append(
+                    Problem(
+                        source,
+                        None,
+                        column,
+                        f"{where}: sum {int(summed):,}",
+                        f"a {totals_label} row",
+                    )
+                )
+            elif summed != total:
+                problems.append(
+                    Problem(
+                        source,
+                        None,
+                        column,
+                        f"{where}: sum {int(summed):,}",
+                        f"the {totals_label} {int(total):,}",
+                    )
+                )
+    return problems

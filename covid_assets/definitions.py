@@ -15,7 +15,7 @@ import os
 from dagster import Definitions, in_process_executor, load_assets_from_modules
 from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
-from covid_assets import athena_export, dashboard, dynamodb_records, merged_daily_table, raw_sources
+from covid_assets import athena_export, dashboard, dynamodb_records, merged_daily_table
 from covid_assets.automation import (
     build_sources_sensor,
     covid_daily_schedule,
@@ -24,16 +24,26 @@ from covid_assets.automation import (
 from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource, SNSResource
 from covid_assets.downloads import SourceFileDownloader
 from covid_assets.freshness import covid_freshness_alert
+from covid_assets.level_assets import bucket_resource_key, build_level_assets, glue_resource_key
 from covid_assets.quarantine import QuarantineResource
+from covid_assets.raw_sources import build_raw_sources
 from covid_assets.served import ServedExportResource
 from covid_assets.serving_lock import ServingLockResource
-from covid_assets.settings import configured, configured_int, value
-from covid_assets.sources import SOURCES
+from covid_assets.settings import (
+    configured,
+    configured_int,
+    enabled_levels,
+    enabled_sources,
+    value,
+)
 
 
 def build_definitions() -> Definitions:
     """Resolve the settings and assemble the definitions. Settings that are set in the
-    environment become EnvVars (read at launch); the rest take their local defaults."""
+    environment become EnvVars (read at launch); the rest take their local defaults. A level
+    whose source URL is set to the empty string is left out: its source and assets are not
+    defined, so no run or tick fetches or writes anything of it."""
+    sources, levels = enabled_sources(), enabled_levels()
     region = configured("AWS_DEFAULT_REGION")
     bucket = S3BucketResource(
         bucket=configured("COVID_S3_BUCKET"),
@@ -48,9 +58,13 @@ def build_definitions() -> Definitions:
         region_name=region,
     )
     return Definitions(
-        assets=load_assets_from_modules(
-            [raw_sources, merged_daily_table, dynamodb_records, athena_export, dashboard]
-        ),
+        assets=[
+            build_raw_sources(sources),
+            *load_assets_from_modules(
+                [merged_daily_table, dynamodb_records, athena_export, dashboard]
+            ),
+            *(asset for level in levels for asset in build_level_assets(level)),
+        ],
         schedules=[covid_daily_schedule],
         sensors=[
             build_sources_sensor(int(value("COVID_SENSOR_INTERVAL_SECONDS"))),
@@ -59,7 +73,7 @@ def build_definitions() -> Definitions:
         ],
         resources={
             "downloader": SourceFileDownloader(
-                urls={source.asset: configured(source.url_setting) for source in SOURCES},
+                urls={source.asset: configured(source.url_setting) for source in sources},
                 timeout_seconds=configured_int("COVID_HTTP_TIMEOUT_SECONDS"),
                 retries=configured_int("COVID_HTTP_RETRIES"),
                 max_bytes=configured_int("COVID_DOWNLOAD_MAX_BYTES"),
@@ -81,6 +95,28 @@ def build_definitions() -> Definitions:
             "serving_lock": ServingLockResource(
                 dynamodb=dynamodb, wait_seconds=configured_int("COVID_SERVING_LOCK_WAIT_SECONDS")
             ),
+            **{
+                key: resource
+                for level in levels
+                for key, resource in (
+                    (
+                        glue_resource_key(level),
+                        GlueCatalogResource(
+                            database=configured("COVID_GLUE_DATABASE"),
+                            table_name=configured(level.glue_table_setting),
+                            region_name=region,
+                        ),
+                    ),
+                    (
+                        bucket_resource_key(level),
+                        S3BucketResource(
+                            bucket=configured("COVID_S3_BUCKET"),
+                            export_prefix=configured(level.export_prefix_setting),
+                            region_name=region,
+                        ),
+                    ),
+                )
+            },
             **step_output_io_manager(region),
         },
         # The steps are small and run one after another, so a subprocess per step (Dagster's

@@ -15,7 +15,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from covid_assets.sources import Source
+from covid_assets.sources import SOURCES, Source
 
 
 class SourceUnavailableError(RuntimeError):
@@ -73,8 +73,8 @@ class SourceFileDownloader(ConfigurableResource):
 
     urls: dict[str, str] = Field(
         description=(
-            "Where each raw source is fetched from, by asset name: an http(s):// or file:// URL "
-            "or a local path (COVID_NYT_URL, COVID_JHU_URL)."
+            "Where each raw source that is on is fetched from, by asset name: an http(s):// or "
+            "file:// URL or a local path (COVID_NYT_URL, COVID_JHU_URL, COVID_NYT_STATES_URL)."
         )
     )
     timeout_seconds: int = Field(
@@ -91,6 +91,11 @@ class SourceFileDownloader(ConfigurableResource):
         default=64 * 1024 * 1024,
         description="Largest file accepted, in bytes (COVID_DOWNLOAD_MAX_BYTES).",
     )
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        """The sources it fetches: those that are on when the definitions were built."""
+        return tuple(source for source in SOURCES if source.asset in self.urls)
 
     def url_of(self, source: Source) -> str:
         return self.urls[source.asset]

@@ -33,18 +33,30 @@ REGION = "US"
 ITEM_COLUMNS = ["region", "date", *COUNT_COLUMNS]
 
 
+ItemKey = tuple[str, str]
+
+
+def item_key(item: dict[str, Any]) -> ItemKey:
+    """An item's key in the table: (region, date)."""
+    return item["region"], item["date"]
+
+
 @dataclass(frozen=True)
 class WritePlan:
-    """What one load must write: items for new days, items for revised days, and the rest."""
+    """What one load must write: items for new keys, items for revised ones, and the rest."""
 
     inserts: list[dict[str, Any]]
     updates: list[dict[str, Any]]
     unchanged: int
-    vanished_dates: list[str]
+    vanished: list[ItemKey]
 
     @property
     def items_to_write(self) -> list[dict[str, Any]]:
         return self.inserts + self.updates
+
+    @property
+    def vanished_dates(self) -> list[str]:
+        return [date for _, date in self.vanished]
 
 
 def to_items(merged_daily_table: pd.DataFrame, region: str = REGION) -> list[dict[str, Any]]:
@@ -62,20 +74,21 @@ def to_items(merged_daily_table: pd.DataFrame, region: str = REGION) -> list[dic
 def plan_writes(
     wanted_items: list[dict[str, Any]], stored_items: list[dict[str, Any]]
 ) -> WritePlan:
-    """Compare the wanted items with the stored ones by date. A stored item that differs in any
-    count (or lacks one) is rewritten; stored days that are no longer wanted are left alone."""
-    stored_by_date = {item["date"]: item for item in stored_items}
+    """Compare the wanted items with the stored ones by key (region, date). A stored item that
+    differs in any attribute (a count changed, or one gained or lost) is rewritten whole; stored
+    keys that are no longer wanted are left alone."""
+    stored_by_key = {item_key(item): item for item in stored_items}
     inserts, updates, unchanged = [], [], 0
     for item in wanted_items:
-        stored = stored_by_date.get(item["date"])
+        stored = stored_by_key.get(item_key(item))
         if stored is None:
             inserts.append(item)
-        elif any(stored.get(column) != item[column] for column in COUNT_COLUMNS):
+        elif stored != item:
             updates.append(item)
         else:
             unchanged += 1
-    wanted_dates = {item["date"] for item in wanted_items}
-    vanished = sorted(set(stored_by_date) - wanted_dates)
+    wanted_keys = {item_key(item) for item in wanted_items}
+    vanished = sorted(set(stored_by_key) - wanted_keys, key=lambda key: (key[1], key[0]))
     return WritePlan(inserts, updates, unchanged, vanished)
 
 

@@ -26,7 +26,7 @@ from covid_assets.provenance import (
     latest_materialization,
 )
 from covid_assets.provenance import stored_download as stored_download_of
-from covid_assets.sources import SOURCES, Source
+from covid_assets.sources import Source
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ class Inspection:
 
     @property
     def skip_reason(self) -> str:
-        names = " and ".join(look.source.name for look in self.looks)
+        *others, last = [look.source.name for look in self.looks]
+        names = f"{', '.join(others)} and {last}" if others else last
         stored_at = [look.stored.materialized_at for look in self.looks]
         since = datetime.fromtimestamp(max(t for t in stored_at if t is not None), UTC)
         return (
@@ -95,7 +96,7 @@ def inspect_world(
     glue: GlueCatalogResource,
     bucket: S3BucketResource,
 ) -> Inspection:
-    looks = [look_at(instance, downloader, source) for source in SOURCES]
+    looks = [look_at(instance, downloader, source) for source in downloader.sources]
     reasons = [f"{look.source.name} published a new file" for look in looks if look.changed]
     if not reasons and not downstream_built_from(
         instance, repository, {AssetKey(look.source.asset): look.stored.sha256 for look in looks}

@@ -30,7 +30,9 @@ def column_schema(columns: list[str]) -> TableSchema:
 
 def markdown_preview(table: pd.DataFrame, rows: int = PREVIEW_ROWS) -> MetadataValue:
     """The last rows as a markdown table (dates as ISO strings, counts with separators)."""
-    tail = table.tail(rows).astype(str)
+    tail = table.tail(rows)
+    # A missing value (an unknown count) is an empty cell.
+    tail = tail.astype(object).where(tail.notna(), "").astype(str)
     header = "| " + " | ".join(tail.columns) + " |"
     rule = "| " + " | ".join("---" for _ in tail.columns) + " |"
     body = ["| " + " | ".join(row) + " |" for row in tail.itertuples(index=False)]

@@ -1,5 +1,5 @@
-"""The step ``raw_sources``: the assets ``nyt_raw`` and ``jhu_raw`` (one per entry of
-``SOURCES``) and their checks.
+"""The step ``raw_sources``: the raw assets (``nyt_raw``, ``jhu_raw`` and those of the levels
+that are on; one per source) and their checks.
 
 Each server is asked only for a file newer than the one stored; when it has none, the stored
 file is emitted again, so a run downloads only what changed. The checks are blocking: a file
@@ -7,7 +7,7 @@ that fails one is kept in quarantine, an alert is published, and nothing downstr
 """
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -19,6 +19,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetOut,
+    AssetsDefinition,
     Backoff,
     DataVersion,
     Failure,
@@ -39,7 +40,7 @@ from covid_assets.provenance import stored_download
 from covid_assets.quarantine import QuarantineResource
 from covid_assets.reading import RawSourceFile
 from covid_assets.serving_lock import ServingLockResource
-from covid_assets.sources import SOURCES, Source
+from covid_assets.sources import Source
 
 RAW_GROUP = "raw"
 READABLE_CHECK = "is_readable_csv"
@@ -124,47 +125,56 @@ class CurrentFile:
         )
 
 
-@multi_asset(
-    name="raw_sources",
-    outs={
-        source.asset: AssetOut(
-            group_name=RAW_GROUP, description=source.description, kinds={"csv"}, is_required=False
-        )
-        for source in SOURCES
-    },
-    check_specs=[spec for source in SOURCES for spec in raw_source_check_specs(source)],
-    can_subset=True,
-    retry_policy=SOURCE_RETRY_POLICY,
-)
-def raw_sources(
-    context: AssetExecutionContext,
-    downloader: SourceFileDownloader,
-    quarantine: QuarantineResource,
-    io_manager: ResourceParam[IOManager],
-    serving_lock: ServingLockResource,
-) -> Iterator[Output | AssetCheckResult]:
-    """Each selected source's current file, checked as it arrives. A run always emits the
-    files it was asked for: whether a run is needed at all is the automation's decision
-    (``automation``), made from what it sees upstream and in what is served, not from memory.
-    Checks selected without their asset check what the source serves now, and store nothing."""
-    serving_lock.hold(context)
-    selected = [s for s in SOURCES if AssetKey(s.asset) in context.selected_asset_keys]
-    checked_assets = {key.asset_key for key in context.selected_asset_check_keys}
-    for source in SOURCES:
-        if source not in selected and AssetKey(source.asset) in checked_assets:
-            raw = read_raw(downloader, source, fetch(downloader, source))
-            yield from checked(context, quarantine, source, raw)
+def build_raw_sources(sources: Sequence[Source]) -> AssetsDefinition:
+    """The step ``raw_sources``: one raw asset per source, with its checks."""
 
-    for source in selected:
-        current = current_file(context, downloader, io_manager, source)
-        context.log.info(
-            "%s: %d bytes downloaded from %s",
-            source.asset,
-            current.bytes_downloaded,
-            current.raw.url,
-        )
-        yield current.output(source)
-        yield from checked(context, quarantine, source, current.raw)
+    @multi_asset(
+        name="raw_sources",
+        outs={
+            source.asset: AssetOut(
+                group_name=RAW_GROUP,
+                description=source.description,
+                kinds={"csv"},
+                is_required=False,
+            )
+            for source in sources
+        },
+        check_specs=[spec for source in sources for spec in raw_source_check_specs(source)],
+        can_subset=True,
+        retry_policy=SOURCE_RETRY_POLICY,
+    )
+    def raw_sources(
+        context: AssetExecutionContext,
+        downloader: SourceFileDownloader,
+        quarantine: QuarantineResource,
+        io_manager: ResourceParam[IOManager],
+        serving_lock: ServingLockResource,
+    ) -> Iterator[Output | AssetCheckResult]:
+        """Each selected source's current file, checked as it arrives. A run always emits the
+        files it was asked for: whether a run is needed at all is the automation's decision
+        (``automation``), made from what it sees upstream and in what is served, not from
+        memory. Checks selected without their asset check what the source serves now, and store
+        nothing."""
+        serving_lock.hold(context)
+        selected = [s for s in sources if AssetKey(s.asset) in context.selected_asset_keys]
+        checked_assets = {key.asset_key for key in context.selected_asset_check_keys}
+        for source in sources:
+            if source not in selected and AssetKey(source.asset) in checked_assets:
+                raw = read_raw(downloader, source, fetch(downloader, source))
+                yield from checked(context, quarantine, source, raw)
+
+        for source in selected:
+            current = current_file(context, downloader, io_manager, source)
+            context.log.info(
+                "%s: %d bytes downloaded from %s",
+                source.asset,
+                current.bytes_downloaded,
+                current.raw.url,
+            )
+            yield current.output(source)
+            yield from checked(context, quarantine, source, current.raw)
+
+    return raw_sources
 
 
 def current_file(

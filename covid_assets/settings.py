@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from dagster import EnvVar
 
-from covid_assets.sources import SOURCES
+from covid_assets.levels import LEVELS, Level
+from covid_assets.sources import NATIONAL_SOURCES, SOURCES, Source
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ SETTINGS: dict[str, Setting] = {
             Setting(
                 source.url_setting,
                 source.default_url,
-                f"{source.label}: http(s)://, file:// or a local path.",
+                f"{source.label}: http(s)://, file:// or a local path."
+                + ("" if source in NATIONAL_SOURCES else " Empty: its level is off."),
             )
             for source in SOURCES
         ),
@@ -80,6 +82,22 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting("COVID_GLUE_DATABASE", "covid", "Glue Data Catalog database of the export."),
         Setting("COVID_GLUE_TABLE", "us_daily", "Glue table (Athena table) of the export."),
+        *(
+            setting
+            for level in LEVELS
+            for setting in (
+                Setting(
+                    level.glue_table_setting,
+                    level.glue_table_default,
+                    f"Glue table (Athena table) of the {level.name} level's export.",
+                ),
+                Setting(
+                    level.export_prefix_setting,
+                    level.export_prefix_default,
+                    f"Key prefix of the {level.name} level's Athena export inside the bucket.",
+                ),
+            )
+        ),
         Setting(
             "COVID_SNS_TOPIC_ARN",
             "arn:aws:sns:us-east-1:123456789012:covid-assets-alerts",
@@ -140,3 +158,17 @@ def value(name: str) -> str:
     """The setting's value now, for what is fixed when the definitions are built (a sensor's
     interval) rather than resolved at launch."""
     return os.environ.get(name) or SETTINGS[name].default
+
+
+def is_on(source: Source) -> bool:
+    """Whether the source is fetched: the national ones always; any other unless its URL
+    setting is set to the empty string (which turns its level off)."""
+    return source in NATIONAL_SOURCES or os.environ.get(source.url_setting) != ""
+
+
+def enabled_sources() -> tuple[Source, ...]:
+    return tuple(source for source in SOURCES if is_on(source))
+
+
+def enabled_levels() -> tuple[Level, ...]:
+    return tuple(level for level in LEVELS if is_on(level.source))

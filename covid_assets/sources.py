@@ -9,7 +9,15 @@ assets, their checks, the downloader's URLs and the settings table are all built
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from covid_assets.contracts import JHU_DATE, JHU_RULES, NYT_DATE, NYT_RULES, Rule
+from covid_assets.contracts import (
+    JHU_DATE,
+    JHU_RULES,
+    NYT_DATE,
+    NYT_RULES,
+    STATE_DATE,
+    STATE_RULES,
+    Rule,
+)
 
 
 @dataclass(frozen=True)
@@ -54,4 +62,22 @@ JHU = Source(
     rules=JHU_RULES,
 )
 
-SOURCES: tuple[Source, ...] = (NYT, JHU)
+NYT_STATES = Source(
+    name="NYT states",
+    asset="nyt_states_raw",
+    url_setting="COVID_NYT_STATES_URL",
+    default_url="https://raw.githubusercontent.com/nytimes/covid-19-data/master/us-states.csv",
+    label="NYT US states file",
+    description=(
+        "New York Times daily figures per state and territory (us-states.csv: date, state, "
+        "fips, cases, deaths), as downloaded."
+    ),
+    date_column=STATE_DATE,
+    rules=STATE_RULES,
+)
+
+# The national pipeline's sources: always on.
+NATIONAL_SOURCES: tuple[Source, ...] = (NYT, JHU)
+# Every source, the national ones first; a level's source is on when its URL setting is not
+# empty (see ``levels``).
+SOURCES: tuple[Source, ...] = (*NATIONAL_SOURCES, NYT_STATES)

@@ -1,4 +1,5 @@
-"""Turn the raw NYT and JHU tables into the merged daily table.
+"""Turn the raw NYT and JHU tables into the merged daily table, and the NYT state file into
+the state daily table.
 
 Plain pandas, nothing else: this module knows nothing of files, HTTP, Dagster or AWS. The rules
 the inputs must follow live in ``contracts``; ``merge_daily`` enforces them all before it merges.
@@ -15,6 +16,11 @@ from covid_assets.contracts import (
     NYT_DATE,
     NYT_DEATHS,
     NYT_RULES,
+    PLACE_COUNT_COLUMNS,
+    STATE_DATE,
+    STATE_FIPS,
+    STATE_NAME,
+    STATE_RULES,
     SourceDataError,
     find_problems,
     jhu_us_rows,
@@ -71,3 +77,37 @@ def merge_daily(
         _typed_jhu_us(raw_jhu), on="date", how="inner", validate="one_to_one"
     )
     return merged.sort_values("date", ignore_index=True)[list(MERGED_COLUMNS)]
+
+
+def national_totals(raw_nyt: pd.DataFrame) -> pd.DataFrame:
+    """The NYT national file as ``date``, ``cases``, ``deaths`` (the totals the states add up
+    to); the file must have passed its rules."""
+    return _typed_nyt(raw_nyt)
+
+
+def state_daily(raw_states: pd.DataFrame, source: str = "NYT us-states.csv") -> pd.DataFrame:
+    """The state daily table: one row per (date, state), sorted by both, with ``date`` as
+    datetime.date, ``state`` as NYT spells it, ``fips`` as text (leading zeros kept; missing when
+    blank) and ``cases``/``deaths`` as nullable integers: a blank count is unknown and stays
+    missing, never 0.
+
+    Raises SourceDataError naming the file, line, column and what was expected when the file
+    breaks a rule of ``STATE_RULES``."""
+    problems = [
+        p for found in find_problems(raw_states, STATE_RULES, source).values() for p in found
+    ]
+    if problems:
+        raise SourceDataError(problems)
+    fips = raw_states[STATE_FIPS].str.strip()
+    table = pd.DataFrame(
+        {
+            "date": parse_iso_dates(raw_states[STATE_DATE]),
+            "state": raw_states[STATE_NAME],
+            "fips": fips.where(fips.ne(""), None),
+            **{
+                column: parse_counts(raw_states[column]).astype("Int64")
+                for column in PLACE_COUNT_COLUMNS
+            },
+        }
+    )
+    return table.sort_values(["date", "state"], ignore_index=True)

@@ -40,6 +40,7 @@ from dagster._grpc.types import ExecuteRunArgs
 
 from covid_assets.automation import ALL_ASSETS_JOB
 from covid_assets.definitions import build_definitions
+from covid_assets.levels import LEVELS
 from covid_assets.reading import read_csv_text
 from covid_assets.settings import SETTINGS
 from covid_assets.transform import merge_daily
@@ -171,6 +172,8 @@ def use_fresh_emulator_account(endpoint: str, dagster_home: Path) -> None:
         urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10
     ).close()
     os.environ.update({setting.name: setting.default for setting in SETTINGS.values()})
+    # The national pipeline's figures: the levels below it are off.
+    os.environ.update({level.source.url_setting: "" for level in LEVELS})
     os.environ.update(EMULATOR_CREDENTIALS, AWS_ENDPOINT_URL=endpoint)
     os.environ.update(provision())
     create_baseline_table(BASELINE_TABLE)

@@ -18,6 +18,8 @@ PARAMETER_SETTINGS = {
     "ExportPrefix": "COVID_S3_PREFIX",
     "GlueDatabaseName": "COVID_GLUE_DATABASE",
     "GlueTableName": "COVID_GLUE_TABLE",
+    "StatesExportPrefix": "COVID_S3_STATES_PREFIX",
+    "GlueStatesTableName": "COVID_GLUE_STATES_TABLE",
 }
 
 # Stack output -> the setting it configures. The other outputs (workgroup, role, policy)
@@ -28,14 +30,21 @@ OUTPUT_SETTINGS = {
     "S3Prefix": "COVID_S3_PREFIX",
     "GlueDatabase": "COVID_GLUE_DATABASE",
     "GlueTable": "COVID_GLUE_TABLE",
+    "S3StatesPrefix": "COVID_S3_STATES_PREFIX",
+    "GlueStatesTable": "COVID_GLUE_STATES_TABLE",
     "AwsDefaultRegion": "AWS_DEFAULT_REGION",
     "SnsTopicArn": "COVID_SNS_TOPIC_ARN",
 }
 
 
 def stack_parameters(settings: Mapping[str, str]) -> dict[str, str]:
-    """The template parameters for these setting values."""
-    return {parameter: settings[name] for parameter, name in PARAMETER_SETTINGS.items()}
+    """The template parameters for these setting values; a setting left out keeps the
+    parameter's default."""
+    return {
+        parameter: settings[name]
+        for parameter, name in PARAMETER_SETTINGS.items()
+        if name in settings
+    }
 
 
 def create_stack(stack_name: str, parameters: Mapping[str, str], region: str) -> dict[str, str]:

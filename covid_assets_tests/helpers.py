@@ -34,6 +34,7 @@ from dagster._daemon.freshness import FreshnessDaemon
 from covid_assets.aws import GlueCatalogResource, S3BucketResource
 from covid_assets.definitions import build_definitions
 from covid_assets.glue_export import read_glue_export
+from covid_assets.levels import LEVELS, Level
 from covid_assets.settings import SETTINGS
 from covid_assets_bench.benchmark import evaluate
 from covid_assets_bench.web_sources import ServedFolder, served_folder
@@ -50,6 +51,13 @@ LINEAGE = {
     "dynamodb_records": {"merged_daily_table"},
     "athena_export": {"merged_daily_table"},
     "dashboard": {"athena_export"},
+}
+# The state level's assets, when it is on.
+STATE_LINEAGE = {
+    "nyt_states_raw": set(),
+    "state_daily_table": {"nyt_states_raw", "nyt_raw"},
+    "state_dynamodb_records": {"state_daily_table"},
+    "state_athena_export": {"state_daily_table"},
 }
 
 
@@ -78,6 +86,10 @@ def blank_emulated_account(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Em
         monkeypatch.setenv(name, value)
     for setting in SETTINGS.values():
         monkeypatch.setenv(setting.name, setting.default)
+    # The levels' sources default to upstream URLs: off unless a test turns its level on, so
+    # the suite stays offline and each test pays only for the levels it is about.
+    for level in LEVELS:
+        monkeypatch.setenv(level.source.url_setting, "")
     for name, value in provision().items():
         monkeypatch.setenv(name, value)
     return EmulatedAws(endpoint, os.environ["AWS_DEFAULT_REGION"])
@@ -86,6 +98,11 @@ def blank_emulated_account(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Em
 def use_sources(monkeypatch: pytest.MonkeyPatch, nyt: Path | str, jhu: Path | str) -> None:
     monkeypatch.setenv("COVID_NYT_URL", str(nyt))
     monkeypatch.setenv("COVID_JHU_URL", str(jhu))
+
+
+def use_level_source(monkeypatch: pytest.MonkeyPatch, level: Level, path: Path | str) -> None:
+    """Turn the level on, its source read from ``path``."""
+    monkeypatch.setenv(level.source.url_setting, str(path))
 
 
 def snapshot_sources(snapshots_dir: Path, day: str) -> dict[str, str]:
@@ -122,8 +139,17 @@ def run_daily_job(instance: DagsterInstance, raise_on_error: bool = True) -> Exe
     return job.execute_in_process(instance=instance, raise_on_error=raise_on_error)
 
 
+def run_assets(instance: DagsterInstance, assets: list[str]) -> ExecuteInProcessResult:
+    """Run these assets and their checks only, with the settings the environment holds now."""
+    job = build_definitions().resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        instance=instance, asset_selection=[AssetKey(asset) for asset in assets]
+    )
+
+
 def stored_days(aws: EmulatedAws) -> dict[str, tuple[int, int, int]]:
-    """The DynamoDB table's items as date → (cases, deaths, recovered), read with a Scan."""
+    """The DynamoDB table's national items (region US) as date → (cases, deaths, recovered),
+    read with a Scan."""
     pages = aws.client("dynamodb").get_paginator("scan").paginate(TableName=aws.table_name)
     return {
         item["date"]["S"]: tuple(
@@ -131,6 +157,7 @@ def stored_days(aws: EmulatedAws) -> dict[str, tuple[int, int, int]]:
         )
         for page in pages
         for item in page["Items"]
+        if item["region"]["S"] == "US"
     }
 
 
@@ -151,6 +178,37 @@ def exported_rows(aws: EmulatedAws) -> pa.Table:
         bucket=aws.bucket, export_prefix=os.environ["COVID_S3_PREFIX"], region_name=aws.region
     )
     return read_glue_export(glue, bucket).to_arrow()
+
+
+def level_exported_rows(aws: EmulatedAws, level: Level) -> pa.Table:
+    """Every Parquet file at the level's Glue table's location, read the way Athena would."""
+    glue = GlueCatalogResource(
+        database=os.environ["COVID_GLUE_DATABASE"],
+        table_name=os.environ[level.glue_table_setting],
+        region_name=aws.region,
+    )
+    bucket = S3BucketResource(
+        bucket=aws.bucket,
+        export_prefix=os.environ[level.export_prefix_setting],
+        region_name=aws.region,
+    )
+    return read_glue_export(glue, bucket).to_arrow()
+
+
+def stored_level_items(aws: EmulatedAws, level: Level) -> dict[tuple[str, str], dict[str, Any]]:
+    """The level's DynamoDB items, read with a Scan (not the pipeline's index), by (region,
+    date), each as its attributes other than the key, numbers as ints."""
+    pages = aws.client("dynamodb").get_paginator("scan").paginate(TableName=aws.table_name)
+    return {
+        (item["region"]["S"], item["date"]["S"]): {
+            name: int(value["N"]) if "N" in value else value["S"]
+            for name, value in item.items()
+            if name not in ("region", "date")
+        }
+        for page in pages
+        for item in page["Items"]
+        if item.get("level", {}).get("S") == level.name
+    }
 
 
 def s3_keys(aws: EmulatedAws, prefix: str = "") -> list[str]:
@@ -187,6 +245,13 @@ JHU_THREE_DAYS = (
     "Date,Country/Region,Province/State,Confirmed,Recovered,Deaths\n"
     "2020-03-01,US,,9,1,0\n2020-03-02,US,,19,2,0\n2020-03-03,US,,29,,0\n"
     "2020-03-01,Australia,,5,5,0\n"
+)
+# Two states whose counts add up to NYT_THREE_DAYS's national totals.
+STATES_THREE_DAYS = (
+    "date,state,fips,cases,deaths\n"
+    "2020-03-01,Washington,53,7,1\n2020-03-01,Puerto Rico,72,3,0\n"
+    "2020-03-02,Washington,53,14,2\n2020-03-02,Puerto Rico,72,6,0\n"
+    "2020-03-03,Washington,53,21,3\n2020-03-03,Puerto Rico,72,9,0\n"
 )
 # The same and one more day, as the next day's files would be.
 NYT_FOUR_DAYS = NYT_THREE_DAYS + "2020-03-04,40,4\n"

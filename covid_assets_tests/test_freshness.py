@@ -5,8 +5,9 @@ and one SNS alert is sent for it."""
 import datetime as dt
 from datetime import timedelta
 
-from covid_assets.definitions import defs
+from covid_assets.definitions import build_definitions
 from covid_assets.freshness import served_freshness_policy
+from covid_assets.levels import STATE
 from covid_assets_tests.helpers import (
     JHU_FOUR_DAYS,
     JHU_THREE_DAYS,
@@ -24,13 +25,15 @@ def hours_later(hours: float) -> dt.datetime:
     return dt.datetime.now(dt.UTC) + timedelta(hours=hours)
 
 
-def test_only_the_serving_assets_carry_the_freshness_policy_of_36_hours():
+def test_only_the_serving_assets_carry_the_freshness_policy_of_36_hours(monkeypatch):
+    monkeypatch.delenv(STATE.source.url_setting, raising=False)
     policies = {
         node.key.to_user_string(): node.freshness_policy
-        for node in defs.get_repository_def().asset_graph.asset_nodes
+        for node in build_definitions().get_repository_def().asset_graph.asset_nodes
     }
-    assert {name for name, policy in policies.items() if policy is not None} == SERVED
-    assert {policies[name].fail_window.to_timedelta() for name in SERVED} == {timedelta(hours=36)}
+    served = SERVED | {STATE.records_asset, STATE.export_asset}
+    assert {name for name, policy in policies.items() if policy is not None} == served
+    assert {policies[name].fail_window.to_timedelta() for name in served} == {timedelta(hours=36)}
 
 
 def test_the_window_is_the_setting(monkeypatch):

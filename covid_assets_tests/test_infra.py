@@ -6,10 +6,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cfnlint.decode import decode
 
-from covid_assets.athena_export import glue_table_input
+from covid_assets.athena_export import EXPORT_SCHEMA, glue_table_input
 from covid_assets.aws import DynamoDBResource
+from covid_assets.levels import STATE
 from covid_assets.settings import SETTINGS
 from covid_assets_dev.stack import (
     OUTPUT_SETTINGS,
@@ -65,9 +67,14 @@ def test_bucket_is_private_encrypted_versioned_and_refuses_plain_http():
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_glue_table_in_the_template_is_the_one_the_export_writes():
-    in_template = template()["Resources"]["GlueTable"]["Properties"]["TableInput"]
-    written = glue_table_input("us_daily", "s3://bucket/prefix/", "sha", rows=1)
+@pytest.mark.parametrize(
+    ("resource", "schema"),
+    [("GlueTable", EXPORT_SCHEMA), ("GlueStatesTable", STATE.export_schema)],
+    ids=["national", "state"],
+)
+def test_glue_table_in_the_template_is_the_one_the_export_writes(resource, schema):
+    in_template = template()["Resources"][resource]["Properties"]["TableInput"]
+    written = glue_table_input("t", "s3://bucket/prefix/", "sha", rows=1, schema=schema)
     assert in_template["TableType"] == written["TableType"]
     assert in_template["Parameters"].items() <= written["Parameters"].items()
     template_storage = dict(in_template["StorageDescriptor"])

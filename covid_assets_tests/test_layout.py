@@ -61,7 +61,7 @@ def test_the_package_has_no_import_cycle():
 
 
 def test_the_pure_modules_import_neither_dagster_nor_aws():
-    pure = ("contracts", "transform", "reading", "sources", "dashboard_data")
+    pure = ("contracts", "transform", "reading", "sources", "levels", "dashboard_data")
     for name in pure:
         tree = ast.parse((PACKAGE_DIR / f"{name}.py").read_text())
         imported = {
@@ -85,26 +85,27 @@ def test_a_new_source_is_one_declaration():
         import dataclasses
         import covid_assets.sources as sources
 
-        STATES = dataclasses.replace(
+        COUNTIES = dataclasses.replace(
             sources.NYT,
-            asset="nyt_states_raw",
-            url_setting="COVID_NYT_STATES_URL",
-            default_url="https://example.org/us-states.csv",
-            label="NYT states file",
+            asset="nyt_counties_raw",
+            url_setting="COVID_NYT_COUNTIES_URL",
+            default_url="https://example.org/us-counties.csv",
+            label="NYT counties file",
         )
-        sources.SOURCES = (*sources.SOURCES, STATES)
+        sources.SOURCES = (*sources.SOURCES, COUNTIES)
 
         from dagster import AssetKey
         from covid_assets.definitions import defs
         from covid_assets.settings import SETTINGS
 
-        assets_def = defs.resolve_assets_def("nyt_states_raw")
+        assets_def = defs.resolve_assets_def("nyt_counties_raw")
         print("step:", assets_def.node_def.name)
+        counties = AssetKey("nyt_counties_raw")
         print("checks:", sorted(
-            key.name for key in assets_def.check_keys if key.asset_key == AssetKey("nyt_states_raw")
+            key.name for key in assets_def.check_keys if key.asset_key == counties
         ))
-        print("default:", SETTINGS["COVID_NYT_STATES_URL"].default)
-        print("url:", defs.resources["downloader"].urls["nyt_states_raw"])
+        print("default:", SETTINGS["COVID_NYT_COUNTIES_URL"].default)
+        print("url:", defs.resources["downloader"].urls["nyt_counties_raw"])
         """
     )
     result = subprocess.run(
@@ -125,5 +126,5 @@ def test_a_new_source_is_one_declaration():
             ]
         )
     )
-    assert seen["default"] == "https://example.org/us-states.csv"
-    assert seen["url"] == "https://example.org/us-states.csv"
+    assert seen["default"] == "https://example.org/us-counties.csv"
+    assert seen["url"] == "https://example.org/us-counties.csv"

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
+from covid_assets.levels import STATE
 from covid_assets_bench.aws_calls import on_every_aws_call
 from covid_assets_dev.local_stack import LOCAL_STACK_NAME
 from covid_assets_tests.helpers import (
@@ -19,6 +20,7 @@ from covid_assets_tests.helpers import (
     NYT_THREE_DAYS,
     run_daily_job,
     sensor_tick,
+    use_level_source,
     use_snapshot,
 )
 
@@ -65,6 +67,8 @@ class Arns:
 def resources_of(action: str, params: dict[str, Any], arns: Arns) -> list[str]:
     """The resources one call with these parameters must be authorized on."""
     match action:
+        case "dynamodb:Query" if "IndexName" in params:
+            return [f"{arns.dynamodb_table(params['TableName'])}/index/{params['IndexName']}"]
         case (
             "dynamodb:DescribeTable"
             | "dynamodb:Query"
@@ -73,7 +77,7 @@ def resources_of(action: str, params: dict[str, Any], arns: Arns) -> list[str]:
             | "dynamodb:DeleteItem"
         ):
             return [arns.dynamodb_table(params["TableName"])]
-        case "dynamodb:BatchWriteItem":
+        case "dynamodb:BatchWriteItem" | "dynamodb:BatchGetItem":
             return [arns.dynamodb_table(table) for table in params["RequestItems"]]
         case "s3:ListBucket":
             return [arns.s3(params["Bucket"])]
@@ -191,14 +195,18 @@ def replay_requests(
     monkeypatch: pytest.MonkeyPatch,
     write_sources: Callable[[str, str], None],
 ) -> list[Request]:
-    """The IAM requests of a run on each real snapshot in turn, of the sensor's tick after the
-    last, then of a run whose input is rejected (the quarantine and alert path), configured as
-    deployed on ECS: steps hand their outputs over in S3, under the stack's prefix for them."""
+    """The IAM requests of a run on each real snapshot in turn (the state level on for the last
+    two: a first load of it, then a next day's), of the sensor's tick after the last, then of a
+    run whose input is rejected (the quarantine and alert path), configured as deployed on ECS:
+    steps hand their outputs over in S3, under the stack's prefix for them."""
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in deployed_stack(aws)["Parameters"]}
     monkeypatch.setenv("COVID_IO_S3_PREFIX", parameters["StepOutputsPrefix"])
     with recorded_requests(arns) as requests:
-        for day in sorted(folder.name for folder in snapshots_dir.iterdir() if folder.is_dir()):
+        days = sorted(folder.name for folder in snapshots_dir.iterdir() if folder.is_dir())
+        for day in days:
             use_snapshot(monkeypatch, snapshots_dir, day)
+            if day in days[-2:]:
+                use_level_source(monkeypatch, STATE, snapshots_dir / day / "nyt-us-states.csv")
             assert run_daily_job(instance).success, day
         assert sensor_tick(instance).run_requests == []
         write_sources(NYT_THREE_DAYS.replace(",20,", ",-20,"), JHU_THREE_DAYS)

@@ -6,11 +6,13 @@ import io
 
 import pytest
 
-from covid_assets.definitions import defs
+from covid_assets.definitions import build_definitions
+from covid_assets.levels import STATE
 from covid_assets_tests.helpers import (
     FAILING_RUN_SECONDS,
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
+    STATES_THREE_DAYS,
     THREE_DAYS,
     check_evaluation,
     glue_export_table,
@@ -18,6 +20,7 @@ from covid_assets_tests.helpers import (
     s3_keys,
     stored_days,
     takes_less_than,
+    use_level_source,
 )
 
 JHU_HEADER = JHU_THREE_DAYS.splitlines()[0]
@@ -210,10 +213,13 @@ def test_a_good_run_after_a_bad_one_loads_everything(aws, instance, write_source
     assert stored_days(aws) == THREE_DAYS
 
 
-def test_every_check_passes_on_good_data(aws, instance, write_sources):
+def test_every_check_passes_on_good_data(aws, instance, write_sources, tmp_path, monkeypatch):
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    (tmp_path / "us-states.csv").write_text(STATES_THREE_DAYS)
+    use_level_source(monkeypatch, STATE, tmp_path / "us-states.csv")
     evaluations = run_daily_job(instance).get_asset_check_evaluations()
-    assert {e.asset_check_key for e in evaluations} == defs.resolve_asset_graph().asset_check_keys
+    every_check = build_definitions().resolve_asset_graph().asset_check_keys
+    assert {e.asset_check_key for e in evaluations} == every_check
     assert [e.check_name for e in evaluations if not e.passed] == []
 
 

@@ -1,0 +1,248 @@
+"""The state level end to end on the real NYT files: the state daily table, its DynamoDB items
+and its Glue table equal an independent computation with the csv module, and a replay of the
+real history writes exactly the new and revised state-days."""
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from covid_assets.automation import REASON_TAG
+from covid_assets.aws import KEY_ATTRIBUTES, LEVEL_INDEX
+from covid_assets.contracts import USPS_CODES
+from covid_assets.levels import STATE
+from covid_assets_bench.aws_calls import AwsCall, recorded_calls
+from covid_assets_tests.helpers import (
+    HISTORY_DIR,
+    JHU_THREE_DAYS,
+    NYT_THREE_DAYS,
+    STATES_THREE_DAYS,
+    THREE_DAYS,
+    check_evaluation,
+    level_exported_rows,
+    materialization_metadata,
+    materialized_assets,
+    run_assets,
+    run_daily_job,
+    sensor_tick,
+    stored_days,
+    stored_level_items,
+    use_level_source,
+    use_snapshot,
+)
+
+StateDay = tuple[str, str]
+
+
+def csv_state_rows(path: Path) -> dict[StateDay, dict[str, Any]]:
+    """The file's rows by (state, date), counts as ints and a blank cell left out, with the csv
+    module only."""
+    with path.open(newline="") as states_file:
+        return {
+            (row["state"], row["date"]): {
+                name: int(row[name]) if name in ("cases", "deaths") else row[name]
+                for name in ("fips", "cases", "deaths")
+                if row[name] != ""
+            }
+            for row in csv.DictReader(states_file)
+        }
+
+
+def expected_items(rows: dict[StateDay, dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (f"US-{USPS_CODES[state]}", date): {"level": "state", "place": state, **values}
+        for (state, date), values in rows.items()
+    }
+
+
+def exported_state_rows(aws) -> dict[StateDay, dict[str, Any]]:
+    return {
+        (row["state"], row["date"].isoformat()): {
+            name: row[name] for name in ("fips", "cases", "deaths") if row[name] is not None
+        }
+        for row in level_exported_rows(aws, STATE).to_pylist()
+    }
+
+
+def test_the_real_snapshot_is_served_in_dynamodb_and_glue_as_the_csv_module_reads_it(
+    aws, instance, snapshots_dir, monkeypatch
+):
+    use_snapshot(monkeypatch, snapshots_dir, "2021-03-18")
+    states_file = snapshots_dir / "2021-03-18" / "nyt-us-states.csv"
+    use_level_source(monkeypatch, STATE, states_file)
+    result = run_daily_job(instance)
+    expected = csv_state_rows(states_file)
+    assert len(expected) == 20_914
+    assert stored_level_items(aws, STATE) == expected_items(expected)
+    assert exported_state_rows(aws) == expected
+    metadata = materialization_metadata(result, STATE.records_asset)
+    assert (metadata["inserted"], metadata["updated"], metadata["unchanged"]) == (20_914, 0, 0)
+    assert metadata["batch_write_calls"] == -(-20_914 // 25)
+    # The national items are the national pipeline's, as with the state level off.
+    assert materialization_metadata(result, "dynamodb_records")["inserted"] == 420
+
+
+@pytest.fixture
+def three_state_days(write_sources, tmp_path, monkeypatch) -> Path:
+    """The three-day national sources and a state file that reconciles with them."""
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    states_file = tmp_path / "us-states.csv"
+    states_file.write_text(STATES_THREE_DAYS)
+    use_level_source(monkeypatch, STATE, states_file)
+    return states_file
+
+
+def test_a_quiet_tick_asks_the_state_source_too_and_a_new_state_file_starts_a_run(
+    aws, instance, three_state_days
+):
+    run_daily_job(instance)
+    quiet = sensor_tick(instance)
+    assert quiet.run_requests == []
+    assert quiet.skip_reason.startswith("NYT, JHU and NYT states unchanged since ")
+    three_state_days.write_text(
+        STATES_THREE_DAYS.replace("Puerto Rico,72,9,0", "Puerto Rico,72,9,1")
+    )
+    tick = sensor_tick(instance)
+    assert len(tick.run_requests) == 1
+    assert tick.run_requests[0].tags[REASON_TAG] == "NYT states published a new file"
+
+
+def test_a_second_run_of_the_same_state_file_reads_and_writes_no_state_item(
+    aws, instance, three_state_days
+):
+    run_daily_job(instance)
+    with recorded_calls() as calls:
+        result = run_daily_job(instance)
+    operations = [call.operation for call in calls if call.service == "dynamodb"]
+    assert not {"BatchWriteItem", "BatchGetItem"} & set(operations)
+    assert not [call for call in calls if call.params.get("IndexName")]
+    records = materialization_metadata(result, STATE.records_asset)
+    assert (records["items_written"], records["unchanged"]) == (0, 6)
+    assert materialization_metadata(result, STATE.export_asset)["status"] == "unchanged"
+
+
+def test_states_that_do_not_add_up_stop_the_state_level_and_not_the_national_pipeline(
+    aws, instance, three_state_days, alert_inbox
+):
+    three_state_days.write_text(
+        STATES_THREE_DAYS.replace("Puerto Rico,72,6,0", "Puerto Rico,72,5,0")
+    )
+    result = run_daily_job(instance, raise_on_error=False)
+    assert not result.success
+    check = check_evaluation(result, f"{STATE.table_asset}:states_sum_to_national_totals")
+    assert not check.passed
+    assert check.description == (
+        "state_daily_table, column 'cases': found '2020-03-02: sum 19', expected the national "
+        "NYT total 20"
+    )
+    built = materialized_assets(result)
+    assert {"dynamodb_records", "athena_export", "dashboard"} <= built
+    assert not {STATE.records_asset, STATE.export_asset} & built
+    assert stored_days(aws) == THREE_DAYS
+    assert stored_level_items(aws, STATE) == {}
+    assert any(
+        "state_daily_table failed validation" in subject for subject, _ in alert_inbox.messages()
+    )
+
+
+def test_a_blank_count_is_no_dynamodb_attribute_and_null_in_the_export(
+    aws, instance, three_state_days
+):
+    three_state_days.write_text(STATES_THREE_DAYS.replace("72,6,0", "72,6,"))
+    assert run_daily_job(instance).success
+    item = stored_level_items(aws, STATE)[("US-PR", "2020-03-02")]
+    assert item == {"level": "state", "place": "Puerto Rico", "fips": "72", "cases": 6}
+    assert exported_state_rows(aws)[("Puerto Rico", "2020-03-02")] == {"fips": "72", "cases": 6}
+
+
+def test_a_table_made_before_the_level_index_gets_it_from_the_state_load(
+    aws, instance, three_state_days
+):
+    dynamodb = aws.client("dynamodb")
+    dynamodb.delete_table(TableName=aws.table_name)
+    dynamodb.create_table(
+        TableName=aws.table_name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=KEY_ATTRIBUTES,
+        KeySchema=[
+            {"AttributeName": "region", "KeyType": "HASH"},
+            {"AttributeName": "date", "KeyType": "RANGE"},
+        ],
+    )
+    assert run_daily_job(instance).success
+    indexes = dynamodb.describe_table(TableName=aws.table_name)["Table"]["GlobalSecondaryIndexes"]
+    assert [index["IndexName"] for index in indexes] == [LEVEL_INDEX]
+    assert len(stored_level_items(aws, STATE)) == 6
+
+
+STATE_HISTORY = HISTORY_DIR / "nyt-us-states"
+STATE_LEVEL_ASSETS = [
+    "nyt_raw",
+    "nyt_states_raw",
+    *(STATE.table_asset, STATE.records_asset, STATE.export_asset),
+]
+
+
+@pytest.fixture(scope="module")
+def state_history() -> list[Path]:
+    if not STATE_HISTORY.is_dir():
+        pytest.skip(f"real state history not found at {STATE_HISTORY} (see shared/data/README.md)")
+    with (STATE_HISTORY / "MANIFEST.csv").open(newline="") as manifest:
+        return [STATE_HISTORY / f"{row['run_day']}.csv" for row in csv.DictReader(manifest)]
+
+
+def national_file_of(states_file: Path, folder: Path) -> Path:
+    """The national us.csv of the same NYT commit, as the sum of the states (which NYT's files
+    match exactly: see the data README); the national history has no file for these days."""
+    totals: dict[str, list[int]] = {}
+    with states_file.open(newline="") as source:
+        for row in csv.DictReader(source):
+            day = totals.setdefault(row["date"], [0, 0])
+            day[0] += int(row["cases"])
+            day[1] += int(row["deaths"])
+    national = folder / f"us-{states_file.stem}.csv"
+    national.write_text(
+        "date,cases,deaths\n" + "".join(f"{d},{c},{x}\n" for d, (c, x) in sorted(totals.items()))
+    )
+    return national
+
+
+def written_keys(calls: list[AwsCall]) -> list[tuple[str, str]]:
+    """The (region, date) of every item the calls put with BatchWriteItem."""
+    return [
+        (request["PutRequest"]["Item"]["region"]["S"], request["PutRequest"]["Item"]["date"]["S"])
+        for call in calls
+        if call.operation == "BatchWriteItem"
+        for requests in call.params["RequestItems"].values()
+        for request in requests
+    ]
+
+
+def test_replaying_the_state_history_writes_exactly_the_new_and_revised_state_days(
+    aws, instance, state_history, monkeypatch, tmp_path
+):
+    """Each day's run writes exactly the state-days that are new or differ from the day before
+    (seen in its BatchWriteItem calls) and leaves the Glue table equal to that day's file read
+    with the csv module; at the end DynamoDB holds the last file."""
+    before: dict[StateDay, dict[str, Any]] = {}
+    revised_by_day = {}
+    for states_file in state_history:
+        use_level_source(monkeypatch, STATE, states_file)
+        monkeypatch.setenv("COVID_NYT_URL", str(national_file_of(states_file, tmp_path)))
+        with recorded_calls() as calls:
+            result = run_assets(instance, STATE_LEVEL_ASSETS)
+        rows = csv_state_rows(states_file)
+        new = rows.keys() - before.keys()
+        revised = {key for key in rows.keys() & before.keys() if rows[key] != before[key]}
+        changed = expected_items({key: rows[key] for key in new | revised})
+        assert sorted(written_keys(calls)) == sorted(changed), states_file
+        metadata = materialization_metadata(result, STATE.records_asset)
+        assert (metadata["inserted"], metadata["updated"]) == (len(new), len(revised)), states_file
+        assert metadata["unchanged"] == len(rows) - len(new) - len(revised)
+        assert exported_state_rows(aws) == rows, states_file
+        revised_by_day[states_file.stem] = len(revised)
+        before = rows
+    assert revised_by_day["2021-02-10"] == 148
+    assert revised_by_day["2021-02-14"] == 113
+    assert stored_level_items(aws, STATE) == expected_items(before)
