@@ -16,8 +16,11 @@ from covid_assets.levels import STATE
 from covid_assets_bench.aws_calls import on_every_aws_call
 from covid_assets_dev.local_stack import LOCAL_STACK_NAME
 from covid_assets_tests.helpers import (
+    JHU_FOUR_DAYS,
     JHU_THREE_DAYS,
+    NYT_FOUR_DAYS,
     NYT_THREE_DAYS,
+    STATES_THREE_DAYS,
     run_daily_job,
     sensor_tick,
     use_level_source,
@@ -194,24 +197,38 @@ def replay_requests(
     snapshots_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
     write_sources: Callable[[str, str], None],
+    tmp_path: Path,
 ) -> list[Request]:
-    """The IAM requests of a run on each real snapshot in turn (the state level on for the last
-    two: a first load of it, then a next day's), of the sensor's tick after the last, then of a
-    run whose input is rejected (the quarantine and alert path), configured as deployed on ECS:
-    steps hand their outputs over in S3, under the stack's prefix for them."""
+    """The IAM requests of two small runs with the state level on (its first load, then a next
+    day's), of a run on each real snapshot in turn, of the sensor's tick after the last, then of
+    a run whose input is rejected (the quarantine and alert path), configured as deployed on
+    ECS: steps hand their outputs over in S3, under the stack's prefix for them."""
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in deployed_stack(aws)["Parameters"]}
     monkeypatch.setenv("COVID_IO_S3_PREFIX", parameters["StepOutputsPrefix"])
     with recorded_requests(arns) as requests:
-        days = sorted(folder.name for folder in snapshots_dir.iterdir() if folder.is_dir())
-        for day in days:
+        # The state level's calls, on a first load and a next day's of small state files that
+        # add up to their national files (a whole real level is tens of thousands of items).
+        states_file = tmp_path / "us-states.csv"
+        use_level_source(monkeypatch, STATE, states_file)
+        for nyt, jhu, states in (
+            (NYT_THREE_DAYS, JHU_THREE_DAYS, STATES_THREE_DAYS),
+            (NYT_FOUR_DAYS, JHU_FOUR_DAYS, STATES_THREE_DAYS + STATES_FOURTH_DAY),
+        ):
+            write_sources(nyt, jhu)
+            states_file.write_text(states)
+            assert run_daily_job(instance).success
+        use_level_source(monkeypatch, STATE, "")
+        for day in sorted(folder.name for folder in snapshots_dir.iterdir() if folder.is_dir()):
             use_snapshot(monkeypatch, snapshots_dir, day)
-            if day in days[-2:]:
-                use_level_source(monkeypatch, STATE, snapshots_dir / day / "nyt-us-states.csv")
             assert run_daily_job(instance).success, day
         assert sensor_tick(instance).run_requests == []
         write_sources(NYT_THREE_DAYS.replace(",20,", ",-20,"), JHU_THREE_DAYS)
         assert not run_daily_job(instance, raise_on_error=False).success
     return requests
+
+
+# The fourth day of STATES_THREE_DAYS, adding up to NYT_FOUR_DAYS's 2020-03-04.
+STATES_FOURTH_DAY = "2020-03-04,Washington,53,28,4\n2020-03-04,Puerto Rico,72,12,0\n"
 
 
 def test_recorder_sees_the_calls_of_clients_created_inside_it(aws, arns):
@@ -224,9 +241,11 @@ def test_recorder_sees_the_calls_of_clients_created_inside_it(aws, arns):
 
 
 def test_policy_grants_every_request_of_the_replay_and_nothing_else(
-    aws, arns, instance, snapshots_dir, monkeypatch, write_sources
+    aws, arns, instance, snapshots_dir, monkeypatch, write_sources, tmp_path
 ):
-    performed = replay_requests(aws, arns, instance, snapshots_dir, monkeypatch, write_sources)
+    performed = replay_requests(
+        aws, arns, instance, snapshots_dir, monkeypatch, write_sources, tmp_path
+    )
     statements = deployed_policy(aws)
 
     denied = {request for request in performed if not any(allows(s, request) for s in statements)}
