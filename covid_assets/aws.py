@@ -160,18 +160,7 @@ class DynamoDBResource(AwsClientResource):
             condition += " AND #date = :date"
             names["#date"] = "date"
             values[":date"] = {"S": date}
-        pages = (
-            self.client("dynamodb")
-            .get_paginator("query")
-            .paginate(
-                TableName=self.table_name,
-                IndexName=LEVEL_INDEX,
-                KeyConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        )
-        return [_from_dynamodb(item) for page in pages for item in page["Items"]]
+        return self._query(condition, names, values, IndexName=LEVEL_INDEX)
 
     def get_items(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         """The items of these (region, date) keys that exist, read with strongly consistent
@@ -215,6 +204,13 @@ class DynamoDBResource(AwsClientResource):
             condition += " AND #date BETWEEN :first AND :last"
             names["#date"] = "date"
             values.update({":first": {"S": dates[0]}, ":last": {"S": dates[1]}})
+        return self._query(condition, names, values)
+
+    def _query(
+        self, condition: str, names: dict[str, str], values: dict[str, Any], **index: str
+    ) -> list[dict[str, Any]]:
+        """Every item a key condition selects, in the table or in ``IndexName``, read with a
+        paginated Query (1 MB a page), as plain dicts."""
         pages = (
             self.client("dynamodb")
             .get_paginator("query")
@@ -223,6 +219,7 @@ class DynamoDBResource(AwsClientResource):
                 KeyConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                **index,
             )
         )
         return [_from_dynamodb(item) for page in pages for item in page["Items"]]

@@ -178,18 +178,26 @@ def _required_columns_rule(columns: Sequence[str], note: str = "") -> Rule:
     )
 
 
+def _dated_rows_rules(columns: Sequence[str], date_column: str) -> tuple[Rule, ...]:
+    """The first rules of a file with one dated row per place and day (NYT's files): its
+    columns, at least one row, and real ISO dates."""
+    return (
+        _required_columns_rule(columns),
+        Rule(
+            "has_data_rows",
+            "There is at least one row after the header.",
+            _no_rows("at least one data row after the header"),
+        ),
+        Rule(
+            "dates_are_iso",
+            "Every date is a real date written YYYY-MM-DD.",
+            lambda raw, source: invalid_dates(raw, date_column, source),
+        ),
+    )
+
+
 NYT_RULES = (
-    _required_columns_rule(NYT_REQUIRED_COLUMNS),
-    Rule(
-        "has_data_rows",
-        "There is at least one row after the header.",
-        _no_rows("at least one data row after the header"),
-    ),
-    Rule(
-        "dates_are_iso",
-        "Every date is a real date written YYYY-MM-DD.",
-        lambda raw, source: invalid_dates(raw, NYT_DATE, source),
-    ),
+    *_dated_rows_rules(NYT_REQUIRED_COLUMNS, NYT_DATE),
     Rule(
         "counts_are_non_negative_integers",
         "Every cases and deaths value is a non-negative integer (121298.00 counts as one).",
@@ -544,17 +552,7 @@ def duplicate_keys(raw: pd.DataFrame, columns: Sequence[str], source: str) -> li
 
 
 STATE_RULES = (
-    _required_columns_rule(STATE_REQUIRED_COLUMNS),
-    Rule(
-        "has_data_rows",
-        "There is at least one row after the header.",
-        _no_rows("at least one data row after the header"),
-    ),
-    Rule(
-        "dates_are_iso",
-        "Every date is a real date written YYYY-MM-DD.",
-        lambda raw, source: invalid_dates(raw, STATE_DATE, source),
-    ),
+    *_dated_rows_rules(STATE_REQUIRED_COLUMNS, STATE_DATE),
     Rule(
         "counts_are_blank_or_non_negative_integers",
         "Every cases and deaths value is blank (unknown, kept as missing) or a non-negative "
