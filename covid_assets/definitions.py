@@ -12,7 +12,12 @@ gc.disable()
 import atexit
 import os
 
-from dagster import Definitions, in_process_executor, load_assets_from_modules
+from dagster import (
+    ConfigurableResource,
+    Definitions,
+    in_process_executor,
+    load_assets_from_modules,
+)
 from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
 from covid_assets import athena_export, dashboard, dynamodb_records, merged_daily_table
@@ -25,6 +30,7 @@ from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketReso
 from covid_assets.downloads import SourceFileDownloader
 from covid_assets.freshness import covid_freshness_alert
 from covid_assets.level_assets import bucket_resource_key, build_level_assets, glue_resource_key
+from covid_assets.levels import Level
 from covid_assets.quarantine import QuarantineResource
 from covid_assets.raw_sources import build_raw_sources
 from covid_assets.served import ServedExportResource
@@ -95,28 +101,7 @@ def build_definitions() -> Definitions:
             "serving_lock": ServingLockResource(
                 dynamodb=dynamodb, wait_seconds=configured_int("COVID_SERVING_LOCK_WAIT_SECONDS")
             ),
-            **{
-                key: resource
-                for level in levels
-                for key, resource in (
-                    (
-                        glue_resource_key(level),
-                        GlueCatalogResource(
-                            database=configured("COVID_GLUE_DATABASE"),
-                            table_name=configured(level.glue_table_setting),
-                            region_name=region,
-                        ),
-                    ),
-                    (
-                        bucket_resource_key(level),
-                        S3BucketResource(
-                            bucket=configured("COVID_S3_BUCKET"),
-                            export_prefix=configured(level.export_prefix_setting),
-                            region_name=region,
-                        ),
-                    ),
-                )
-            },
+            **{key: res for level in levels for key, res in level_resources(level, region).items()},
             **step_output_io_manager(region),
         },
         # The steps are small and run one after another, so a subprocess per step (Dagster's
@@ -124,6 +109,22 @@ def build_definitions() -> Definitions:
         # are also torn down once, after its last step: the serving lock is held until then.
         executor=in_process_executor,
     )
+
+
+def level_resources(level: Level, region: str) -> dict[str, ConfigurableResource]:
+    """A level's own Glue table and export prefix, beside the shared resources."""
+    return {
+        glue_resource_key(level): GlueCatalogResource(
+            database=configured("COVID_GLUE_DATABASE"),
+            table_name=configured(level.glue_table_setting),
+            region_name=region,
+        ),
+        bucket_resource_key(level): S3BucketResource(
+            bucket=configured("COVID_S3_BUCKET"),
+            export_prefix=configured(level.export_prefix_setting),
+            region_name=region,
+        ),
+    }
 
 
 def step_output_io_manager(region: str) -> dict[str, S3PickleIOManager]:

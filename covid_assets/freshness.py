@@ -15,6 +15,7 @@ from dagster import (
     AssetKey,
     DefaultSensorStatus,
     FreshnessPolicy,
+    RepositoryDefinition,
     SensorEvaluationContext,
     SkipReason,
     sensor,
@@ -37,6 +38,13 @@ def served_freshness_policy() -> FreshnessPolicy:
     )
 
 
+def assets_with_freshness_policy(repository: RepositoryDefinition) -> list[AssetKey]:
+    """The assets whose freshness the daemon evaluates: those carrying a policy."""
+    return [
+        node.key for node in repository.asset_graph.asset_nodes if node.freshness_policy is not None
+    ]
+
+
 @sensor(
     name="covid_freshness_alert",
     default_status=DefaultSensorStatus.RUNNING,
@@ -47,12 +55,9 @@ def served_freshness_policy() -> FreshnessPolicy:
     ),
 )
 def covid_freshness_alert(context: SensorEvaluationContext, alerts: SNSResource) -> SkipReason:
-    watched = [
-        node.key
-        for node in context.repository_def.asset_graph.asset_nodes
-        if node.freshness_policy is not None
-    ]
-    records = context.instance.get_freshness_state_records(watched)
+    records = context.instance.get_freshness_state_records(
+        assets_with_freshness_policy(context.repository_def)
+    )
     stale = sorted(
         key.to_user_string()
         for key, record in records.items()

@@ -33,6 +33,7 @@ from dagster._daemon.freshness import FreshnessDaemon
 
 from covid_assets.aws import GlueCatalogResource, S3BucketResource
 from covid_assets.definitions import build_definitions
+from covid_assets.freshness import assets_with_freshness_policy
 from covid_assets.glue_export import read_glue_export
 from covid_assets.levels import LEVELS, Level
 from covid_assets.settings import SETTINGS
@@ -360,11 +361,7 @@ def freshness_states(instance: DagsterInstance, at: dt.datetime) -> dict[str, st
         freeze_time(at),
     ):
         list(FreshnessDaemon().run_iteration(workspace))
-    watched = [
-        node.key
-        for node in build_definitions().get_repository_def().asset_graph.asset_nodes
-        if node.freshness_policy is not None
-    ]
+    watched = assets_with_freshness_policy(build_definitions().get_repository_def())
     return {
         key.to_user_string(): record.freshness_state.value
         for key, record in instance.get_freshness_state_records(watched).items()
