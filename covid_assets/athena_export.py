@@ -64,6 +64,7 @@ CONTENT_HASH_PARAMETER = "covid_assets.content_sha256"
 # object at the table's location is still the one the export wrote.
 PARQUET_ETAG_PARAMETER = "covid_assets.parquet_etag"
 PARQUET_FILE_NAME = "part-00000.parquet"
+ROW_COUNT_PARAMETER = "covid_assets.row_count"
 
 
 def parquet_bytes(table: pd.DataFrame, schema: pa.Schema = EXPORT_SCHEMA) -> bytes:
@@ -81,6 +82,20 @@ def glue_columns(schema: pa.Schema = EXPORT_SCHEMA) -> list[dict[str, str]]:
     ]
 
 
+def storage_descriptor(location: str, schema: pa.Schema = EXPORT_SCHEMA) -> dict[str, Any]:
+    """Parquet files at ``location`` whose columns are derived from the files' own schema."""
+    return {
+        "Columns": glue_columns(schema),
+        "Location": location,
+        "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+        "SerdeInfo": {
+            "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+            "Parameters": {"serialization.format": "1"},
+        },
+    }
+
+
 def glue_table_input(
     name: str,
     location: str,
@@ -89,7 +104,7 @@ def glue_table_input(
     parquet_etag: str = "",
     schema: pa.Schema = EXPORT_SCHEMA,
 ) -> dict[str, Any]:
-    """An external Parquet table whose columns are derived from the files' own schema."""
+    """An external Parquet table, with the content it holds recorded in its parameters."""
     return {
         "Name": name,
         "TableType": "EXTERNAL_TABLE",
@@ -98,20 +113,9 @@ def glue_table_input(
             "classification": "parquet",
             CONTENT_HASH_PARAMETER: content_sha256,
             PARQUET_ETAG_PARAMETER: parquet_etag,
-            "covid_assets.row_count": str(rows),
+            ROW_COUNT_PARAMETER: str(rows),
         },
-        "StorageDescriptor": {
-            "Columns": glue_columns(schema),
-            "Location": location,
-            "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-            "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-            "SerdeInfo": {
-                "SerializationLibrary": (
-                    "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-                ),
-                "Parameters": {"serialization.format": "1"},
-            },
-        },
+        "StorageDescriptor": storage_descriptor(location, schema),
     }
 
 

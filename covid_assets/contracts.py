@@ -551,23 +551,82 @@ def duplicate_keys(raw: pd.DataFrame, columns: Sequence[str], source: str) -> li
     ]
 
 
+# The rules every place file shares (the state and the county files).
+PLACE_COUNTS_RULE = Rule(
+    "counts_are_blank_or_non_negative_integers",
+    "Every cases and deaths value is blank (unknown, kept as missing) or a non-negative integer.",
+    lambda raw, source: invalid_counts(raw, PLACE_COUNT_COLUMNS, source, blank_allowed=True),
+)
+KNOWN_STATES_RULE = Rule(
+    "states_are_known",
+    "Every state is one of the 50 states, DC, PR, VI, GU or MP, spelled as NYT spells it.",
+    lambda raw, source: unknown_states(raw, STATE_NAME, source),
+)
+
 STATE_RULES = (
     *_dated_rows_rules(STATE_REQUIRED_COLUMNS, STATE_DATE),
-    Rule(
-        "counts_are_blank_or_non_negative_integers",
-        "Every cases and deaths value is blank (unknown, kept as missing) or a non-negative "
-        "integer.",
-        lambda raw, source: invalid_counts(raw, PLACE_COUNT_COLUMNS, source, blank_allowed=True),
-    ),
-    Rule(
-        "states_are_known",
-        "Every state is one of the 50 states, DC, PR, VI, GU or MP, spelled as NYT spells it.",
-        lambda raw, source: unknown_states(raw, STATE_NAME, source),
-    ),
+    PLACE_COUNTS_RULE,
+    KNOWN_STATES_RULE,
     Rule(
         "date_and_state_are_unique",
         "No state has two rows for one date.",
         lambda raw, source: duplicate_keys(raw, (STATE_DATE, STATE_NAME), source),
+    ),
+)
+
+
+# The NYT county file (us-counties-recent.csv: the last 30 days, revised in place; the yearly
+# us-counties-<year>.csv have the same header). A blank fips is real (New York City, Kansas City,
+# each state's "Unknown"): such a county is known by its name.
+
+COUNTY_DATE, COUNTY_NAME, COUNTY_FIPS = "date", "county", "fips"
+COUNTY_REQUIRED_COLUMNS = (
+    COUNTY_DATE,
+    COUNTY_NAME,
+    STATE_NAME,
+    COUNTY_FIPS,
+    STATE_CASES,
+    STATE_DEATHS,
+)
+FIPS_PATTERN = r"\d{5}"
+
+
+def invalid_fips(raw: pd.DataFrame, column: str, source: str) -> list[Problem]:
+    """A county's fips names its DynamoDB region, so it must be five digits (leading zeros
+    kept) or blank."""
+    text = raw[column].fillna("").str.strip()
+    bad = ~(text.eq("") | text.str.fullmatch(FIPS_PATTERN))
+    return [
+        Problem(source, line, column, _cell(raw, line, column), "5 digits (01001) or blank")
+        for line in raw.index[bad]
+    ]
+
+
+def blank_cells(raw: pd.DataFrame, column: str, source: str) -> list[Problem]:
+    return [
+        Problem(source, line, column, "", "a value")
+        for line in raw.index[raw[column].fillna("").str.strip().eq("")]
+    ]
+
+
+COUNTY_RULES = (
+    *_dated_rows_rules(COUNTY_REQUIRED_COLUMNS, COUNTY_DATE),
+    PLACE_COUNTS_RULE,
+    KNOWN_STATES_RULE,
+    Rule(
+        "counties_are_named",
+        "Every row names its county (a county without a fips is known by its name).",
+        lambda raw, source: blank_cells(raw, COUNTY_NAME, source),
+    ),
+    Rule(
+        "fips_are_five_digits_or_blank",
+        "Every fips is five digits (leading zeros kept) or blank.",
+        lambda raw, source: invalid_fips(raw, COUNTY_FIPS, source),
+    ),
+    Rule(
+        "date_state_and_county_are_unique",
+        "No county has two rows for one date.",
+        lambda raw, source: duplicate_keys(raw, (COUNTY_DATE, STATE_NAME, COUNTY_NAME), source),
     ),
 )
 

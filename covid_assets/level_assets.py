@@ -43,6 +43,11 @@ from covid_assets.metadata import (
     markdown_preview,
     table_sha256,
 )
+from covid_assets.partitioned_export import (
+    ROWS_CHECK,
+    verify_partitioned_export,
+    write_partitioned_export,
+)
 from covid_assets.provenance import latest_materialization
 from covid_assets.quarantine import QuarantineResource
 from covid_assets.reading import RawSourceFile
@@ -186,26 +191,49 @@ def previous_load(
     return table if table_sha256(table) == recorded else None
 
 
+def stored_level_items(
+    dynamodb: DynamoDBResource, level: Level, table: pd.DataFrame
+) -> tuple[list[dict[str, Any]], str]:
+    """What the level's items are now, read without a record of the last load. A level whose
+    source is a window is read for the window's days only (one Query of the level index per
+    day), so the read does not grow with the days that have left the window; any other level
+    in full (one Query of the level index)."""
+    if not level.source_is_window:
+        return dynamodb.query_level(level.name), "the whole level (a Query of the level index)"
+    days = sorted({day.isoformat() for day in table["date"]})
+    stored = [item for day in days for item in dynamodb.query_level(level.name, day)]
+    return stored, f"the window's {len(days)} day(s) (a Query of the level index per day)"
+
+
 def plan_level_writes(
     dynamodb: DynamoDBResource,
     level: Level,
-    wanted: list[dict[str, Any]],
+    table: pd.DataFrame,
     previous: pd.DataFrame | None,
 ) -> tuple[WritePlan, str]:
     """What the load must write, and what it read to know. With the last load's table, only the
     items that differ from it (new, revised) can need writing: those keys are read from the table
     (BatchGetItem, consistent) and written unless the table already holds them right, so a
-    load that failed half-way is finished without rewriting what it wrote. Without it, the whole
-    level is read through the level index."""
+    load that failed half-way is finished without rewriting what it wrote. Without it, the
+    level's items are read through the level index (``stored_level_items``).
+
+    A place-day of the last load that the table lacks has vanished from the source and is
+    kept, but reported; in a window, one dated before the window's first day has only left
+    it, and is not reported."""
+    wanted = level_items(level, table)
     if previous is None:
-        plan = plan_writes(wanted, dynamodb.query_level(level.name))
-        return plan, "the whole level (a Query of the level index)"
+        stored, read = stored_level_items(dynamodb, level, table)
+        return plan_writes(wanted, stored), read
     before = {item_key(item): item for item in level_items(level, previous)}
     candidates = [item for item in wanted if before.get(item_key(item)) != item]
     stored = dynamodb.get_items([item_key(item) for item in candidates])
     plan = plan_writes(candidates, stored)
+    first_day = table["date"].min().isoformat() if level.source_is_window and len(table) else ""
     wanted_keys = {item_key(item) for item in wanted}
-    vanished = sorted(set(before) - wanted_keys, key=lambda key: (key[1], key[0]))
+    vanished = sorted(
+        (key for key in set(before) - wanted_keys if key[1] >= first_day),
+        key=lambda key: (key[1], key[0]),
+    )
     unchanged = plan.unchanged + len(wanted) - len(candidates)
     read = f"the {len(candidates)} item(s) that differ from the last load (BatchGetItem)"
     return WritePlan(plan.inserts, plan.updates, unchanged, vanished), read
@@ -254,15 +282,14 @@ def build_level_records(level: Level) -> AssetsDefinition:
         io_manager: ResourceParam[IOManager],
     ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
         serving_lock.hold(context)
-        wanted = level_items(level, table)
         if not context.selected_asset_keys:
-            stored = dynamodb.query_level(level.name)
-            mismatched = plan_writes(wanted, stored).items_to_write
+            stored, _ = stored_level_items(dynamodb, level, table)
+            mismatched = plan_writes(level_items(level, table), stored).items_to_write
             yield records_check_result(level, dynamodb.table_name, mismatched, len(stored))
             return
         created = dynamodb.ensure_level_index()
         previous = None if created else previous_load(context, io_manager, level)
-        plan, read = plan_level_writes(dynamodb, level, wanted, previous)
+        plan, read = plan_level_writes(dynamodb, level, table, previous)
         batch_calls = dynamodb.put_items(plan.items_to_write)
         summary = (
             f"{len(plan.inserts)} inserted, {len(plan.updates)} updated, {plan.unchanged} unchanged"
@@ -320,9 +347,12 @@ def records_metadata(
 
 
 def build_level_export(level: Level) -> AssetsDefinition:
-    """The level's table as Parquet under its own prefix and Glue table, switched atomically
-    the way the national export is."""
+    """The level's table as Parquet under its own prefix and Glue table: one file switched
+    atomically the way the national export is, or, for a level with partitions, the
+    partitions its table touches (``partitioned_export``)."""
     glue_key, bucket_key = glue_resource_key(level), bucket_resource_key(level)
+    partitioned = level.export_partitions is not None
+    rows_check = ROWS_CHECK if partitioned else EXPORT_ROW_COUNT_CHECK
     check_specs = [
         AssetCheckSpec(
             GLUE_SCHEMA_CHECK,
@@ -331,12 +361,23 @@ def build_level_export(level: Level) -> AssetsDefinition:
             description="The Glue table's columns and types are those of the Parquet files.",
         ),
         AssetCheckSpec(
-            EXPORT_ROW_COUNT_CHECK,
+            rows_check,
             asset=level.export_asset,
             blocking=True,
-            description=f"The files at the Glue table's location hold {level.table_asset}'s rows.",
+            description=(
+                f"Every row of {level.table_asset} is in its partition with the same values."
+                if partitioned
+                else f"The files at the Glue table's location hold {level.table_asset}'s rows."
+            ),
         ),
     ]
+    layout = (
+        "partitioned by state and month (usps=CA/month=2021-03, registered as Glue "
+        "partitions); a run rewrites only the partitions whose rows changed, and keeps the "
+        "county-days that left the window"
+        if partitioned
+        else "one file, switched atomically"
+    )
 
     @multi_asset(
         name=level.export_asset,
@@ -349,7 +390,7 @@ def build_level_export(level: Level) -> AssetsDefinition:
                     f"{level.table_asset} as Parquet under s3://$COVID_S3_BUCKET/"
                     f"${level.export_prefix_setting}, registered in Glue as "
                     f"$COVID_GLUE_DATABASE.${level.glue_table_setting} (counts null where "
-                    "unknown)."
+                    f"unknown), {layout}."
                 ),
                 kinds={"s3", "parquet", "athena"},
                 freshness_policy=served_freshness_policy(),
@@ -367,10 +408,16 @@ def build_level_export(level: Level) -> AssetsDefinition:
     ) -> Iterator[MaterializeResult | AssetCheckResult]:
         context.resources.serving_lock.hold(context)
         glue, bucket = getattr(context.resources, glue_key), getattr(context.resources, bucket_key)
-        if context.selected_asset_keys:
-            metadata = write_export(context, table, bucket, glue, level.export_schema)
-            yield MaterializeResult(metadata=metadata)
-        results = verify_export(table, bucket, glue, level.export_asset, EXPORT_ROW_COUNT_CHECK)
+        if partitioned:
+            if context.selected_asset_keys:
+                metadata = write_partitioned_export(context, table, bucket, glue, level)
+                yield MaterializeResult(metadata=metadata)
+            results = verify_partitioned_export(table, bucket, glue, level)
+        else:
+            if context.selected_asset_keys:
+                metadata = write_export(context, table, bucket, glue, level.export_schema)
+                yield MaterializeResult(metadata=metadata)
+            results = verify_export(table, bucket, glue, level.export_asset, rows_check)
         yield from selected_results(context.selected_asset_check_keys, results)
 
     return level_export

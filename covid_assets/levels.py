@@ -29,8 +29,8 @@ from covid_assets.contracts import (
     level_unknown_states,
     sums_differ_from_totals,
 )
-from covid_assets.sources import NYT, NYT_STATES, Source
-from covid_assets.transform import national_totals, state_daily
+from covid_assets.sources import NYT, NYT_COUNTIES, NYT_STATES, Source
+from covid_assets.transform import county_daily, national_totals, state_daily, state_totals
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,11 @@ class Level:
     glue_table_default: str
     export_prefix_setting: str
     export_prefix_default: str
+    # The source holds only its last days (a window): a place-day before the window's first date
+    # has left it, and is kept as last seen, not taken for vanished.
+    source_is_window: bool = False
+    # The export's Hive-style partitions: the partition columns of each row (None: one file).
+    export_partitions: Callable[[pd.DataFrame], pd.DataFrame] | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -77,14 +82,36 @@ class Level:
 
     def reconciliation_problems(self, table: pd.DataFrame, upstream: Any) -> list[Problem]:
         rule = self.reconciliation
+        totals = rule.totals(upstream)
+        if self.source_is_window:
+            # The level above covers every day; the window's own days are what it is held to.
+            totals = totals[totals["date"].isin(set(table["date"]))]
         return sums_differ_from_totals(
-            table, rule.totals(upstream), rule.keys, self.table_asset, rule.totals_label
+            table, totals, rule.keys, self.table_asset, rule.totals_label
         )
 
 
 def state_region(row: Mapping[str, Any]) -> str:
     """``US-<USPS code>``: ``US-CA``, ``US-PR``."""
     return f"US-{USPS_CODES[row['state']]}"
+
+
+def county_region(row: Mapping[str, Any]) -> str:
+    """``US-<USPS code>-<fips>`` (``US-CA-06037``), or, for a county published without a fips,
+    ``US-<USPS code>-<county as published>`` (``US-NY-New York City``, ``US-WA-Unknown``)."""
+    fips = row["fips"]
+    return f"US-{USPS_CODES[row['state']]}-{row['county'] if pd.isna(fips) else fips}"
+
+
+def state_and_month(table: pd.DataFrame) -> pd.DataFrame:
+    """The county export's partitions: the state's USPS code and the month (``2021-03``), so a
+    query of one state reads its files only, and a next day rewrites only the months it
+    changed."""
+    dates = pd.to_datetime(table["date"])
+    return pd.DataFrame(
+        {"usps": table["state"].map(USPS_CODES), "month": dates.dt.strftime("%Y-%m")},
+        index=table.index,
+    )
 
 
 def _table_rules(key_columns: Sequence[str], extra: Sequence[Rule] = ()) -> tuple[Rule, ...]:
@@ -165,4 +192,63 @@ STATE = Level(
     export_prefix_default="athena/us_states_daily/",
 )
 
-LEVELS: tuple[Level, ...] = (STATE,)
+COUNTY = Level(
+    name="county",
+    source=NYT_COUNTIES,
+    table_asset="county_daily_table",
+    records_asset="county_dynamodb_records",
+    export_asset="county_athena_export",
+    description=(
+        "One row per county and day over NYT's last 30 days: date, state, county (as NYT "
+        "spells them), fips (missing for New York City, Kansas City and each state's Unknown), "
+        "cases and deaths (nullable: blank upstream is unknown, not 0)."
+    ),
+    key_columns=("date", "state", "county"),
+    place_column="county",
+    build_table=county_daily,
+    table_rules=_table_rules(
+        ("date", "state", "county"),
+        (
+            Rule(
+                "states_are_known",
+                "Every state has a USPS code (its counties' DynamoDB regions are US-<code>-…).",
+                level_unknown_states,
+            ),
+        ),
+    ),
+    reconciliation=Reconciliation(
+        check_name="counties_sum_to_state_totals",
+        against=NYT_STATES.asset,
+        keys=("date", "state"),
+        totals=lambda nyt_states_raw: state_totals(nyt_states_raw.table),
+        totals_label="state total",
+        blocking=False,
+        description=(
+            "On every day of the window, the sum of a state's counties equals the state's "
+            "total in us-states.csv. A warning, not a block: NYT compiles the two series "
+            "separately, and a few state-days differ by a case or two (Iowa, twice in the "
+            "2021-03-18 window); each mismatch is listed with its day and state."
+        ),
+    ),
+    region_of=county_region,
+    region_scheme="'US-<USPS code>-<fips>' (US-CA-06037), or 'US-<USPS code>-<county>' when "
+    "the fips is blank (US-NY-New York City)",
+    export_schema=pa.schema(
+        [
+            pa.field("date", pa.date32(), nullable=False),
+            pa.field("state", pa.string(), nullable=False),
+            pa.field("county", pa.string(), nullable=False),
+            pa.field("fips", pa.string()),
+            pa.field("cases", pa.int64()),
+            pa.field("deaths", pa.int64()),
+        ]
+    ),
+    glue_table_setting="COVID_GLUE_COUNTIES_TABLE",
+    glue_table_default="us_counties_daily",
+    export_prefix_setting="COVID_S3_COUNTIES_PREFIX",
+    export_prefix_default="athena/us_counties_daily/",
+    source_is_window=True,
+    export_partitions=state_and_month,
+)
+
+LEVELS: tuple[Level, ...] = (STATE, COUNTY)

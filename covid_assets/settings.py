@@ -161,14 +161,23 @@ def value(name: str) -> str:
 
 
 def is_on(source: Source) -> bool:
-    """Whether the source is fetched: the national ones always; any other unless its URL
-    setting is set to the empty string (which turns its level off)."""
+    """Whether the source's URL setting leaves it on: the national sources always are; any
+    other is unless the setting is the empty string (which turns its level off)."""
     return source in NATIONAL_SOURCES or os.environ.get(source.url_setting) != ""
 
 
-def enabled_sources() -> tuple[Source, ...]:
-    return tuple(source for source in SOURCES if is_on(source))
-
-
 def enabled_levels() -> tuple[Level, ...]:
-    return tuple(level for level in LEVELS if is_on(level.source))
+    """The levels that are on: the source's setting is not empty, and the level it is
+    reconciled with is on too (the counties are held to the states)."""
+    available = {source.asset for source in NATIONAL_SOURCES}
+    levels = []
+    for level in LEVELS:
+        if is_on(level.source) and level.reconciliation.against in available:
+            levels.append(level)
+            available.add(level.source.asset)
+    return tuple(levels)
+
+
+def enabled_sources() -> tuple[Source, ...]:
+    """The national sources and those of the levels that are on."""
+    return (*NATIONAL_SOURCES, *(level.source for level in enabled_levels()))

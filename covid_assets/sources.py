@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from covid_assets.contracts import (
+    COUNTY_DATE,
+    COUNTY_RULES,
     JHU_DATE,
     JHU_RULES,
     NYT_DATE,
@@ -76,8 +78,24 @@ NYT_STATES = Source(
     rules=STATE_RULES,
 )
 
+NYT_COUNTIES = Source(
+    name="NYT counties",
+    asset="nyt_counties_raw",
+    url_setting="COVID_NYT_COUNTIES_URL",
+    default_url=(
+        "https://raw.githubusercontent.com/nytimes/covid-19-data/master/us-counties-recent.csv"
+    ),
+    label="NYT US counties file (the last 30 days)",
+    description=(
+        "New York Times daily figures per county over the last 30 days, revised in place "
+        "(us-counties-recent.csv: date, county, state, fips, cases, deaths), as downloaded."
+    ),
+    date_column=COUNTY_DATE,
+    rules=COUNTY_RULES,
+)
+
 # The national pipeline's sources: always on.
 NATIONAL_SOURCES: tuple[Source, ...] = (NYT, JHU)
 # Every source, the national ones first; a level's source is on when its URL setting is not
 # empty (see ``levels``).
-SOURCES: tuple[Source, ...] = (*NATIONAL_SOURCES, NYT_STATES)
+SOURCES: tuple[Source, ...] = (*NATIONAL_SOURCES, NYT_STATES, NYT_COUNTIES)

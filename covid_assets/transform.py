@@ -1,13 +1,17 @@
-"""Turn the raw NYT and JHU tables into the merged daily table, and the NYT state file into
-the state daily table.
+"""Turn the raw NYT and JHU tables into the merged daily table, and the NYT state and county
+files into their daily tables.
 
 Plain pandas, nothing else: this module knows nothing of files, HTTP, Dagster or AWS. The rules
 the inputs must follow live in ``contracts``; ``merge_daily`` enforces them all before it merges.
 """
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from covid_assets.contracts import (
+    COUNTY_NAME,
+    COUNTY_RULES,
     JHU_DATE,
     JHU_RECOVERED,
     JHU_RULES,
@@ -21,6 +25,7 @@ from covid_assets.contracts import (
     STATE_FIPS,
     STATE_NAME,
     STATE_RULES,
+    Rule,
     SourceDataError,
     find_problems,
     jhu_us_rows,
@@ -85,29 +90,73 @@ def national_totals(raw_nyt: pd.DataFrame) -> pd.DataFrame:
     return _typed_nyt(raw_nyt)
 
 
-def state_daily(raw_states: pd.DataFrame, source: str = "NYT us-states.csv") -> pd.DataFrame:
-    """The state daily table: one row per (date, state), sorted by both, with ``date`` as
-    datetime.date, ``state`` as NYT spells it, ``fips`` as text (leading zeros kept; missing when
-    blank) and ``cases``/``deaths`` as nullable integers: a blank count is unknown and stays
-    missing, never 0.
+def place_daily(
+    raw: pd.DataFrame, rules: Sequence[Rule], place_columns: Sequence[str], source: str
+) -> pd.DataFrame:
+    """A level's daily table: one row per date and place, sorted by both, with ``date`` as
+    datetime.date, the ``place_columns`` as NYT spells them, ``fips`` as text (leading zeros
+    kept; missing when blank) and ``cases``/``deaths`` as nullable integers: a blank count is
+    unknown and stays missing, never 0.
 
     Raises SourceDataError naming the file, line, column and what was expected when the file
-    breaks a rule of ``STATE_RULES``."""
-    problems = [
-        p for found in find_problems(raw_states, STATE_RULES, source).values() for p in found
-    ]
+    breaks one of its ``rules``."""
+    problems = [p for found in find_problems(raw, rules, source).values() for p in found]
     if problems:
         raise SourceDataError(problems)
-    fips = raw_states[STATE_FIPS].str.strip()
+    fips = raw[STATE_FIPS].fillna("").str.strip()
     table = pd.DataFrame(
         {
-            "date": parse_iso_dates(raw_states[STATE_DATE]),
-            "state": raw_states[STATE_NAME],
+            "date": parse_iso_dates(raw[STATE_DATE]),
+            **{column: raw[column] for column in place_columns},
             "fips": fips.where(fips.ne(""), None),
-            **{
-                column: parse_counts(raw_states[column]).astype("Int64")
-                for column in PLACE_COUNT_COLUMNS
-            },
+            **{column: parse_counts(raw[column]).astype("Int64") for column in PLACE_COUNT_COLUMNS},
         }
     )
-    return table.sort_values(["date", "state"], ignore_index=True)
+    return table.sort_values(["date", *place_columns], ignore_index=True)
+
+
+def state_daily(raw_states: pd.DataFrame, source: str = "NYT us-states.csv") -> pd.DataFrame:
+    """The state daily table (``place_daily``): date, state, fips, cases, deaths."""
+    return place_daily(raw_states, STATE_RULES, (STATE_NAME,), source)
+
+
+def county_daily(
+    raw_counties: pd.DataFrame, source: str = "NYT us-counties-recent.csv"
+) -> pd.DataFrame:
+    """The county daily table (``place_daily``): date, state, county, fips, cases, deaths."""
+    return place_daily(raw_counties, COUNTY_RULES, (STATE_NAME, COUNTY_NAME), source)
+
+
+def state_totals(raw_states: pd.DataFrame) -> pd.DataFrame:
+    """The NYT state file as ``date``, ``state``, ``cases``, ``deaths`` (the totals a state's
+    counties add up to); the file must have passed its rules."""
+    return state_daily(raw_states).drop(columns="fips")
+
+
+def lay_over(
+    served: pd.DataFrame | None, latest: pd.DataFrame, keys: Sequence[str]
+) -> pd.DataFrame:
+    """``latest``'s rows laid over ``served``'s: a row of ``latest`` replaces the served row of
+    its key, and a served row whose key ``latest`` lacks is kept as it was (a county-day that
+    has left the 30-day window is kept as last seen). Sorted by ``keys``."""
+    if served is None or served.empty:
+        combined = latest
+    else:
+        replaced = served.set_index(list(keys)).index.isin(latest.set_index(list(keys)).index)
+        combined = pd.concat([served[~replaced], latest], ignore_index=True)
+    return combined.sort_values(list(keys), ignore_index=True)
+
+
+def rows_not_in(rows: pd.DataFrame, other: pd.DataFrame, keys: Sequence[str]) -> list[str]:
+    """The keys (as text) of ``rows`` that ``other`` lacks or holds with other values; a missing
+    value equals only a missing value."""
+    values = [column for column in rows.columns if column not in keys]
+    joined = rows.merge(other, on=list(keys), how="left", suffixes=("", "_other"), indicator=True)
+    differs = joined["_merge"].ne("both")
+    for column in values:
+        mine, theirs = joined[column], joined[f"{column}_other"]
+        same = (mine == theirs).fillna(False) | (mine.isna() & theirs.isna())
+        differs |= ~same.astype(bool)
+    return [
+        " ".join(map(str, key)) for key in joined.loc[differs, list(keys)].itertuples(index=False)
+    ]
