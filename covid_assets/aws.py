@@ -12,6 +12,7 @@ import os
 import random
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -99,6 +100,11 @@ class DynamoDBResource(AwsClientResource):
     table_name: str = Field(description="DynamoDB table name (COVID_DYNAMODB_TABLE).")
     max_batch_rounds: int = Field(
         default=8, description="Rounds of resending UnprocessedItems before failing the run."
+    )
+    max_parallel_writers: int = Field(
+        default=4,
+        description="BatchWriteItem calls in flight at once in a large write "
+        "(COVID_DYNAMODB_WRITERS); 1 writes one batch after another.",
     )
 
     def ensure_table(self) -> bool:
@@ -235,29 +241,41 @@ class DynamoDBResource(AwsClientResource):
         return _from_dynamodb(response["Item"]) if "Item" in response else None
 
     def put_items(self, items: Sequence[dict[str, Any]]) -> int:
-        """Write items with BatchWriteItem, 25 a call, resending UnprocessedItems with
-        exponential backoff; returns the number of calls made."""
-        dynamodb = self.client("dynamodb")
-        calls = 0
-        for start in range(0, len(items), DYNAMODB_BATCH_SIZE):
-            batch = items[start : start + DYNAMODB_BATCH_SIZE]
-            pending = {
-                self.table_name: [{"PutRequest": {"Item": _to_dynamodb(item)}} for item in batch]
-            }
-            for attempt in range(self.max_batch_rounds):
-                if attempt:
-                    time.sleep(min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
-                pending = dynamodb.batch_write_item(RequestItems=pending)["UnprocessedItems"]
-                calls += 1
-                if not pending:
-                    break
-            else:
-                left = len(pending.get(self.table_name, []))
-                raise RuntimeError(
-                    f"DynamoDB left {left} item(s) unprocessed in table {self.table_name} after "
-                    f"{self.max_batch_rounds} attempts; the next run writes them."
-                )
-        return calls
+        """Write items with BatchWriteItem, 25 a call, up to ``max_parallel_writers`` calls at
+        once, each batch resending its UnprocessedItems with exponential backoff; returns the
+        number of calls made. A batch that fails stops the batches not yet started."""
+        batches = [
+            items[start : start + DYNAMODB_BATCH_SIZE]
+            for start in range(0, len(items), DYNAMODB_BATCH_SIZE)
+        ]
+        # Made here, once: a boto3 session is not thread-safe, its clients are.
+        write_batch = functools.partial(self._write_batch, self.client("dynamodb"))
+        if self.max_parallel_writers <= 1 or len(batches) <= 1:
+            return sum(map(write_batch, batches))
+        with ThreadPoolExecutor(self.max_parallel_writers) as writers:
+            try:
+                return sum(writers.map(write_batch, batches))
+            except BaseException:
+                writers.shutdown(cancel_futures=True)
+                raise
+
+    def _write_batch(self, dynamodb: Any, batch: Sequence[dict[str, Any]]) -> int:
+        """One batch of up to 25 items, its UnprocessedItems resent until none is left; returns
+        the calls it took."""
+        pending = {
+            self.table_name: [{"PutRequest": {"Item": _to_dynamodb(item)}} for item in batch]
+        }
+        for attempt in range(self.max_batch_rounds):
+            if attempt:
+                time.sleep(min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+            pending = dynamodb.batch_write_item(RequestItems=pending)["UnprocessedItems"]
+            if not pending:
+                return attempt + 1
+        left = len(pending.get(self.table_name, []))
+        raise RuntimeError(
+            f"DynamoDB left {left} item(s) unprocessed in table {self.table_name} after "
+            f"{self.max_batch_rounds} attempts; the next run writes them."
+        )
 
 
 _serializer = TypeSerializer()

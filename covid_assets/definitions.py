@@ -57,7 +57,11 @@ def build_definitions() -> Definitions:
         region_name=region,
     )
     alerts = SNSResource(topic_arn=configured("COVID_SNS_TOPIC_ARN"), region_name=region)
-    dynamodb = DynamoDBResource(table_name=configured("COVID_DYNAMODB_TABLE"), region_name=region)
+    dynamodb = DynamoDBResource(
+        table_name=configured("COVID_DYNAMODB_TABLE"),
+        max_parallel_writers=configured_int("COVID_DYNAMODB_WRITERS"),
+        region_name=region,
+    )
     glue = GlueCatalogResource(
         database=configured("COVID_GLUE_DATABASE"),
         table_name=configured("COVID_GLUE_TABLE"),

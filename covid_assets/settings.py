@@ -64,6 +64,12 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting("COVID_DYNAMODB_TABLE", "covid_daily", "DynamoDB table of the daily records."),
         Setting(
+            "COVID_DYNAMODB_WRITERS",
+            "4",
+            "BatchWriteItem calls (25 items each) in flight at once in a large write, such as a "
+            "first load or the county history backfill; 1 writes one batch after another.",
+        ),
+        Setting(
             "COVID_S3_BUCKET",
             "covid-assets-local",
             "S3 bucket of the Athena export and of quarantined inputs.",

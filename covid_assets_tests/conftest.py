@@ -12,6 +12,7 @@ from dagster import DagsterInstance, instance_for_test
 
 from covid_assets_bench.web_sources import ServedFolder
 from covid_assets_dev.local_stack import moto_server
+from covid_assets_tests.fault_proxy import FaultProxy
 from covid_assets_tests.helpers import (
     SNAPSHOTS_DIR,
     AlertInbox,
@@ -96,6 +97,16 @@ def web_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ser
     folder.mkdir()
     with web_sources_in(folder, monkeypatch) as sources:
         yield sources
+
+
+@pytest.fixture
+def fault_proxy(aws: EmulatedAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    """A proxy between the pipeline and moto server that injects the faults a test asks for
+    (fault_proxy.py); the pipeline's clients talk to moto through it."""
+    proxy = FaultProxy(aws.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    yield proxy
+    proxy.close()
 
 
 @pytest.fixture

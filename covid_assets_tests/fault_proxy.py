@@ -8,6 +8,7 @@ AWS error half-way through a load).
 import http.client
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,11 +70,35 @@ def acknowledge_without_writing(
     return 200, json.dumps({"UnprocessedItems": {}}).encode()
 
 
+class InFlight:
+    """Forward each call after ``pause`` seconds, counting the calls in flight at once: what
+    parallel writers send together."""
+
+    def __init__(self, pause: float) -> None:
+        self.pause = pause
+        self.now = self.peak = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, proxy: "FaultProxy", headers: dict, body: bytes) -> tuple[int, bytes]:
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            time.sleep(self.pause)
+            status, _, answer = proxy.forward("POST", "/", headers, body)
+        finally:
+            with self._lock:
+                self.now -= 1
+        return status, answer
+
+
 class FaultProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = urlparse(upstream)
         self.faults: list[Fault] = []
         self.calls: Counter[str] = Counter()
+        # Calls arrive on threads of their own (parallel writers): counted one at a time.
+        self._counting = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -109,10 +134,12 @@ class FaultProxy:
                 operation = (self.headers.get("X-Amz-Target") or "").removeprefix(
                     DYNAMODB_TARGET_PREFIX
                 )
-                proxy.calls[operation] += 1
-                fault = next(
-                    (f for f in proxy.faults if f.operation == operation and f.applies()), None
-                )
+                with proxy._counting:
+                    proxy.calls[operation] += 1
+                    fault = next(
+                        (f for f in proxy.faults if f.operation == operation and f.applies()),
+                        None,
+                    )
                 request_headers = {
                     name: value
                     for name, value in self.headers.items()

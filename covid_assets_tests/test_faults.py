@@ -2,14 +2,12 @@
 DynamoDB throttling, UnprocessedItems, and an AWS error half-way through a load."""
 
 import os
-from collections.abc import Iterator
 
 import pytest
 
 from covid_assets.aws import DynamoDBResource
 from covid_assets_tests.fault_proxy import (
     Fault,
-    FaultProxy,
     acknowledge_without_writing,
     dynamodb_error,
     leave_half_unprocessed,
@@ -27,14 +25,6 @@ from covid_assets_tests.helpers import (
     stored_days,
     use_snapshot,
 )
-
-
-@pytest.fixture
-def fault_proxy(aws, monkeypatch) -> Iterator[FaultProxy]:
-    proxy = FaultProxy(aws.endpoint)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    yield proxy
-    proxy.close()
 
 
 def test_throttled_batch_writes_are_retried_until_they_succeed(
