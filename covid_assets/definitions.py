@@ -13,8 +13,10 @@ import atexit
 import os
 
 from dagster import (
+    ConfigurableIOManager,
     ConfigurableResource,
     Definitions,
+    FilesystemIOManager,
     in_process_executor,
     load_assets_from_modules,
 )
@@ -27,10 +29,11 @@ from covid_assets.automation import (
     covid_run_failure_alert,
 )
 from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource, SNSResource
+from covid_assets.county_backfill import county_history_backfill
 from covid_assets.downloads import SourceFileDownloader
 from covid_assets.freshness import covid_freshness_alert
 from covid_assets.level_assets import bucket_resource_key, build_level_assets, glue_resource_key
-from covid_assets.levels import Level
+from covid_assets.levels import COUNTY, Level
 from covid_assets.quarantine import QuarantineResource
 from covid_assets.raw_sources import build_raw_sources
 from covid_assets.served import ServedExportResource
@@ -75,6 +78,8 @@ def build_definitions() -> Definitions:
             ),
             *(asset for level in levels for asset in build_level_assets(level)),
         ],
+        # The county history backfill, launched by hand from the UI, when the county level is on.
+        jobs=[county_history_backfill] if COUNTY in levels else [],
         schedules=[covid_daily_schedule],
         sensors=[
             build_sources_sensor(int(value("COVID_SENSOR_INTERVAL_SECONDS"))),
@@ -131,13 +136,15 @@ def level_resources(level: Level, region: str) -> dict[str, ConfigurableResource
     }
 
 
-def step_output_io_manager(region: str) -> dict[str, S3PickleIOManager]:
-    """Where steps leave their outputs for the next ones. By default Dagster's files under
-    DAGSTER_HOME; with COVID_IO_S3_PREFIX set, S3. Where each run is a task of its own (ECS), a
-    retry from the failed step or one asset materialized from the UI runs in a new task, which
-    must read what the earlier tasks wrote."""
+def step_output_io_manager(region: str) -> dict[str, ConfigurableIOManager]:
+    """Where steps leave their outputs for the next ones. By default files under DAGSTER_HOME;
+    with COVID_IO_S3_PREFIX set, S3. Where each run is a task of its own (ECS), a retry from the
+    failed step or one asset materialized from the UI runs in a new task, which must read what
+    the earlier tasks wrote. Named even by default, so that a job of ops (the county backfill,
+    which leaves the county load's last load) stores where the assets do, also in a run in
+    process (which would swap Dagster's implicit default for memory)."""
     if not os.environ.get("COVID_IO_S3_PREFIX"):
-        return {}
+        return {"io_manager": FilesystemIOManager()}
     io_manager = S3PickleIOManager(
         s3_resource=S3Resource(region_name=region),
         s3_bucket=configured("COVID_S3_BUCKET"),
