@@ -29,7 +29,7 @@ from covid_assets_tests.helpers import (
     STATES_THREE_DAYS,
     level_exported_rows,
     materialization_metadata,
-    run_daily_job,
+    run_assets,
     stored_level_items,
     use_level_source,
 )
@@ -88,6 +88,13 @@ def next_day_sources(write_sources, tmp_path: Path, *county_lines: str) -> None:
     write_sources(NYT_FOUR_DAYS, JHU_FOUR_DAYS)
     (tmp_path / "us-states.csv").write_text(STATES_FOUR_DAYS)
     county_file(tmp_path, "us-counties-recent.csv", *county_lines)
+
+
+def run_county_level(instance: DagsterInstance) -> ExecuteInProcessResult:
+    """A daily run of the county level alone: its source, the state file it is held to, its
+    table, load and export."""
+    assets = [COUNTY.source.asset, STATE.source.asset, COUNTY.table_asset]
+    return run_assets(instance, [*assets, COUNTY.records_asset, COUNTY.export_asset])
 
 
 def run_backfill(
@@ -194,7 +201,7 @@ def test_a_daily_run_after_the_backfill_reads_and_writes_only_the_new_and_revise
     next_day_sources(write_sources, tmp_path, KING_REVISED, DAY_3, DAY_4)
 
     with recorded_calls() as calls:
-        result = run_daily_job(instance)
+        result = run_county_level(instance)
     records = materialization_metadata(result, COUNTY.records_asset)
     assert (records["inserted"], records["updated"], records["batch_write_calls"]) == (3, 1, 1)
     assert records["read"] == "the 4 item(s) that differ from the last load (BatchGetItem)"
@@ -212,12 +219,12 @@ def test_a_daily_run_after_the_backfill_reads_and_writes_only_the_new_and_revise
 def test_a_backfill_between_daily_runs_leaves_the_next_daily_run_consistent(
     aws, instance, county_level, tmp_path, write_sources
 ):
-    run_daily_job(instance)  # the window of the first three days
+    run_county_level(instance)  # the window of the first three days
     # An older version of day 2 from a history file: the backfill writes it over the window's.
     run_backfill(instance, [county_file(tmp_path, "us-counties-2020.csv", KING_REVISED)])
     next_day_sources(write_sources, tmp_path, DAY_2, DAY_3, DAY_4)
 
-    records = materialization_metadata(run_daily_job(instance), COUNTY.records_asset)
+    records = materialization_metadata(run_county_level(instance), COUNTY.records_asset)
     # Day 4's three county-days, and King's day 2 back to the window's value.
     assert (records["inserted"], records["updated"]) == (3, 1)
     assert stored_level_items(aws, COUNTY) == expected_items(DAY_1, DAY_2, DAY_3, DAY_4)

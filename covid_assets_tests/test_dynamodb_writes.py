@@ -28,18 +28,18 @@ def by_key(items: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]
 
 
 def test_parallel_writers_write_every_item_with_one_call_per_batch_of_25(aws):
-    items = county_items(1000)
+    items = county_items(500)
     table = DynamoDBResource(table_name=aws.table_name, max_parallel_writers=4)
-    assert table.put_items(items) == 40
+    assert table.put_items(items) == 20
     assert stored_level_items(aws, COUNTY) == by_key(items)
 
 
 def test_parallel_writers_resend_unprocessed_items_and_count_each_resend(aws, fault_proxy):
     fault_proxy.inject(Fault("BatchWriteItem", leave_half_unprocessed, times=10))
-    items = county_items(1000)
+    items = county_items(500)
     table = DynamoDBResource(table_name=aws.table_name, max_parallel_writers=4)
-    assert table.put_items(items) == 40 + 10
-    assert fault_proxy.calls["BatchWriteItem"] == 50
+    assert table.put_items(items) == 20 + 10
+    assert fault_proxy.calls["BatchWriteItem"] == 30
     assert stored_level_items(aws, COUNTY) == by_key(items)
 
 
@@ -47,7 +47,7 @@ def test_no_more_batches_are_in_flight_at_once_than_max_parallel_writers(aws, fa
     in_flight = InFlight(pause=0.05)
     fault_proxy.inject(Fault("BatchWriteItem", in_flight))
     table = DynamoDBResource(table_name=aws.table_name, max_parallel_writers=3)
-    table.put_items(county_items(500))
+    table.put_items(county_items(300))
     assert in_flight.peak == 3
 
 
