@@ -9,7 +9,7 @@ least-privilege test and the benchmark both record calls this way.
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import botocore
@@ -61,3 +61,40 @@ def recorded_calls() -> Iterator[list[AwsCall]]:
 
 def calls_by_operation(calls: list[AwsCall]) -> Counter[tuple[str, str]]:
     return Counter((call.service, call.operation) for call in calls)
+
+
+@dataclass
+class CallCounts:
+    """Counts of AWS calls, for a run too large to keep each call's parameters (a backfill's
+    BatchWriteItem calls hold every item): calls by (service, operation), the DynamoDB items
+    written and keys read in batches, and the reads of a whole level (a Query of the level index
+    without a date, or a Scan)."""
+
+    calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    items_written: int = 0
+    keys_read: int = 0
+    level_queries: Counter[str] = field(default_factory=Counter)
+
+    def count(self, model: Any, params: dict[str, Any]) -> None:
+        self.calls[(model.service_model.signing_name, model.name)] += 1
+        requests = params.get("RequestItems", {}).values()
+        if model.name == "BatchWriteItem":
+            self.items_written += sum(len(writes) for writes in requests)
+        elif model.name == "BatchGetItem":
+            self.keys_read += sum(len(request["Keys"]) for request in requests)
+        elif model.name == "Scan":
+            self.level_queries["Scan"] += 1
+        elif model.name == "Query" and params.get("IndexName"):
+            values = params["ExpressionAttributeValues"]
+            one_day = " on one day" if ":date" in values else ""
+            self.level_queries[f"{values[':level']['S']} level{one_day}"] += 1
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "calls": {
+                f"{service}:{operation}": n for (service, operation), n in self.calls.items()
+            },
+            "items_written": self.items_written,
+            "keys_read": self.keys_read,
+            "level_queries": dict(self.level_queries),
+        }

@@ -34,9 +34,6 @@ from dagster import (
     build_schedule_context,
     build_sensor_context,
 )
-from dagster._core.code_pointer import ModuleCodePointer
-from dagster._core.definitions.reconstruct import ReconstructableRepository
-from dagster._grpc.types import ExecuteRunArgs
 
 from covid_assets.automation import ALL_ASSETS_JOB
 from covid_assets.definitions import build_definitions
@@ -46,11 +43,26 @@ from covid_assets.settings import SETTINGS
 from covid_assets.transform import merge_daily
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.baseline import create_baseline_table, load_like_the_original, merged_table
+from covid_assets_bench.county_scale import (
+    PARALLEL_WRITERS,
+    SCALES,
+    ProcessFigures,
+    backfill,
+    county_files,
+    county_next_day_process,
+    measured_run,
+    next_day_targets,
+    print_backfills,
+    print_next_days,
+    use_county_files,
+)
 from covid_assets_bench.empty_job import EMPTY_JOB
 from covid_assets_bench.figures import RunFigures, add_run_events, figures_from_calls, ratio
 from covid_assets_bench.multiprocess_definitions import MULTIPROCESS_JOB
+from covid_assets_bench.run_worker import scheduled_run
 from covid_assets_bench.table import heading, row
 from covid_assets_bench.targets import (
+    Target,
     exactly,
     print_targets,
     process_targets,
@@ -229,29 +241,6 @@ def pipeline_process(
         return timed_process(scheduled_run(instance, module, job).get_command_args())
 
 
-def scheduled_run(instance: DagsterInstance, module: str, job: str) -> ExecuteRunArgs:
-    """What the daemon does when the schedule ticks: create the run in the instance (in the
-    long-running daemon, so not timed), then have the run launcher start a run worker for it.
-    The worker's command is the one the EcsRunLauncher of infra/dagster.yaml.example gives each
-    run's new task: ``python -m dagster api execute_run ARGS``, a fresh interpreter that loads
-    the definitions and the instance and executes the run."""
-    reconstructable_job = ReconstructableRepository(
-        ModuleCodePointer(module, "defs", str(PROJECT_ROOT)),
-        executable_path=sys.executable,
-        entry_point=[sys.executable, "-m", "dagster"],  # this environment's Dagster
-    ).get_reconstructable_job(job)
-    run = instance.create_run_for_job(
-        job_def=reconstructable_job.get_definition(),
-        job_code_origin=reconstructable_job.get_python_origin(),
-    )
-    return ExecuteRunArgs(
-        job_origin=reconstructable_job.get_python_origin(),
-        run_id=run.run_id,
-        instance_ref=instance.get_ref(),
-        set_exit_code_on_failure=True,
-    )
-
-
 def latest_run_figures(job: str, process_seconds: float) -> RunFigures:
     """Step and run times of the job's latest run in the instance at DAGSTER_HOME."""
     with DagsterInstance.get() as instance:
@@ -408,6 +397,12 @@ def main() -> None:
         default=3,
         help="whole-process rounds, each on a fresh account; the median counts (default 3)",
     )
+    parser.add_argument(
+        "--county-scale",
+        choices=sorted(SCALES),
+        help="also the county history backfill and a next day at county scale, on a synthetic "
+        "history: small (about 0.2 M county-days, minutes) or full (about 3.5 M, hours)",
+    )
     parser.add_argument("--snapshots", type=Path, default=SNAPSHOTS_DIR)
     parser.add_argument("--history", type=Path, default=HISTORY_DIR)
     arguments = parser.parse_args()
@@ -465,6 +460,11 @@ def main() -> None:
             )
             print_whole_processes(processes)
             print_executors(*executor_times(Snapshot.of(arguments.snapshots, "2021-03-15")))
+        county_targets = []
+        if arguments.county_scale:
+            county_targets = county_scale_scenarios(
+                arguments.county_scale, endpoint, Path(workdir), arguments.snapshots
+            )
 
     full_load = Snapshot.of(arguments.snapshots, SCENARIOS[0].snapshot)
     targets = [
@@ -490,6 +490,7 @@ def main() -> None:
             None if processes is None else median_ratio(processes[NEXT_DAY_PROCESS]),
             None if processes is None else median_ratio(processes[NO_CHANGE_PROCESS]),
         ),
+        *county_targets,
     ]
     print_targets(targets)
     if arguments.check and any(target.met is False for target in targets):
@@ -574,3 +575,28 @@ def print_executors(in_process: RunFigures, multiprocess: RunFigures) -> None:
         seconds_text(multiprocess.seconds_between_steps),
     )
     row("  whole process", seconds_text(in_process.seconds), seconds_text(multiprocess.seconds))
+
+
+def county_scale_scenarios(
+    scale: str, endpoint: str, workdir: Path, snapshots_dir: Path
+) -> list[Target]:
+    """The county history backfill of a synthetic history, with one writer (its first file, on
+    a blank account) and with the parallel writers (every file, on another); then the county
+    level's next day over the table the parallel backfill loaded, and the national next day on
+    a blank account, each as a whole process."""
+    recent = snapshots_dir / "2021-03-18" / "nyt-us-counties-recent.csv"
+    files = county_files(recent, workdir / "counties", SCALES[scale])
+    backfills = {}
+    for writers, history in ((1, files.history[:1]), (PARALLEL_WRITERS, files.history)):
+        use_fresh_emulator_account(endpoint, workdir / f"backfill-{writers}")
+        use_county_files(files)
+        with DagsterInstance.get() as instance:
+            backfills[writers] = backfill(instance, history, writers)
+    print_backfills(files, backfills[1], backfills[PARALLEL_WRITERS])
+    county = county_next_day_process(workdir)
+    use_fresh_emulator_account(endpoint, workdir / "national-next-day")
+    for day in ("2021-03-14", "2021-03-15"):  # a full load, then its next day
+        Snapshot.of(snapshots_dir, day).use()
+        national = ProcessFigures(*measured_run("covid_assets.definitions", JOB))
+    print_next_days(files, county, national)
+    return next_day_targets(files, county)

@@ -1,0 +1,42 @@
+"""The project's definitions plus a job of the county level alone (its source, the state file it
+is held to, its table, load and export), for the county-scale next day run as a whole process.
+With COVID_BENCH_CALLS_FILE set, the process counts its AWS calls and writes them there at
+exit (``CallCounts``), since its calls cannot be recorded from the benchmark's process."""
+
+import atexit
+import json
+import os
+from contextlib import ExitStack
+from pathlib import Path
+
+from dagster import AssetSelection, Definitions, define_asset_job
+
+from covid_assets.definitions import build_definitions
+from covid_assets.levels import COUNTY, STATE
+from covid_assets_bench.aws_calls import CallCounts, on_every_aws_call
+from covid_assets_bench.county_scale import CALLS_FILE_SETTING, COUNTY_LEVEL_JOB
+
+if calls_file := os.environ.get(CALLS_FILE_SETTING):
+    counts = CallCounts()
+    # Entered for the whole process, and never left: the stack lives as long as the module.
+    recording = ExitStack()
+    recording.enter_context(on_every_aws_call(counts.count))
+    atexit.register(lambda: Path(calls_file).write_text(json.dumps(counts.as_json())))
+
+defs = Definitions.merge(
+    build_definitions(),
+    Definitions(
+        jobs=[
+            define_asset_job(
+                COUNTY_LEVEL_JOB,
+                selection=AssetSelection.assets(
+                    COUNTY.source.asset,
+                    STATE.source.asset,
+                    COUNTY.table_asset,
+                    COUNTY.records_asset,
+                    COUNTY.export_asset,
+                ),
+            )
+        ]
+    ),
+)

@@ -1,0 +1,276 @@
+"""The county-scale scenarios (``--county-scale small|full``): the county history backfill's
+throughput with parallel writers and with one, and a next day at county scale over the table the
+backfill loaded, beside the national next day measured in the same run.
+
+The history is synthetic (``synthetic_counties``: the real county list, NYT's shape), ``full``
+of NYT's length (1,100 days, about 3.5 M county-days, four yearly files), ``small`` of 130 days
+(about 0.2 M county-days, one file): each county has reported by day 120, so the next day's
+window has a new day for every county either way.
+"""
+
+import json
+import math
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from dagster import AssetKey, DagsterInstance
+
+from covid_assets.aws import DYNAMODB_BATCH_SIZE
+from covid_assets.county_backfill import COUNTY_HISTORY_BACKFILL, backfill_run_config
+from covid_assets.definitions import build_definitions
+from covid_assets.levels import COUNTY, STATE
+from covid_assets.provenance import latest_materialization
+from covid_assets_bench.aws_calls import CallCounts, on_every_aws_call
+from covid_assets_bench.run_worker import scheduled_run
+from covid_assets_bench.synthetic_counties import (
+    WINDOW_DAYS,
+    next_day,
+    real_counties,
+    synthetic_history,
+    write_csv,
+    write_history_files,
+)
+from covid_assets_bench.table import heading, row
+from covid_assets_bench.targets import Target, exactly
+from covid_assets_dev.local_stack import PROJECT_ROOT
+
+SCALES = {"small": 130, "full": 1100}  # days of synthetic history
+REVISED = 65  # county-days of the next window revised, as in a real NYT day
+PARALLEL_WRITERS = 4
+NEXT_DAY_SECONDS_LIMIT = 60.0
+NEXT_DAY_MEMORY_LIMIT = 2 * 1024**3
+# The job of the county level alone, and where its run worker writes its AWS calls
+# (county_definitions).
+COUNTY_LEVEL_JOB = "county_level_job"
+CALLS_FILE_SETTING = "COVID_BENCH_CALLS_FILE"
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+@dataclass(frozen=True)
+class CountyFiles:
+    history: list[Path]  # by year, as upstream
+    next_window: Path  # the next day's us-counties-recent.csv
+    states: Path  # the next window's state totals: the counties' sums
+    history_rows: int
+    new_rows: int  # county-days of the window's new day
+
+
+def states_of(window: pa.Table) -> pa.Table:
+    """The state file the window's counties add up to (NYT's us-states.csv columns)."""
+    sums = window.group_by(["date", "state"], use_threads=False).aggregate(
+        [("cases", "sum"), ("deaths", "sum")]
+    )
+    return pa.table(
+        {
+            "date": sums["date"],
+            "state": sums["state"],
+            "fips": pa.array([""] * len(sums)),
+            "cases": sums["cases_sum"],
+            "deaths": sums["deaths_sum"],
+        }
+    ).sort_by([("date", "ascending"), ("state", "ascending")])
+
+
+def county_files(recent_file: Path, folder: Path, days: int) -> CountyFiles:
+    folder.mkdir(parents=True, exist_ok=True)
+    history = synthetic_history(real_counties(recent_file), days)
+    later = next_day(history, REVISED)
+    window = later.rows(later.days - WINDOW_DAYS, later.days - 1)
+    last_day = pc.max(window["date"]).as_py()
+    return CountyFiles(
+        history=write_history_files(history, folder),
+        next_window=write_csv(window, folder / "us-counties-recent-next-day.csv"),
+        states=write_csv(states_of(window), folder / "us-states-next-day.csv"),
+        history_rows=len(history.rows()),
+        new_rows=pc.sum(pc.equal(window["date"], last_day)).as_py(),
+    )
+
+
+def use_county_files(files: CountyFiles) -> None:
+    """Turn the state and county levels on, their daily sources the next day's files."""
+    os.environ[STATE.source.url_setting] = files.states.as_uri()
+    os.environ[COUNTY.source.url_setting] = files.next_window.as_uri()
+
+
+@contextmanager
+def counted_calls() -> Iterator[CallCounts]:
+    counts = CallCounts()
+    with on_every_aws_call(counts.count):
+        yield counts
+
+
+@dataclass(frozen=True)
+class BackfillFigures:
+    writers: int
+    seconds: float
+    files: list[dict[str, Any]]  # each file's records materialization metadata
+    calls: CallCounts
+
+    @property
+    def items_written(self) -> int:
+        return sum(file["items_written"] for file in self.files)
+
+    @property
+    def first_file_items_per_second(self) -> float:
+        return self.files[0]["items_written"] / self.files[0]["seconds"]
+
+
+def backfill(instance: DagsterInstance, files: list[Path], writers: int) -> BackfillFigures:
+    """The backfill job in this process with ``writers`` parallel writers, its calls counted."""
+    os.environ["COVID_DYNAMODB_WRITERS"] = str(writers)
+    job = build_definitions().resolve_job_def(COUNTY_HISTORY_BACKFILL)
+    with counted_calls() as calls:
+        started = time.perf_counter()
+        result = job.execute_in_process(
+            run_config={**backfill_run_config([f.as_uri() for f in files]), **QUIET_LOGS},
+            instance=instance,
+        )
+        seconds = time.perf_counter() - started
+    records = [
+        {key: value.value for key, value in event.materialization.metadata.items()}
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == AssetKey(COUNTY.records_asset)
+    ]
+    return BackfillFigures(writers, seconds, records, calls)
+
+
+@dataclass(frozen=True)
+class ProcessFigures:
+    seconds: float
+    peak_memory: int  # bytes: the largest resident set of the process
+    calls: dict[str, Any] | None = None  # CallCounts.as_json of the process, when counted
+    records: dict[str, Any] | None = None  # the county load's materialization metadata
+
+
+def measured_process(command: list[str], environment: dict[str, str]) -> tuple[float, int]:
+    """Seconds from launch to exit of a whole process, and its peak resident memory in bytes
+    (its own rusage, from wait4)."""
+    with tempfile.TemporaryFile() as output:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=environment, stdout=output, stderr=output
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            output.seek(0)
+            raise RuntimeError(f"{command} failed:\n{output.read()[-3000:].decode()}")
+    return seconds, usage.ru_maxrss * 1024  # Linux gives kilobytes
+
+
+def measured_run(module: str, job: str, **settings: str) -> tuple[float, int]:
+    """``measured_process`` of a run of ``job``, started as the daemon starts a scheduled one,
+    with these settings added to the worker's environment."""
+    with DagsterInstance.get() as instance:
+        command = scheduled_run(instance, module, job).get_command_args()
+    return measured_process(command, {**os.environ, **settings})
+
+
+def county_next_day_process(workdir: Path) -> ProcessFigures:
+    """The county level's next day as a whole process, its AWS calls counted inside it."""
+    calls_file = workdir / "county-next-day-calls.json"
+    seconds, memory = measured_run(
+        "covid_assets_bench.county_definitions",
+        COUNTY_LEVEL_JOB,
+        **{CALLS_FILE_SETTING: str(calls_file)},
+    )
+    with DagsterInstance.get() as instance:
+        records = latest_materialization(instance, COUNTY.records_asset)[0]
+    return ProcessFigures(seconds, memory, json.loads(calls_file.read_text()), records)
+
+
+def print_backfills(files: CountyFiles, one: BackfillFigures, parallel: BackfillFigures) -> None:
+    heading(
+        f"county history backfill ({files.history_rows} county-days, {len(files.history)} file(s))"
+    )
+    row("", "1 writer", f"{parallel.writers} writers")
+    row(
+        "  first file: items written",
+        one.files[0]["items_written"],
+        parallel.files[0]["items_written"],
+    )
+    row(
+        "  first file: seconds",
+        f"{one.files[0]['seconds']:.1f}",
+        f"{parallel.files[0]['seconds']:.1f}",
+    )
+    row(
+        "  first file: items/s",
+        f"{one.first_file_items_per_second:.0f}",
+        f"{parallel.first_file_items_per_second:.0f}",
+    )
+    row("  every file: items written", "", parallel.items_written)
+    row(
+        "  every file: BatchWriteItem calls",
+        "",
+        parallel.calls.calls[("dynamodb", "BatchWriteItem")],
+    )
+    row("  every file: BatchGetItem calls", "", parallel.calls.calls[("dynamodb", "BatchGetItem")])
+    row("  every file: run seconds", "", f"{parallel.seconds:.1f}")
+    row("  every file: items/s", "", f"{parallel.items_written / parallel.seconds:.0f}")
+    print(
+        f"  parallel/one writer, first file items/s: "
+        f"{parallel.first_file_items_per_second / one.first_file_items_per_second:.2f}"
+    )
+
+
+def print_next_days(files: CountyFiles, county: ProcessFigures, national: ProcessFigures) -> None:
+    heading("next day at county scale, as a whole process")
+    row("", "county", "national")
+    row("  whole process, seconds", f"{county.seconds:.2f}", f"{national.seconds:.2f}")
+    row(
+        "  peak memory, MB",
+        f"{county.peak_memory / 2**20:.0f}",
+        f"{national.peak_memory / 2**20:.0f}",
+    )
+    print(f"  county/national whole process: {county.seconds / national.seconds:.2f}")
+    print(f"  window: {files.new_rows} new county-days, {REVISED} revised")
+    calls = county.calls
+    for name in sorted(calls["calls"]):
+        row(f"  {name}", calls["calls"][name])
+    row("  DynamoDB items in write calls", calls["items_written"])
+    row("  DynamoDB keys read (BatchGetItem)", calls["keys_read"])
+    row("  Query/Scan of a whole level", sum(calls["level_queries"].values()))
+    print(f"  the county load read {county.records['read']}")
+
+
+def next_day_targets(files: CountyFiles, county: ProcessFigures) -> list[Target]:
+    changed = files.new_rows + REVISED
+    calls = county.calls
+    return [
+        exactly("county next day: DynamoDB items in write calls", changed, calls["items_written"]),
+        exactly(
+            f"county next day: BatchWriteItem calls (ceil({changed}/{DYNAMODB_BATCH_SIZE}))",
+            math.ceil(changed / DYNAMODB_BATCH_SIZE),
+            calls["calls"].get("dynamodb:BatchWriteItem", 0),
+        ),
+        # The load reads the keys that differ from its last load; its check reads them back.
+        exactly(
+            "county next day: DynamoDB keys read (load + check)", 2 * changed, calls["keys_read"]
+        ),
+        exactly(
+            "county next day: Query/Scan of a whole level", 0, sum(calls["level_queries"].values())
+        ),
+        Target(
+            "county next day: whole process, seconds",
+            f"<= {NEXT_DAY_SECONDS_LIMIT:.0f}",
+            f"{county.seconds:.1f}",
+            county.seconds <= NEXT_DAY_SECONDS_LIMIT,
+        ),
+        Target(
+            "county next day: peak memory, MB",
+            f"<= {NEXT_DAY_MEMORY_LIMIT // 2**20}",
+            str(county.peak_memory // 2**20),
+            county.peak_memory <= NEXT_DAY_MEMORY_LIMIT,
+        ),
+    ]
