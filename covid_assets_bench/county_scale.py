@@ -12,6 +12,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -153,19 +154,18 @@ class ProcessFigures:
 
 def measured_process(command: list[str], environment: dict[str, str]) -> tuple[float, int]:
     """Seconds from launch to exit of a whole process, and its peak resident memory in bytes
-    (its own rusage, from wait4)."""
-    with tempfile.TemporaryFile() as output:
+    (``peak_memory``)."""
+    with tempfile.TemporaryDirectory() as folder:
+        peak_file = Path(folder) / "peak"
+        launcher = [sys.executable, "-m", "covid_assets_bench.peak_memory", str(peak_file)]
         started = time.perf_counter()
-        process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=environment, stdout=output, stderr=output
+        finished = subprocess.run(
+            [*launcher, *command], cwd=PROJECT_ROOT, env=environment, capture_output=True
         )
-        _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode != 0:
-            output.seek(0)
-            raise RuntimeError(f"{command} failed:\n{output.read()[-3000:].decode()}")
-    return seconds, usage.ru_maxrss * 1024  # Linux gives kilobytes
+        if finished.returncode != 0:
+            raise RuntimeError(f"{command} failed:\n{finished.stderr[-3000:].decode()}")
+        return seconds, int(peak_file.read_text())
 
 
 def measured_run(module: str, job: str, **settings: str) -> tuple[float, int]:

@@ -14,6 +14,7 @@ from dagster import (
     ExecuteInProcessResult,
 )
 
+from covid_assets.automation import REASON_TAG
 from covid_assets.aws import DynamoDBResource
 from covid_assets.county_backfill import COUNTY_HISTORY_BACKFILL, backfill_run_config
 from covid_assets.definitions import build_definitions
@@ -30,6 +31,8 @@ from covid_assets_tests.helpers import (
     level_exported_rows,
     materialization_metadata,
     run_assets,
+    run_daily_job,
+    sensor_tick,
     stored_level_items,
     use_level_source,
 )
@@ -248,3 +251,15 @@ def test_the_backfill_waits_for_the_serving_lock_of_a_run_under_way(
     [failure] = [e for e in result.all_events if e.is_step_failure]
     assert f"being written by run {holder.run_id}" in failure.step_failure_data.error.message
     assert stored_level_items(aws, COUNTY) == {}
+
+
+def test_after_a_backfill_the_sensors_next_tick_asks_for_a_daily_run(
+    aws, instance, county_level, tmp_path
+):
+    run_daily_job(instance)
+    assert sensor_tick(instance).run_requests == []
+    run_backfill(instance, [county_file(tmp_path, "us-counties-2020.csv", KING_REVISED)])
+    [request] = sensor_tick(instance).run_requests
+    assert (
+        request.tags[REASON_TAG] == "an earlier run did not finish building from the current files"
+    )
