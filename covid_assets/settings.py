@@ -179,5 +179,10 @@ def enabled_levels() -> tuple[Level, ...]:
 
 
 def enabled_sources() -> tuple[Source, ...]:
-    """The national sources and those of the levels that are on."""
-    return (*NATIONAL_SOURCES, *(level.source for level in enabled_levels()))
+    """The sources that are fetched: a level's source when its level is on, any other when
+    its setting leaves it on."""
+    of_levels = {level.source for level in LEVELS}
+    on = {level.source for level in enabled_levels()}
+    return tuple(
+        source for source in SOURCES if source in on or (source not in of_levels and is_on(source))
+    )

@@ -1,7 +1,9 @@
 """What the tests share besides fixtures: the emulated account, the real snapshots, small
 hand-written sources, and helpers that run the daily job and read back what it wrote."""
 
+import csv
 import datetime as dt
+import io
 import json
 import os
 import time
@@ -14,6 +16,7 @@ from typing import Any
 
 import boto3
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import requests
 from dagster import (
@@ -60,6 +63,13 @@ STATE_LINEAGE = {
     "state_dynamodb_records": {"state_daily_table"},
     "state_athena_export": {"state_daily_table"},
 }
+# The county level's, when it is on (its counties are reconciled with the state file).
+COUNTY_LINEAGE = {
+    "nyt_counties_raw": set(),
+    "county_daily_table": {"nyt_counties_raw", "nyt_states_raw"},
+    "county_dynamodb_records": {"county_daily_table"},
+    "county_athena_export": {"county_daily_table"},
+}
 
 
 @dataclass
@@ -99,6 +109,12 @@ def blank_emulated_account(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Em
 def use_sources(monkeypatch: pytest.MonkeyPatch, nyt: Path | str, jhu: Path | str) -> None:
     monkeypatch.setenv("COVID_NYT_URL", str(nyt))
     monkeypatch.setenv("COVID_JHU_URL", str(jhu))
+
+
+def every_level_at_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every level on, its source at its upstream default (nothing is fetched until a run)."""
+    for level in LEVELS:
+        monkeypatch.delenv(level.source.url_setting, raising=False)
 
 
 def use_level_source(monkeypatch: pytest.MonkeyPatch, level: Level, path: Path | str) -> None:
@@ -254,6 +270,17 @@ STATES_THREE_DAYS = (
     "2020-03-02,Washington,53,14,2\n2020-03-02,Puerto Rico,72,6,0\n"
     "2020-03-03,Washington,53,21,3\n2020-03-03,Puerto Rico,72,9,0\n"
 )
+# Counties that add up to STATES_THREE_DAYS (Washington's Unknown has no fips; Puerto Rico's
+# deaths are blank, as upstream).
+COUNTIES_THREE_DAYS = (
+    "date,county,state,fips,cases,deaths\n"
+    "2020-03-01,King,Washington,53033,5,1\n2020-03-01,Unknown,Washington,,2,0\n"
+    "2020-03-01,San Juan,Puerto Rico,72127,3,\n"
+    "2020-03-02,King,Washington,53033,10,2\n2020-03-02,Unknown,Washington,,4,0\n"
+    "2020-03-02,San Juan,Puerto Rico,72127,6,\n"
+    "2020-03-03,King,Washington,53033,15,3\n2020-03-03,Unknown,Washington,,6,0\n"
+    "2020-03-03,San Juan,Puerto Rico,72127,9,\n"
+)
 # The same and one more day, as the next day's files would be.
 NYT_FOUR_DAYS = NYT_THREE_DAYS + "2020-03-04,40,4\n"
 JHU_FOUR_DAYS = JHU_THREE_DAYS + "2020-03-04,US,,39,4,0\n"
@@ -372,3 +399,58 @@ def freshness_alert_tick(instance: DagsterInstance, cursor: str | None) -> tuple
     """One evaluation of covid_freshness_alert from ``cursor``: its skip reason and new cursor."""
     data, _ = evaluate(instance, "covid_freshness_alert", cursor)
     return data.skip_message, data.cursor
+
+
+# Real place files cut down to a few states at test time, so that a replay of the real history
+# loads hundreds of items, not a hundred thousand (the whole files are replayed by the benchmark).
+
+
+def place_file_subset(source: Path, states: set[str], target: Path) -> Path:
+    """The rows of a real state or county file whose state is one of ``states``, with the
+    file's header, line for line (the csv module only)."""
+    with source.open(newline="") as original, target.open("w", newline="") as subset:
+        reader = csv.DictReader(original)
+        writer = csv.DictWriter(subset, reader.fieldnames, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(row for row in reader if row["state"] in states)
+    return target
+
+
+def national_file_of(states_file: Path, target: Path) -> Path:
+    """A national us.csv equal to the sum of the file's states: the NYT files of one commit
+    match exactly (see the data README), so this is what NYT's us.csv would say of them."""
+    totals: dict[str, list[int]] = {}
+    with states_file.open(newline="") as source:
+        for row in csv.DictReader(source):
+            day = totals.setdefault(row["date"], [0, 0])
+            day[0] += int(row["cases"])
+            day[1] += int(row["deaths"])
+    target.write_text(
+        "date,cases,deaths\n" + "".join(f"{d},{c},{x}\n" for d, (c, x) in sorted(totals.items()))
+    )
+    return target
+
+
+def partitioned_exported_rows(aws: EmulatedAws, level: Level) -> list[dict[str, Any]]:
+    """Every row of a partitioned Glue table, read the way Athena reads one: each partition's
+    data files at its own location, its partition values added as columns (boto3 and pyarrow,
+    not the pipeline's code)."""
+    glue, s3 = aws.client("glue"), aws.client("s3")
+    pages = glue.get_paginator("get_partitions").paginate(
+        DatabaseName=os.environ["COVID_GLUE_DATABASE"],
+        TableName=os.environ[level.glue_table_setting],
+    )
+    table = glue.get_table(
+        DatabaseName=os.environ["COVID_GLUE_DATABASE"], Name=os.environ[level.glue_table_setting]
+    )["Table"]
+    names = [key["Name"] for key in table["PartitionKeys"]]
+    rows = []
+    for page in pages:
+        for partition in page["Partitions"]:
+            prefix = partition["StorageDescriptor"]["Location"].removeprefix(f"s3://{aws.bucket}/")
+            listing = s3.get_paginator("list_objects_v2").paginate(Bucket=aws.bucket, Prefix=prefix)
+            for entry in (e for page in listing for e in page.get("Contents", [])):
+                body = s3.get_object(Bucket=aws.bucket, Key=entry["Key"])["Body"].read()
+                for row in pq.read_table(io.BytesIO(body)).to_pylist():
+                    rows.append({**row, **dict(zip(names, partition["Values"], strict=True))})
+    return rows
