@@ -14,6 +14,16 @@ from covid_assets.levels import LEVELS, Level
 from covid_assets.sources import NATIONAL_SOURCES, SOURCES, Source
 
 
+def _when_off(source: Source) -> str:
+    """What turns a source off, for its setting's description."""
+    if source in NATIONAL_SOURCES:
+        return ""
+    [level] = [level for level in LEVELS if level.source == source]
+    above = [other for other in LEVELS if other.source.asset == level.reconciliation.against]
+    also = f" It is off too while the {above[0].name} level is." if above else ""
+    return f" Empty: the {level.name} level is off.{also}"
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -28,8 +38,7 @@ SETTINGS: dict[str, Setting] = {
             Setting(
                 source.url_setting,
                 source.default_url,
-                f"{source.label}: http(s)://, file:// or a local path."
-                + ("" if source in NATIONAL_SOURCES else " Empty: its level is off."),
+                f"{source.label}: http(s)://, file:// or a local path.{_when_off(source)}",
             )
             for source in SOURCES
         ),
