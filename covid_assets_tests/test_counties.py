@@ -130,6 +130,15 @@ class ReplayedDay:
     exported: dict[CountyDay, dict[str, Any]]
 
 
+@dataclass
+class CountyReplay:
+    days: list[ReplayedDay]
+    stored: dict[tuple[str, str], dict[str, Any]]
+    quiet_calls: list[AwsCall]
+    quiet_records: dict[str, Any]
+    quiet_export: dict[str, Any]
+
+
 def written_keys(calls: list[AwsCall]) -> list[tuple[str, str]]:
     return [
         (request["PutRequest"]["Item"]["region"]["S"], request["PutRequest"]["Item"]["date"]["S"])
@@ -141,13 +150,12 @@ def written_keys(calls: list[AwsCall]) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def county_replay(
-    moto_endpoint, snapshots_dir, tmp_path_factory
-) -> tuple[list[ReplayedDay], dict[tuple[str, str], dict[str, Any]]]:
+def county_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> "CountyReplay":
     """The real county windows of 2021-03-09 and 2021-03-10, then of the 2021-03-17 and
     2021-03-18 snapshots (a week of days leaves the window between them), each run in turn
     against the 2021-03-18 state file. One replay for the module's tests, since a first load is
-    most of its cost; it returns each day's run and DynamoDB's county items at the end."""
+    most of its cost; it returns each day's run, a run of the last day again, and DynamoDB's county
+    items at the end."""
     if not COUNTY_HISTORY.is_dir():
         pytest.skip(
             f"real county history not found at {COUNTY_HISTORY} (see shared/data/README.md)"
@@ -198,14 +206,23 @@ def county_replay(
                 )
             )
             window = rows
+        # The last day once more: nothing has changed.
+        with recorded_calls() as quiet_calls:
+            quiet = run_assets(instance, COUNTY_LEVEL_ASSETS)
         # A Scan of the emulator costs seconds: DynamoDB is read whole once, at the end, and
         # each day's writes are checked key by key.
         stored = stored_level_items(aws, COUNTY)
-    return replayed, stored
+    return CountyReplay(
+        replayed,
+        stored,
+        quiet_calls,
+        materialization_metadata(quiet, COUNTY.records_asset),
+        materialization_metadata(quiet, COUNTY.export_asset),
+    )
 
 
 def test_each_day_writes_exactly_the_new_and_revised_county_days(county_replay):
-    days, _ = county_replay
+    days = county_replay.days
     for day in days:
         changed = expected_items({key: day.served[key] for key in day.new | day.revised})
         assert sorted(written_keys(day.calls)) == sorted(changed), day.day
@@ -217,18 +234,18 @@ def test_each_day_writes_exactly_the_new_and_revised_county_days(county_replay):
 
 
 def test_dynamodb_holds_every_county_day_ever_seen_with_its_latest_values(county_replay):
-    days, stored = county_replay
+    days, stored = county_replay.days, county_replay.stored
     assert stored == expected_items(days[-1].served)
 
 
 def test_the_partitioned_glue_table_holds_every_county_day_ever_seen(county_replay):
-    days, _ = county_replay
+    days = county_replay.days
     for day in days:
         assert day.exported == with_partitions(day.served), day.day
 
 
 def test_a_county_day_that_leaves_the_window_is_kept_and_not_reported_vanished(county_replay):
-    days, stored = county_replay
+    days, stored = county_replay.days, county_replay.stored
     later = [day for day in days if day.left_window]
     assert later, "the replay has days that leave the window"
     for day in later:
@@ -241,7 +258,7 @@ def test_a_county_day_that_leaves_the_window_is_kept_and_not_reported_vanished(c
 
 
 def test_blank_counts_are_missing_never_zero(county_replay):
-    days, stored = county_replay
+    days, stored = county_replay.days, county_replay.stored
     puerto_rico = [item for (region, _), item in stored.items() if region.startswith("US-PR-")]
     assert puerto_rico
     assert all("deaths" not in item for item in puerto_rico if item["place"] != "Unknown")
@@ -254,7 +271,7 @@ def test_blank_counts_are_missing_never_zero(county_replay):
 
 
 def test_counties_without_a_fips_are_keyed_by_their_name(county_replay):
-    _, stored = county_replay
+    stored = county_replay.stored
     regions = {region for region, _ in stored}
     assert {"US-NY-New York City", "US-IA-Unknown"} <= regions
     assert "US-NY-36061" not in regions  # Manhattan is counted within New York City
@@ -262,7 +279,7 @@ def test_counties_without_a_fips_are_keyed_by_their_name(county_replay):
 
 
 def test_after_the_first_load_a_day_reads_only_the_items_that_changed(county_replay):
-    first, *later = county_replay[0]
+    first, *later = county_replay.days
     queries = [call for call in first.calls if call.operation == "Query"]
     assert queries
     assert all(":date" in call.params["ExpressionAttributeValues"] for call in queries)
@@ -280,7 +297,7 @@ def test_after_the_first_load_a_day_reads_only_the_items_that_changed(county_rep
 
 
 def test_a_next_day_rewrites_only_the_partitions_whose_rows_changed(county_replay):
-    for day in county_replay[0][1:]:
+    for day in county_replay.days[1:]:
         changed = {(USPS_CODES[state], date[:7]) for state, _, date in day.new | day.revised}
         written = day.export["partitions_created"] + day.export["partitions_rewritten"]
         assert written == len(changed), day.day
@@ -290,7 +307,7 @@ def test_a_next_day_rewrites_only_the_partitions_whose_rows_changed(county_repla
 def test_counties_that_do_not_add_up_to_their_state_are_a_warning_naming_day_and_state(
     county_replay, snapshots_dir, tmp_path
 ):
-    last = county_replay[0][-1]
+    last = county_replay.days[-1]
     states = place_file_subset(
         snapshots_dir / "2021-03-18" / "nyt-us-states.csv", REPLAYED_STATES, tmp_path / "s.csv"
     )
@@ -300,3 +317,28 @@ def test_counties_that_do_not_add_up_to_their_state_are_a_warning_naming_day_and
     assert last.reconciliation_severity == AssetCheckSeverity.WARN
     assert "2021-02-25 Iowa" in last.reconciliation_description
     assert last.records["inserted"] + last.records["updated"] > 0  # the warning did not block
+
+
+def test_the_row_counts_are_of_every_county_day_served_not_of_the_window(county_replay):
+    days = county_replay.days
+    for day in days:
+        assert day.records["dagster/row_count"] == len(day.served), day.day
+        assert day.export["dagster/row_count"] == len(day.served), day.day
+
+
+def test_the_same_window_again_writes_nothing_and_reads_only_what_its_checks_read_back(
+    county_replay,
+):
+    calls = county_replay.quiet_calls
+    operations = {call.operation for call in calls}
+    assert not {"BatchWriteItem", "BatchGetItem", "Query", "Scan"} & operations
+    assert not {"BatchCreatePartition", "BatchUpdatePartition"} & operations
+    county_objects = [
+        call.operation
+        for call in calls
+        if call.operation in ("PutObject", "GetObject") and "counties" in call.params.get("Key", "")
+    ]
+    # The export's rows check reads each partition the window touches back, once.
+    assert county_objects == ["GetObject"] * county_replay.quiet_export["partitions_touched"]
+    assert county_replay.quiet_records["items_written"] == 0
+    assert county_replay.quiet_export["status"] == "unchanged"

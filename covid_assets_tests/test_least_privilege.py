@@ -203,9 +203,10 @@ def replay_requests(
     tmp_path: Path,
 ) -> list[Request]:
     """The IAM requests of two small runs with the state and county levels on (their first
-    load, then a next day's), of a run on each real snapshot in turn, of the sensor's tick after the last, then of
-    a run whose input is rejected (the quarantine and alert path), configured as deployed on
-    ECS: steps hand their outputs over in S3, under the stack's prefix for them."""
+    load, then a next day's), of a run on each real snapshot in turn, of the sensor's tick
+    after the last, then of a run whose input is rejected (the quarantine and alert path),
+    configured as deployed on ECS: steps hand their outputs over in S3, under the stack's
+    prefix for them."""
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in deployed_stack(aws)["Parameters"]}
     monkeypatch.setenv("COVID_IO_S3_PREFIX", parameters["StepOutputsPrefix"])
     with recorded_requests(arns) as requests:
