@@ -39,13 +39,14 @@ CHART_SIZE = {"width": 700, "height": 400}
 FONT = "system-ui, sans-serif"
 STATES_TITLE = "Daily new cases by state"
 # The states' panel: small charts in rows of PANEL_COLUMNS, each a cell of CELL_SIZE, its line
-# drawn between PLOT_TOP and the cell's bottom less PAD.
-PANEL_COLUMNS = 8
+# drawn between PLOT_TOP and the cell's bottom less PAD. Six columns are about as wide as the
+# Dagster UI's Markdown dialog, so that the text is not shrunk there.
+PANEL_COLUMNS = 6
 PANEL_TITLE_HEIGHT = 36
 CELL_SIZE = (170, 90)
 PLOT_TOP = 32
 PAD = 6
-# The states' panel spans the page's grid: its cells stay legible.
+# The states' panel spans the page's grid, at its own size or less.
 WIDE = ' class="wide"'
 
 
@@ -376,7 +377,7 @@ def dashboard_html(data: DashboardData, svgs: dict[str, str]) -> str:
            gap: 1rem; }}
     figure {{ margin: 0; }}
     figure.wide {{ grid-column: 1 / -1; }}
-    figure.wide svg {{ width: 100%; height: auto; }}
+    figure.wide svg {{ max-width: 100%; height: auto; }}
     .totals {{ display: flex; flex-wrap: wrap; gap: .5rem 2rem; list-style: none; padding: 0; }}
     .totals strong {{ display: block; font-size: 1.5rem; }}
   </style>
