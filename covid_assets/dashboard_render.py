@@ -109,8 +109,10 @@ def captions(data: DashboardData) -> list[str]:
 
 
 def _change(value: int, noun: str, day: dt.date) -> tuple[str, str]:
-    text = f"new {noun} on {day:%Y-%m-%d}"
-    return thousands(value), text + " (a downward revision)" if value < 0 else text
+    label = f"new {noun} on {day:%Y-%m-%d}"
+    if value < 0:
+        label += " (a downward revision)"
+    return thousands(value), label
 
 
 def headline_figures(headline: Headline) -> list[tuple[str, str]]:
