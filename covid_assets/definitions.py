@@ -20,13 +20,14 @@ from dagster import (
 )
 from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
-from covid_assets import athena_export, dashboard, dynamodb_records, merged_daily_table
+from covid_assets import athena_export, dynamodb_records, merged_daily_table
 from covid_assets.automation import (
     build_sources_sensor,
     covid_daily_schedule,
     covid_run_failure_alert,
 )
 from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource, SNSResource
+from covid_assets.dashboard import build_dashboard
 from covid_assets.downloads import SourceFileDownloader
 from covid_assets.freshness import covid_freshness_alert
 from covid_assets.level_assets import bucket_resource_key, build_level_assets, glue_resource_key
@@ -66,10 +67,9 @@ def build_definitions() -> Definitions:
     return Definitions(
         assets=[
             build_raw_sources(sources),
-            *load_assets_from_modules(
-                [merged_daily_table, dynamodb_records, athena_export, dashboard]
-            ),
+            *load_assets_from_modules([merged_daily_table, dynamodb_records, athena_export]),
             *(asset for level in levels for asset in build_level_assets(level)),
+            build_dashboard(levels),
         ],
         schedules=[covid_daily_schedule],
         sensors=[

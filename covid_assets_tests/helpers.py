@@ -56,12 +56,13 @@ LINEAGE = {
     "athena_export": {"merged_daily_table"},
     "dashboard": {"athena_export"},
 }
-# The state level's assets, when it is on.
+# The state level's assets, when it is on; the dashboard then draws the states too.
 STATE_LINEAGE = {
     "nyt_states_raw": set(),
     "state_daily_table": {"nyt_states_raw", "nyt_raw"},
     "state_dynamodb_records": {"state_daily_table"},
     "state_athena_export": {"state_daily_table"},
+    "dashboard": {"athena_export", "state_athena_export"},
 }
 # The county level's, when it is on (its counties are reconciled with the state file).
 COUNTY_LINEAGE = {
