@@ -18,10 +18,12 @@ def _when_off(source: Source) -> str:
     """What turns a source off, for its setting's description."""
     if source in NATIONAL_SOURCES:
         return ""
-    [level] = [level for level in LEVELS if level.source == source]
-    above = [other for other in LEVELS if other.source.asset == level.reconciliation.against]
+    levels = [level for level in LEVELS if level.source == source]
+    if not levels:
+        return " Empty: it is not fetched."
+    above = [other for other in LEVELS if other.source.asset == levels[0].reconciliation.against]
     also = f" It is off too while the {above[0].name} level is." if above else ""
-    return f" Empty: the {level.name} level is off.{also}"
+    return f" Empty: the {levels[0].name} level is off.{also}"
 
 
 @dataclass(frozen=True)
