@@ -1,9 +1,7 @@
 """What the tests share besides fixtures: the emulated account, the real snapshots, small
 hand-written sources, and helpers that run the daily job and read back what it wrote."""
 
-import csv
 import datetime as dt
-import io
 import json
 import os
 import time
@@ -16,7 +14,6 @@ from typing import Any
 
 import boto3
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import requests
 from dagster import (
@@ -41,6 +38,7 @@ from covid_assets.glue_export import read_glue_export
 from covid_assets.levels import LEVELS, Level
 from covid_assets.settings import SETTINGS
 from covid_assets_bench.benchmark import evaluate
+from covid_assets_bench.real_files import stored_place_items
 from covid_assets_bench.web_sources import ServedFolder, served_folder
 from covid_assets_dev.local_stack import EMULATOR_CREDENTIALS, provision
 
@@ -198,35 +196,9 @@ def exported_rows(aws: EmulatedAws) -> pa.Table:
     return read_glue_export(glue, bucket).to_arrow()
 
 
-def level_exported_rows(aws: EmulatedAws, level: Level) -> pa.Table:
-    """Every Parquet file at the level's Glue table's location, read the way Athena would."""
-    glue = GlueCatalogResource(
-        database=os.environ["COVID_GLUE_DATABASE"],
-        table_name=os.environ[level.glue_table_setting],
-        region_name=aws.region,
-    )
-    bucket = S3BucketResource(
-        bucket=aws.bucket,
-        export_prefix=os.environ[level.export_prefix_setting],
-        region_name=aws.region,
-    )
-    return read_glue_export(glue, bucket).to_arrow()
-
-
 def stored_level_items(aws: EmulatedAws, level: Level) -> dict[tuple[str, str], dict[str, Any]]:
-    """The level's DynamoDB items, read with a Scan (not the pipeline's index), by (region,
-    date), each as its attributes other than the key, numbers as ints."""
-    pages = aws.client("dynamodb").get_paginator("scan").paginate(TableName=aws.table_name)
-    return {
-        (item["region"]["S"], item["date"]["S"]): {
-            name: int(value["N"]) if "N" in value else value["S"]
-            for name, value in item.items()
-            if name not in ("region", "date")
-        }
-        for page in pages
-        for item in page["Items"]
-        if item.get("level", {}).get("S") == level.name
-    }
+    """The level's DynamoDB items by (region, date), read with a Scan (``real_files``)."""
+    return stored_place_items(level)
 
 
 def s3_keys(aws: EmulatedAws, prefix: str = "") -> list[str]:
@@ -400,58 +372,3 @@ def freshness_alert_tick(instance: DagsterInstance, cursor: str | None) -> tuple
     """One evaluation of covid_freshness_alert from ``cursor``: its skip reason and new cursor."""
     data, _ = evaluate(instance, "covid_freshness_alert", cursor)
     return data.skip_message, data.cursor
-
-
-# Real place files cut down to a few states at test time, so that a replay of the real history
-# loads hundreds of items, not a hundred thousand (the whole files are replayed by the benchmark).
-
-
-def place_file_subset(source: Path, states: set[str], target: Path) -> Path:
-    """The rows of a real state or county file whose state is one of ``states``, with the
-    file's header, line for line (the csv module only)."""
-    with source.open(newline="") as original, target.open("w", newline="") as subset:
-        reader = csv.DictReader(original)
-        writer = csv.DictWriter(subset, reader.fieldnames, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(row for row in reader if row["state"] in states)
-    return target
-
-
-def national_file_of(states_file: Path, target: Path) -> Path:
-    """A national us.csv equal to the sum of the file's states: the NYT files of one commit
-    match exactly (see the data README), so this is what NYT's us.csv would say of them."""
-    totals: dict[str, list[int]] = {}
-    with states_file.open(newline="") as source:
-        for row in csv.DictReader(source):
-            day = totals.setdefault(row["date"], [0, 0])
-            day[0] += int(row["cases"])
-            day[1] += int(row["deaths"])
-    target.write_text(
-        "date,cases,deaths\n" + "".join(f"{d},{c},{x}\n" for d, (c, x) in sorted(totals.items()))
-    )
-    return target
-
-
-def partitioned_exported_rows(aws: EmulatedAws, level: Level) -> list[dict[str, Any]]:
-    """Every row of a partitioned Glue table, read the way Athena reads one: each partition's
-    data files at its own location, its partition values added as columns (boto3 and pyarrow,
-    not the pipeline's code)."""
-    glue, s3 = aws.client("glue"), aws.client("s3")
-    pages = glue.get_paginator("get_partitions").paginate(
-        DatabaseName=os.environ["COVID_GLUE_DATABASE"],
-        TableName=os.environ[level.glue_table_setting],
-    )
-    table = glue.get_table(
-        DatabaseName=os.environ["COVID_GLUE_DATABASE"], Name=os.environ[level.glue_table_setting]
-    )["Table"]
-    names = [key["Name"] for key in table["PartitionKeys"]]
-    rows = []
-    for page in pages:
-        for partition in page["Partitions"]:
-            prefix = partition["StorageDescriptor"]["Location"].removeprefix(f"s3://{aws.bucket}/")
-            listing = s3.get_paginator("list_objects_v2").paginate(Bucket=aws.bucket, Prefix=prefix)
-            for entry in (e for page in listing for e in page.get("Contents", [])):
-                body = s3.get_object(Bucket=aws.bucket, Key=entry["Key"])["Body"].read()
-                for row in pq.read_table(io.BytesIO(body)).to_pylist():
-                    rows.append({**row, **dict(zip(names, partition["Values"], strict=True))})
-    return rows

@@ -19,14 +19,21 @@ from dagster import AssetCheckSeverity, DagsterInstance
 from covid_assets.contracts import USPS_CODES
 from covid_assets.levels import COUNTY, STATE
 from covid_assets_bench.aws_calls import AwsCall, recorded_calls
+from covid_assets_bench.real_files import (
+    csv_place_rows,
+    expected_items,
+    exported_place_rows,
+    national_file_of,
+    new_and_revised,
+    place_file_subset,
+    with_partitions,
+    written_keys,
+)
 from covid_assets_tests.helpers import (
     HISTORY_DIR,
     blank_emulated_account,
     check_evaluation,
     materialization_metadata,
-    national_file_of,
-    partitioned_exported_rows,
-    place_file_subset,
     run_assets,
     stored_level_items,
     use_level_source,
@@ -45,50 +52,6 @@ COUNTY_LEVEL_ASSETS = [
 RECONCILIATION = f"{COUNTY.table_asset}:{COUNTY.reconciliation.check_name}"
 
 CountyDay = tuple[str, str, str]  # state, county, date
-
-
-def csv_county_rows(path: Path) -> dict[CountyDay, dict[str, Any]]:
-    """The file's rows by (state, county, date), counts as ints and a blank cell left out,
-    with the csv module only."""
-    with path.open(newline="") as counties_file:
-        return {
-            (row["state"], row["county"], row["date"]): {
-                name: int(row[name]) if name in ("cases", "deaths") else row[name]
-                for name in ("fips", "cases", "deaths")
-                if row[name] != ""
-            }
-            for row in csv.DictReader(counties_file)
-        }
-
-
-def region_of(state: str, county: str, values: dict[str, Any]) -> str:
-    return f"US-{USPS_CODES[state]}-{values.get('fips', county)}"
-
-
-def expected_items(rows: dict[CountyDay, dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {
-        (region_of(state, county, values), date): {"level": "county", "place": county, **values}
-        for (state, county, date), values in rows.items()
-    }
-
-
-def exported_county_rows(aws) -> dict[CountyDay, dict[str, Any]]:
-    """The Glue table's rows by key, each as its values and its partition's."""
-    return {
-        (row["state"], row["county"], row["date"].isoformat()): {
-            name: row[name]
-            for name in ("fips", "cases", "deaths", "usps", "month")
-            if row[name] is not None
-        }
-        for row in partitioned_exported_rows(aws, COUNTY)
-    }
-
-
-def with_partitions(rows: dict[CountyDay, dict[str, Any]]) -> dict[CountyDay, dict[str, Any]]:
-    return {
-        (state, county, date): {**values, "usps": USPS_CODES[state], "month": date[:7]}
-        for (state, county, date), values in rows.items()
-    }
 
 
 def csv_state_county_mismatches(counties: Path, states: Path) -> set[tuple[str, str]]:
@@ -139,16 +102,6 @@ class CountyReplay:
     quiet_export: dict[str, Any]
 
 
-def written_keys(calls: list[AwsCall]) -> list[tuple[str, str]]:
-    return [
-        (request["PutRequest"]["Item"]["region"]["S"], request["PutRequest"]["Item"]["date"]["S"])
-        for call in calls
-        if call.operation == "BatchWriteItem"
-        for requests in call.params["RequestItems"].values()
-        for request in requests
-    ]
-
-
 @pytest.fixture(scope="module")
 def county_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> "CountyReplay":
     """The real county windows of 2021-03-09 and 2021-03-10, then of the 2021-03-17 and
@@ -182,17 +135,16 @@ def county_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> "CountyRepl
             use_level_source(monkeypatch, COUNTY, counties_file)
             with recorded_calls() as calls:
                 result = run_assets(instance, COUNTY_LEVEL_ASSETS)
-            rows = csv_county_rows(counties_file)
+            rows = csv_place_rows(counties_file)
             first_day = min(date for _, _, date in rows)
+            new, revised = new_and_revised(rows, served)
             reconciliation = check_evaluation(result, RECONCILIATION)
             replayed.append(
                 ReplayedDay(
                     day=day,
                     counties_file=counties_file,
-                    new=rows.keys() - served.keys(),
-                    revised={
-                        key for key in rows.keys() & served.keys() if rows[key] != served[key]
-                    },
+                    new=new,
+                    revised=revised,
                     vanished={key for key in window.keys() - rows.keys() if key[2] >= first_day},
                     left_window={key for key in window.keys() - rows.keys() if key[2] < first_day},
                     served=(served := {**served, **rows}),
@@ -202,7 +154,7 @@ def county_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> "CountyRepl
                     reconciliation_severity=reconciliation.severity,
                     reconciliation_passed=reconciliation.passed,
                     reconciliation_description=reconciliation.description,
-                    exported=exported_county_rows(aws),
+                    exported=exported_place_rows(COUNTY),
                 )
             )
             window = rows
@@ -241,7 +193,7 @@ def test_dynamodb_holds_every_county_day_ever_seen_with_its_latest_values(county
 def test_the_partitioned_glue_table_holds_every_county_day_ever_seen(county_replay):
     days = county_replay.days
     for day in days:
-        assert day.exported == with_partitions(day.served), day.day
+        assert day.exported == with_partitions(COUNTY, day.served), day.day
 
 
 def test_a_county_day_that_leaves_the_window_is_kept_and_not_reported_vanished(county_replay):
@@ -250,7 +202,7 @@ def test_a_county_day_that_leaves_the_window_is_kept_and_not_reported_vanished(c
     assert later, "the replay has days that leave the window"
     for day in later:
         assert day.records["vanished_count"] == len(day.vanished), day.day
-        assert set(with_partitions({k: day.served[k] for k in day.left_window})) <= set(
+        assert set(with_partitions(COUNTY, {k: day.served[k] for k in day.left_window})) <= set(
             day.exported
         )
     left = {key for day in later for key in day.left_window}

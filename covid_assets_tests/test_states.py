@@ -10,9 +10,17 @@ import pytest
 
 from covid_assets.automation import REASON_TAG
 from covid_assets.aws import KEY_ATTRIBUTES, LEVEL_INDEX
-from covid_assets.contracts import USPS_CODES
 from covid_assets.levels import STATE
-from covid_assets_bench.aws_calls import AwsCall, recorded_calls
+from covid_assets_bench.aws_calls import recorded_calls
+from covid_assets_bench.real_files import (
+    csv_place_rows,
+    expected_items,
+    exported_place_rows,
+    national_file_of,
+    new_and_revised,
+    place_file_subset,
+    written_keys,
+)
 from covid_assets_tests.helpers import (
     HISTORY_DIR,
     JHU_THREE_DAYS,
@@ -20,11 +28,8 @@ from covid_assets_tests.helpers import (
     STATES_THREE_DAYS,
     THREE_DAYS,
     check_evaluation,
-    level_exported_rows,
     materialization_metadata,
     materialized_assets,
-    national_file_of,
-    place_file_subset,
     run_assets,
     run_daily_job,
     sensor_tick,
@@ -34,36 +39,6 @@ from covid_assets_tests.helpers import (
 )
 
 StateDay = tuple[str, str]
-
-
-def csv_state_rows(path: Path) -> dict[StateDay, dict[str, Any]]:
-    """The file's rows by (state, date), counts as ints and a blank cell left out, with the csv
-    module only."""
-    with path.open(newline="") as states_file:
-        return {
-            (row["state"], row["date"]): {
-                name: int(row[name]) if name in ("cases", "deaths") else row[name]
-                for name in ("fips", "cases", "deaths")
-                if row[name] != ""
-            }
-            for row in csv.DictReader(states_file)
-        }
-
-
-def expected_items(rows: dict[StateDay, dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {
-        (f"US-{USPS_CODES[state]}", date): {"level": "state", "place": state, **values}
-        for (state, date), values in rows.items()
-    }
-
-
-def exported_state_rows(aws) -> dict[StateDay, dict[str, Any]]:
-    return {
-        (row["state"], row["date"].isoformat()): {
-            name: row[name] for name in ("fips", "cases", "deaths") if row[name] is not None
-        }
-        for row in level_exported_rows(aws, STATE).to_pylist()
-    }
 
 
 @pytest.fixture
@@ -138,7 +113,7 @@ def test_a_blank_count_is_no_dynamodb_attribute_and_null_in_the_export(
     assert run_daily_job(instance).success
     item = stored_level_items(aws, STATE)[("US-PR", "2020-03-02")]
     assert item == {"level": "state", "place": "Puerto Rico", "fips": "72", "cases": 6}
-    assert exported_state_rows(aws)[("Puerto Rico", "2020-03-02")] == {"fips": "72", "cases": 6}
+    assert exported_place_rows(STATE)[("Puerto Rico", "2020-03-02")] == {"fips": "72", "cases": 6}
 
 
 def test_a_table_made_before_the_level_index_gets_it_from_the_state_load(
@@ -177,17 +152,6 @@ def state_history() -> list[Path]:
         return [STATE_HISTORY / f"{row['run_day']}.csv" for row in csv.DictReader(manifest)]
 
 
-def written_keys(calls: list[AwsCall]) -> list[tuple[str, str]]:
-    """The (region, date) of every item the calls put with BatchWriteItem."""
-    return [
-        (request["PutRequest"]["Item"]["region"]["S"], request["PutRequest"]["Item"]["date"]["S"])
-        for call in calls
-        if call.operation == "BatchWriteItem"
-        for requests in call.params["RequestItems"].values()
-        for request in requests
-    ]
-
-
 # The states the real history revises (Alaska's 145 past days on 2021-02-10, Nebraska's 113 on
 # 2021-02-14, a few single days), and Puerto Rico; the benchmark replays every state.
 REPLAYED_STATES = {
@@ -220,15 +184,14 @@ def test_replaying_the_state_history_writes_exactly_the_new_and_revised_state_da
         monkeypatch.setenv("COVID_NYT_URL", str(national))
         with recorded_calls() as calls:
             result = run_assets(instance, STATE_LEVEL_ASSETS)
-        rows = csv_state_rows(states_file)
-        new = rows.keys() - before.keys()
-        revised = {key for key in rows.keys() & before.keys() if rows[key] != before[key]}
+        rows = csv_place_rows(states_file)
+        new, revised = new_and_revised(rows, before)
         changed = expected_items({key: rows[key] for key in new | revised})
         assert sorted(written_keys(calls)) == sorted(changed), day
         metadata = materialization_metadata(result, STATE.records_asset)
         assert (metadata["inserted"], metadata["updated"]) == (len(new), len(revised)), day
         assert metadata["unchanged"] == len(rows) - len(new) - len(revised)
-        assert exported_state_rows(aws) == rows, day
+        assert exported_place_rows(STATE) == rows, day
         if not before:
             assert metadata["batch_write_calls"] == -(-len(rows) // 25)
         revised_by_day[day] = len(revised)
