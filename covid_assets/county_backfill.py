@@ -58,6 +58,7 @@ from covid_assets.level_assets import (
 from covid_assets.levels import COUNTY
 from covid_assets.metadata import table_sha256
 from covid_assets.partitioned_export import write_partitioned_export
+from covid_assets.provenance import latest_materialization
 from covid_assets.reading import RawSourceFile
 from covid_assets.transform import lay_over
 
@@ -95,11 +96,13 @@ class WriteCounts:
     """What writing some county-days to DynamoDB did."""
 
     written: int = 0
+    inserted: int = 0  # of those written, the new keys
     unchanged: int = 0
     batch_write_calls: int = 0
 
     def add(self, other: "WriteCounts") -> None:
         self.written += other.written
+        self.inserted += other.inserted
         self.unchanged += other.unchanged
         self.batch_write_calls += other.batch_write_calls
 
@@ -129,7 +132,7 @@ def write_county_days(
         items = level_items(COUNTY, table.iloc[start : start + CHUNK_ROWS])
         plan = plan_writes(items, dynamodb.get_items([item_key(item) for item in items]))
         calls = dynamodb.put_items(plan.items_to_write)
-        counts.add(WriteCounts(len(plan.items_to_write), plan.unchanged, calls))
+        counts.add(WriteCounts(len(plan.items_to_write), len(plan.inserts), plan.unchanged, calls))
         context.log.info(
             "%s: county-days %d to %d of %d: %d written, %d unchanged",
             label,
@@ -190,6 +193,14 @@ def backfill_county_history(
     created = dynamodb.ensure_level_index()
     # What the last daily load left stored; read before the backfill replaces any of it.
     recent = None if created else previous_load(context, io_manager, COUNTY)
+    # The county items served before, as the last load counted them; each new key adds one.
+    served_before = (
+        0
+        if created
+        else latest_materialization(context.instance, COUNTY.records_asset)[0].get(
+            "dagster/row_count", 0
+        )
+    )
     total = WriteCounts()
     rows_so_far = 0
     for position, url in enumerate(config.urls):
@@ -230,6 +241,7 @@ def backfill_county_history(
                 "unchanged": counts.unchanged,
                 "batch_write_calls": counts.batch_write_calls,
                 "rows_so_far": rows_so_far,
+                "dagster/row_count": int(served_before) + total.inserted,
                 "items_written_so_far": total.written,
                 **last_load,
             },
@@ -240,12 +252,12 @@ def backfill_county_history(
             metadata={**export, **progress},
         )
         context.log.info(
-            "%s done: %d items written, %d unchanged, %d partition(s) written; %d county-days "
-            "and %d items written so far",
+            "%s done: %d items written, %d unchanged, export %s; %d county-days and %d items "
+            "written so far",
             label,
             counts.written,
             counts.unchanged,
-            export["partitions_created"] + export["partitions_rewritten"],
+            export["status"],
             rows_so_far,
             total.written,
         )

@@ -5,8 +5,16 @@ it draws is exactly what a query of the table would see, with no second copy of 
 """
 
 import hashlib
+from collections.abc import Sequence
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from covid_assets.athena_export import EXPORT
 from covid_assets.aws import GlueCatalogResource, S3BucketResource
@@ -14,64 +22,103 @@ from covid_assets.dashboard_data import prepare_dashboard_data
 from covid_assets.dashboard_render import dashboard_html, dashboard_markdown, dashboard_svgs
 from covid_assets.freshness import served_freshness_policy
 from covid_assets.glue_export import ExportUnreadableError, read_glue_export
-from covid_assets.serving_lock import ServingLockResource
+from covid_assets.level_assets import bucket_resource_key, glue_resource_key
+from covid_assets.levels import STATE, Level
 from covid_assets.transform import MERGED_COLUMNS
 
 DASHBOARD = "dashboard"
 DASHBOARD_KEY = "dashboard/index.html"
+STATE_COLUMNS = ["date", "state", "cases"]
 
 
-@asset(
-    name=DASHBOARD,
-    group_name="reporting",
-    deps=[EXPORT],
-    freshness_policy=served_freshness_policy(),
-    description=(
-        "Charts of cumulative cases, deaths and recovered and of daily new cases and deaths, "
-        "drawn from the Athena export (read through its Glue table): SVG charts in the "
-        f"materialization and a self-contained page at s3://$COVID_S3_BUCKET/{DASHBOARD_KEY}."
-    ),
-    kinds={"svg", "html", "s3"},
-)
-def dashboard(
-    context: AssetExecutionContext,
-    bucket: S3BucketResource,
-    glue: GlueCatalogResource,
-    serving_lock: ServingLockResource,
-) -> MaterializeResult:
-    serving_lock.hold(context)
+def read_export(
+    glue: GlueCatalogResource, bucket: S3BucketResource, columns: list[str], asset_name: str
+) -> tuple[pd.DataFrame, str]:
+    """An export's ``columns`` as read through its Glue table, and its location."""
     try:
         glue_export = read_glue_export(glue, bucket)
-        export = glue_export.to_arrow(MERGED_COLUMNS).to_pandas()
+        return glue_export.to_arrow(columns).to_pandas(), glue_export.location
     except ExportUnreadableError as error:
-        raise ExportUnreadableError(f"{error}; materialize {EXPORT} first.") from None
-    data = prepare_dashboard_data(export)
-    svgs = dashboard_svgs(data)
-    page_html = dashboard_html(data, svgs).encode()
-    page = bucket.uri(DASHBOARD_KEY)
-    # A single-part object's ETag is its body's MD5: an unchanged page is not written again.
-    page_written = bucket.etag(DASHBOARD_KEY) != f'"{hashlib.md5(page_html).hexdigest()}"'
-    if page_written:
-        bucket.put(DASHBOARD_KEY, page_html, content_type="text/html; charset=utf-8")
-    context.log.info(
-        "Dashboard of %d days (to %s) %s %s",
-        len(export),
-        data.last_date,
-        "written to" if page_written else "unchanged at",
-        page,
+        raise ExportUnreadableError(f"{error}; materialize {asset_name} first.") from None
+
+
+def build_dashboard(levels: Sequence[Level]) -> AssetsDefinition:
+    """The dashboard of the national export, with the states' panel when the state level is
+    among ``levels``: only then does it read the state export (through the level's own Glue
+    table and bucket resources) and depend on it."""
+    states = STATE in levels
+    state_resources = (glue_resource_key(STATE), bucket_resource_key(STATE)) if states else ()
+    description = (
+        "Charts of cumulative cases, deaths and recovered and of daily new cases and deaths, "
+        "drawn from the Athena export (read through its Glue table), and the latest totals "
+        "written as numbers"
     )
-    return MaterializeResult(
-        metadata={
-            "dashboard": MetadataValue.md(dashboard_markdown(data, svgs)),
-            "html_page": MetadataValue.path(page),
-            "export_location": MetadataValue.path(glue_export.location),
-            "days": len(export),
-            "first_date": str(data.first_date),
-            "last_date": str(data.last_date),
-            "recovered_last_reported": str(data.recovered_last_reported or "never"),
-            "days_with_negative_new_cases": data.negative_change_days["cases"],
-            "days_with_negative_new_deaths": data.negative_change_days["deaths"],
-            "page_bytes": len(page_html),
-            "page_written": page_written,
-        }
+    if states:
+        description += f", with a small chart of weekly new cases per state ({STATE.export_asset})"
+
+    @asset(
+        name=DASHBOARD,
+        group_name="reporting",
+        deps=[EXPORT, *([STATE.export_asset] if states else [])],
+        freshness_policy=served_freshness_policy(),
+        description=(
+            f"{description}: SVG charts in the materialization and a self-contained page at "
+            f"s3://$COVID_S3_BUCKET/{DASHBOARD_KEY}."
+        ),
+        kinds={"svg", "html", "s3"},
+        # Keys of the state level's own resources when it is on, so none can be a typed
+        # parameter (Dagster takes resources from one or the other).
+        required_resource_keys={"bucket", "glue", "serving_lock", *state_resources},
     )
+    def dashboard(context: AssetExecutionContext) -> MaterializeResult:
+        resources = context.resources
+        resources.serving_lock.hold(context)
+        bucket: S3BucketResource = resources.bucket
+        export, location = read_export(resources.glue, bucket, MERGED_COLUMNS, EXPORT)
+        state_export = None
+        if states:
+            glue_key, bucket_key = state_resources
+            state_export, _ = read_export(
+                getattr(resources, glue_key),
+                getattr(resources, bucket_key),
+                STATE_COLUMNS,
+                STATE.export_asset,
+            )
+        data = prepare_dashboard_data(export, state_export)
+        svgs = dashboard_svgs(data)
+        page_html = dashboard_html(data, svgs).encode()
+        page = bucket.uri(DASHBOARD_KEY)
+        # A single-part object's ETag is its body's MD5: an unchanged page is not written again.
+        page_written = bucket.etag(DASHBOARD_KEY) != f'"{hashlib.md5(page_html).hexdigest()}"'
+        if page_written:
+            bucket.put(DASHBOARD_KEY, page_html, content_type="text/html; charset=utf-8")
+        context.log.info(
+            "Dashboard of %d days (to %s) %s %s",
+            len(export),
+            data.last_date,
+            "written to" if page_written else "unchanged at",
+            page,
+        )
+        headline = data.headline
+        return MaterializeResult(
+            metadata={
+                "dashboard": MetadataValue.md(dashboard_markdown(data, svgs)),
+                "html_page": MetadataValue.path(page),
+                "export_location": MetadataValue.path(location),
+                "days": len(export),
+                "first_date": str(data.first_date),
+                "last_date": str(data.last_date),
+                "cases": headline.cases,
+                "deaths": headline.deaths,
+                "new_cases": headline.new_cases,
+                "new_deaths": headline.new_deaths,
+                "recovered_last_reported": str(data.recovered_last_reported or "never"),
+                "days_with_negative_new_cases": data.negative_change_days["cases"],
+                "days_with_negative_new_deaths": data.negative_change_days["deaths"],
+                "states_drawn": len(data.states_weekly.columns) if data.has_state_weeks else 0,
+                "page_bytes": len(page_html),
+                "page_written": page_written,
+            }
+        )
+
+    return dashboard

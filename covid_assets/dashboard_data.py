@@ -2,7 +2,9 @@
 
 Plain pandas, nothing else: this module knows nothing of Dagster, AWS or charts, so every rule
 here is unit-tested with hand-written DataFrames. The input is the export as read back: one row
-per day with the cumulative ``date``, ``cases``, ``deaths`` and ``recovered``.
+per day with the cumulative ``date``, ``cases``, ``deaths`` and ``recovered``, and, when the state
+level is on, the state export: one row per state and day with the cumulative ``cases`` (null where
+unknown).
 """
 
 from __future__ import annotations
@@ -15,11 +17,17 @@ import pandas as pd
 
 DAILY_COLUMNS = ("cases", "deaths")
 AVERAGE_DAYS = 7
+WEEK_DAYS = 7
 
 
 def values_or_none(series: pd.Series) -> list[float | None]:
     """A series as plain floats, None where it has no value (NaN)."""
     return [None if math.isnan(value) else value for value in series.astype("float64")]
+
+
+def whole_or_none(value: float) -> int | None:
+    """A count as an int, None where it has no value (NaN)."""
+    return None if math.isnan(value) else int(value)
 
 
 def daily_changes(cumulative: pd.Series) -> pd.Series:
@@ -53,15 +61,74 @@ def recovered_while_reported(
     return recovered.astype("float64").mask(after)
 
 
+def weekly_new_cases(states: pd.DataFrame) -> pd.DataFrame:
+    """Each state's average of daily new cases over the weeks that end on the last day of the
+    data and every seventh day before it: a row per week (by its last day, oldest first), a column
+    per state (alphabetical). A week is the change of the cumulative count between two week ends,
+    divided by seven, so a week whose first or last count is unknown (a blank cell, a day with no
+    row, a state not reported yet) is NaN, and a total revised downwards gives a negative week."""
+    cumulative = states.assign(date=pd.to_datetime(states["date"])).pivot(
+        index="date", columns="state", values="cases"
+    )
+    days = pd.date_range(cumulative.index.min(), cumulative.index.max())
+    week_ends = days[::-1][::WEEK_DAYS][::-1]
+    weekly = cumulative.astype("float64").reindex(week_ends).diff() / WEEK_DAYS
+    weekly = weekly.iloc[1:].sort_index(axis="columns")
+    weekly.columns.name = None
+    return weekly
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The latest figures, as the page states them in numbers: the totals on the last day, its
+    change from the day before (None on a first day), and recovered on the last day it was
+    reported (None if never)."""
+
+    day: dt.date
+    cases: int
+    deaths: int
+    new_cases: int | None
+    new_deaths: int | None
+    recovered: int | None
+    recovered_day: dt.date | None
+
+
+def headline(days: pd.DataFrame, recovered_last_reported: dt.date | None) -> Headline:
+    """The headline of prepared ``days`` (sorted, with their daily changes and recovered cut
+    where reporting stopped)."""
+    last = days.iloc[-1]
+    recovered = None
+    if recovered_last_reported is not None:
+        reported_day = days["date"] == pd.Timestamp(recovered_last_reported)
+        recovered = int(days.loc[reported_day, "recovered"].iloc[0])
+    return Headline(
+        day=last["date"].date(),
+        cases=int(last["cases"]),
+        deaths=int(last["deaths"]),
+        new_cases=whole_or_none(last["new_cases"]),
+        new_deaths=whole_or_none(last["new_deaths"]),
+        recovered=recovered,
+        recovered_day=recovered_last_reported,
+    )
+
+
 @dataclass(frozen=True)
 class DashboardData:
-    """Everything the charts draw: one row per day in ``days``, and the facts the captions name."""
+    """Everything the charts draw: one row per day in ``days``, the facts the captions name, the
+    headline figures, and the states' weeks (None when the state level is off)."""
 
     days: pd.DataFrame
     first_date: dt.date
     last_date: dt.date
     recovered_last_reported: dt.date | None
     negative_change_days: dict[str, int]
+    headline: Headline
+    states_weekly: pd.DataFrame | None = None
+
+    @property
+    def has_state_weeks(self) -> bool:
+        """Whether there are states' weeks to draw: a state export spanning a full week."""
+        return self.states_weekly is not None and not self.states_weekly.empty
 
     @property
     def recovered_stopped_early(self) -> bool:
@@ -72,10 +139,13 @@ class DashboardData:
         )
 
 
-def prepare_dashboard_data(export: pd.DataFrame) -> DashboardData:
+def prepare_dashboard_data(
+    export: pd.DataFrame, states: pd.DataFrame | None = None
+) -> DashboardData:
     """From the export's cumulative rows (any order) to the dashboard's figures: ``date`` as
     datetime64, the cumulative counts (recovered cut where reporting stopped), and for cases and
-    deaths the daily change (``new_cases``) and its trailing average (``new_cases_avg``)."""
+    deaths the daily change (``new_cases``) and its trailing average (``new_cases_avg``); from the
+    state export, if given, each state's weekly new cases."""
     if export.empty:
         raise ValueError("the export has no rows: there is nothing to draw")
     table = export.sort_values("date", ignore_index=True)
@@ -94,4 +164,6 @@ def prepare_dashboard_data(export: pd.DataFrame) -> DashboardData:
         negative_change_days={
             column: int((days[f"new_{column}"] < 0).sum()) for column in DAILY_COLUMNS
         },
+        headline=headline(days, last_reported),
+        states_weekly=None if states is None else weekly_new_cases(states),
     )

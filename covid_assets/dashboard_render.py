@@ -1,10 +1,13 @@
-"""Draw the dashboard: four SVG charts, and the page and the Markdown that show them.
+"""Draw the dashboard: the headline figures, four SVG charts, the states' panel, and the page
+and the Markdown that show them.
 
 What each chart shows (its series, their colours and labels) is decided by plain functions of
 ``DashboardData``; pygal only draws it. SVG, because the charts are read in a browser (the
 Dagster UI and a page in S3): they stay sharp at any size and their text stays text. pygal,
 because it is light: the dashboard is drawn in every run with work, and matplotlib's import and
-PNG drawing cost a noticeable share of such a run.
+PNG drawing cost a noticeable share of such a run. The states' small charts are drawn directly
+as one SVG: pygal writes a stylesheet of about 10 KB into every chart, which for 55 small ones
+would be most of the page.
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ import base64
 import datetime as dt
 import hashlib
 import html
+import math
 from dataclasses import dataclass
 from typing import Any
+from xml.etree.ElementTree import Element, SubElement, tostring
 
 import pandas as pd
 import pygal
 from pygal.style import Style
 
-from covid_assets.dashboard_data import DashboardData, values_or_none
+from covid_assets.dashboard_data import DashboardData, Headline, values_or_none
 
 TITLE = "COVID-19 in the United States"
 SOURCES = (
@@ -28,21 +33,34 @@ SOURCES = (
     "Johns Hopkins University CSSE (recovered; via github.com/datasets/covid-19)."
 )
 COLORS = {"cases": "#1f77b4", "deaths": "#d62728", "recovered": "#2ca02c", "negative": "#ff7f0e"}
-# Daily changes are drawn in a lighter tint, so that their 7-day average stands out on them.
+# Daily changes are drawn thin and in a lighter tint, so that their 7-day average stands out.
 DAILY_COLORS = {"cases": "#9ecae1", "deaths": "#f2a5a5"}
 CHART_SIZE = {"width": 700, "height": 400}
-AREA_OPACITY = ".5"
+FONT = "system-ui, sans-serif"
+STATES_TITLE = "Daily new cases by state"
+# The states' panel: small charts in rows of PANEL_COLUMNS, each a cell of CELL_SIZE, its line
+# drawn between PLOT_TOP and the cell's bottom less PAD. Six columns are about as wide as the
+# Dagster UI's Markdown dialog, so that the text is not shrunk there.
+PANEL_COLUMNS = 6
+PANEL_TITLE_HEIGHT = 36
+CELL_SIZE = (170, 90)
+PLOT_TOP = 32
+PAD = 6
+# The states' panel spans the page's grid, at its own size or less.
+WIDE = ' class="wide"'
 
 
 @dataclass(frozen=True)
 class Series:
-    """One line of a chart: a value per day, None where nothing is drawn. An area series is
-    filled down to zero."""
+    """One series of a chart: a value per day, None where nothing is drawn. A line of ``width``,
+    or with ``dots`` a dot on each day that has a value (for days far apart, which a line would
+    join)."""
 
     label: str
     values: list[float | None]
     color: str
-    area: bool = False
+    width: float = 2
+    dots: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,24 +88,60 @@ def recovered_note(data: DashboardData) -> str | None:
     return None
 
 
+def last_week_end(data: DashboardData) -> dt.date:
+    """The last day of the states' last week."""
+    return data.states_weekly.index[-1].date()
+
+
 def captions(data: DashboardData) -> list[str]:
     """The lines printed under the charts."""
     lines = [SOURCES, f"Last data: {data.last_date:%Y-%m-%d}."]
     if note := recovered_note(data):
         lines.append(note + ".")
+    if data.has_state_weeks:
+        lines.append(
+            f"{STATES_TITLE}: the average a day of each week to {last_week_end(data):%Y-%m-%d}, "
+            "each state on its own scale, with its last week's figure under its name."
+        )
+    elif data.states_weekly is not None:
+        lines.append(f"{STATES_TITLE}: drawn once the states' data span a full week.")
     return lines
 
 
+def _change(value: int, noun: str, day: dt.date) -> tuple[str, str]:
+    label = f"new {noun} on {day:%Y-%m-%d}"
+    if value < 0:
+        label += " (a downward revision)"
+    return thousands(value), label
+
+
+def headline_figures(headline: Headline) -> list[tuple[str, str]]:
+    """The latest figures as (number, what it counts): the totals, the last day's changes
+    (none on a first day) and recovered where it was last reported (nothing if never)."""
+    day = f"{headline.day:%Y-%m-%d}"
+    figures = [(thousands(headline.cases), f"cases in total to {day}")]
+    if headline.new_cases is not None:
+        figures.append(_change(headline.new_cases, "cases", headline.day))
+    figures.append((thousands(headline.deaths), f"deaths in total to {day}"))
+    if headline.new_deaths is not None:
+        figures.append(_change(headline.new_deaths, "deaths", headline.day))
+    if headline.recovered is not None:
+        last_reported = f"{headline.recovered_day:%Y-%m-%d}"
+        note = ", the last day reported" if headline.recovered_day < headline.day else ""
+        figures.append((thousands(headline.recovered), f"recovered to {last_reported}{note}"))
+    return figures
+
+
 def _daily_chart(data: DashboardData, column: str) -> Chart:
-    """Daily changes as an area (negative ones below zero, in another colour, so that a
-    downward revision is seen) and their 7-day average as a line."""
+    """Daily changes as a thin line that ends on the last day's value (an area closed down to
+    zero would end in a stroke that reads as no change on that day), negative ones marked with
+    dots in another colour so that a downward revision is seen, and their 7-day average."""
     changes = data.days[f"new_{column}"]
-    positive = values_or_none(changes.clip(lower=0))
-    series = [Series("Daily change", positive, DAILY_COLORS[column], area=True)]
+    series = [Series("Daily change", values_or_none(changes), DAILY_COLORS[column], width=1)]
     if negative_days := data.negative_change_days[column]:
         label = f"Negative change ({negative_days} day{'s' if negative_days > 1 else ''})"
-        negative = values_or_none(changes.clip(upper=0))
-        series.append(Series(label, negative, COLORS["negative"], area=True))
+        negative = values_or_none(changes.where(changes < 0))
+        series.append(Series(label, negative, COLORS["negative"], dots=True))
     average = values_or_none(data.days[f"new_{column}_avg"])
     series.append(Series("7-day average", average, COLORS[column]))
     return Chart(f"Daily new {column}", f"New {column} per day", series)
@@ -152,11 +206,8 @@ def chart_svg(chart: Chart, dates: list[dt.date]) -> str:
         style=Style(
             background="white",
             plot_background="white",
-            font_family="system-ui, sans-serif",
+            font_family=FONT,
             colors=tuple(series.color for series in chart.series),
-            opacity=AREA_OPACITY,
-            opacity_hover=AREA_OPACITY,
-            stroke_width="2",
             stroke_opacity="1",
             guide_stroke_color="#dddddd",
             major_guide_stroke_color="#dddddd",
@@ -177,21 +228,112 @@ def chart_svg(chart: Chart, dates: list[dt.date]) -> str:
     drawing.uuid = "chart-" + hashlib.sha256(chart.title.encode()).hexdigest()[:16]
     drawing.add_xml_filter(_without_scripts)
     for series in chart.series:
-        # Days without a value are left out, not passed as gaps: pygal closes an area that
-        # starts with a gap along a diagonal. None of the series has a gap inside it.
+        # Days without a value are left out, not passed as gaps: no line has a gap inside it,
+        # and the dots are not joined.
         points = [
             (day, value)
             for day, value in zip(dates, series.values, strict=True)
             if value is not None
         ]
-        drawing.add(series.label, points, fill=series.area)
+        if series.dots:
+            drawing.add(series.label, points, stroke=False, show_dots=True, dots_size=3)
+        else:
+            drawing.add(series.label, points, stroke_style={"width": series.width})
     return drawing.render(is_unicode=True)
 
 
+def _node(parent: Element, tag: str, text: str | None = None, **attributes: object) -> Element:
+    """An SVG element under ``parent``; attribute names are written with "-" for "_" and
+    without a trailing "_" (``font_size`` is font-size, ``class_`` is class)."""
+    node = SubElement(
+        parent, tag, {name.rstrip("_").replace("_", "-"): str(v) for name, v in attributes.items()}
+    )
+    node.text = text
+    return node
+
+
+def _runs(values: list[float | None]) -> list[list[tuple[int, float]]]:
+    """The (position, value) of each run of consecutive values, split where one is missing."""
+    runs: list[list[tuple[int, float]]] = [[]]
+    for position, value in enumerate(values):
+        if value is None:
+            runs.append([])
+        else:
+            runs[-1].append((position, value))
+    return [run for run in runs if run]
+
+
+def _state_cell(panel: Element, state: str, weeks: list[float | None], week_end: dt.date) -> None:
+    """One state's small chart, at the panel's current origin: its name, its last week's
+    figure, a baseline at zero, and its weeks as a line scaled from its lowest week (or zero) to
+    its highest."""
+    width, height = CELL_SIZE
+    known = [value for value in weeks if value is not None]
+    last = "unknown" if weeks[-1] is None else f"{thousands(weeks[-1])} a day"
+    _node(panel, "title", f"{state}: {last} in the week to {week_end:%Y-%m-%d}")
+    _node(panel, "text", state, x=PAD, y=13, font_size=11, font_weight=600)
+    _node(panel, "text", last, x=PAD, y=26, font_size=10, fill="#555")
+    low = min([0.0, *known])
+    high = max([low + 1, *known])
+    bottom = height - PAD
+
+    def x(position: int) -> str:
+        return f"{PAD + position * (width - 2 * PAD) / max(1, len(weeks) - 1):.1f}"
+
+    def y(value: float) -> str:
+        return f"{bottom - (value - low) / (high - low) * (bottom - PLOT_TOP):.1f}"
+
+    zero = y(0)
+    _node(panel, "line", x1=PAD, x2=width - PAD, y1=zero, y2=zero, stroke="#ddd")
+    for run in _runs(weeks):
+        _node(
+            panel,
+            "polyline",
+            points=" ".join(f"{x(position)},{y(value)}" for position, value in run),
+            fill="none",
+            stroke=COLORS["cases"],
+            stroke_width=1.5,
+            stroke_linejoin="round",
+        )
+
+
+def states_panel_svg(data: DashboardData) -> str:
+    """The states' small charts as one SVG under its title: a cell per state, alphabetical, in
+    rows."""
+    weekly = data.states_weekly
+    week_end = last_week_end(data)
+    width, height = CELL_SIZE
+    rows = math.ceil(len(weekly.columns) / PANEL_COLUMNS)
+    size = {"width": PANEL_COLUMNS * width, "height": PANEL_TITLE_HEIGHT + rows * height}
+    root = Element(
+        "svg",
+        {
+            "xmlns": "http://www.w3.org/2000/svg",
+            "viewBox": f"0 0 {size['width']} {size['height']}",
+            **{name: str(value) for name, value in size.items()},
+            "role": "img",
+            "font-family": FONT,
+        },
+    )
+    title = f"{STATES_TITLE}: the average a day of each week to {week_end:%Y-%m-%d}"
+    _node(root, "title", title)
+    _node(root, "rect", fill="white", **size)
+    _node(root, "text", title, x=size["width"] // 2, y=22, font_size=16, text_anchor="middle")
+    for index, state in enumerate(weekly.columns):
+        row, column = divmod(index, PANEL_COLUMNS)
+        origin = f"translate({column * width} {PANEL_TITLE_HEIGHT + row * height})"
+        cell = _node(root, "g", class_="state", transform=origin)
+        _state_cell(cell, state, values_or_none(weekly[state]), week_end)
+    return tostring(root, encoding="unicode")
+
+
 def dashboard_svgs(data: DashboardData) -> dict[str, str]:
-    """Every chart's SVG, by title."""
+    """Every chart's SVG, by title, and the states' panel last when there are states."""
     dates = [day.date() for day in data.days["date"]]
-    return {chart.title: chart_svg(chart, dates) for chart in dashboard_charts(data)}
+    svgs = {chart.title: chart_svg(chart, dates) for chart in dashboard_charts(data)}
+    if data.has_state_weeks:
+        svgs[STATES_TITLE] = states_panel_svg(data)
+    return svgs
 
 
 def svg_data_uri(svg: str) -> str:
@@ -199,17 +341,27 @@ def svg_data_uri(svg: str) -> str:
 
 
 def dashboard_markdown(data: DashboardData, svgs: dict[str, str]) -> str:
-    """The dashboard as Markdown for the asset's metadata: the charts as inline images."""
+    """The dashboard as Markdown for the asset's metadata: the headline figures, then the
+    charts as inline images."""
+    figures = "\n".join(
+        f"- **{number}** {label}" for number, label in headline_figures(data.headline)
+    )
     images = "\n\n".join(f"![{title}]({svg_data_uri(svg)})" for title, svg in svgs.items())
     notes = "\n".join(f"- {line}" for line in captions(data))
-    return f"**{TITLE}**: {subtitle(data)}\n\n{images}\n\n{notes}"
+    return f"**{TITLE}**: {subtitle(data)}\n\n{figures}\n\n{images}\n\n{notes}"
 
 
 def dashboard_html(data: DashboardData, svgs: dict[str, str]) -> str:
     """One self-contained page: the charts inline, no scripts, no external files, and an
     empty icon so that browsers do not ask the bucket for a /favicon.ico."""
     figures = "\n".join(
-        f'  <figure aria-label="{html.escape(title)}">{svg}</figure>' for title, svg in svgs.items()
+        f'  <figure aria-label="{html.escape(title)}"{WIDE if title == STATES_TITLE else ""}>'
+        f"{svg}</figure>"
+        for title, svg in svgs.items()
+    )
+    totals = "\n".join(
+        f"    <li><strong>{html.escape(number)}</strong> {html.escape(label)}</li>"
+        for number, label in headline_figures(data.headline)
     )
     items = "\n".join(f"    <li>{html.escape(line)}</li>" for line in captions(data))
     title = html.escape(TITLE)
@@ -226,11 +378,18 @@ def dashboard_html(data: DashboardData, svgs: dict[str, str]) -> str:
     main {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr));
            gap: 1rem; }}
     figure {{ margin: 0; }}
+    figure.wide {{ grid-column: 1 / -1; }}
+    figure.wide svg {{ max-width: 100%; height: auto; }}
+    .totals {{ display: flex; flex-wrap: wrap; gap: .5rem 2rem; list-style: none; padding: 0; }}
+    .totals strong {{ display: block; font-size: 1.5rem; }}
   </style>
 </head>
 <body>
   <h1>{title}</h1>
   <p>{html.escape(subtitle(data))}</p>
+  <ul class="totals">
+{totals}
+  </ul>
   <main>
 {figures}
   </main>

@@ -22,7 +22,7 @@ from dagster import (
 )
 from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
-from covid_assets import athena_export, dashboard, dynamodb_records, merged_daily_table
+from covid_assets import athena_export, dynamodb_records, merged_daily_table
 from covid_assets.automation import (
     build_sources_sensor,
     covid_daily_schedule,
@@ -30,6 +30,7 @@ from covid_assets.automation import (
 )
 from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource, SNSResource
 from covid_assets.county_backfill import county_history_backfill
+from covid_assets.dashboard import build_dashboard
 from covid_assets.downloads import SourceFileDownloader
 from covid_assets.freshness import covid_freshness_alert
 from covid_assets.level_assets import bucket_resource_key, build_level_assets, glue_resource_key
@@ -73,10 +74,9 @@ def build_definitions() -> Definitions:
     return Definitions(
         assets=[
             build_raw_sources(sources),
-            *load_assets_from_modules(
-                [merged_daily_table, dynamodb_records, athena_export, dashboard]
-            ),
+            *load_assets_from_modules([merged_daily_table, dynamodb_records, athena_export]),
             *(asset for level in levels for asset in build_level_assets(level)),
+            build_dashboard(levels),
         ],
         # The county history backfill, launched by hand from the UI, when the county level is on.
         jobs=[county_history_backfill] if COUNTY in levels else [],

@@ -305,7 +305,14 @@ def build_level_records(level: Level) -> AssetsDefinition:
                 ),
                 message=f"Loaded the {level.name} level into {dynamodb.table_name}: {summary}.",
             )
-        metadata = records_metadata(level, dynamodb, table, plan, batch_calls)
+        served_before = (
+            latest_materialization(context.instance, level.records_asset)[0].get(
+                "dagster/row_count"
+            )
+            if previous is not None
+            else None
+        )
+        metadata = records_metadata(level, dynamodb, table, plan, batch_calls, served_before)
         yield Output(table, output_name=level.records_asset, metadata={**metadata, "read": read})
         if check.key in context.selected_asset_check_keys:
             written = plan.items_to_write
@@ -322,13 +329,20 @@ def records_metadata(
     table: pd.DataFrame,
     plan: WritePlan,
     batch_calls: int,
+    served_before: int | None,
 ) -> dict[str, Any]:
+    """``served_before``: the level's item count after the last load, when this one follows
+    it."""
     columns = item_columns(level)
     written = pd.DataFrame(plan.items_to_write, columns=columns)
+    served = len(table) + len(plan.vanished)
+    if level.source_is_window and served_before is not None:
+        # The place-days that have left the window are served too.
+        served = int(served_before) + len(plan.inserts)
     return {
         "table": dynamodb.table_name,
         "level": level.name,
-        "dagster/row_count": len(table) + len(plan.vanished),
+        "dagster/row_count": served,
         "dagster/column_schema": column_schema(columns),
         "inserted": len(plan.inserts),
         "updated": len(plan.updates),

@@ -171,8 +171,8 @@ STATE = Level(
         description=(
             "On every day, the sum of the states' cases and deaths equals NYT's national total "
             "(us.csv). Blocking: both files come from one NYT commit and agree exactly, so a "
-            "mismatch means a partial or mismatched file. It stops only the state level's load "
-            "and export, never the national pipeline."
+            "mismatch means a partial or mismatched file. It stops the state level's load and "
+            "export, and the dashboard that draws them, never the national load and export."
         ),
     ),
     region_of=state_region,

@@ -14,6 +14,18 @@ from covid_assets.levels import LEVELS, Level
 from covid_assets.sources import NATIONAL_SOURCES, SOURCES, Source
 
 
+def _when_off(source: Source) -> str:
+    """What turns a source off, for its setting's description."""
+    if source in NATIONAL_SOURCES:
+        return ""
+    levels = [level for level in LEVELS if level.source == source]
+    if not levels:
+        return " Empty: it is not fetched."
+    above = [other for other in LEVELS if other.source.asset == levels[0].reconciliation.against]
+    also = f" It is off too while the {above[0].name} level is." if above else ""
+    return f" Empty: the {levels[0].name} level is off.{also}"
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -28,8 +40,7 @@ SETTINGS: dict[str, Setting] = {
             Setting(
                 source.url_setting,
                 source.default_url,
-                f"{source.label}: http(s)://, file:// or a local path."
-                + ("" if source in NATIONAL_SOURCES else " Empty: its level is off."),
+                f"{source.label}: http(s)://, file:// or a local path.{_when_off(source)}",
             )
             for source in SOURCES
         ),
@@ -185,5 +196,10 @@ def enabled_levels() -> tuple[Level, ...]:
 
 
 def enabled_sources() -> tuple[Source, ...]:
-    """The national sources and those of the levels that are on."""
-    return (*NATIONAL_SOURCES, *(level.source for level in enabled_levels()))
+    """The sources that are fetched: a level's source when its level is on, any other when
+    its setting leaves it on."""
+    of_levels = {level.source for level in LEVELS}
+    on = {level.source for level in enabled_levels()}
+    return tuple(
+        source for source in SOURCES if source in on or (source not in of_levels and is_on(source))
+    )

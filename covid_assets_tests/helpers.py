@@ -38,6 +38,7 @@ from covid_assets.glue_export import read_glue_export
 from covid_assets.levels import LEVELS, Level
 from covid_assets.settings import SETTINGS
 from covid_assets_bench.benchmark import evaluate
+from covid_assets_bench.real_files import stored_place_items
 from covid_assets_bench.web_sources import ServedFolder, served_folder
 from covid_assets_dev.local_stack import EMULATOR_CREDENTIALS, provision
 
@@ -53,12 +54,20 @@ LINEAGE = {
     "athena_export": {"merged_daily_table"},
     "dashboard": {"athena_export"},
 }
-# The state level's assets, when it is on.
+# The state level's assets, when it is on; the dashboard then draws the states too.
 STATE_LINEAGE = {
     "nyt_states_raw": set(),
     "state_daily_table": {"nyt_states_raw", "nyt_raw"},
     "state_dynamodb_records": {"state_daily_table"},
     "state_athena_export": {"state_daily_table"},
+    "dashboard": {"athena_export", "state_athena_export"},
+}
+# The county level's, when it is on (its counties are reconciled with the state file).
+COUNTY_LINEAGE = {
+    "nyt_counties_raw": set(),
+    "county_daily_table": {"nyt_counties_raw", "nyt_states_raw"},
+    "county_dynamodb_records": {"county_daily_table"},
+    "county_athena_export": {"county_daily_table"},
 }
 
 
@@ -99,6 +108,12 @@ def blank_emulated_account(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Em
 def use_sources(monkeypatch: pytest.MonkeyPatch, nyt: Path | str, jhu: Path | str) -> None:
     monkeypatch.setenv("COVID_NYT_URL", str(nyt))
     monkeypatch.setenv("COVID_JHU_URL", str(jhu))
+
+
+def every_level_at_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every level on, its source at its upstream default (nothing is fetched until a run)."""
+    for level in LEVELS:
+        monkeypatch.delenv(level.source.url_setting, raising=False)
 
 
 def use_level_source(monkeypatch: pytest.MonkeyPatch, level: Level, path: Path | str) -> None:
@@ -181,35 +196,9 @@ def exported_rows(aws: EmulatedAws) -> pa.Table:
     return read_glue_export(glue, bucket).to_arrow()
 
 
-def level_exported_rows(aws: EmulatedAws, level: Level) -> pa.Table:
-    """Every Parquet file at the level's Glue table's location, read the way Athena would."""
-    glue = GlueCatalogResource(
-        database=os.environ["COVID_GLUE_DATABASE"],
-        table_name=os.environ[level.glue_table_setting],
-        region_name=aws.region,
-    )
-    bucket = S3BucketResource(
-        bucket=aws.bucket,
-        export_prefix=os.environ[level.export_prefix_setting],
-        region_name=aws.region,
-    )
-    return read_glue_export(glue, bucket).to_arrow()
-
-
 def stored_level_items(aws: EmulatedAws, level: Level) -> dict[tuple[str, str], dict[str, Any]]:
-    """The level's DynamoDB items, read with a Scan (not the pipeline's index), by (region,
-    date), each as its attributes other than the key, numbers as ints."""
-    pages = aws.client("dynamodb").get_paginator("scan").paginate(TableName=aws.table_name)
-    return {
-        (item["region"]["S"], item["date"]["S"]): {
-            name: int(value["N"]) if "N" in value else value["S"]
-            for name, value in item.items()
-            if name not in ("region", "date")
-        }
-        for page in pages
-        for item in page["Items"]
-        if item.get("level", {}).get("S") == level.name
-    }
+    """The level's DynamoDB items by (region, date), read with a Scan (``real_files``)."""
+    return stored_place_items(level)
 
 
 def s3_keys(aws: EmulatedAws, prefix: str = "") -> list[str]:
@@ -253,6 +242,17 @@ STATES_THREE_DAYS = (
     "2020-03-01,Washington,53,7,1\n2020-03-01,Puerto Rico,72,3,0\n"
     "2020-03-02,Washington,53,14,2\n2020-03-02,Puerto Rico,72,6,0\n"
     "2020-03-03,Washington,53,21,3\n2020-03-03,Puerto Rico,72,9,0\n"
+)
+# Counties that add up to STATES_THREE_DAYS (Washington's Unknown has no fips; Puerto Rico's
+# deaths are blank, as upstream).
+COUNTIES_THREE_DAYS = (
+    "date,county,state,fips,cases,deaths\n"
+    "2020-03-01,King,Washington,53033,5,1\n2020-03-01,Unknown,Washington,,2,0\n"
+    "2020-03-01,San Juan,Puerto Rico,72127,3,\n"
+    "2020-03-02,King,Washington,53033,10,2\n2020-03-02,Unknown,Washington,,4,0\n"
+    "2020-03-02,San Juan,Puerto Rico,72127,6,\n"
+    "2020-03-03,King,Washington,53033,15,3\n2020-03-03,Unknown,Washington,,6,0\n"
+    "2020-03-03,San Juan,Puerto Rico,72127,9,\n"
 )
 # The same and one more day, as the next day's files would be.
 NYT_FOUR_DAYS = NYT_THREE_DAYS + "2020-03-04,40,4\n"

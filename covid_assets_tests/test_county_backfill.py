@@ -22,13 +22,14 @@ from covid_assets.failures import failure_reason
 from covid_assets.levels import COUNTY, STATE
 from covid_assets.serving_lock import ServingLockResource
 from covid_assets_bench.aws_calls import recorded_calls
+from covid_assets_bench.real_files import exported_place_rows
 from covid_assets_tests.helpers import (
+    COUNTIES_THREE_DAYS,
     JHU_FOUR_DAYS,
     JHU_THREE_DAYS,
     NYT_FOUR_DAYS,
     NYT_THREE_DAYS,
     STATES_THREE_DAYS,
-    level_exported_rows,
     materialization_metadata,
     run_assets,
     run_daily_job,
@@ -37,17 +38,12 @@ from covid_assets_tests.helpers import (
     use_level_source,
 )
 
-HEADER = "date,county,state,fips,cases,deaths\n"
-# Three counties of the two states of STATES_THREE_DAYS, adding up to them: one without a fips
-# (known by its name) and one without deaths (Puerto Rico's are blank).
-DAY_1 = "2020-03-01,King,Washington,53033,5,1\n2020-03-01,Unknown,Washington,,2,0\n"
-DAY_1 += "2020-03-01,Adjuntas,Puerto Rico,72001,3,\n"
-DAY_2 = "2020-03-02,King,Washington,53033,10,2\n2020-03-02,Unknown,Washington,,4,0\n"
-DAY_2 += "2020-03-02,Adjuntas,Puerto Rico,72001,6,\n"
-DAY_3 = "2020-03-03,King,Washington,53033,15,3\n2020-03-03,Unknown,Washington,,6,0\n"
-DAY_3 += "2020-03-03,Adjuntas,Puerto Rico,72001,9,\n"
+HEADER, *COUNTY_LINES = COUNTIES_THREE_DAYS.splitlines(keepends=True)
+# Three counties of the two states of STATES_THREE_DAYS, three to a day (one known by its name,
+# one without deaths), and the day after.
+DAY_1, DAY_2, DAY_3 = ("".join(COUNTY_LINES[3 * day : 3 * day + 3]) for day in range(3))
 DAY_4 = "2020-03-04,King,Washington,53033,20,4\n2020-03-04,Unknown,Washington,,8,0\n"
-DAY_4 += "2020-03-04,Adjuntas,Puerto Rico,72001,12,\n"
+DAY_4 += "2020-03-04,San Juan,Puerto Rico,72127,12,\n"
 STATES_FOUR_DAYS = STATES_THREE_DAYS + (
     "2020-03-04,Washington,53,28,4\n2020-03-04,Puerto Rico,72,12,0\n"
 )
@@ -138,8 +134,8 @@ def test_the_backfill_loads_its_files_in_order_into_dynamodb_and_the_export(
     expected = expected_items(DAY_1, DAY_2, KING_REVISED, DAY_3)
     assert stored_level_items(aws, COUNTY) == expected
     exported = {
-        (row["county"], row["date"].isoformat()): row["cases"]
-        for row in level_exported_rows(aws, COUNTY).to_pylist()
+        (county, date): row["cases"]
+        for (_, county, date), row in exported_place_rows(COUNTY).items()
     }
     assert exported == {
         (item["place"], date): item["cases"] for (_, date), item in expected.items()
@@ -207,6 +203,7 @@ def test_a_daily_run_after_the_backfill_reads_and_writes_only_the_new_and_revise
         result = run_county_level(instance)
     records = materialization_metadata(result, COUNTY.records_asset)
     assert (records["inserted"], records["updated"], records["batch_write_calls"]) == (3, 1, 1)
+    assert records["dagster/row_count"] == 12  # the 9 backfilled county-days and day 4's 3
     assert records["read"] == "the 4 item(s) that differ from the last load (BatchGetItem)"
     county_queries = [
         call

@@ -1,5 +1,5 @@
-"""The dashboard's figures from small hand-written exports: daily changes, 7-day averages and
-where the recovered series stops."""
+"""The dashboard's figures from small hand-written exports: daily changes, 7-day averages,
+where the recovered series stops, the headline figures and the states' weeks."""
 
 import datetime as dt
 
@@ -7,12 +7,14 @@ import pandas as pd
 import pytest
 
 from covid_assets.dashboard_data import (
+    Headline,
     daily_changes,
     last_reported_recovered_date,
     prepare_dashboard_data,
     recovered_while_reported,
     trailing_average,
     values_or_none,
+    weekly_new_cases,
 )
 
 
@@ -108,3 +110,118 @@ def test_prepared_data_names_the_last_day_recovered_was_reported():
 def test_an_empty_export_is_refused_with_a_reason():
     with pytest.raises(ValueError, match="no rows"):
         prepare_dashboard_data(export_rows([], [], []))
+
+
+@pytest.mark.parametrize(
+    ("cases", "deaths", "recovered", "expected"),
+    [
+        pytest.param(
+            [100, 120, 150],
+            [1, 2, 4],
+            [10, 20, 30],
+            Headline(dt.date(2020, 12, 12), 150, 4, 30, 2, 30, dt.date(2020, 12, 12)),
+            id="recovered reported to the last day",
+        ),
+        pytest.param(
+            [100, 120, 150],
+            [1, 2, 4],
+            [10, 20, 0],
+            Headline(dt.date(2020, 12, 12), 150, 4, 30, 2, 20, dt.date(2020, 12, 11)),
+            id="recovered no longer reported on the last day",
+        ),
+        pytest.param(
+            [100, 120, 110],
+            [1, 2, 2],
+            [0, 0, 0],
+            Headline(dt.date(2020, 12, 12), 110, 2, -10, 0, None, None),
+            id="cases revised down on the last day, recovered never reported",
+        ),
+        pytest.param(
+            [100],
+            [1],
+            [10],
+            Headline(dt.date(2020, 12, 10), 100, 1, None, None, 10, dt.date(2020, 12, 10)),
+            id="one day: no change from a day before",
+        ),
+    ],
+)
+def test_headline_is_the_last_day_its_change_and_recovered_as_last_reported(
+    cases, deaths, recovered, expected
+):
+    assert prepare_dashboard_data(export_rows(cases, deaths, recovered)).headline == expected
+
+
+def state_rows(cases_by_state: dict[str, list[int | None]]) -> pd.DataFrame:
+    """A state export as read back: consecutive days from 2020-12-01 for each state, in the
+    order given (a None is a blank count)."""
+    start = dt.date(2020, 12, 1)
+    return pd.DataFrame(
+        [
+            {"date": start + dt.timedelta(days=day), "state": state, "cases": cases}
+            for state, counts in cases_by_state.items()
+            for day, cases in enumerate(counts)
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("cases_by_state", "weeks"),
+    [
+        pytest.param(
+            {"Utah": [0, *range(7, 105, 7)]},
+            {"Utah": [7.0, 7.0]},
+            id="two full weeks: the change over each, a day",
+        ),
+        pytest.param(
+            {"Utah": [0, *range(7, 112, 7)]},
+            {"Utah": [7.0, 7.0]},
+            id="weeks end on the last day: the first day left over is not a week",
+        ),
+        pytest.param(
+            {"Utah": [0, *[70] * 7, *[56] * 7]},
+            {"Utah": [10.0, -2.0]},
+            id="a total revised downwards gives a negative week",
+        ),
+        pytest.param(
+            {"Utah": [0, *[70] * 6, None, *[140] * 7]},
+            {"Utah": [None, None]},
+            id="a blank count at a week end leaves both its weeks unknown",
+        ),
+        pytest.param(
+            {"Utah": [0, *[70] * 7, *[140] * 7], "Alaska": [0, *[7] * 7, *[14] * 7]},
+            {"Alaska": [1.0, 1.0], "Utah": [10.0, 10.0]},
+            id="each state on its own, in alphabetical order",
+        ),
+    ],
+)
+def test_weekly_new_cases(cases_by_state, weeks):
+    weekly = weekly_new_cases(state_rows(cases_by_state))
+    assert {state: values_or_none(weekly[state]) for state in weekly.columns} == weeks
+    assert list(weekly.columns) == sorted(cases_by_state)
+
+
+def test_states_reported_for_less_than_eight_days_have_no_week():
+    rows = export_rows([1] * 7, [0] * 7, [0] * 7)
+    data = prepare_dashboard_data(rows, state_rows({"Utah": [0] * 7}))
+    assert data.states_weekly.empty
+    assert not data.has_state_weeks
+
+
+def test_weeks_are_named_by_their_last_day():
+    weekly = weekly_new_cases(state_rows({"Utah": [0] * 15}))
+    assert [day.date() for day in weekly.index] == [dt.date(2020, 12, 8), dt.date(2020, 12, 15)]
+
+
+def test_a_state_reported_from_a_later_day_has_no_weeks_before_its_first_full_one():
+    rows = state_rows({"Utah": [0] * 15})
+    late = state_rows({"Alaska": [7] * 8})
+    late["date"] += dt.timedelta(days=7)
+    weekly = weekly_new_cases(pd.concat([rows, late]))
+    assert values_or_none(weekly["Alaska"]) == [None, 0.0]
+
+
+def test_prepared_data_has_the_states_weeks_only_with_a_state_export():
+    rows = export_rows([1] * 8, [0] * 8, [0] * 8)
+    assert prepare_dashboard_data(rows).states_weekly is None
+    states = state_rows({"Utah": [0] * 8})
+    assert values_or_none(prepare_dashboard_data(rows, states).states_weekly["Utah"]) == [0.0]

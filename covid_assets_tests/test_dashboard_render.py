@@ -1,4 +1,5 @@
-"""The dashboard's charts, page and Markdown, drawn from small hand-written exports."""
+"""The dashboard's headline figures, charts, states' panel, page and Markdown, drawn from small
+hand-written exports."""
 
 import base64
 import datetime as dt
@@ -9,16 +10,21 @@ import pytest
 
 from covid_assets.dashboard_data import prepare_dashboard_data
 from covid_assets.dashboard_render import (
+    CELL_SIZE,
     COLORS,
+    PAD,
+    PLOT_TOP,
+    STATES_TITLE,
     captions,
     dashboard_charts,
     dashboard_html,
     dashboard_markdown,
     dashboard_svgs,
     date_labels,
+    headline_figures,
     thousands,
 )
-from covid_assets_tests.test_dashboard_data import export_rows
+from covid_assets_tests.test_dashboard_data import export_rows, state_rows
 
 SVG = "{http://www.w3.org/2000/svg}"
 SVG_IMAGE = re.compile(r"!\[([^\]]+)\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)")
@@ -82,16 +88,15 @@ def test_recovered_label_has_no_date_while_it_is_reported():
     assert "Recovered" in chart_series(data, "Cumulative cases and recovered")
 
 
-def test_negative_daily_change_is_drawn_below_zero_in_its_own_colour(stopped_recovered):
+def test_negative_daily_change_is_marked_with_a_dot_in_its_own_colour(stopped_recovered):
     negative = chart_series(stopped_recovered, "Daily new cases")["Negative change (1 day)"]
-    assert min(drawn(negative)) == -10
-    assert max(drawn(negative)) == 0
-    assert (negative.color, negative.area) == (COLORS["negative"], True)
+    assert drawn(negative) == [-10]
+    assert (negative.color, negative.dots) == (COLORS["negative"], True)
 
 
-def test_positive_daily_changes_stay_above_zero(stopped_recovered):
-    positive = chart_series(stopped_recovered, "Daily new cases")["Daily change"]
-    assert (min(drawn(positive)), max(drawn(positive))) == (0, 40)
+def test_daily_change_line_is_each_days_change_below_zero_included(stopped_recovered):
+    changes = chart_series(stopped_recovered, "Daily new cases")["Daily change"].values
+    assert changes == [None, 20, 30, -10, 30, 30, 30, 30, 40, 30]
 
 
 def test_the_first_day_has_no_daily_change_drawn(stopped_recovered):
@@ -153,25 +158,37 @@ def test_a_span_of_days_is_labelled_with_dates(svgs):
     ]
 
 
-def area_outline(svg: str, series_index: int) -> list[tuple[float, float]]:
-    """The (x, y) corners of an area series' path, in SVG units (y grows downwards)."""
+def series_elements(svg: str, series_index: int, tag: str) -> list[ElementTree.Element]:
+    """The elements of ``tag`` pygal draws for a series: its line in the plot, its dots above."""
     root = ElementTree.fromstring(svg)
-    [path] = [
-        path
+    return [
+        element
         for group in root.iter(SVG + "g")
         if f"serie-{series_index} " in group.get("class", "")
-        for path in group.findall(SVG + "path")
+        for element in group.iter(SVG + tag)
     ]
+
+
+def line_points(svg: str, series_index: int) -> list[tuple[float, float]]:
+    """The (x, y) points of a series' line, in SVG units (y grows downwards)."""
+    [path] = series_elements(svg, series_index, "path")
     numbers = [float(number) for number in re.findall(r"-?[\d.]+", path.get("d"))]
     return list(zip(numbers[::2], numbers[1::2], strict=True))
 
 
-def test_an_area_is_closed_along_its_baseline_from_its_first_drawn_day(svgs):
-    # Day one has no daily change: the area starts on day two, straight up from the baseline.
-    outline = area_outline(svgs["Daily new deaths"], 0)
-    (start_x, baseline), (first_x, _), *_, (last_x, end_y) = outline
-    assert (start_x, end_y) == (first_x, baseline)
-    assert last_x > first_x
+def test_daily_change_line_ends_on_the_last_days_value_with_no_stroke_to_zero(svgs):
+    # A filled area was closed down to the baseline, and its stroke on the last day read as
+    # "no new deaths that day". One death a day from the second day: nine points, all level.
+    points = line_points(svgs["Daily new deaths"], 0)
+    assert len(points) == 9
+    assert len({y for _, y in points}) == 1
+
+
+def test_negative_daily_change_is_a_dot_on_the_lines_lowest_point_and_no_line(svgs):
+    lowest = max(line_points(svgs["Daily new cases"], 0), key=lambda point: point[1])
+    [dot] = series_elements(svgs["Daily new cases"], 1, "circle")
+    assert (float(dot.get("cx")), float(dot.get("cy"))) == pytest.approx(lowest)
+    assert series_elements(svgs["Daily new cases"], 1, "path") == []
 
 
 @pytest.mark.parametrize(
@@ -243,3 +260,123 @@ def test_markdown_shows_every_chart_as_an_svg_image(stopped_recovered, svgs):
 def test_markdown_carries_the_captions(stopped_recovered, svgs):
     markdown = dashboard_markdown(stopped_recovered, svgs)
     assert all(line in markdown for line in captions(stopped_recovered))
+
+
+def test_headline_figures_are_the_totals_and_the_last_days_changes(stopped_recovered):
+    assert headline_figures(stopped_recovered.headline) == [
+        ("330", "cases in total to 2020-12-19"),
+        ("30", "new cases on 2020-12-19"),
+        ("10", "deaths in total to 2020-12-19"),
+        ("1", "new deaths on 2020-12-19"),
+        ("60", "recovered to 2020-12-15, the last day reported"),
+    ]
+
+
+def test_headline_names_a_fall_of_the_total_a_downward_revision():
+    data = prepare_dashboard_data(export_rows([100, 90], [1, 1], [0, 0]))
+    assert ("-10", "new cases on 2020-12-11 (a downward revision)") in headline_figures(
+        data.headline
+    )
+
+
+def test_headline_of_a_single_day_states_its_totals_and_no_change():
+    data = prepare_dashboard_data(export_rows([100], [1], [0]))
+    assert headline_figures(data.headline) == [
+        ("100", "cases in total to 2020-12-10"),
+        ("1", "deaths in total to 2020-12-10"),
+    ]
+
+
+def test_headline_of_recovered_still_reported_names_no_last_reported_day():
+    data = prepare_dashboard_data(export_rows([1, 2], [0, 0], [1, 2]))
+    assert headline_figures(data.headline)[-1] == ("2", "recovered to 2020-12-11")
+
+
+def test_html_page_states_the_headline_figures(stopped_recovered, svgs):
+    page = dashboard_html(stopped_recovered, svgs)
+    assert "<li><strong>30</strong> new cases on 2020-12-19</li>" in page
+
+
+def test_markdown_states_the_headline_figures(stopped_recovered, svgs):
+    markdown = dashboard_markdown(stopped_recovered, svgs)
+    assert "- **30** new cases on 2020-12-19" in markdown
+
+
+def cumulative_at_rates(rates: list[int]) -> list[int | None]:
+    """A state's cumulative cases from 0 on the first day, growing by ``rates[w]`` a day in its
+    week ``w``."""
+    counts = [0]
+    for rate in rates:
+        counts += [counts[-1] + rate * day for day in range(1, 8)]
+    return counts
+
+
+@pytest.fixture(scope="module")
+def with_states():
+    """Ten national days, and six weeks of two states; Alaska's count at its third week end is
+    blank, so its third and fourth weeks are unknown."""
+    alaska = cumulative_at_rates([1] * 6)
+    alaska[21] = None
+    states = state_rows({"Utah": cumulative_at_rates([10, 10, 20, 40, 20, 10]), "Alaska": alaska})
+    return prepare_dashboard_data(export_rows([1] * 10, [0] * 10, [0] * 10), states)
+
+
+@pytest.fixture(scope="module")
+def panel(with_states):
+    return ElementTree.fromstring(dashboard_svgs(with_states)[STATES_TITLE])
+
+
+def state_cells(panel) -> dict[str, ElementTree.Element]:
+    cells = [group for group in panel.iter(SVG + "g") if group.get("class") == "state"]
+    return {cell.find(SVG + "text").text: cell for cell in cells}
+
+
+def polylines(cell) -> list[list[tuple[float, float]]]:
+    return [
+        [tuple(float(n) for n in point.split(",")) for point in line.get("points").split()]
+        for line in cell.iter(SVG + "polyline")
+    ]
+
+
+def test_states_panel_comes_after_the_charts_only_with_a_state_export(with_states, svgs):
+    assert list(dashboard_svgs(with_states))[-1] == STATES_TITLE
+    assert STATES_TITLE not in svgs
+
+
+def test_states_panel_has_a_cell_per_state_alphabetical_with_its_last_weeks_figure(panel):
+    cells = state_cells(panel)
+    assert list(cells) == ["Alaska", "Utah"]
+    assert [text.text for text in cells["Utah"].iter(SVG + "text")] == ["Utah", "10 a day"]
+
+
+def test_each_state_is_drawn_on_its_own_scale_from_zero_to_its_highest_week(panel):
+    bottom = CELL_SIZE[1] - PAD
+    for name, cell in state_cells(panel).items():
+        ys = [y for line in polylines(cell) for _, y in line]
+        assert min(ys) == PLOT_TOP, name
+        assert float(cell.find(SVG + "line").get("y1")) == bottom, name
+
+
+def test_a_states_line_breaks_where_a_week_is_unknown(panel):
+    alaska, utah = state_cells(panel)["Alaska"], state_cells(panel)["Utah"]
+    assert [len(line) for line in polylines(alaska)] == [2, 2]
+    assert [len(line) for line in polylines(utah)] == [6]
+
+
+def test_html_page_shows_the_states_panel_across_the_page(with_states):
+    page = dashboard_html(with_states, dashboard_svgs(with_states))
+    assert f'<figure aria-label="{STATES_TITLE}" class="wide"><svg' in page
+
+
+def test_captions_say_how_the_states_panel_is_drawn(with_states):
+    assert (
+        f"{STATES_TITLE}: the average a day of each week to 2021-01-12, each state on its own "
+        "scale, with its last week's figure under its name."
+    ) in captions(with_states)
+
+
+def test_states_reported_for_less_than_a_week_have_no_panel_and_a_caption_says_so():
+    states = state_rows({"Utah": [0, 1, 2]})
+    data = prepare_dashboard_data(export_rows([1] * 3, [0] * 3, [0] * 3), states)
+    assert STATES_TITLE not in dashboard_svgs(data)
+    assert f"{STATES_TITLE}: drawn once the states' data span a full week." in captions(data)

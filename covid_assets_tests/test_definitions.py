@@ -11,40 +11,57 @@ from dagster import AssetKey, DefaultScheduleStatus
 
 from covid_assets.definitions import build_definitions
 from covid_assets.settings import SETTINGS
-from covid_assets_tests.helpers import LINEAGE, STATE_LINEAGE
+from covid_assets_tests.helpers import (
+    COUNTY_LINEAGE,
+    LINEAGE,
+    STATE_LINEAGE,
+    every_level_at_its_default,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_lineage_runs_from_raw_sources_to_dynamodb_the_export_and_the_dashboard(monkeypatch):
-    monkeypatch.delenv("COVID_NYT_STATES_URL", raising=False)
+    every_level_at_its_default(monkeypatch)
     graph = build_definitions().resolve_asset_graph()
-    for asset, parents in {**LINEAGE, **STATE_LINEAGE}.items():
+    for asset, parents in {**LINEAGE, **STATE_LINEAGE, **COUNTY_LINEAGE}.items():
         node = graph.get(AssetKey(asset))
         assert {key.to_user_string() for key in node.parent_keys} == parents, asset
 
 
 def test_every_asset_has_a_group_and_a_description(monkeypatch):
-    monkeypatch.delenv("COVID_NYT_STATES_URL", raising=False)
+    every_level_at_its_default(monkeypatch)
     definitions = build_definitions()
-    for asset in {**LINEAGE, **STATE_LINEAGE}:
+    for asset in {**LINEAGE, **STATE_LINEAGE, **COUNTY_LINEAGE}:
         spec = definitions.resolve_assets_def(asset).get_asset_spec(AssetKey(asset))
         assert spec.group_name, asset
         assert spec.description, asset
 
 
 def test_schedule_runs_the_whole_graph_daily_at_12_15_utc_and_is_on_by_default(monkeypatch):
-    monkeypatch.delenv("COVID_NYT_STATES_URL", raising=False)
+    every_level_at_its_default(monkeypatch)
     definitions = build_definitions()
     schedule = definitions.resolve_schedule_def("covid_daily_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("15 12 * * *", "UTC")
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
     job = definitions.resolve_job_def(schedule.job_name)
     executable = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
-    assert executable == set(LINEAGE) | set(STATE_LINEAGE)
+    assert executable == set(LINEAGE) | set(STATE_LINEAGE) | set(COUNTY_LINEAGE)
+
+
+def test_the_county_level_set_to_the_empty_url_leaves_the_nation_and_the_states(monkeypatch):
+    every_level_at_its_default(monkeypatch)
+    monkeypatch.setenv("COVID_NYT_COUNTIES_URL", "")
+    definitions = build_definitions()
+    graph = definitions.resolve_asset_graph()
+    assets = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert assets == set(LINEAGE) | set(STATE_LINEAGE)
+    assert not {"county_glue", "county_bucket"} & set(definitions.resources)
 
 
 def test_the_state_level_set_to_the_empty_url_leaves_exactly_the_national_pipeline(monkeypatch):
+    """The county level is held to the states, so it is off with them."""
+    every_level_at_its_default(monkeypatch)
     monkeypatch.setenv("COVID_NYT_STATES_URL", "")
     definitions = build_definitions()
     graph = definitions.resolve_asset_graph()

@@ -6,12 +6,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from cfnlint.decode import decode
 
 from covid_assets.athena_export import EXPORT_SCHEMA, glue_table_input
 from covid_assets.aws import DynamoDBResource
-from covid_assets.levels import STATE
+from covid_assets.levels import COUNTY, STATE
+from covid_assets.partitioned_export import partitioned_table_input
 from covid_assets.settings import SETTINGS
 from covid_assets_dev.stack import (
     OUTPUT_SETTINGS,
@@ -76,6 +78,18 @@ def test_glue_table_in_the_template_is_the_one_the_export_writes(resource, schem
     in_template = template()["Resources"][resource]["Properties"]["TableInput"]
     written = glue_table_input("t", "s3://bucket/prefix/", "sha", rows=1, schema=schema)
     assert in_template["TableType"] == written["TableType"]
+    assert in_template["Parameters"].items() <= written["Parameters"].items()
+    template_storage = dict(in_template["StorageDescriptor"])
+    written_storage = dict(written["StorageDescriptor"])
+    del template_storage["Location"], written_storage["Location"]
+    assert template_storage == written_storage
+
+
+def test_partitioned_glue_table_in_the_template_is_the_one_the_county_export_writes():
+    in_template = template()["Resources"]["GlueCountiesTable"]["Properties"]["TableInput"]
+    names = list(COUNTY.export_partitions(pd.DataFrame(columns=COUNTY.columns)).columns)
+    written = partitioned_table_input("t", "s3://b/p/", COUNTY.export_schema, names, rows=1)
+    assert in_template["PartitionKeys"] == written["PartitionKeys"]
     assert in_template["Parameters"].items() <= written["Parameters"].items()
     template_storage = dict(in_template["StorageDescriptor"])
     written_storage = dict(written["StorageDescriptor"])

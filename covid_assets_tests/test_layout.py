@@ -85,27 +85,27 @@ def test_a_new_source_is_one_declaration():
         import dataclasses
         import covid_assets.sources as sources
 
-        COUNTIES = dataclasses.replace(
+        TERRITORIES = dataclasses.replace(
             sources.NYT,
-            asset="nyt_counties_raw",
-            url_setting="COVID_NYT_COUNTIES_URL",
-            default_url="https://example.org/us-counties.csv",
-            label="NYT counties file",
+            asset="nyt_territories_raw",
+            url_setting="COVID_NYT_TERRITORIES_URL",
+            default_url="https://example.org/us-territories.csv",
+            label="NYT territories file",
         )
-        sources.SOURCES = (*sources.SOURCES, COUNTIES)
+        sources.SOURCES = (*sources.SOURCES, TERRITORIES)
 
         from dagster import AssetKey
         from covid_assets.definitions import defs
         from covid_assets.settings import SETTINGS
 
-        assets_def = defs.resolve_assets_def("nyt_counties_raw")
+        assets_def = defs.resolve_assets_def("nyt_territories_raw")
         print("step:", assets_def.node_def.name)
-        counties = AssetKey("nyt_counties_raw")
+        territories = AssetKey("nyt_territories_raw")
         print("checks:", sorted(
-            key.name for key in assets_def.check_keys if key.asset_key == counties
+            key.name for key in assets_def.check_keys if key.asset_key == territories
         ))
-        print("default:", SETTINGS["COVID_NYT_COUNTIES_URL"].default)
-        print("url:", defs.resources["downloader"].urls["nyt_counties_raw"])
+        print("default:", SETTINGS["COVID_NYT_TERRITORIES_URL"].default)
+        print("url:", defs.resources["downloader"].urls["nyt_territories_raw"])
         """
     )
     result = subprocess.run(
@@ -126,5 +126,5 @@ def test_a_new_source_is_one_declaration():
             ]
         )
     )
-    assert seen["default"] == "https://example.org/us-counties.csv"
-    assert seen["url"] == "https://example.org/us-counties.csv"
+    assert seen["default"] == "https://example.org/us-territories.csv"
+    assert seen["url"] == "https://example.org/us-territories.csv"

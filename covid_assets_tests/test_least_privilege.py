@@ -12,10 +12,11 @@ from typing import Any
 import boto3
 import pytest
 
-from covid_assets.levels import STATE
+from covid_assets.levels import COUNTY, STATE
 from covid_assets_bench.aws_calls import on_every_aws_call
 from covid_assets_dev.local_stack import LOCAL_STACK_NAME
 from covid_assets_tests.helpers import (
+    COUNTIES_THREE_DAYS,
     JHU_FOUR_DAYS,
     JHU_THREE_DAYS,
     NYT_FOUR_DAYS,
@@ -96,6 +97,8 @@ def resources_of(action: str, params: dict[str, Any], arns: Arns) -> list[str]:
             return arns.glue(params["DatabaseName"], params["Name"])
         case "glue:CreateTable" | "glue:UpdateTable":
             return arns.glue(params["DatabaseName"], params["TableInput"]["Name"])
+        case "glue:BatchGetPartition" | "glue:BatchCreatePartition" | "glue:BatchUpdatePartition":
+            return arns.glue(params["DatabaseName"], params["TableName"])
         case "sns:Publish":
             return [params["TopicArn"]]
     raise AssertionError(f"the pipeline calls {action}: teach resources_of() its resources")
@@ -199,23 +202,36 @@ def replay_requests(
     write_sources: Callable[[str, str], None],
     tmp_path: Path,
 ) -> list[Request]:
-    """The IAM requests of two small runs with the state level on (its first load, then a next
-    day's), of a run on each real snapshot in turn, of the sensor's tick after the last, then of
-    a run whose input is rejected (the quarantine and alert path), configured as deployed on
-    ECS: steps hand their outputs over in S3, under the stack's prefix for them."""
+    """The IAM requests of two small runs with the state and county levels on (their first
+    load, then a next day's), of a run on each real snapshot in turn, of the sensor's tick
+    after the last, then of a run whose input is rejected (the quarantine and alert path),
+    configured as deployed on ECS: steps hand their outputs over in S3, under the stack's
+    prefix for them."""
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in deployed_stack(aws)["Parameters"]}
     monkeypatch.setenv("COVID_IO_S3_PREFIX", parameters["StepOutputsPrefix"])
     with recorded_requests(arns) as requests:
         # The state level's calls, on a first load and a next day's of small state files that
         # add up to their national files (a whole real level is tens of thousands of items).
-        states_file = tmp_path / "us-states.csv"
+        states_file, counties_file = tmp_path / "us-states.csv", tmp_path / "us-counties.csv"
         use_level_source(monkeypatch, STATE, states_file)
-        for nyt, jhu, states in (
-            (NYT_THREE_DAYS, JHU_THREE_DAYS, STATES_THREE_DAYS),
-            (NYT_FOUR_DAYS, JHU_FOUR_DAYS, STATES_THREE_DAYS + STATES_FOURTH_DAY),
+        use_level_source(monkeypatch, COUNTY, counties_file)
+        for nyt, jhu, states, counties in (
+            (NYT_THREE_DAYS, JHU_THREE_DAYS, STATES_THREE_DAYS, COUNTIES_THREE_DAYS),
+            (
+                NYT_FOUR_DAYS,
+                JHU_FOUR_DAYS,
+                STATES_THREE_DAYS + STATES_FOURTH_DAY,
+                # The window moves on: its first day leaves it, a fourth arrives.
+                "\n".join(
+                    COUNTIES_THREE_DAYS.splitlines()[:1] + COUNTIES_THREE_DAYS.splitlines()[4:]
+                )
+                + "\n"
+                + COUNTIES_FOURTH_DAY,
+            ),
         ):
             write_sources(nyt, jhu)
             states_file.write_text(states)
+            counties_file.write_text(counties)
             assert run_daily_job(instance).success
         use_level_source(monkeypatch, STATE, "")
         for day in sorted(folder.name for folder in snapshots_dir.iterdir() if folder.is_dir()):
@@ -229,6 +245,10 @@ def replay_requests(
 
 # The fourth day of STATES_THREE_DAYS, adding up to NYT_FOUR_DAYS's 2020-03-04.
 STATES_FOURTH_DAY = "2020-03-04,Washington,53,28,4\n2020-03-04,Puerto Rico,72,12,0\n"
+COUNTIES_FOURTH_DAY = (
+    "2020-03-04,King,Washington,53033,20,4\n2020-03-04,Unknown,Washington,,8,0\n"
+    "2020-03-04,San Juan,Puerto Rico,72127,12,\n"
+)
 
 
 def test_recorder_sees_the_calls_of_clients_created_inside_it(aws, arns):

@@ -23,6 +23,10 @@ from dagster import DagsterInstance
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from covid_assets.dashboard import DASHBOARD_KEY
+from covid_assets.dashboard_data import prepare_dashboard_data
+from covid_assets.dashboard_render import dashboard_html, dashboard_svgs
+from covid_assets.reading import read_csv_text
+from covid_assets.transform import merge_daily, state_daily
 from covid_assets_dev.local_stack import (
     LOCAL_HOST,
     PROJECT_ROOT,
@@ -261,13 +265,21 @@ def test_materialize_all_from_the_ui_succeeds(materialize_all_run):
     assert materialize_all_run == "SUCCESS"
 
 
-def test_dashboard_asset_page_renders_the_chart(dagster_ui, materialize_all_run, page):
+# The snapshot's last day in both sources, and its new cases (see test_dashboard).
+LAST_DAYS_NEW_CASES = ("54,440", "new cases on 2021-03-16")
+
+
+def test_dashboard_asset_page_renders_the_chart_and_the_latest_figures(
+    dagster_ui, materialize_all_run, page
+):
     page.goto(f"{dagster_ui.url}/assets/dashboard")
     # Long markdown metadata opens in a dialog.
     page.get_by_text("[Show Markdown]").click()
     chart = page.locator('img[src^="data:image/svg+xml;base64,"]').first
     expect(chart).to_be_visible()
     assert chart.evaluate("image => image.complete && image.naturalWidth") > 0
+    number, label = LAST_DAYS_NEW_CASES
+    expect(page.locator("li", has_text=label).locator("strong")).to_have_text(number)
     screenshot(page, "dashboard-asset")
 
 
@@ -309,9 +321,34 @@ def test_dashboard_page_in_s3_renders_without_console_errors(dagster_ui, materia
     for chart in charts.all():
         expect(chart).to_be_visible()
         assert chart.bounding_box()["width"] > 300
+    number, label = LAST_DAYS_NEW_CASES
+    expect(page.locator(".totals li", has_text=label).locator("strong")).to_have_text(number)
     screenshot(page, "dashboard-html")
     assert problems == []
     assert [address for address in requested if not address.startswith("data:")] == [url]
+
+
+def test_the_states_panel_of_the_real_files_renders_across_the_page(snapshots_dir, page):
+    """The page the dashboard writes with the state level on, from the real 2021-03-18 files
+    through the pipeline's own transforms: a small chart for each of the 55 states, drawn at its
+    full size. (Opened as content: the served module runs with the state level off.)"""
+    folder = snapshots_dir / "2021-03-18"
+    nyt, jhu, states = (
+        read_csv_text((folder / name).read_bytes())
+        for name in ("nyt-us.csv", "jhu-combined.csv", "nyt-us-states.csv")
+    )
+    data = prepare_dashboard_data(merge_daily(nyt, jhu), state_daily(states))
+    problems: list[str] = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.set_content(dashboard_html(data, dashboard_svgs(data)))
+    panel = page.locator("figure.wide > svg")
+    expect(panel).to_be_visible()
+    assert panel.bounding_box()["width"] == float(panel.get_attribute("width"))
+    expect(panel.locator("g.state")).to_have_count(55)
+    expect(page.locator("figure > svg")).to_have_count(5)
+    screenshot(page, "dashboard-html-states")
+    assert problems == []
 
 
 def test_the_sensors_run_and_materialize_all_are_runs_of_the_same_job(

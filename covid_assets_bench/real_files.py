@@ -1,0 +1,167 @@
+"""The real NYT place files read independently of the pipeline, with the csv module only: what
+a level's DynamoDB items and Glue rows must be, and which place-days a file adds or revises; and
+what is served, read back with boto3 and pyarrow only. The tests and the benchmark's replay of
+the levels both check the pipeline against these."""
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pyarrow.parquet as pq
+
+from covid_assets.contracts import USPS_CODES
+from covid_assets.levels import Level
+from covid_assets_bench.aws_calls import AwsCall
+
+# A place-day: (state, date) for the states, (state, county, date) for the counties.
+PlaceDay = tuple[str, ...]
+VALUE_COLUMNS = ("fips", "cases", "deaths")
+
+
+def csv_place_rows(path: Path) -> dict[PlaceDay, dict[str, Any]]:
+    """The file's rows by place and date (a county file's by state, county and date), counts as
+    ints and a blank cell left out."""
+    with path.open(newline="") as source:
+        reader = csv.DictReader(source)
+        places = ("state", "county") if "county" in (reader.fieldnames or ()) else ("state",)
+        return {
+            (*(row[name] for name in places), row["date"]): {
+                name: int(row[name]) if name in ("cases", "deaths") else row[name]
+                for name in VALUE_COLUMNS
+                if row[name] != ""
+            }
+            for row in reader
+        }
+
+
+def region_of(key: PlaceDay, values: dict[str, Any]) -> str:
+    """The DynamoDB region the README's key scheme gives a place."""
+    if len(key) == 2:
+        return f"US-{USPS_CODES[key[0]]}"
+    state, county, _ = key
+    return f"US-{USPS_CODES[state]}-{values.get('fips', county)}"
+
+
+def expected_items(rows: dict[PlaceDay, dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Each place-day's DynamoDB item by (region, date), without its key attributes."""
+    return {
+        (region_of(key, values), key[-1]): {
+            "level": "state" if len(key) == 2 else "county",
+            "place": key[-2],
+            **values,
+        }
+        for key, values in rows.items()
+    }
+
+
+def new_and_revised(
+    rows: dict[PlaceDay, dict[str, Any]], served: dict[PlaceDay, dict[str, Any]]
+) -> tuple[set[PlaceDay], set[PlaceDay]]:
+    """The place-days of ``rows`` that ``served`` lacks, and those it holds with other values."""
+    new = rows.keys() - served.keys()
+    revised = {key for key in rows.keys() & served.keys() if rows[key] != served[key]}
+    return new, revised
+
+
+def written_keys(calls: list[AwsCall]) -> list[tuple[str, str]]:
+    """The (region, date) of every item the calls put with BatchWriteItem."""
+    return [
+        (request["PutRequest"]["Item"]["region"]["S"], request["PutRequest"]["Item"]["date"]["S"])
+        for call in calls
+        if call.operation == "BatchWriteItem"
+        for requests in call.params["RequestItems"].values()
+        for request in requests
+    ]
+
+
+def place_file_subset(source: Path, states: set[str], target: Path) -> Path:
+    """The rows of a real state or county file whose state is one of ``states``, with the
+    file's header, line for line."""
+    with source.open(newline="") as original, target.open("w", newline="") as subset:
+        reader = csv.DictReader(original)
+        writer = csv.DictWriter(subset, reader.fieldnames, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(row for row in reader if row["state"] in states)
+    return target
+
+
+def national_file_of(states_file: Path, target: Path) -> Path:
+    """A national us.csv equal to the sum of the file's states: the NYT files of one commit
+    match exactly (see the data README), so this is what NYT's us.csv would say of them."""
+    totals: dict[str, list[int]] = {}
+    with states_file.open(newline="") as source:
+        for row in csv.DictReader(source):
+            day = totals.setdefault(row["date"], [0, 0])
+            day[0] += int(row["cases"])
+            day[1] += int(row["deaths"])
+    target.write_text(
+        "date,cases,deaths\n" + "".join(f"{d},{c},{x}\n" for d, (c, x) in sorted(totals.items()))
+    )
+    return target
+
+
+def with_partitions(
+    level: Level, rows: dict[PlaceDay, dict[str, Any]]
+) -> dict[PlaceDay, dict[str, Any]]:
+    """The rows as a partitioned Glue table shows them: with their partition's values."""
+    if level.export_partitions is None:
+        return rows
+    return {
+        key: {**values, "usps": USPS_CODES[key[0]], "month": key[-1][:7]}
+        for key, values in rows.items()
+    }
+
+
+def exported_place_rows(level: Level) -> dict[PlaceDay, dict[str, Any]]:
+    """The level's Glue table read the way Athena reads it: the table's location, or each
+    partition's, then every data file there; a row's values with its partition's."""
+    glue, s3 = boto3.client("glue"), boto3.client("s3")
+    database, name = os.environ["COVID_GLUE_DATABASE"], os.environ[level.glue_table_setting]
+    bucket = os.environ["COVID_S3_BUCKET"]
+    table = glue.get_table(DatabaseName=database, Name=name)["Table"]
+    names = [key["Name"] for key in table.get("PartitionKeys", [])]
+    if names:
+        pages = glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=name)
+        partitions = [
+            (p["StorageDescriptor"]["Location"], p["Values"])
+            for page in pages
+            for p in page["Partitions"]
+        ]
+    else:
+        partitions = [(table["StorageDescriptor"]["Location"], [])]
+    rows = {}
+    for location, values in partitions:
+        prefix = location.removeprefix(f"s3://{bucket}/")
+        listing = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for key in (entry["Key"] for page in listing for entry in page.get("Contents", [])):
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            for record in pq.read_table(io.BytesIO(body)).to_pylist():
+                places = [record[column] for column in level.key_columns[1:]]
+                rows[(*places, record["date"].isoformat())] = {
+                    **{c: record[c] for c in VALUE_COLUMNS if record[c] is not None},
+                    **dict(zip(names, values, strict=True)),
+                }
+    return rows
+
+
+def stored_place_items(level: Level) -> dict[tuple[str, str], dict[str, Any]]:
+    """The level's DynamoDB items, read with a Scan (not the pipeline's index), by (region,
+    date), each as its attributes other than the key, numbers as ints."""
+    pages = (
+        boto3.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(TableName=os.environ["COVID_DYNAMODB_TABLE"])
+    )
+    return {
+        (item["region"]["S"], item["date"]["S"]): {
+            name: int(value["N"]) if "N" in value else value["S"]
+            for name, value in item.items()
+            if name not in ("region", "date")
+        }
+        for page in pages
+        for item in page["Items"]
+        if item.get("level", {}).get("S") == level.name
+    }
