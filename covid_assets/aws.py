@@ -234,6 +234,24 @@ class DynamoDBResource(AwsClientResource):
         )
         return _from_dynamodb(response["Item"]) if "Item" in response else None
 
+    def item_problem(self, expected: dict[str, Any]) -> str | None:
+        """Why the table does not hold this item with its values (one GetItem), or None when
+        it does; an empty ``expected`` is not looked for."""
+        if not expected:
+            return None
+        try:
+            stored = self.get_item(expected["region"], expected["date"])
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ResourceNotFoundException":
+                return f"DynamoDB table {self.table_name} does not exist"
+            raise
+        where = f"{expected['region']} {expected['date']}"
+        if stored is None:
+            return f"DynamoDB table {self.table_name} has no item for {where}"
+        if any(stored.get(name) != value for name, value in expected.items()):
+            return f"DynamoDB item {where} differs from the last load"
+        return None
+
     def put_items(self, items: Sequence[dict[str, Any]]) -> int:
         """Write items with BatchWriteItem, 25 a call, resending UnprocessedItems with
         exponential backoff; returns the number of calls made."""

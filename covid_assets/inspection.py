@@ -3,15 +3,15 @@
 Three questions, each answered from the world rather than from memory alone: has a source
 published a newer file (a conditional request, or a file's hash); was everything downstream
 built from the files the raw assets stored (Dagster's recorded provenance); and is what is
-served still what the last run wrote (one GetItem, one GetTable and two HeadObjects: no scans,
-no writes). Dagster's records say what to expect; the services say whether it is there.
+served still what the last run wrote (one GetItem, one GetTable and two HeadObjects, and for each
+level one GetItem, one GetTable and at most one HeadObject: no scans, no writes). Dagster's
+records say what to expect; the services say whether it is there.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from botocore.exceptions import ClientError
 from dagster import AssetKey, AssetObservation, DagsterInstance, RepositoryDefinition
 
 from covid_assets.athena_export import EXPORT, served_export_problem
@@ -19,6 +19,9 @@ from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketReso
 from covid_assets.dashboard import DASHBOARD, DASHBOARD_KEY
 from covid_assets.downloads import Download, SourceFileDownloader
 from covid_assets.dynamodb_records import DYNAMODB_RECORDS
+from covid_assets.level_assets import LATEST_ITEM
+from covid_assets.levels import Level
+from covid_assets.partitioned_export import served_partitioned_problem
 from covid_assets.provenance import (
     DATA_VERSION_TAG,
     StoredDownload,
@@ -26,6 +29,7 @@ from covid_assets.provenance import (
     latest_materialization,
 )
 from covid_assets.provenance import stored_download as stored_download_of
+from covid_assets.settings import enabled_levels, value
 from covid_assets.sources import Source
 
 
@@ -127,7 +131,7 @@ def served_problems(
     if latest_item is None:
         problems.append(f"{DYNAMODB_RECORDS} has never been materialized")
     elif latest_item:
-        problem = item_problem(dynamodb, latest_item)
+        problem = dynamodb.item_problem(latest_item)
         if problem:
             problems.append(problem)
     content_sha256 = latest_materialization(instance, EXPORT)[0].get("content_sha256")
@@ -139,19 +143,39 @@ def served_problems(
             problems.append(f"export: {problem}")
     if bucket.etag(DASHBOARD_KEY) is None:
         problems.append(f"{DASHBOARD}: {bucket.uri(DASHBOARD_KEY)} does not exist")
+    for level in enabled_levels():
+        problems += level_served_problems(instance, dynamodb, glue, bucket, level)
     return problems
 
 
-def item_problem(dynamodb: DynamoDBResource, expected: dict) -> str | None:
-    """Whether the table holds the last load's latest item with its values."""
-    try:
-        stored = dynamodb.get_item(expected["region"], expected["date"])
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ResourceNotFoundException":
-            return f"DynamoDB table {dynamodb.table_name} does not exist"
-        raise
-    if stored is None:
-        return f"DynamoDB table {dynamodb.table_name} has no item for {expected['date']}"
-    if any(stored.get(name) != value for name, value in expected.items()):
-        return f"DynamoDB item {expected['date']} differs from the last load"
-    return None
+def level_served_problems(
+    instance: DagsterInstance,
+    dynamodb: DynamoDBResource,
+    glue: GlueCatalogResource,
+    bucket: S3BucketResource,
+    level: Level,
+) -> list[str]:
+    """The same questions of a level: its last load's latest item (one GetItem), and its
+    export's Glue table (one GetTable, and for one file a HeadObject)."""
+    problems = []
+    records = latest_materialization(instance, level.records_asset)[0]
+    if not records:
+        problems.append(f"{level.records_asset} has never been materialized")
+    elif problem := dynamodb.item_problem(records.get(LATEST_ITEM) or {}):
+        problems.append(problem)
+    export = latest_materialization(instance, level.export_asset)[0]
+    level_glue = glue.model_copy(update={"table_name": value(level.glue_table_setting)})
+    if not export:
+        problems.append(f"{level.export_asset} has never been materialized")
+    elif level.export_partitions is not None:
+        problem = served_partitioned_problem(level_glue.get_table(), export.get("laid_sha256", ""))
+        problems += [f"{level.export_asset}: {problem}"] if problem else []
+    else:
+        level_bucket = bucket.model_copy(
+            update={"export_prefix": value(level.export_prefix_setting)}
+        )
+        problem = served_export_problem(
+            level_glue.get_table(), level_bucket, export.get("content_sha256", "")
+        )
+        problems += [f"{level.export_asset}: {problem}"] if problem else []
+    return problems

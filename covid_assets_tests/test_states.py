@@ -3,6 +3,7 @@ and its Glue table equal an independent computation with the csv module, and a r
 real history writes exactly the new and revised state-days."""
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,37 @@ def test_a_second_run_of_the_same_state_file_reads_and_writes_no_state_item(
     records = materialization_metadata(result, STATE.records_asset)
     assert (records["items_written"], records["unchanged"]) == (0, 6)
     assert materialization_metadata(result, STATE.export_asset)["status"] == "unchanged"
+
+
+def test_a_state_item_deleted_behind_the_pipelines_back_starts_a_run_that_writes_it_again(
+    aws, instance, three_state_days
+):
+    """Neither the tick nor the load trusts the record of the last load over the table."""
+    run_daily_job(instance)
+    aws.client("dynamodb").delete_item(
+        TableName=aws.table_name, Key={"region": {"S": "US-WA"}, "date": {"S": "2020-03-03"}}
+    )
+    tick = sensor_tick(instance)
+    assert [request.tags[REASON_TAG] for request in tick.run_requests] == [
+        "DynamoDB table covid_daily has no item for US-WA 2020-03-03"
+    ]
+    records = materialization_metadata(run_daily_job(instance), STATE.records_asset)
+    assert (records["inserted"], records["read"]) == (
+        1,
+        "the whole level (a Query of the level index)",
+    )
+    assert ("US-WA", "2020-03-03") in stored_level_items(aws, STATE)
+
+
+def test_a_state_export_gone_behind_the_pipelines_back_starts_a_run(
+    aws, instance, three_state_days
+):
+    run_daily_job(instance)
+    aws.client("glue").delete_table(
+        DatabaseName=os.environ["COVID_GLUE_DATABASE"], Name=os.environ[STATE.glue_table_setting]
+    )
+    [reason] = [request.tags[REASON_TAG] for request in sensor_tick(instance).run_requests]
+    assert reason == "state_athena_export: the Glue table does not exist"
 
 
 def test_states_that_do_not_add_up_stop_the_state_level_and_the_dashboard_not_the_national_load(
