@@ -242,9 +242,33 @@ class DynamoDBResource(AwsClientResource):
         try:
             stored = self.get_item(expected["region"], expected["date"])
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ResourceNotFoundException":
-                return f"DynamoDB table {self.table_name} does not exist"
-            raise
+            return self._missing_table_problem(error)
+        return self._stored_problem(expected, stored)
+
+    def items_problems(self, expected: Sequence[dict[str, Any]]) -> list[str]:
+        """``item_problem`` of several items at once: one BatchGetItem (up to 100 items)."""
+        wanted = [item for item in expected if item]
+        if not wanted:
+            return []
+        try:
+            found = self.get_items([(item["region"], item["date"]) for item in wanted])
+        except ClientError as error:
+            return [self._missing_table_problem(error)]
+        stored = {(item["region"], item["date"]): item for item in found}
+        problems = [
+            self._stored_problem(item, stored.get((item["region"], item["date"])))
+            for item in wanted
+        ]
+        return [problem for problem in problems if problem]
+
+    def _missing_table_problem(self, error: ClientError) -> str:
+        if error.response["Error"]["Code"] == "ResourceNotFoundException":
+            return f"DynamoDB table {self.table_name} does not exist"
+        raise error
+
+    def _stored_problem(
+        self, expected: dict[str, Any], stored: dict[str, Any] | None
+    ) -> str | None:
         where = f"{expected['region']} {expected['date']}"
         if stored is None:
             return f"DynamoDB table {self.table_name} has no item for {where}"

@@ -3,9 +3,9 @@
 Three questions, each answered from the world rather than from memory alone: has a source
 published a newer file (a conditional request, or a file's hash); was everything downstream
 built from the files the raw assets stored (Dagster's recorded provenance); and is what is
-served still what the last run wrote (one GetItem, one GetTable and two HeadObjects, and for each
-level one GetItem, one GetTable and at most one HeadObject: no scans, no writes). Dagster's
-records say what to expect; the services say whether it is there.
+served still what the last run wrote (one BatchGetItem of every load's latest item, one GetTable
+and two HeadObjects: no scans, no writes). Dagster's records say what to expect; the services
+say whether it is there.
 """
 
 from collections.abc import Sequence
@@ -20,8 +20,6 @@ from covid_assets.dashboard import DASHBOARD, DASHBOARD_KEY
 from covid_assets.downloads import Download, SourceFileDownloader
 from covid_assets.dynamodb_records import DYNAMODB_RECORDS
 from covid_assets.level_assets import LATEST_ITEM
-from covid_assets.levels import Level
-from covid_assets.partitioned_export import served_partitioned_problem
 from covid_assets.provenance import (
     DATA_VERSION_TAG,
     StoredDownload,
@@ -29,7 +27,7 @@ from covid_assets.provenance import (
     latest_materialization,
 )
 from covid_assets.provenance import stored_download as stored_download_of
-from covid_assets.settings import enabled_levels, value
+from covid_assets.settings import enabled_levels
 from covid_assets.sources import Source
 
 
@@ -125,57 +123,24 @@ def served_problems(
     glue: GlueCatalogResource,
     bucket: S3BucketResource,
 ) -> list[str]:
-    """Why what is served is not what the last run wrote; empty when it is."""
+    """Why what is served is not what the last run wrote; empty when it is. The latest item of
+    every load, the nation's and each level's, is read in one BatchGetItem, so a level costs a
+    tick no call of its own. The levels' exports are left to the runs: each run's export finds
+    a missing or changed Glue table and writes it again."""
     problems = []
-    latest_item = latest_materialization(instance, DYNAMODB_RECORDS)[0].get("latest_item")
-    if latest_item is None:
-        problems.append(f"{DYNAMODB_RECORDS} has never been materialized")
-    elif latest_item:
-        problem = dynamodb.item_problem(latest_item)
-        if problem:
-            problems.append(problem)
+    latest_items = []
+    for asset in (DYNAMODB_RECORDS, *(level.records_asset for level in enabled_levels())):
+        metadata = latest_materialization(instance, asset)[0]
+        if not metadata:
+            problems.append(f"{asset} has never been materialized")
+        else:
+            latest_items.append(metadata.get(LATEST_ITEM) or {})
+    problems += dynamodb.items_problems(latest_items)
     content_sha256 = latest_materialization(instance, EXPORT)[0].get("content_sha256")
     if content_sha256 is None:
         problems.append(f"{EXPORT} has never been materialized")
-    else:
-        problem = served_export_problem(glue.get_table(), bucket, content_sha256)
-        if problem:
-            problems.append(f"export: {problem}")
+    elif problem := served_export_problem(glue.get_table(), bucket, content_sha256):
+        problems.append(f"export: {problem}")
     if bucket.etag(DASHBOARD_KEY) is None:
         problems.append(f"{DASHBOARD}: {bucket.uri(DASHBOARD_KEY)} does not exist")
-    for level in enabled_levels():
-        problems += level_served_problems(instance, dynamodb, glue, bucket, level)
-    return problems
-
-
-def level_served_problems(
-    instance: DagsterInstance,
-    dynamodb: DynamoDBResource,
-    glue: GlueCatalogResource,
-    bucket: S3BucketResource,
-    level: Level,
-) -> list[str]:
-    """The same questions of a level: its last load's latest item (one GetItem), and its
-    export's Glue table (one GetTable, and for one file a HeadObject)."""
-    problems = []
-    records = latest_materialization(instance, level.records_asset)[0]
-    if not records:
-        problems.append(f"{level.records_asset} has never been materialized")
-    elif problem := dynamodb.item_problem(records.get(LATEST_ITEM) or {}):
-        problems.append(problem)
-    export = latest_materialization(instance, level.export_asset)[0]
-    level_glue = glue.model_copy(update={"table_name": value(level.glue_table_setting)})
-    if not export:
-        problems.append(f"{level.export_asset} has never been materialized")
-    elif level.export_partitions is not None:
-        problem = served_partitioned_problem(level_glue.get_table(), export.get("laid_sha256", ""))
-        problems += [f"{level.export_asset}: {problem}"] if problem else []
-    else:
-        level_bucket = bucket.model_copy(
-            update={"export_prefix": value(level.export_prefix_setting)}
-        )
-        problem = served_export_problem(
-            level_glue.get_table(), level_bucket, export.get("content_sha256", "")
-        )
-        problems += [f"{level.export_asset}: {problem}"] if problem else []
     return problems

@@ -148,7 +148,6 @@ def write_partitioned_export(
     metadata = {
         "glue_table": f"{glue.database}.{glue.table_name}",
         "location": MetadataValue.path(bucket.uri(root)),
-        # What a tick compares with the Glue table's record (one GetTable).
         "laid_sha256": laid_sha256,
         "partitions_touched": len(wanted),
         "example_query": example_query(glue, names, next(iter(wanted), ("CA", "2021-03"))),
@@ -221,15 +220,6 @@ def write_partitioned_export(
         "stale_objects_removed": len(stale),
         "status": "written" if created or updated else "unchanged",
     }
-
-
-def served_partitioned_problem(glue_table: dict[str, Any] | None, laid_sha256: str) -> str | None:
-    """Why the served partitioned table is not the one the last export left, or None."""
-    if glue_table is None:
-        return "the Glue table does not exist"
-    if glue_table.get("Parameters", {}).get(LAID_HASH_PARAMETER) != laid_sha256:
-        return "the Glue table records another table laid over its partitions"
-    return None
 
 
 def example_query(glue: GlueCatalogResource, names: list[str], values: tuple[str, ...]) -> Any:

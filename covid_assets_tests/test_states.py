@@ -3,7 +3,6 @@ and its Glue table equal an independent computation with the csv module, and a r
 real history writes exactly the new and revised state-days."""
 
 import csv
-import os
 from pathlib import Path
 from typing import Any
 
@@ -99,17 +98,6 @@ def test_a_state_item_deleted_behind_the_pipelines_back_starts_a_run_that_writes
         "the whole level (a Query of the level index)",
     )
     assert ("US-WA", "2020-03-03") in stored_level_items(aws, STATE)
-
-
-def test_a_state_export_gone_behind_the_pipelines_back_starts_a_run(
-    aws, instance, three_state_days
-):
-    run_daily_job(instance)
-    aws.client("glue").delete_table(
-        DatabaseName=os.environ["COVID_GLUE_DATABASE"], Name=os.environ[STATE.glue_table_setting]
-    )
-    [reason] = [request.tags[REASON_TAG] for request in sensor_tick(instance).run_requests]
-    assert reason == "state_athena_export: the Glue table does not exist"
 
 
 def test_states_that_do_not_add_up_stop_the_state_level_and_the_dashboard_not_the_national_load(
