@@ -36,7 +36,7 @@ postgres-deps:
 test: $(INSTALLED) browser-deps postgres-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadscope
 
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix .

@@ -240,6 +240,48 @@ class DynamoDBResource(AwsClientResource):
         )
         return _from_dynamodb(response["Item"]) if "Item" in response else None
 
+    def item_problem(self, expected: dict[str, Any]) -> str | None:
+        """Why the table does not hold this item with its values (one GetItem), or None when
+        it does; an empty ``expected`` is not looked for."""
+        if not expected:
+            return None
+        try:
+            stored = self.get_item(expected["region"], expected["date"])
+        except ClientError as error:
+            return self._missing_table_problem(error)
+        return self._stored_problem(expected, stored)
+
+    def items_problems(self, expected: Sequence[dict[str, Any]]) -> list[str]:
+        """``item_problem`` of several items at once: one BatchGetItem (up to 100 items)."""
+        wanted = [item for item in expected if item]
+        if not wanted:
+            return []
+        try:
+            found = self.get_items([(item["region"], item["date"]) for item in wanted])
+        except ClientError as error:
+            return [self._missing_table_problem(error)]
+        stored = {(item["region"], item["date"]): item for item in found}
+        problems = [
+            self._stored_problem(item, stored.get((item["region"], item["date"])))
+            for item in wanted
+        ]
+        return [problem for problem in problems if problem]
+
+    def _missing_table_problem(self, error: ClientError) -> str:
+        if error.response["Error"]["Code"] == "ResourceNotFoundException":
+            return f"DynamoDB table {self.table_name} does not exist"
+        raise error
+
+    def _stored_problem(
+        self, expected: dict[str, Any], stored: dict[str, Any] | None
+    ) -> str | None:
+        where = f"{expected['region']} {expected['date']}"
+        if stored is None:
+            return f"DynamoDB table {self.table_name} has no item for {where}"
+        if any(stored.get(name) != value for name, value in expected.items()):
+            return f"DynamoDB item {where} differs from the last load"
+        return None
+
     def put_items(self, items: Sequence[dict[str, Any]]) -> int:
         """Write items with BatchWriteItem, 25 a call, up to ``max_parallel_writers`` calls at
         once, each batch resending its UnprocessedItems with exponential backoff; returns the

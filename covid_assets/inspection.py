@@ -3,15 +3,15 @@
 Three questions, each answered from the world rather than from memory alone: has a source
 published a newer file (a conditional request, or a file's hash); was everything downstream
 built from the files the raw assets stored (Dagster's recorded provenance); and is what is
-served still what the last run wrote (one GetItem, one GetTable and two HeadObjects: no scans,
-no writes). Dagster's records say what to expect; the services say whether it is there.
+served still what the last run wrote (one BatchGetItem of every load's latest item, one GetTable
+and two HeadObjects: no scans, no writes). Dagster's records say what to expect; the services
+say whether it is there.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from botocore.exceptions import ClientError
 from dagster import AssetKey, AssetObservation, DagsterInstance, RepositoryDefinition
 
 from covid_assets.athena_export import EXPORT, served_export_problem
@@ -19,6 +19,7 @@ from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketReso
 from covid_assets.dashboard import DASHBOARD, DASHBOARD_KEY
 from covid_assets.downloads import Download, SourceFileDownloader
 from covid_assets.dynamodb_records import DYNAMODB_RECORDS
+from covid_assets.level_assets import LATEST_ITEM
 from covid_assets.provenance import (
     DATA_VERSION_TAG,
     StoredDownload,
@@ -26,6 +27,7 @@ from covid_assets.provenance import (
     latest_materialization,
 )
 from covid_assets.provenance import stored_download as stored_download_of
+from covid_assets.settings import enabled_levels
 from covid_assets.sources import Source
 
 
@@ -121,37 +123,24 @@ def served_problems(
     glue: GlueCatalogResource,
     bucket: S3BucketResource,
 ) -> list[str]:
-    """Why what is served is not what the last run wrote; empty when it is."""
+    """Why what is served is not what the last run wrote; empty when it is. The latest item of
+    every load, the nation's and each level's, is read in one BatchGetItem, so a level costs a
+    tick no call of its own. The levels' exports are left to the runs: each run's export finds
+    a missing or changed Glue table and writes it again."""
     problems = []
-    latest_item = latest_materialization(instance, DYNAMODB_RECORDS)[0].get("latest_item")
-    if latest_item is None:
-        problems.append(f"{DYNAMODB_RECORDS} has never been materialized")
-    elif latest_item:
-        problem = item_problem(dynamodb, latest_item)
-        if problem:
-            problems.append(problem)
+    latest_items = []
+    for asset in (DYNAMODB_RECORDS, *(level.records_asset for level in enabled_levels())):
+        metadata = latest_materialization(instance, asset)[0]
+        if not metadata:
+            problems.append(f"{asset} has never been materialized")
+        else:
+            latest_items.append(metadata.get(LATEST_ITEM) or {})
+    problems += dynamodb.items_problems(latest_items)
     content_sha256 = latest_materialization(instance, EXPORT)[0].get("content_sha256")
     if content_sha256 is None:
         problems.append(f"{EXPORT} has never been materialized")
-    else:
-        problem = served_export_problem(glue.get_table(), bucket, content_sha256)
-        if problem:
-            problems.append(f"export: {problem}")
+    elif problem := served_export_problem(glue.get_table(), bucket, content_sha256):
+        problems.append(f"export: {problem}")
     if bucket.etag(DASHBOARD_KEY) is None:
         problems.append(f"{DASHBOARD}: {bucket.uri(DASHBOARD_KEY)} does not exist")
     return problems
-
-
-def item_problem(dynamodb: DynamoDBResource, expected: dict) -> str | None:
-    """Whether the table holds the last load's latest item with its values."""
-    try:
-        stored = dynamodb.get_item(expected["region"], expected["date"])
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ResourceNotFoundException":
-            return f"DynamoDB table {dynamodb.table_name} does not exist"
-        raise
-    if stored is None:
-        return f"DynamoDB table {dynamodb.table_name} has no item for {expected['date']}"
-    if any(stored.get(name) != value for name, value in expected.items()):
-        return f"DynamoDB item {expected['date']} differs from the last load"
-    return None

@@ -57,6 +57,7 @@ RECORDS_CHECK = "table_matches_served_table"
 EXPORT_ROW_COUNT_CHECK = "row_count_matches_served_table"
 LISTED_VANISHED_KEYS = 100
 LOADED_HASH = "loaded_sha256"
+LATEST_ITEM = "latest_item"
 
 
 def glue_resource_key(level: Level) -> str:
@@ -174,12 +175,21 @@ def records_check_result(
 
 
 def previous_load(
-    context: AssetExecutionContext, io_manager: IOManager, level: Level
+    context: AssetExecutionContext,
+    io_manager: IOManager,
+    dynamodb: DynamoDBResource,
+    level: Level,
 ) -> pd.DataFrame | None:
-    """The table the level's last load wrote in full (its output), when it can be read back and
-    is the one that load recorded; None otherwise."""
-    recorded = latest_materialization(context.instance, level.records_asset)[0].get(LOADED_HASH)
+    """The table the level's last load wrote in full (its output), when it can be read back, is
+    the one that load recorded, and DynamoDB still holds that load's latest item as it wrote it
+    (one GetItem: the record is not trusted over the table); None otherwise."""
+    metadata = latest_materialization(context.instance, level.records_asset)[0]
+    recorded = metadata.get(LOADED_HASH)
     if recorded is None:
+        return None
+    problem = dynamodb.item_problem(metadata.get(LATEST_ITEM) or {})
+    if problem:
+        context.log.warning("%s: %s; reading the level instead", level.records_asset, problem)
         return None
     try:
         table = io_manager.load_input(
@@ -288,7 +298,7 @@ def build_level_records(level: Level) -> AssetsDefinition:
             yield records_check_result(level, dynamodb.table_name, mismatched, len(stored))
             return
         created = dynamodb.ensure_level_index()
-        previous = None if created else previous_load(context, io_manager, level)
+        previous = None if created else previous_load(context, io_manager, dynamodb, level)
         plan, read = plan_level_writes(dynamodb, level, table, previous)
         batch_calls = dynamodb.put_items(plan.items_to_write)
         summary = (
@@ -357,7 +367,15 @@ def records_metadata(
         "written_items_preview": markdown_preview(written),
         # The table this load wrote in full: the next load trusts its stored output only if so.
         LOADED_HASH: table_sha256(table),
+        # What the next load and a tick read back (one GetItem) to confirm the table still holds
+        # this load.
+        LATEST_ITEM: MetadataValue.json(latest_item(level_items(level, table))),
     }
+
+
+def latest_item(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The item of the latest day (of the last place that day), or {} when there is none."""
+    return max(items, key=lambda item: (item["date"], item["region"]), default={})
 
 
 def build_level_export(level: Level) -> AssetsDefinition:

@@ -87,13 +87,27 @@ def partition_input(
     }
 
 
+def partition_file(bucket: S3BucketResource, partition: dict[str, Any]) -> str:
+    """The key of the partition's data file."""
+    return folder_of(partition["StorageDescriptor"]["Location"], bucket.bucket) + PARQUET_FILE_NAME
+
+
+def is_intact(bucket: S3BucketResource, partition: dict[str, Any]) -> bool:
+    """The partition's file is the one the export wrote (one HeadObject against its ETag)."""
+    return bucket.etag(partition_file(bucket, partition)) == partition["Parameters"].get(
+        PARQUET_ETAG_PARAMETER
+    )
+
+
 def read_partition(
     bucket: S3BucketResource, partition: dict[str, Any], level: Level
-) -> tuple[pd.DataFrame, pa.Schema]:
+) -> tuple[pd.DataFrame, pa.Schema] | None:
     """A partition's rows as the level's table has them (dates as dates, counts as nullable
-    integers), and its file's schema."""
-    folder = folder_of(partition["StorageDescriptor"]["Location"], bucket.bucket)
-    arrow_table = pq.read_table(io.BytesIO(bucket.get(folder + PARQUET_FILE_NAME)))
+    integers), and its file's schema; None when its file is gone."""
+    key = partition_file(bucket, partition)
+    if bucket.etag(key) is None:
+        return None
+    arrow_table = pq.read_table(io.BytesIO(bucket.get(key)))
     rows = arrow_table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     return rows[level.columns], arrow_table.schema
 
@@ -134,13 +148,16 @@ def write_partitioned_export(
     metadata = {
         "glue_table": f"{glue.database}.{glue.table_name}",
         "location": MetadataValue.path(bucket.uri(root)),
+        "laid_sha256": laid_sha256,
         "partitions_touched": len(wanted),
         "example_query": example_query(glue, names, next(iter(wanted), ("CA", "2021-03"))),
     }
-    # The very table laid over the partitions last time, and they are all still registered: a
-    # quiet day reads no partition (the checks read them back).
-    if current["Parameters"].get(LAID_HASH_PARAMETER) == laid_sha256 and existing.keys() == set(
-        wanted
+    # The very table laid over the partitions last time, and each is still registered with the
+    # file it wrote: a quiet day reads no partition (the checks read them back).
+    if (
+        current["Parameters"].get(LAID_HASH_PARAMETER) == laid_sha256
+        and existing.keys() == set(wanted)
+        and all(is_intact(bucket, partition) for partition in existing.values())
     ):
         context.log.info("%s: the same table as last time; nothing written", glue.table_name)
         return {**metadata, "dagster/row_count": total_rows, "status": "unchanged"}
@@ -149,11 +166,11 @@ def write_partitioned_export(
     rows_written = 0
     for values, rows in wanted.items():
         partition = existing.get(values)
-        old = read_partition(bucket, partition, level)[0] if partition else None
+        # A partition whose file is gone is rebuilt from what the table has of it.
+        read = read_partition(bucket, partition, level) if partition else None
+        old = read[0] if read else None
         merged = lay_over(old, rows, level.key_columns)
-        if partition and partition["Parameters"].get(CONTENT_HASH_PARAMETER) == table_sha256(
-            merged
-        ):
+        if read and partition["Parameters"].get(CONTENT_HASH_PARAMETER) == table_sha256(merged):
             continue
         folder = f"{root}{partition_folder(names, values)}{version}/"
         etag = bucket.put(
@@ -239,7 +256,12 @@ def verify_partitioned_export(
         if partition is None:
             row_problems.append(Problem(where, None, None, "no partition", f"{len(rows)} rows"))
             continue
-        exported, file_schema = read_partition(bucket, partition, level)
+        read = read_partition(bucket, partition, level)
+        if read is None:
+            missing = f"{bucket.uri(partition_file(bucket, partition))}, the partition's file"
+            row_problems.append(Problem(where, None, None, "no file", missing))
+            continue
+        exported, file_schema = read
         if glue_columns(file_schema) != declared:
             schema_problems.append(
                 Problem(where, None, None, str(glue_columns(file_schema)), f"Glue's {declared}")

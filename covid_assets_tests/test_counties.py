@@ -9,6 +9,7 @@ Puerto Rico, whose deaths are blank; Delaware and Rhode Island); the benchmark r
 whole."""
 
 import csv
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from dagster import AssetCheckSeverity, DagsterInstance
 
 from covid_assets.contracts import USPS_CODES
 from covid_assets.levels import COUNTY, STATE
+from covid_assets.partitioned_export import ROWS_CHECK
 from covid_assets_bench.aws_calls import AwsCall, recorded_calls
 from covid_assets_bench.real_files import (
     csv_place_rows,
@@ -30,11 +32,16 @@ from covid_assets_bench.real_files import (
     written_keys,
 )
 from covid_assets_tests.helpers import (
+    COUNTIES_THREE_DAYS,
     HISTORY_DIR,
+    JHU_THREE_DAYS,
+    NYT_THREE_DAYS,
+    STATES_THREE_DAYS,
     blank_emulated_account,
     check_evaluation,
     materialization_metadata,
     run_assets,
+    s3_keys,
     stored_level_items,
     use_level_source,
 )
@@ -294,3 +301,31 @@ def test_the_same_window_again_writes_nothing_and_reads_only_what_its_checks_rea
     assert county_objects == ["GetObject"] * county_replay.quiet_export["partitions_touched"]
     assert county_replay.quiet_records["items_written"] == 0
     assert county_replay.quiet_export["status"] == "unchanged"
+
+
+@pytest.fixture
+def three_county_days(write_sources, tmp_path, monkeypatch) -> None:
+    """The three-day national sources, and state and county files that add up to them."""
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    for level, name, text in (
+        (STATE, "us-states.csv", STATES_THREE_DAYS),
+        (COUNTY, "us-counties.csv", COUNTIES_THREE_DAYS),
+    ):
+        (tmp_path / name).write_text(text)
+        use_level_source(monkeypatch, level, tmp_path / name)
+
+
+def test_a_partition_file_deleted_behind_the_pipelines_back_is_found_and_rewritten(
+    aws, instance, three_county_days
+):
+    run_assets(instance, COUNTY_LEVEL_ASSETS)
+    exported = exported_place_rows(COUNTY)
+    [washington] = [
+        key for key in s3_keys(aws, os.environ[COUNTY.export_prefix_setting]) if "usps=WA" in key
+    ]
+    aws.client("s3").delete_object(Bucket=aws.bucket, Key=washington)
+    result = run_assets(instance, COUNTY_LEVEL_ASSETS)
+    export = materialization_metadata(result, COUNTY.export_asset)
+    assert (export["status"], export["partitions_rewritten"]) == ("written", 1)
+    assert exported_place_rows(COUNTY) == exported
+    assert check_evaluation(result, f"{COUNTY.export_asset}:{ROWS_CHECK}").passed

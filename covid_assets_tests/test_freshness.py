@@ -7,12 +7,13 @@ from datetime import timedelta
 
 from covid_assets.definitions import build_definitions
 from covid_assets.freshness import served_freshness_policy
-from covid_assets.levels import STATE
+from covid_assets.levels import LEVELS
 from covid_assets_tests.helpers import (
     JHU_FOUR_DAYS,
     JHU_THREE_DAYS,
     NYT_FOUR_DAYS,
     NYT_THREE_DAYS,
+    every_level_at_its_default,
     freshness_alert_tick,
     freshness_states,
     run_daily_job,
@@ -26,12 +27,14 @@ def hours_later(hours: float) -> dt.datetime:
 
 
 def test_only_the_serving_assets_carry_the_freshness_policy_of_36_hours(monkeypatch):
-    monkeypatch.delenv(STATE.source.url_setting, raising=False)
+    every_level_at_its_default(monkeypatch)
     policies = {
         node.key.to_user_string(): node.freshness_policy
         for node in build_definitions().get_repository_def().asset_graph.asset_nodes
     }
-    served = SERVED | {STATE.records_asset, STATE.export_asset}
+    served = SERVED | {
+        name for level in LEVELS for name in (level.records_asset, level.export_asset)
+    }
     assert {name for name, policy in policies.items() if policy is not None} == served
     assert {policies[name].fail_window.to_timedelta() for name in served} == {timedelta(hours=36)}
 

@@ -80,6 +80,26 @@ def test_a_second_run_of_the_same_state_file_reads_and_writes_no_state_item(
     assert materialization_metadata(result, STATE.export_asset)["status"] == "unchanged"
 
 
+def test_a_state_item_deleted_behind_the_pipelines_back_starts_a_run_that_writes_it_again(
+    aws, instance, three_state_days
+):
+    """Neither the tick nor the load trusts the record of the last load over the table."""
+    run_daily_job(instance)
+    aws.client("dynamodb").delete_item(
+        TableName=aws.table_name, Key={"region": {"S": "US-WA"}, "date": {"S": "2020-03-03"}}
+    )
+    tick = sensor_tick(instance)
+    assert [request.tags[REASON_TAG] for request in tick.run_requests] == [
+        "DynamoDB table covid_daily has no item for US-WA 2020-03-03"
+    ]
+    records = materialization_metadata(run_daily_job(instance), STATE.records_asset)
+    assert (records["inserted"], records["read"]) == (
+        1,
+        "the whole level (a Query of the level index)",
+    )
+    assert ("US-WA", "2020-03-03") in stored_level_items(aws, STATE)
+
+
 def test_states_that_do_not_add_up_stop_the_state_level_and_the_dashboard_not_the_national_load(
     aws, instance, three_state_days, alert_inbox
 ):

@@ -165,8 +165,8 @@ def delete_dashboard_page(aws: EmulatedAws) -> None:
     ("damage", "reason"),
     [
         (delete_table, "DynamoDB table covid_daily does not exist"),
-        (delete_latest_item, "DynamoDB table covid_daily has no item for 2020-03-03"),
-        (change_latest_item, "DynamoDB item 2020-03-03 differs from the last load"),
+        (delete_latest_item, "DynamoDB table covid_daily has no item for US 2020-03-03"),
+        (change_latest_item, "DynamoDB item US 2020-03-03 differs from the last load"),
         (delete_parquet_object, "part-00000.parquet does not exist"),
         (delete_glue_table, "export: the Glue table does not exist"),
         (delete_dashboard_page, "dashboard: s3://covid-assets-local/dashboard/index.html"),
