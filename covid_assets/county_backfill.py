@@ -37,6 +37,7 @@ from dagster import (
     Config,
     Failure,
     IOManager,
+    MetadataValue,
     OpExecutionContext,
     build_output_context,
     job,
@@ -49,9 +50,11 @@ from covid_assets.contracts import SourceDataError
 from covid_assets.downloads import SourceFileDownloader
 from covid_assets.dynamodb_records import item_key, plan_writes
 from covid_assets.level_assets import (
+    LATEST_ITEM,
     LOADED_HASH,
     bucket_resource_key,
     glue_resource_key,
+    latest_item,
     level_items,
     previous_load,
 )
@@ -192,7 +195,7 @@ def backfill_county_history(
     bucket = getattr(resources, bucket_resource_key(COUNTY))
     created = dynamodb.ensure_level_index()
     # What the last daily load left stored; read before the backfill replaces any of it.
-    recent = None if created else previous_load(context, io_manager, COUNTY)
+    recent = None if created else previous_load(context, io_manager, dynamodb, COUNTY)
     # The county items served before, as the last load counted them; each new key adds one.
     served_before = (
         0
@@ -231,7 +234,13 @@ def backfill_county_history(
         last_load = {}
         if position == len(config.urls) - 1:
             store_last_load(context, io_manager, recent)
-            last_load = {LOADED_HASH: table_sha256(recent), "last_load_rows": len(recent)}
+            last_day = recent[recent["date"] == recent["date"].max()]
+            last_load = {
+                LOADED_HASH: table_sha256(recent),
+                # What the next load and a tick read back to confirm the table holds this load.
+                LATEST_ITEM: MetadataValue.json(latest_item(level_items(COUNTY, last_day))),
+                "last_load_rows": len(recent),
+            }
         yield AssetMaterialization(
             COUNTY.records_asset,
             description=f"County history backfill, {label}",

@@ -67,8 +67,8 @@ def calls_by_operation(calls: list[AwsCall]) -> Counter[tuple[str, str]]:
 class CallCounts:
     """Counts of AWS calls, for a run too large to keep each call's parameters (a backfill's
     BatchWriteItem calls hold every item): calls by (service, operation), the DynamoDB items
-    written and keys read in batches, and the reads of a whole level (a Query of the level index
-    without a date, or a Scan)."""
+    written and keys read in batches, and the reads that grow with a level rather than with
+    what changed: Queries of the level index (a whole level, or a level on one day) and Scans."""
 
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     items_written: int = 0

@@ -2,7 +2,13 @@
 under COVID_IO_S3_PREFIX when it is set, so that a run on another machine (a new ECS task) can
 read what an earlier one wrote."""
 
-from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, instance_for_test
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    FilesystemIOManager,
+    instance_for_test,
+)
 
 from covid_assets.definitions import build_definitions
 from covid_assets_tests.helpers import (
@@ -34,7 +40,7 @@ def forget_one_day(aws) -> None:
 def test_by_default_no_step_output_goes_to_s3(aws, instance, write_sources):
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
     run_daily_job(instance)
-    assert "io_manager" not in build_definitions().resources
+    assert isinstance(build_definitions().resources["io_manager"], FilesystemIOManager)
     assert [key for key in s3_keys(aws) if not key.startswith(("athena/", "dashboard/"))] == []
 
 
