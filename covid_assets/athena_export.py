@@ -105,17 +105,29 @@ def glue_table_input(
     schema: pa.Schema = EXPORT_SCHEMA,
 ) -> dict[str, Any]:
     """An external Parquet table, with the content it holds recorded in its parameters."""
+    return external_table_input(
+        name,
+        storage_descriptor(location, schema),
+        rows,
+        {CONTENT_HASH_PARAMETER: content_sha256, PARQUET_ETAG_PARAMETER: parquet_etag},
+    )
+
+
+def external_table_input(
+    name: str, storage: dict[str, Any], rows: int, recorded: dict[str, str]
+) -> dict[str, Any]:
+    """An external Parquet table of ``storage``, with its row count and what else the export
+    ``recorded`` in its parameters."""
     return {
         "Name": name,
         "TableType": "EXTERNAL_TABLE",
         "Parameters": {
             "EXTERNAL": "TRUE",
             "classification": "parquet",
-            CONTENT_HASH_PARAMETER: content_sha256,
-            PARQUET_ETAG_PARAMETER: parquet_etag,
             ROW_COUNT_PARAMETER: str(rows),
+            **recorded,
         },
-        "StorageDescriptor": storage_descriptor(location, schema),
+        "StorageDescriptor": storage,
     }
 
 

@@ -27,6 +27,7 @@ from covid_assets.athena_export import (
     PARQUET_ETAG_PARAMETER,
     PARQUET_FILE_NAME,
     ROW_COUNT_PARAMETER,
+    external_table_input,
     glue_columns,
     parquet_bytes,
     storage_descriptor,
@@ -59,18 +60,11 @@ def partitioned_table_input(
 ) -> dict[str, Any]:
     """The partitioned table, with its row count and the content hash of the table last laid
     over its partitions in its parameters."""
-    return {
-        "Name": name,
-        "TableType": "EXTERNAL_TABLE",
-        "Parameters": {
-            "EXTERNAL": "TRUE",
-            "classification": "parquet",
-            ROW_COUNT_PARAMETER: str(rows),
-            LAID_HASH_PARAMETER: laid_sha256,
-        },
-        "StorageDescriptor": storage_descriptor(location, schema),
-        "PartitionKeys": [{"Name": name, "Type": PARTITION_TYPE} for name in partition_names],
-    }
+    table = external_table_input(
+        name, storage_descriptor(location, schema), rows, {LAID_HASH_PARAMETER: laid_sha256}
+    )
+    table["PartitionKeys"] = [{"Name": key, "Type": PARTITION_TYPE} for key in partition_names]
+    return table
 
 
 def partition_input(

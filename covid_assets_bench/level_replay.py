@@ -25,7 +25,7 @@ from dagster import AssetKey, DagsterInstance
 from covid_assets.definitions import build_definitions
 from covid_assets.levels import COUNTY, STATE, Level
 from covid_assets_bench.aws_calls import recorded_calls
-from covid_assets_bench.benchmark import use_fresh_emulator_account
+from covid_assets_bench.benchmark import QUIET_RUN, use_fresh_emulator_account
 from covid_assets_bench.real_files import (
     PlaceDay,
     csv_place_rows,
@@ -62,6 +62,7 @@ def run_level(instance: DagsterInstance, level: Level) -> tuple[Any, list, float
         result = job.execute_in_process(
             instance=instance,
             asset_selection=[AssetKey(asset) for asset in level_assets(level)],
+            run_config=QUIET_RUN,
             raise_on_error=False,
         )
         seconds = time.perf_counter() - started

@@ -69,6 +69,16 @@ def test_bucket_is_private_encrypted_versioned_and_refuses_plain_http():
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+def assert_same_table_but_location(in_template: dict, written: dict) -> None:
+    """The template's table is the one the export writes, but for the location each export
+    moves and the parameters it records."""
+    assert in_template["Parameters"].items() <= written["Parameters"].items()
+    template_storage = dict(in_template["StorageDescriptor"])
+    written_storage = dict(written["StorageDescriptor"])
+    del template_storage["Location"], written_storage["Location"]
+    assert template_storage == written_storage
+
+
 @pytest.mark.parametrize(
     ("resource", "schema"),
     [("GlueTable", EXPORT_SCHEMA), ("GlueStatesTable", STATE.export_schema)],
@@ -78,11 +88,7 @@ def test_glue_table_in_the_template_is_the_one_the_export_writes(resource, schem
     in_template = template()["Resources"][resource]["Properties"]["TableInput"]
     written = glue_table_input("t", "s3://bucket/prefix/", "sha", rows=1, schema=schema)
     assert in_template["TableType"] == written["TableType"]
-    assert in_template["Parameters"].items() <= written["Parameters"].items()
-    template_storage = dict(in_template["StorageDescriptor"])
-    written_storage = dict(written["StorageDescriptor"])
-    del template_storage["Location"], written_storage["Location"]
-    assert template_storage == written_storage
+    assert_same_table_but_location(in_template, written)
 
 
 def test_partitioned_glue_table_in_the_template_is_the_one_the_county_export_writes():
@@ -90,11 +96,7 @@ def test_partitioned_glue_table_in_the_template_is_the_one_the_county_export_wri
     names = list(COUNTY.export_partitions(pd.DataFrame(columns=COUNTY.columns)).columns)
     written = partitioned_table_input("t", "s3://b/p/", COUNTY.export_schema, names, rows=1)
     assert in_template["PartitionKeys"] == written["PartitionKeys"]
-    assert in_template["Parameters"].items() <= written["Parameters"].items()
-    template_storage = dict(in_template["StorageDescriptor"])
-    written_storage = dict(written["StorageDescriptor"])
-    del template_storage["Location"], written_storage["Location"]
-    assert template_storage == written_storage
+    assert_same_table_but_location(in_template, written)
 
 
 def test_stack_table_has_the_key_schema_the_pipeline_creates(aws):
