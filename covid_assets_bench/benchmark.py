@@ -87,6 +87,8 @@ BASELINE_TABLE = "covid_daily_original_baseline"
 JOB = ALL_ASSETS_JOB
 # The run's own log lines would bury the tables; failures still show, and the figures come
 # from the instance's event log, which keeps every event whatever the console shows.
+# Resetting an emulator that holds a county history of a million items takes tens of seconds.
+RESET_TIMEOUT_SECONDS = 120
 QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 NEXT_DAY_PROCESS = "next day (2021-03-15)"
 NO_CHANGE_PROCESS = "no-change day, run by hand (2021-03-15 again)"
@@ -181,7 +183,8 @@ def use_fresh_emulator_account(endpoint: str, dagster_home: Path) -> None:
     """A blank emulated account with the stack deployed, the settings pointing at it, the
     baseline's table beside it, and a new Dagster instance home."""
     urllib.request.urlopen(
-        urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10
+        urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"),
+        timeout=RESET_TIMEOUT_SECONDS,
     ).close()
     os.environ.update({setting.name: setting.default for setting in SETTINGS.values()})
     # The national pipeline's figures: the levels below it are off.
@@ -580,10 +583,16 @@ def print_executors(in_process: RunFigures, multiprocess: RunFigures) -> None:
 def county_scale_scenarios(
     scale: str, endpoint: str, workdir: Path, snapshots_dir: Path
 ) -> list[Target]:
-    """The county history backfill of a synthetic history, with one writer (its first file, on
-    a blank account) and with the parallel writers (every file, on another); then the county
-    level's next day over the table the parallel backfill loaded, and the national next day on
-    a blank account, each as a whole process."""
+    """The national next day on a blank account, as a whole process; then the county history
+    backfill of a synthetic history, with one writer (its first file, on a blank account) and
+    with the parallel writers (every file, on another); then the county level's next day over
+    the table the parallel backfill loaded, as a whole process. The national day comes first so
+    that the emulator is never reset once it holds the county history (a reset of millions of
+    items outlasts any sensible timeout)."""
+    use_fresh_emulator_account(endpoint, workdir / "national-next-day")
+    for day in ("2021-03-14", "2021-03-15"):  # a full load, then its next day
+        Snapshot.of(snapshots_dir, day).use()
+        national = ProcessFigures(*measured_run("covid_assets.definitions", JOB))
     recent = snapshots_dir / "2021-03-18" / "nyt-us-counties-recent.csv"
     files = county_files(recent, workdir / "counties", SCALES[scale])
     backfills = {}
@@ -594,9 +603,5 @@ def county_scale_scenarios(
             backfills[writers] = backfill(instance, history, writers)
     print_backfills(files, backfills[1], backfills[PARALLEL_WRITERS])
     county = county_next_day_process(workdir)
-    use_fresh_emulator_account(endpoint, workdir / "national-next-day")
-    for day in ("2021-03-14", "2021-03-15"):  # a full load, then its next day
-        Snapshot.of(snapshots_dir, day).use()
-        national = ProcessFigures(*measured_run("covid_assets.definitions", JOB))
     print_next_days(files, county, national)
     return next_day_targets(files, county)
