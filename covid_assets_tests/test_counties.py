@@ -41,7 +41,9 @@ from covid_assets_tests.helpers import (
     check_evaluation,
     materialization_metadata,
     run_assets,
+    run_daily_job,
     s3_keys,
+    sensor_tick,
     stored_level_items,
     use_level_source,
 )
@@ -329,3 +331,24 @@ def test_a_partition_file_deleted_behind_the_pipelines_back_is_found_and_rewritt
     assert (export["status"], export["partitions_rewritten"]) == ("written", 1)
     assert exported_place_rows(COUNTY) == exported
     assert check_evaluation(result, f"{COUNTY.export_asset}:{ROWS_CHECK}").passed
+
+
+def test_a_quiet_tick_with_every_level_on_makes_the_aws_calls_of_the_nations_alone(
+    aws, instance, three_county_days
+):
+    """Each level adds one look at its source (here a file's hash) and no AWS call: every
+    load's latest item is read in the one BatchGetItem the nation's needs anyway."""
+    run_daily_job(instance)
+    with recorded_calls() as calls:
+        tick = sensor_tick(instance)
+    assert tick.run_requests == []
+    assert tick.skip_reason.startswith("NYT, JHU, NYT states and NYT counties unchanged since")
+    assert sorted(call.operation for call in calls) == [
+        "BatchGetItem",
+        "GetTable",
+        "HeadObject",
+        "HeadObject",
+    ]
+    [batch] = [call for call in calls if call.operation == "BatchGetItem"]
+    [keys] = [request["Keys"] for request in batch.params["RequestItems"].values()]
+    assert [key["region"]["S"] for key in keys] == ["US", "US-WA", "US-WA-Unknown"]
