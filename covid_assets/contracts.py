@@ -137,20 +137,32 @@ def invalid_counts(
     return problems
 
 
-def duplicate_dates(raw: pd.DataFrame, column: str, source: str) -> list[Problem]:
-    dates = raw[column].astype(str)
-    repeated = dates.duplicated(keep="first")
-    first_line = {value: line for line, value in dates[~repeated].items()}
+def duplicate_keys(
+    raw: pd.DataFrame, columns: Sequence[str], source: str, called: str = ""
+) -> list[Problem]:
+    """Rows whose ``columns`` repeat an earlier row's, naming the line of the first one (the
+    key ``called`` what a reader calls it, "date", or after its columns)."""
+    keys = raw[columns[0]].astype(str)
+    for column in columns[1:]:
+        keys = keys + " " + raw[column].astype(str)
+    repeated = keys.duplicated(keep="first")
+    first_line = {value: line for line, value in keys[~repeated].items()}
+    what = called or ", ".join(columns)
+    same = f"the same {called}" if called else "the same"
     return [
         Problem(
             source,
             line,
-            column,
-            dates.at[line],
-            f"one row per date (the same date is on line {first_line[dates.at[line]]})",
+            ", ".join(columns),
+            keys.at[line],
+            f"one row per {what} ({same} is on line {first_line[keys.at[line]]})",
         )
         for line in raw.index[repeated]
     ]
+
+
+def duplicate_dates(raw: pd.DataFrame, column: str, source: str) -> list[Problem]:
+    return duplicate_keys(raw, (column,), source, called="date")
 
 
 @dataclass(frozen=True)
@@ -527,27 +539,6 @@ def unknown_states(raw: pd.DataFrame, column: str, source: str) -> list[Problem]
     return [
         Problem(source, line, column, _cell(raw, line, column), "a state name as NYT spells it")
         for line in raw.index[~raw[column].isin(USPS_CODES.keys())]
-    ]
-
-
-def duplicate_keys(raw: pd.DataFrame, columns: Sequence[str], source: str) -> list[Problem]:
-    """Rows whose ``columns`` repeat an earlier row's, naming the line of the first one."""
-    keys = (
-        raw[columns[0]]
-        .astype(str)
-        .str.cat([raw[column].astype(str) for column in columns[1:]], sep=" ")
-    )
-    repeated = keys.duplicated(keep="first")
-    first_line = {value: line for line, value in keys[~repeated].items()}
-    return [
-        Problem(
-            source,
-            line,
-            ", ".join(columns),
-            keys.at[line],
-            f"one row per {', '.join(columns)} (the same is on line {first_line[keys.at[line]]})",
-        )
-        for line in raw.index[repeated]
     ]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
 from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue
 
 from covid_assets.athena_export import (
@@ -98,10 +99,13 @@ def read_partition(
 ) -> tuple[pd.DataFrame, pa.Schema] | None:
     """A partition's rows as the level's table has them (dates as dates, counts as nullable
     integers), and its file's schema; None when its file is gone."""
-    key = partition_file(bucket, partition)
-    if bucket.etag(key) is None:
-        return None
-    arrow_table = pq.read_table(io.BytesIO(bucket.get(key)))
+    try:
+        content = bucket.get(partition_file(bucket, partition))
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return None
+        raise
+    arrow_table = pq.read_table(io.BytesIO(content))
     rows = arrow_table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     return rows[level.columns], arrow_table.schema
 

@@ -38,7 +38,6 @@ from covid_assets.glue_export import read_glue_export
 from covid_assets.levels import LEVELS, Level
 from covid_assets.settings import SETTINGS
 from covid_assets_bench.benchmark import evaluate
-from covid_assets_bench.real_files import stored_place_items
 from covid_assets_bench.web_sources import ServedFolder, served_folder
 from covid_assets_dev.local_stack import EMULATOR_CREDENTIALS, provision
 
@@ -194,11 +193,6 @@ def exported_rows(aws: EmulatedAws) -> pa.Table:
         bucket=aws.bucket, export_prefix=os.environ["COVID_S3_PREFIX"], region_name=aws.region
     )
     return read_glue_export(glue, bucket).to_arrow()
-
-
-def stored_level_items(aws: EmulatedAws, level: Level) -> dict[tuple[str, str], dict[str, Any]]:
-    """The level's DynamoDB items by (region, date), read with a Scan (``real_files``)."""
-    return stored_place_items(level)
 
 
 def s3_keys(aws: EmulatedAws, prefix: str = "") -> list[str]:

@@ -28,6 +28,7 @@ from covid_assets_bench.real_files import (
     national_file_of,
     new_and_revised,
     place_file_subset,
+    stored_place_items,
     with_partitions,
     written_keys,
 )
@@ -44,7 +45,6 @@ from covid_assets_tests.helpers import (
     run_daily_job,
     s3_keys,
     sensor_tick,
-    stored_level_items,
     use_level_source,
 )
 
@@ -133,7 +133,7 @@ def county_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> "CountyRepl
     )
     replayed = []
     with pytest.MonkeyPatch.context() as monkeypatch, DagsterInstance.ephemeral() as instance:
-        aws = blank_emulated_account(moto_endpoint, monkeypatch)
+        blank_emulated_account(moto_endpoint, monkeypatch)
         monkeypatch.setenv("COVID_NYT_URL", str(national_file_of(states_file, folder / "us.csv")))
         use_level_source(monkeypatch, STATE, states_file)
         served: dict[CountyDay, dict[str, Any]] = {}
@@ -172,7 +172,7 @@ def county_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> "CountyRepl
             quiet = run_assets(instance, COUNTY_LEVEL_ASSETS)
         # A Scan of the emulator costs seconds: DynamoDB is read whole once, at the end, and
         # each day's writes are checked key by key.
-        stored = stored_level_items(aws, COUNTY)
+        stored = stored_place_items(COUNTY)
     return CountyReplay(
         replayed,
         stored,

@@ -22,7 +22,7 @@ from covid_assets.failures import failure_reason
 from covid_assets.levels import COUNTY, STATE
 from covid_assets.serving_lock import ServingLockResource
 from covid_assets_bench.aws_calls import recorded_calls
-from covid_assets_bench.real_files import exported_place_rows
+from covid_assets_bench.real_files import exported_place_rows, stored_place_items
 from covid_assets_tests.helpers import (
     COUNTIES_THREE_DAYS,
     JHU_FOUR_DAYS,
@@ -34,7 +34,6 @@ from covid_assets_tests.helpers import (
     run_assets,
     run_daily_job,
     sensor_tick,
-    stored_level_items,
     use_level_source,
 )
 
@@ -132,7 +131,7 @@ def test_the_backfill_loads_its_files_in_order_into_dynamodb_and_the_export(
     assert run_backfill(instance, [first, second]).success
 
     expected = expected_items(DAY_1, DAY_2, KING_REVISED, DAY_3)
-    assert stored_level_items(aws, COUNTY) == expected
+    assert stored_place_items(COUNTY) == expected
     exported = {
         (county, date): row["cases"]
         for (_, county, date), row in exported_place_rows(COUNTY).items()
@@ -185,12 +184,12 @@ def test_a_bad_file_fails_the_backfill_naming_its_line_and_a_run_again_finishes_
     assert f"{second}, line 2, column 'cases': found '-15'" in failure_reason(
         failure.step_failure_data.error
     )
-    assert stored_level_items(aws, COUNTY) == expected_items(DAY_1, DAY_2)
+    assert stored_place_items(COUNTY) == expected_items(DAY_1, DAY_2)
 
     county_file(tmp_path, "us-counties-2020b.csv", DAY_3)
     again = run_backfill(instance, [first, second])
     assert [r["items_written"] for r in backfill_metadata(again, COUNTY.records_asset)] == [0, 3]
-    assert stored_level_items(aws, COUNTY) == expected_items(DAY_1, DAY_2, DAY_3)
+    assert stored_place_items(COUNTY) == expected_items(DAY_1, DAY_2, DAY_3)
 
 
 def test_a_daily_run_after_the_backfill_reads_and_writes_only_the_new_and_revised_county_days(
@@ -211,9 +210,7 @@ def test_a_daily_run_after_the_backfill_reads_and_writes_only_the_new_and_revise
         if call.params.get("ExpressionAttributeValues", {}).get(":level") == {"S": "county"}
     ]
     assert county_queries == []
-    assert stored_level_items(aws, COUNTY) == expected_items(
-        DAY_1, DAY_2, KING_REVISED, DAY_3, DAY_4
-    )
+    assert stored_place_items(COUNTY) == expected_items(DAY_1, DAY_2, KING_REVISED, DAY_3, DAY_4)
 
 
 def test_a_backfill_between_daily_runs_leaves_the_next_daily_run_consistent(
@@ -227,7 +224,7 @@ def test_a_backfill_between_daily_runs_leaves_the_next_daily_run_consistent(
     records = materialization_metadata(run_county_level(instance), COUNTY.records_asset)
     # Day 4's three county-days, and King's day 2 back to the window's value.
     assert (records["inserted"], records["updated"]) == (3, 1)
-    assert stored_level_items(aws, COUNTY) == expected_items(DAY_1, DAY_2, DAY_3, DAY_4)
+    assert stored_place_items(COUNTY) == expected_items(DAY_1, DAY_2, DAY_3, DAY_4)
 
 
 def test_the_backfill_waits_for_the_serving_lock_of_a_run_under_way(
@@ -247,7 +244,7 @@ def test_the_backfill_waits_for_the_serving_lock_of_a_run_under_way(
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
     assert f"being written by run {holder.run_id}" in failure.step_failure_data.error.message
-    assert stored_level_items(aws, COUNTY) == {}
+    assert stored_place_items(COUNTY) == {}
 
 
 def test_after_a_backfill_the_sensors_next_tick_asks_for_a_daily_run(

@@ -5,8 +5,8 @@ from typing import Any
 
 from covid_assets.aws import DynamoDBResource
 from covid_assets.levels import COUNTY
+from covid_assets_bench.real_files import stored_place_items
 from covid_assets_tests.fault_proxy import Fault, InFlight, leave_half_unprocessed
-from covid_assets_tests.helpers import stored_level_items
 
 
 def county_items(count: int) -> list[dict[str, Any]]:
@@ -31,7 +31,7 @@ def test_parallel_writers_write_every_item_with_one_call_per_batch_of_25(aws):
     items = county_items(500)
     table = DynamoDBResource(table_name=aws.table_name, max_parallel_writers=4)
     assert table.put_items(items) == 20
-    assert stored_level_items(aws, COUNTY) == by_key(items)
+    assert stored_place_items(COUNTY) == by_key(items)
 
 
 def test_parallel_writers_resend_unprocessed_items_and_count_each_resend(aws, fault_proxy):
@@ -40,7 +40,7 @@ def test_parallel_writers_resend_unprocessed_items_and_count_each_resend(aws, fa
     table = DynamoDBResource(table_name=aws.table_name, max_parallel_writers=4)
     assert table.put_items(items) == 20 + 10
     assert fault_proxy.calls["BatchWriteItem"] == 30
-    assert stored_level_items(aws, COUNTY) == by_key(items)
+    assert stored_place_items(COUNTY) == by_key(items)
 
 
 def test_no_more_batches_are_in_flight_at_once_than_max_parallel_writers(aws, fault_proxy):

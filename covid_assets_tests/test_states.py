@@ -19,6 +19,7 @@ from covid_assets_bench.real_files import (
     national_file_of,
     new_and_revised,
     place_file_subset,
+    stored_place_items,
     written_keys,
 )
 from covid_assets_tests.helpers import (
@@ -34,7 +35,6 @@ from covid_assets_tests.helpers import (
     run_daily_job,
     sensor_tick,
     stored_days,
-    stored_level_items,
     use_level_source,
 )
 
@@ -97,7 +97,7 @@ def test_a_state_item_deleted_behind_the_pipelines_back_starts_a_run_that_writes
         1,
         "the whole level (a Query of the level index)",
     )
-    assert ("US-WA", "2020-03-03") in stored_level_items(aws, STATE)
+    assert ("US-WA", "2020-03-03") in stored_place_items(STATE)
 
 
 def test_states_that_do_not_add_up_stop_the_state_level_and_the_dashboard_not_the_national_load(
@@ -120,7 +120,7 @@ def test_states_that_do_not_add_up_stop_the_state_level_and_the_dashboard_not_th
     assert {"dynamodb_records", "athena_export"} <= built
     assert not {STATE.records_asset, STATE.export_asset, "dashboard"} & built
     assert stored_days(aws) == THREE_DAYS
-    assert stored_level_items(aws, STATE) == {}
+    assert stored_place_items(STATE) == {}
     assert any(
         "state_daily_table failed validation" in subject for subject, _ in alert_inbox.messages()
     )
@@ -131,7 +131,7 @@ def test_a_blank_count_is_no_dynamodb_attribute_and_null_in_the_export(
 ):
     three_state_days.write_text(STATES_THREE_DAYS.replace("72,6,0", "72,6,"))
     assert run_daily_job(instance).success
-    item = stored_level_items(aws, STATE)[("US-PR", "2020-03-02")]
+    item = stored_place_items(STATE)[("US-PR", "2020-03-02")]
     assert item == {"level": "state", "place": "Puerto Rico", "fips": "72", "cases": 6}
     assert exported_place_rows(STATE)[("Puerto Rico", "2020-03-02")] == {"fips": "72", "cases": 6}
 
@@ -153,7 +153,7 @@ def test_a_table_made_before_the_level_index_gets_it_from_the_state_load(
     assert run_daily_job(instance).success
     indexes = dynamodb.describe_table(TableName=aws.table_name)["Table"]["GlobalSecondaryIndexes"]
     assert [index["IndexName"] for index in indexes] == [LEVEL_INDEX]
-    assert len(stored_level_items(aws, STATE)) == 6
+    assert len(stored_place_items(STATE)) == 6
 
 
 STATE_HISTORY = HISTORY_DIR / "nyt-us-states"
@@ -219,4 +219,4 @@ def test_replaying_the_state_history_writes_exactly_the_new_and_revised_state_da
     assert revised_by_day["2021-02-10"] == 148
     assert revised_by_day["2021-02-14"] == 113
     assert {state for state, _ in before} == REPLAYED_STATES
-    assert stored_level_items(aws, STATE) == expected_items(before)
+    assert stored_place_items(STATE) == expected_items(before)
