@@ -28,6 +28,7 @@ from covid_assets.aws import GlueCatalogResource, S3BucketResource
 from covid_assets.checks import check_result, selected_results
 from covid_assets.contracts import Problem
 from covid_assets.glue_export import ExportUnreadableError, folder_of, read_glue_export
+from covid_assets.history import PublishedTable
 from covid_assets.merged_daily_table import serving_asset
 from covid_assets.metadata import daily_table_metadata, table_sha256
 from covid_assets.serving_lock import ServingLockResource
@@ -58,7 +59,13 @@ EXPORT_SCHEMA = pa.schema(
         pa.field("recovered", pa.int64(), nullable=False),
     ]
 )
-GLUE_TYPES = {pa.date32(): "date", pa.int64(): "bigint", pa.string(): "string"}
+GLUE_TYPES = {
+    pa.date32(): "date",
+    pa.int64(): "bigint",
+    pa.string(): "string",
+    # A history's valid_from: UTC, without a zone, as Athena's timestamp is.
+    pa.timestamp("ms"): "timestamp",
+}
 CONTENT_HASH_PARAMETER = "covid_assets.content_sha256"
 # The Parquet object's ETag when it was written: a reader can tell with one HeadObject that the
 # object at the table's location is still the one the export wrote.
@@ -155,14 +162,16 @@ def athena_ddl(database: str, table: str, location: str, schema: pa.Schema = EXP
 )
 def athena_export(
     context: AssetExecutionContext,
-    merged_daily_table: pd.DataFrame,
+    merged_daily_history: PublishedTable,
     bucket: S3BucketResource,
     glue: GlueCatalogResource,
     serving_lock: ServingLockResource,
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
     serving_lock.hold(context)
+    merged_daily_table = merged_daily_history.table
     if context.selected_asset_keys:
-        yield MaterializeResult(metadata=write_export(context, merged_daily_table, bucket, glue))
+        metadata = write_export(context, merged_daily_table, bucket, glue)
+        yield MaterializeResult(metadata={**metadata, **merged_daily_history.metadata})
     yield from selected_results(
         context.selected_asset_check_keys, verify_export(merged_daily_table, bucket, glue)
     )

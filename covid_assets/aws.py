@@ -458,11 +458,13 @@ class S3BucketResource(AwsClientResource):
     def get(self, key: str) -> bytes:
         return self.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
-    def list_keys(self, prefix: str) -> Iterator[str]:
+    def list_keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
+        """The keys under ``prefix`` in order, those after ``start_after`` only when given."""
+        after = {"StartAfter": start_after} if start_after else {}
         pages = (
             self.client("s3")
             .get_paginator("list_objects_v2")
-            .paginate(Bucket=self.bucket, Prefix=prefix)
+            .paginate(Bucket=self.bucket, Prefix=prefix, **after)
         )
         for page in pages:
             yield from (entry["Key"] for entry in page.get("Contents", []))

@@ -27,7 +27,7 @@ daily load reads the window's days from DynamoDB instead.
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -49,6 +49,7 @@ from covid_assets.aws import DynamoDBResource
 from covid_assets.contracts import SourceDataError
 from covid_assets.downloads import SourceFileDownloader
 from covid_assets.dynamodb_records import item_key, plan_writes
+from covid_assets.history import iso, published_time
 from covid_assets.level_assets import (
     LATEST_ITEM,
     LOADED_HASH,
@@ -110,10 +111,14 @@ class WriteCounts:
         self.batch_write_calls += other.batch_write_calls
 
 
-def checked_county_table(downloader: SourceFileDownloader, url: str, position: int) -> pd.DataFrame:
+def checked_county_table(
+    downloader: SourceFileDownloader, url: str, position: int
+) -> tuple[pd.DataFrame, str]:
     """The file's county daily table, downloaded and checked with the county rules and the county
-    table's; SourceDataError lists every problem, with its file, line and column."""
+    table's, and when the file was published (its Last-Modified or modification time, else
+    now); SourceDataError lists every problem, with its file, line and column."""
     download = downloader.download(url, f"urls[{position}]", label=f"County file {url}")
+    published = iso(published_time(download.last_modified) or datetime.now(UTC))
     raw = RawSourceFile.from_bytes(url, download.content)
     if raw.read_problems:
         raise SourceDataError(raw.read_problems)
@@ -121,19 +126,24 @@ def checked_county_table(downloader: SourceFileDownloader, url: str, position: i
     problems = [p for rule in COUNTY.table_rules for p in rule.find_problems(table, url)]
     if problems:
         raise SourceDataError(problems)
-    return table
+    return table, published
 
 
 def write_county_days(
-    context: OpExecutionContext, dynamodb: DynamoDBResource, table: pd.DataFrame, label: str
+    context: OpExecutionContext,
+    dynamodb: DynamoDBResource,
+    table: pd.DataFrame,
+    label: str,
+    published: str,
 ) -> WriteCounts:
     """Write the county-days the DynamoDB table does not hold as they are, CHUNK_ROWS at a
     time: the chunk's items are read (BatchGetItem, consistent), and those missing or different
-    written (BatchWriteItem)."""
+    written (BatchWriteItem), stamped with the file's publication time."""
     counts = WriteCounts()
     for start in range(0, len(table), CHUNK_ROWS):
         items = level_items(COUNTY, table.iloc[start : start + CHUNK_ROWS])
-        plan = plan_writes(items, dynamodb.get_items([item_key(item) for item in items]))
+        stored = dynamodb.get_items([item_key(item) for item in items])
+        plan = plan_writes(items, stored, published)
         calls = dynamodb.put_items(plan.items_to_write)
         counts.add(WriteCounts(len(plan.items_to_write), len(plan.inserts), plan.unchanged, calls))
         context.log.info(
@@ -210,7 +220,7 @@ def backfill_county_history(
         started = time.monotonic()
         files_done = f"{position + 1} / {len(config.urls)}"
         label = f"file {files_done} ({url})"
-        table = checked_county_table(resources.downloader, url, position)
+        table, published = checked_county_table(resources.downloader, url, position)
         context.log.info(
             "%s: %d county-days, %s to %s",
             label,
@@ -218,7 +228,7 @@ def backfill_county_history(
             table["date"].min(),
             table["date"].max(),
         )
-        counts = write_county_days(context, dynamodb, table, label)
+        counts = write_county_days(context, dynamodb, table, label, published)
         total.add(counts)
         rows_so_far += len(table)
         export = write_partitioned_export(context, table, bucket, glue, COUNTY)

@@ -33,6 +33,13 @@ from covid_assets.county_backfill import county_history_backfill
 from covid_assets.dashboard import build_dashboard
 from covid_assets.downloads import SourceFileDownloader
 from covid_assets.freshness import covid_freshness_alert
+from covid_assets.history_assets import (
+    NATIONAL_HISTORY,
+    build_history_asset,
+    history_resource_keys,
+    history_resources,
+    level_history,
+)
 from covid_assets.level_assets import bucket_resource_key, build_level_assets, glue_resource_key
 from covid_assets.levels import COUNTY, Level
 from covid_assets.quarantine import QuarantineResource
@@ -71,10 +78,12 @@ def build_definitions() -> Definitions:
         table_name=configured("COVID_GLUE_TABLE"),
         region_name=region,
     )
+    national_history = history_resources(NATIONAL_HISTORY, region)
     return Definitions(
         assets=[
             build_raw_sources(sources),
             *load_assets_from_modules([merged_daily_table, dynamodb_records, athena_export]),
+            build_history_asset(NATIONAL_HISTORY),
             *(asset for level in levels for asset in build_level_assets(level)),
             build_dashboard(levels),
         ],
@@ -100,6 +109,7 @@ def build_definitions() -> Definitions:
             "quarantine": QuarantineResource(bucket=bucket, alerts=alerts),
             "served_export": ServedExportResource(
                 glue=glue,
+                history=national_history[history_resource_keys(NATIONAL_HISTORY)[0]],
                 bucket=bucket,
                 max_lost_days_percent=configured_int("COVID_MAX_LOST_DAYS_PERCENT"),
                 protected_recent_days=configured_int("COVID_PROTECTED_RECENT_DAYS"),
@@ -110,6 +120,7 @@ def build_definitions() -> Definitions:
             "serving_lock": ServingLockResource(
                 dynamodb=dynamodb, wait_seconds=configured_int("COVID_SERVING_LOCK_WAIT_SECONDS")
             ),
+            **national_history,
             **{key: res for level in levels for key, res in level_resources(level, region).items()},
             **step_output_io_manager(region),
         },
@@ -121,8 +132,10 @@ def build_definitions() -> Definitions:
 
 
 def level_resources(level: Level, region: str) -> dict[str, ConfigurableResource]:
-    """A level's own Glue table and export prefix, beside the shared resources."""
+    """A level's own Glue tables and prefixes (its export's and its history's), beside the
+    shared resources."""
     return {
+        **history_resources(level_history(level), region),
         glue_resource_key(level): GlueCatalogResource(
             database=configured("COVID_GLUE_DATABASE"),
             table_name=configured(level.glue_table_setting),

@@ -4,6 +4,7 @@ import functools
 import hashlib
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -123,7 +124,7 @@ class SourceFileDownloader(ConfigurableResource):
         try:
             if urlparse(url).scheme in ("http", "https"):
                 return self._download_http(url, etag, last_modified)
-            return Download(self._read_local(url))
+            return self._read_local(url)
         except requests.ConnectionError as error:
             cause = unreachable_cause(error)
             if cause is None:
@@ -174,11 +175,15 @@ class SourceFileDownloader(ConfigurableResource):
                     chunks.append(chunk)
                 return Download(b"".join(chunks), *validators)
 
-    def _read_local(self, url: str) -> bytes:
+    def _read_local(self, url: str) -> Download:
+        """The file, with its modification time (ISO, to the microsecond: files written within
+        a second of each other keep their order) as its Last-Modified."""
         parsed = urlparse(url)
         path = Path(urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else url)
-        self._check_size(path.stat().st_size)
-        return path.read_bytes()
+        status = path.stat()
+        self._check_size(status.st_size)
+        modified = datetime.fromtimestamp(status.st_mtime, UTC)
+        return Download(path.read_bytes(), last_modified=modified.isoformat())
 
     def _check_size(self, size: int) -> None:
         if size > self.max_bytes:

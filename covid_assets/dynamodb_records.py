@@ -6,8 +6,8 @@ it writes only new or revised days, never rewrites a day that is already right, 
 whatever an interrupted run left undone. Its check then reads back the days it wrote.
 """
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -22,6 +22,7 @@ from dagster import (
 from covid_assets.aws import DynamoDBResource, SNSResource
 from covid_assets.checks import check_result
 from covid_assets.contracts import COUNT_COLUMNS, Problem
+from covid_assets.history import PublishedTable, largest_revisions
 from covid_assets.merged_daily_table import serving_asset
 from covid_assets.metadata import column_schema, markdown_preview
 from covid_assets.serving_lock import ServingLockResource
@@ -31,6 +32,8 @@ DYNAMODB_RECORDS = "dynamodb_records"
 REGION = "US"
 
 ITEM_COLUMNS = ["region", "date", *COUNT_COLUMNS]
+# What an item records of the versions that carried it (see ``stamped``).
+PROVENANCE = ("first_published", "last_revised", "revisions")
 
 
 ItemKey = tuple[str, str]
@@ -43,12 +46,14 @@ def item_key(item: dict[str, Any]) -> ItemKey:
 
 @dataclass(frozen=True)
 class WritePlan:
-    """What one load must write: items for new keys, items for revised ones, and the rest."""
+    """What one load must write: items for new keys, items for revised ones (and the stored
+    items they revise), and the rest."""
 
     inserts: list[dict[str, Any]]
     updates: list[dict[str, Any]]
     unchanged: int
     vanished: list[ItemKey]
+    revised_from: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def items_to_write(self) -> list[dict[str, Any]]:
@@ -57,6 +62,11 @@ class WritePlan:
     @property
     def vanished_dates(self) -> list[str]:
         return [date for _, date in self.vanished]
+
+    def largest_revisions(self, fields: Sequence[str], key_of: Callable[[dict], str]) -> list[str]:
+        """The largest changes of the revised items (up to five), as ``key field: old → new``."""
+        pairs = list(zip(self.revised_from, self.updates, strict=True))
+        return [str(revision) for revision in largest_revisions(pairs, fields, key_of)]
 
 
 def to_items(merged_daily_table: pd.DataFrame, region: str = REGION) -> list[dict[str, Any]]:
@@ -71,25 +81,46 @@ def to_items(merged_daily_table: pd.DataFrame, region: str = REGION) -> list[dic
     ]
 
 
+def values_of(item: dict[str, Any]) -> dict[str, Any]:
+    """An item without the attributes that record its versions (PROVENANCE)."""
+    return {name: value for name, value in item.items() if name not in PROVENANCE}
+
+
+def stamped(item: dict[str, Any], stored: dict[str, Any] | None, published: str) -> dict[str, Any]:
+    """The item with its versions recorded: first published when its key first appeared, last
+    revised when its values last changed (both the publication times of those versions), and
+    how many times they changed. An item stored before versions were recorded keeps no first
+    publication time: it is not known."""
+    if stored is None:
+        return {**item, "first_published": published, "last_revised": published, "revisions": 0}
+    first = {"first_published": stored["first_published"]} if "first_published" in stored else {}
+    revisions = int(stored.get("revisions", 0)) + 1
+    return {**item, **first, "last_revised": published, "revisions": revisions}
+
+
 def plan_writes(
-    wanted_items: list[dict[str, Any]], stored_items: list[dict[str, Any]]
+    wanted_items: list[dict[str, Any]],
+    stored_items: list[dict[str, Any]],
+    published: str | None = None,
 ) -> WritePlan:
-    """Compare the wanted items with the stored ones by key (region, date). A stored item that
-    differs in any attribute (a count changed, or one gained or lost) is rewritten whole; stored
-    keys that are no longer wanted are left alone."""
+    """Compare the wanted items with the stored ones by key (region, date). A stored item whose
+    values differ (a count changed, or one gained or lost) is rewritten whole; stored keys that
+    are no longer wanted are left alone. With ``published`` (the version's publication time),
+    the items to write carry their versions (``stamped``)."""
     stored_by_key = {item_key(item): item for item in stored_items}
-    inserts, updates, unchanged = [], [], 0
+    inserts, updates, revised_from, unchanged = [], [], [], 0
     for item in wanted_items:
         stored = stored_by_key.get(item_key(item))
         if stored is None:
-            inserts.append(item)
-        elif stored != item:
-            updates.append(item)
+            inserts.append(item if published is None else stamped(item, None, published))
+        elif values_of(stored) != values_of(item):
+            updates.append(item if published is None else stamped(item, stored, published))
+            revised_from.append(stored)
         else:
             unchanged += 1
     wanted_keys = {item_key(item) for item in wanted_items}
     vanished = sorted(set(stored_by_key) - wanted_keys, key=lambda key: (key[1], key[0]))
-    return WritePlan(inserts, updates, unchanged, vanished)
+    return WritePlan(inserts, updates, unchanged, vanished, revised_from)
 
 
 DYNAMODB_TABLE_CHECK = AssetCheckSpec(
@@ -135,19 +166,20 @@ def table_check_result(
 )
 def dynamodb_records(
     context: AssetExecutionContext,
-    merged_daily_table: pd.DataFrame,
+    merged_daily_history: PublishedTable,
     dynamodb: DynamoDBResource,
     alerts: SNSResource,
     serving_lock: ServingLockResource,
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
     serving_lock.hold(context)
+    merged_daily_table = merged_daily_history.table
     wanted = to_items(merged_daily_table)
     if not context.selected_asset_keys:
         yield compare_every_item(dynamodb, wanted)
         return
     if dynamodb.ensure_table():
         context.log.info("Created DynamoDB table %s", dynamodb.table_name)
-    plan = plan_writes(wanted, dynamodb.query_region(REGION))
+    plan = plan_writes(wanted, dynamodb.query_region(REGION), merged_daily_history.published)
     batch_calls = dynamodb.put_items(plan.items_to_write)
     context.log.info(
         "%s: %d inserted, %d updated, %d unchanged",
@@ -158,6 +190,7 @@ def dynamodb_records(
     )
     latest_date = str(merged_daily_table["date"].max()) if len(merged_daily_table) else "none"
     # A run that wrote nothing has nothing to announce (a run launched by hand on a quiet day).
+    revisions = plan.largest_revisions(COUNT_COLUMNS, key_of=lambda item: item["date"])
     if plan.items_to_write:
         alerts.publish(
             subject=(
@@ -166,7 +199,7 @@ def dynamodb_records(
             message=(
                 f"Loaded {dynamodb.table_name}: {len(plan.inserts)} inserted, "
                 f"{len(plan.updates)} updated, {plan.unchanged} unchanged. "
-                f"Latest date: {latest_date}."
+                f"Latest date: {latest_date}." + revisions_text(revisions)
             ),
         )
     written = pd.DataFrame(plan.items_to_write, columns=ITEM_COLUMNS)
@@ -181,6 +214,8 @@ def dynamodb_records(
             "items_written": len(plan.items_to_write),
             "batch_write_calls": batch_calls,
             "latest_date": latest_date,
+            **merged_daily_history.metadata,
+            "largest_revisions": MetadataValue.json(revisions),
             # What a tick reads back (one GetItem) to confirm the table still serves this load.
             "latest_item": MetadataValue.json(wanted[-1] if wanted else {}),
             # Days the sources no longer have are kept (history is not deleted) but reported.
@@ -190,6 +225,13 @@ def dynamodb_records(
     )
     if DYNAMODB_TABLE_CHECK.key in context.selected_asset_check_keys:
         yield verify_written(dynamodb, plan)
+
+
+def revisions_text(revisions: Sequence[str]) -> str:
+    """The notice's list of the largest revisions, or nothing when there are none."""
+    if not revisions:
+        return ""
+    return "\nLargest revisions:\n" + "\n".join(f"- {revision}" for revision in revisions)
 
 
 def compare_every_item(

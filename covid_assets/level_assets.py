@@ -34,8 +34,10 @@ from covid_assets.athena_export import GLUE_SCHEMA_CHECK, verify_export, write_e
 from covid_assets.aws import DynamoDBResource, SNSResource
 from covid_assets.checks import check_result, rule_check_specs, selected_results
 from covid_assets.contracts import PLACE_COUNT_COLUMNS, Problem, SourceDataError
-from covid_assets.dynamodb_records import WritePlan, item_key, plan_writes
+from covid_assets.dynamodb_records import WritePlan, item_key, plan_writes, revisions_text
 from covid_assets.freshness import served_freshness_policy
+from covid_assets.history import PublishedTable
+from covid_assets.history_assets import build_history_asset, level_history
 from covid_assets.levels import Level
 from covid_assets.metadata import (
     column_schema,
@@ -220,6 +222,7 @@ def plan_level_writes(
     level: Level,
     table: pd.DataFrame,
     previous: pd.DataFrame | None,
+    published: str | None = None,
 ) -> tuple[WritePlan, str]:
     """What the load must write, and what it read to know. With the last load's table, only the
     items that differ from it (new, revised) can need writing: those keys are read from the table
@@ -229,15 +232,16 @@ def plan_level_writes(
 
     A place-day of the last load that the table lacks has vanished from the source and is
     kept, but reported; in a window, one dated before the window's first day has only left
-    it, and is not reported."""
+    it, and is not reported. The items to write carry their versions, ``published`` being the
+    version's publication time (``dynamodb_records.stamped``)."""
     wanted = level_items(level, table)
     if previous is None:
         stored, read = stored_level_items(dynamodb, level, table)
-        return plan_writes(wanted, stored), read
+        return plan_writes(wanted, stored, published), read
     before = {item_key(item): item for item in level_items(level, previous)}
     candidates = [item for item in wanted if before.get(item_key(item)) != item]
     stored = dynamodb.get_items([item_key(item) for item in candidates])
-    plan = plan_writes(candidates, stored)
+    plan = plan_writes(candidates, stored, published)
     first_day = table["date"].min().isoformat() if level.source_is_window and len(table) else ""
     wanted_keys = {item_key(item) for item in wanted}
     vanished = sorted(
@@ -246,7 +250,7 @@ def plan_level_writes(
     )
     unchanged = plan.unchanged + len(wanted) - len(candidates)
     read = f"the {len(candidates)} item(s) that differ from the last load (BatchGetItem)"
-    return WritePlan(plan.inserts, plan.updates, unchanged, vanished), read
+    return WritePlan(plan.inserts, plan.updates, unchanged, vanished, plan.revised_from), read
 
 
 def build_level_records(level: Level) -> AssetsDefinition:
@@ -280,18 +284,19 @@ def build_level_records(level: Level) -> AssetsDefinition:
             )
         },
         check_specs=[check],
-        ins={"table": AssetIn(level.table_asset)},
+        ins={"published": AssetIn(level.history_asset)},
         can_subset=True,
     )
     def level_records(
         context: AssetExecutionContext,
-        table: pd.DataFrame,
+        published: PublishedTable,
         dynamodb: DynamoDBResource,
         alerts: SNSResource,
         serving_lock: ServingLockResource,
         io_manager: ResourceParam[IOManager],
     ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
         serving_lock.hold(context)
+        table = published.table
         if not context.selected_asset_keys:
             stored, _ = stored_level_items(dynamodb, level, table)
             mismatched = plan_writes(level_items(level, table), stored).items_to_write
@@ -299,7 +304,7 @@ def build_level_records(level: Level) -> AssetsDefinition:
             return
         created = dynamodb.ensure_level_index()
         previous = None if created else previous_load(context, io_manager, dynamodb, level)
-        plan, read = plan_level_writes(dynamodb, level, table, previous)
+        plan, read = plan_level_writes(dynamodb, level, table, previous, published.published)
         batch_calls = dynamodb.put_items(plan.items_to_write)
         summary = (
             f"{len(plan.inserts)} inserted, {len(plan.updates)} updated, {plan.unchanged} unchanged"
@@ -307,13 +312,17 @@ def build_level_records(level: Level) -> AssetsDefinition:
         context.log.info(
             "%s (%s level), read %s: %s", dynamodb.table_name, level.name, read, summary
         )
+        revisions = plan.largest_revisions(
+            PLACE_COUNT_COLUMNS, key_of=lambda item: " ".join(item_key(item))
+        )
         if plan.items_to_write:
             alerts.publish(
                 subject=(
                     f"covid_assets: {len(plan.items_to_write)} {level.name}-day(s) updated in "
                     f"{dynamodb.table_name}"
                 ),
-                message=f"Loaded the {level.name} level into {dynamodb.table_name}: {summary}.",
+                message=f"Loaded the {level.name} level into {dynamodb.table_name}: {summary}."
+                + revisions_text(revisions),
             )
         served_before = (
             latest_materialization(context.instance, level.records_asset)[0].get(
@@ -323,7 +332,12 @@ def build_level_records(level: Level) -> AssetsDefinition:
             else None
         )
         metadata = records_metadata(level, dynamodb, table, plan, batch_calls, served_before)
-        yield Output(table, output_name=level.records_asset, metadata={**metadata, "read": read})
+        metadata |= {
+            "read": read,
+            "largest_revisions": MetadataValue.json(revisions),
+            **published.metadata,
+        }
+        yield Output(table, output_name=level.records_asset, metadata=metadata)
         if check.key in context.selected_asset_check_keys:
             written = plan.items_to_write
             read_back = dynamodb.get_items([item_key(item) for item in written])
@@ -416,7 +430,7 @@ def build_level_export(level: Level) -> AssetsDefinition:
         specs=[
             AssetSpec(
                 level.export_asset,
-                deps=[level.table_asset],
+                deps=[level.history_asset],
                 group_name="serving",
                 description=(
                     f"{level.table_asset} as Parquet under s3://$COVID_S3_BUCKET/"
@@ -429,26 +443,27 @@ def build_level_export(level: Level) -> AssetsDefinition:
             )
         ],
         check_specs=check_specs,
-        ins={"table": AssetIn(level.table_asset)},
+        ins={"published": AssetIn(level.history_asset)},
         # Run alone (no asset selected), the checks only read the export back.
         can_subset=True,
         # Keys of the level's own resources, so the resources cannot be typed parameters.
         required_resource_keys={glue_key, bucket_key, "serving_lock"},
     )
     def level_export(
-        context: AssetExecutionContext, table: pd.DataFrame
+        context: AssetExecutionContext, published: PublishedTable
     ) -> Iterator[MaterializeResult | AssetCheckResult]:
         context.resources.serving_lock.hold(context)
+        table = published.table
         glue, bucket = getattr(context.resources, glue_key), getattr(context.resources, bucket_key)
         if partitioned:
             if context.selected_asset_keys:
                 metadata = write_partitioned_export(context, table, bucket, glue, level)
-                yield MaterializeResult(metadata=metadata)
+                yield MaterializeResult(metadata={**metadata, **published.metadata})
             results = verify_partitioned_export(table, bucket, glue, level)
         else:
             if context.selected_asset_keys:
                 metadata = write_export(context, table, bucket, glue, level.export_schema)
-                yield MaterializeResult(metadata=metadata)
+                yield MaterializeResult(metadata={**metadata, **published.metadata})
             results = verify_export(table, bucket, glue, level.export_asset, rows_check)
         yield from selected_results(context.selected_asset_check_keys, results)
 
@@ -457,4 +472,9 @@ def build_level_export(level: Level) -> AssetsDefinition:
 
 def build_level_assets(level: Level) -> list[AssetsDefinition]:
     """Every asset of the level (its raw source is built with the other sources)."""
-    return [build_level_table(level), build_level_records(level), build_level_export(level)]
+    return [
+        build_level_table(level),
+        build_history_asset(level_history(level)),
+        build_level_records(level),
+        build_level_export(level),
+    ]

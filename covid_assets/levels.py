@@ -29,6 +29,7 @@ from covid_assets.contracts import (
     level_unknown_states,
     sums_differ_from_totals,
 )
+from covid_assets.history import history_asset_of
 from covid_assets.sources import NYT, NYT_COUNTIES, NYT_STATES, Source
 from covid_assets.transform import county_daily, national_totals, state_daily, state_totals
 
@@ -79,6 +80,15 @@ class Level:
     @property
     def columns(self) -> list[str]:
         return self.export_schema.names
+
+    @property
+    def history_asset(self) -> str:
+        return history_asset_of(self.table_asset)
+
+    @property
+    def assets(self) -> list[str]:
+        """The level's assets from its table on: the table, its history, load and export."""
+        return [self.table_asset, self.history_asset, self.records_asset, self.export_asset]
 
     def reconciliation_problems(self, table: pd.DataFrame, upstream: Any) -> list[Problem]:
         rule = self.reconciliation

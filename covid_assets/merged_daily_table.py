@@ -7,6 +7,7 @@ table in quarantine with an alert.
 """
 
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 
 import pandas as pd
 from dagster import (
@@ -36,14 +37,17 @@ from covid_assets.contracts import (
     served_days_lost_beyond_tolerance,
 )
 from covid_assets.freshness import served_freshness_policy
+from covid_assets.history import Version, history_asset_of, source_version
 from covid_assets.metadata import daily_table_metadata, table_sha256
 from covid_assets.quarantine import QuarantineResource
 from covid_assets.reading import RawSourceFile
 from covid_assets.served import ServedExportResource, ServedTable
 from covid_assets.serving_lock import ServingLockResource
+from covid_assets.sources import JHU, NYT
 from covid_assets.transform import merge_daily
 
 MERGED = "merged_daily_table"
+MERGED_HISTORY = history_asset_of(MERGED)
 ROW_COUNT_CHECK = "row_count_matches_common_dates"
 COMMON_DATES_CHECK = "sources_share_dates"
 SERVED_DAYS_CHECK = "served_days_kept"
@@ -170,7 +174,13 @@ def merged_daily_table(
     yield Output(
         table, metadata=daily_table_metadata(table), data_version=DataVersion(table_sha256(table))
     )
-    served = served_export.read()
+    version = Version(
+        tuple(
+            source_version(raw, source.asset, datetime.now(UTC))
+            for raw, source in ((nyt_raw, NYT), (jhu_raw, JHU))
+        )
+    )
+    served = served_export.read(version)
     context.log.info("Checks against what is served: %s", served.note)
     blocking = blocking_problems(table, nyt_raw, jhu_raw, served, served_export)
     location = quarantine.keep_failed_input(
@@ -186,14 +196,15 @@ def merged_daily_table(
 def serving_asset(
     name: str, description: str, kinds: set[str], check_specs: Sequence[AssetCheckSpec]
 ) -> Callable[[Callable], AssetsDefinition]:
-    """The decorator of a serving asset built from the merged table (its input), whose checks run
-    in its step and can also run alone, from the UI's "Execute checks": the step is subsettable,
-    and with no asset selected the function only checks."""
+    """The decorator of a serving asset built from the merged table's newest version (its input,
+    from the history), whose checks run in its step and can also run alone, from the UI's
+    "Execute checks": the step is subsettable, and with no asset selected the function only
+    checks."""
     return multi_asset(
         specs=[
             AssetSpec(
                 name,
-                deps=[MERGED],
+                deps=[MERGED_HISTORY],
                 group_name="serving",
                 description=description,
                 kinds=kinds,
@@ -201,6 +212,6 @@ def serving_asset(
             )
         ],
         check_specs=check_specs,
-        ins={MERGED: AssetIn()},
+        ins={MERGED_HISTORY: AssetIn()},
         can_subset=True,
     )

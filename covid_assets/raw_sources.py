@@ -6,6 +6,7 @@ file is emitted again, so a run downloads only what changed. The checks are bloc
 that fails one is kept in quarantine, an alert is published, and nothing downstream is touched.
 """
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -191,11 +192,12 @@ def current_file(
     if download.content is None:
         kept = stored_file(context, io_manager, source)
         if kept is not None and hashlib.sha256(kept.content).hexdigest() == stored.sha256:
+            last_modified = download.last_modified or stored.last_modified
             return CurrentFile(
-                kept,
+                dataclasses.replace(kept, last_modified=last_modified),
                 stored.sha256,
                 download.etag or stored.etag,
-                download.last_modified or stored.last_modified,
+                last_modified,
                 bytes_downloaded=0,
             )
         context.log.warning("%s: the stored file is gone or differs; downloading it", source.asset)
@@ -243,7 +245,9 @@ def checked(
 
 
 def read_raw(downloader: SourceFileDownloader, source: Source, download: Download) -> RawSourceFile:
-    return RawSourceFile.from_bytes(downloader.url_of(source), download.content)
+    return RawSourceFile.from_bytes(
+        downloader.url_of(source), download.content, download.last_modified
+    )
 
 
 def fetch(

@@ -23,22 +23,28 @@ class RawSourceFile:
     ``table`` is None when the bytes are not a readable CSV (empty, cut, not CSV at all); the
     reason is then in ``read_problems``. The raw assets keep such files instead of failing, so
     that validation can report on them and keep them for inspection.
+
+    ``last_modified`` is when its source published it, as an HTTP date: the server's
+    Last-Modified, or a local file's modification time (None when neither is known).
     """
 
     url: str
     content: bytes
     table: pd.DataFrame | None = field(repr=False)
     read_problems: list[Problem]
+    last_modified: str | None = None
 
     @classmethod
-    def from_bytes(cls, url: str, content: bytes) -> "RawSourceFile":
+    def from_bytes(
+        cls, url: str, content: bytes, last_modified: str | None = None
+    ) -> "RawSourceFile":
         try:
-            return cls(url, content, read_csv_text(content), [])
+            return cls(url, content, read_csv_text(content), [], last_modified)
         except FieldCountError as error:
             problem = Problem(url, error.line, None, f"{error.found} fields", error.expected)
         except (ValueError, UnicodeDecodeError) as error:  # pandas' parser errors are ValueErrors
             problem = Problem(url, None, None, None, f"a readable CSV file ({error})".strip())
-        return cls(url, content, None, [problem])
+        return cls(url, content, None, [problem], last_modified)
 
 
 class FieldCountError(ValueError):

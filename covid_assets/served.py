@@ -11,6 +11,7 @@ from pydantic import Field
 from covid_assets.aws import GlueCatalogResource, S3BucketResource
 from covid_assets.contracts import MERGED_COLUMNS, ServedTolerances
 from covid_assets.glue_export import ExportUnreadableError, read_glue_export
+from covid_assets.history import Version, stale_reason
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,10 @@ class ServedExportResource(ConfigurableResource):
     """The served export, and how far a new merged table may fall short of it."""
 
     glue: GlueCatalogResource = Field(description="The Glue table users query.")
+    history: GlueCatalogResource = Field(
+        description="The Glue table of its history, which records the newest version: an older "
+        "one is never served, so it is not held to what is served."
+    )
     bucket: S3BucketResource = Field(description="The bucket that holds the export's files.")
     max_lost_days_percent: int = Field(
         description="Served days a new table may lose, in percent (COVID_MAX_LOST_DAYS_PERCENT).",
@@ -50,7 +55,12 @@ class ServedExportResource(ConfigurableResource):
             self.count_drop_floor,
         )
 
-    def read(self) -> ServedTable:
+    def read(self, version: Version) -> ServedTable:
+        """What a new table of ``version`` is compared with: nothing when the version is older
+        than the newest one in the history (it will not be served: the newest stays)."""
+        older = stale_reason(self.history.get_table(), version)
+        if older is not None:
+            return ServedTable(None, f"not compared: {older}, so it will not be served")
         try:
             export = read_glue_export(self.glue, self.bucket)
             rows = export.to_arrow(MERGED_COLUMNS).to_pandas()

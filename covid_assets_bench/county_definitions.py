@@ -30,11 +30,7 @@ defs = Definitions.merge(
             define_asset_job(
                 COUNTY_LEVEL_JOB,
                 selection=AssetSelection.assets(
-                    COUNTY.source.asset,
-                    STATE.source.asset,
-                    COUNTY.table_asset,
-                    COUNTY.records_asset,
-                    COUNTY.export_asset,
+                    COUNTY.source.asset, STATE.source.asset, *COUNTY.assets
                 ),
             )
         ]

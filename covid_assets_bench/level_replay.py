@@ -52,7 +52,7 @@ EXPECTED_REVISIONS = {
 
 def level_assets(level: Level) -> list[str]:
     reconciled_with = [level.reconciliation.against, level.source.asset]
-    return [*reconciled_with, level.table_asset, level.records_asset, level.export_asset]
+    return [*reconciled_with, *level.assets]
 
 
 def run_level(instance: DagsterInstance, level: Level) -> tuple[Any, list, float]:

@@ -10,15 +10,36 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from covid_assets.contracts import USPS_CODES
+from covid_assets.dynamodb_records import PROVENANCE
 from covid_assets.levels import Level
 from covid_assets_bench.aws_calls import AwsCall
 
 # A place-day: (state, date) for the states, (state, county, date) for the counties.
 PlaceDay = tuple[str, ...]
 VALUE_COLUMNS = ("fips", "cases", "deaths")
+
+
+def csv_merged_days(nyt: Path, jhu: Path) -> dict[str, tuple[int, int, int]]:
+    """The merged table of an NYT and a JHU file, computed with the csv module (independently of
+    the pipeline): date -> (cases, deaths, recovered) for the days both have."""
+    with nyt.open(newline="") as nyt_file:
+        nyt_days = {
+            row["date"]: (int(row["cases"]), int(row["deaths"])) for row in csv.DictReader(nyt_file)
+        }
+    with jhu.open(newline="") as jhu_file:
+        recovered = {
+            row["Date"]: int(float(row["Recovered"] or 0))
+            for row in csv.DictReader(jhu_file)
+            if row["Country/Region"] == "US" and not row["Province/State"]
+        }
+    return {day: (*nyt_days[day], recovered[day]) for day in sorted(nyt_days.keys() & recovered)}
 
 
 def csv_place_rows(path: Path) -> dict[PlaceDay, dict[str, Any]]:
@@ -149,7 +170,8 @@ def exported_place_rows(level: Level) -> dict[PlaceDay, dict[str, Any]]:
 
 def stored_place_items(level: Level) -> dict[tuple[str, str], dict[str, Any]]:
     """The level's DynamoDB items, read with a Scan (not the pipeline's index), by (region,
-    date), each as its attributes other than the key, numbers as ints."""
+    date), each as its attributes other than the key and the versions it records
+    (``first_published``, ``last_revised``, ``revisions``), numbers as ints."""
     pages = (
         boto3.client("dynamodb")
         .get_paginator("scan")
@@ -159,9 +181,37 @@ def stored_place_items(level: Level) -> dict[tuple[str, str], dict[str, Any]]:
         (item["region"]["S"], item["date"]["S"]): {
             name: int(value["N"]) if "N" in value else value["S"]
             for name, value in item.items()
-            if name not in ("region", "date")
+            if name not in ("region", "date", *PROVENANCE)
         }
         for page in pages
         for item in page["Items"]
         if item.get("level", {}).get("S") == level.name
     }
+
+
+def history_files(glue_table: str) -> pa.Table:
+    """A history table's rows, read as Athena reads them: the Parquet files at its Glue table's
+    location, through pyarrow's S3 filesystem, with their Hive partition (``published_day``)."""
+    database = os.environ["COVID_GLUE_DATABASE"]
+    table = boto3.client("glue").get_table(DatabaseName=database, Name=glue_table)["Table"]
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    filesystem = pafs.S3FileSystem(
+        region=os.environ["AWS_DEFAULT_REGION"],
+        endpoint_override=endpoint.split("://", 1)[-1] or None,
+        scheme=endpoint.split("://", 1)[0] if endpoint else "https",
+    )
+    location = table["StorageDescriptor"]["Location"].removeprefix("s3://")
+    return pads.dataset(
+        location, filesystem=filesystem, format="parquet", partitioning="hive"
+    ).to_table()
+
+
+def run_sql(sql: str, tables: dict[str, pa.Table]) -> list[tuple[Any, ...]]:
+    """``sql`` run by DuckDB, each of ``tables`` under its (``database.table``) name."""
+    with duckdb.connect() as connection:
+        for number, (name, rows) in enumerate(tables.items()):
+            if "." in name:
+                connection.execute(f"CREATE SCHEMA IF NOT EXISTS {name.split('.')[0]}")
+            connection.register(f"rows_{number}", rows)
+            connection.execute(f"CREATE VIEW {name} AS SELECT * FROM rows_{number}")
+        return connection.sql(sql).fetchall()

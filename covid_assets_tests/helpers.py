@@ -44,29 +44,33 @@ from covid_assets_dev.local_stack import EMULATOR_CREDENTIALS, provision
 SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 SNAPSHOTS_DIR = SHARED_DATA_DIR / "snapshots"
 HISTORY_DIR = SHARED_DATA_DIR / "history"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 LINEAGE = {
     "nyt_raw": set(),
     "jhu_raw": set(),
     "merged_daily_table": {"nyt_raw", "jhu_raw"},
-    "dynamodb_records": {"merged_daily_table"},
-    "athena_export": {"merged_daily_table"},
+    "merged_daily_history": {"merged_daily_table", "nyt_raw", "jhu_raw"},
+    "dynamodb_records": {"merged_daily_history"},
+    "athena_export": {"merged_daily_history"},
     "dashboard": {"athena_export"},
 }
 # The state level's assets, when it is on; the dashboard then draws the states too.
 STATE_LINEAGE = {
     "nyt_states_raw": set(),
     "state_daily_table": {"nyt_states_raw", "nyt_raw"},
-    "state_dynamodb_records": {"state_daily_table"},
-    "state_athena_export": {"state_daily_table"},
+    "state_daily_history": {"state_daily_table", "nyt_states_raw"},
+    "state_dynamodb_records": {"state_daily_history"},
+    "state_athena_export": {"state_daily_history"},
     "dashboard": {"athena_export", "state_athena_export"},
 }
 # The county level's, when it is on (its counties are reconciled with the state file).
 COUNTY_LINEAGE = {
     "nyt_counties_raw": set(),
     "county_daily_table": {"nyt_counties_raw", "nyt_states_raw"},
-    "county_dynamodb_records": {"county_daily_table"},
-    "county_athena_export": {"county_daily_table"},
+    "county_daily_history": {"county_daily_table", "nyt_counties_raw"},
+    "county_dynamodb_records": {"county_daily_history"},
+    "county_athena_export": {"county_daily_history"},
 }
 
 
@@ -193,6 +197,14 @@ def exported_rows(aws: EmulatedAws) -> pa.Table:
         bucket=aws.bucket, export_prefix=os.environ["COVID_S3_PREFIX"], region_name=aws.region
     )
     return read_glue_export(glue, bucket).to_arrow()
+
+
+def exported_days(aws: EmulatedAws) -> dict[str, tuple[int, int, int]]:
+    """The national export's rows as date -> (cases, deaths, recovered)."""
+    return {
+        row["date"].isoformat(): (row["cases"], row["deaths"], row["recovered"])
+        for row in exported_rows(aws).to_pylist()
+    }
 
 
 def s3_keys(aws: EmulatedAws, prefix: str = "") -> list[str]:

@@ -54,9 +54,7 @@ SNAPSHOT_DAYS = ("2021-03-17", "2021-03-18")
 COUNTY_LEVEL_ASSETS = [
     STATE.source.asset,
     COUNTY.source.asset,
-    COUNTY.table_asset,
-    COUNTY.records_asset,
-    COUNTY.export_asset,
+    *COUNTY.assets,
 ]
 RECONCILIATION = f"{COUNTY.table_asset}:{COUNTY.reconciliation.check_name}"
 

@@ -91,8 +91,7 @@ def next_day_sources(write_sources, tmp_path: Path, *county_lines: str) -> None:
 def run_county_level(instance: DagsterInstance) -> ExecuteInProcessResult:
     """A daily run of the county level alone: its source, the state file it is held to, its
     table, load and export."""
-    assets = [COUNTY.source.asset, STATE.source.asset, COUNTY.table_asset]
-    return run_assets(instance, [*assets, COUNTY.records_asset, COUNTY.export_asset])
+    return run_assets(instance, [COUNTY.source.asset, STATE.source.asset, *COUNTY.assets])
 
 
 def run_backfill(

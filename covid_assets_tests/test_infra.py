@@ -11,7 +11,9 @@ import pytest
 from cfnlint.decode import decode
 
 from covid_assets.athena_export import EXPORT_SCHEMA, glue_table_input
-from covid_assets.aws import DynamoDBResource
+from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource
+from covid_assets.history_assets import NATIONAL_HISTORY, level_history
+from covid_assets.history_store import HistoryStore
 from covid_assets.levels import COUNTY, STATE
 from covid_assets.partitioned_export import partitioned_table_input
 from covid_assets.settings import SETTINGS
@@ -135,3 +137,36 @@ def test_daily_job_runs_against_a_stack_configured_only_by_its_outputs(
     assert len(stored_days(aws)) == 420
     location = glue_export_table(aws)["StorageDescriptor"]["Location"]
     assert location.startswith("s3://covid-assets-from-stack/exports/us/")
+
+
+@pytest.mark.parametrize(
+    ("resource", "history", "prefix"),
+    [
+        ("GlueHistoryTable", NATIONAL_HISTORY, "ExportPrefix"),
+        ("GlueStatesHistoryTable", level_history(STATE), "StatesExportPrefix"),
+        ("GlueCountiesHistoryTable", level_history(COUNTY), "CountiesExportPrefix"),
+    ],
+    ids=["national", "state", "county"],
+)
+def test_history_glue_table_in_the_template_is_the_one_the_history_writes(
+    resource, history, prefix
+):
+    in_template = template()["Resources"][resource]["Properties"]["TableInput"]
+    store = HistoryStore(
+        history,
+        GlueCatalogResource(database="covid", table_name="t"),
+        S3BucketResource(bucket="b", export_prefix="p/"),
+    )
+    written = store.table_input(rows=1, recorded={})
+    assert in_template["PartitionKeys"] == written["PartitionKeys"]
+    location_template = in_template["Parameters"].pop("storage.location.template")
+    assert location_template == {
+        "Fn::Sub": f"s3://${{Bucket}}/history/${{{prefix}}}published_day=${{!published_day}}/"
+    }
+    assert written["Parameters"].pop("storage.location.template") == (
+        "s3://b/p/published_day=${published_day}/"
+    )
+    assert in_template["StorageDescriptor"]["Location"] == {
+        "Fn::Sub": f"s3://${{Bucket}}/history/${{{prefix}}}"
+    }
+    assert_same_table_but_location(in_template, written)

@@ -6,6 +6,7 @@ import logging
 from dagster import DagsterInstance
 
 from covid_assets.athena_export import EXPORT_SCHEMA
+from covid_assets.history import iso
 from covid_assets_dev.local_stack import prepare_dagster_home
 from covid_assets_tests.helpers import (
     JHU_FOUR_DAYS,
@@ -32,18 +33,26 @@ def test_first_run_loads_every_merged_day_into_dynamodb(aws, instance, write_sou
     assert metadata["dagster/row_count"] == 3
 
 
-def test_items_carry_region_iso_date_and_numeric_counts(aws, instance, write_sources):
+def test_items_carry_region_iso_date_numeric_counts_and_their_versions(
+    aws, instance, write_sources, tmp_path
+):
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
     run_daily_job(instance)
     item = aws.client("dynamodb").get_item(
         TableName=aws.table_name, Key={"region": {"S": "US"}, "date": {"S": "2020-03-02"}}
     )["Item"]
+    # Local files are published when they were last modified; the version, when its last was.
+    published = max((tmp_path / name).stat().st_mtime for name in ("us.csv", "jhu.csv"))
+    published_iso = iso(dt.datetime.fromtimestamp(published, dt.UTC))
     assert item == {
         "region": {"S": "US"},
         "date": {"S": "2020-03-02"},
         "cases": {"N": "20"},
         "deaths": {"N": "2"},
         "recovered": {"N": "2"},
+        "first_published": {"S": published_iso},
+        "last_revised": {"S": published_iso},
+        "revisions": {"N": "0"},
     }
 
 

@@ -1,13 +1,13 @@
 """Replay the real daily snapshots in date order, as the schedule would have run on those days."""
 
-import csv
 import datetime as dt
 from pathlib import Path
 
 import pytest
 
+from covid_assets_bench.real_files import csv_merged_days
 from covid_assets_tests.helpers import (
-    exported_rows,
+    exported_days,
     materialization_metadata,
     run_daily_job,
     stored_days,
@@ -27,24 +27,7 @@ REPLAY = [
 
 def expected_days(snapshot: Path) -> dict[str, tuple[int, int, int]]:
     """The merged table computed independently of the pipeline, with the csv module."""
-    with (snapshot / "nyt-us.csv").open(newline="") as nyt_file:
-        nyt = {
-            row["date"]: (int(row["cases"]), int(row["deaths"])) for row in csv.DictReader(nyt_file)
-        }
-    with (snapshot / "jhu-combined.csv").open(newline="") as jhu_file:
-        recovered = {
-            row["Date"]: int(float(row["Recovered"] or 0))
-            for row in csv.DictReader(jhu_file)
-            if row["Country/Region"] == "US" and not row["Province/State"]
-        }
-    return {day: (*nyt[day], recovered[day]) for day in sorted(nyt.keys() & recovered.keys())}
-
-
-def exported_days(aws) -> dict[str, tuple[int, int, int]]:
-    return {
-        row["date"].isoformat(): (row["cases"], row["deaths"], row["recovered"])
-        for row in exported_rows(aws).to_pylist()
-    }
+    return csv_merged_days(snapshot / "nyt-us.csv", snapshot / "jhu-combined.csv")
 
 
 def test_replaying_the_snapshots_keeps_dynamodb_and_the_export_equal_to_each_days_merged_table(

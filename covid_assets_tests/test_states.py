@@ -160,7 +160,7 @@ STATE_HISTORY = HISTORY_DIR / "nyt-us-states"
 STATE_LEVEL_ASSETS = [
     "nyt_raw",
     "nyt_states_raw",
-    *(STATE.table_asset, STATE.records_asset, STATE.export_asset),
+    *STATE.assets,
 ]
 
 

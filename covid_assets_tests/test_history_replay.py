@@ -1,0 +1,211 @@
+"""The national history on the real NYT versions: a replay of days of ``history/nyt-us`` through
+the daily job, each version served over HTTP with its real publication time as Last-Modified
+(and the 2021-03-17 JHU snapshot, published before all of them), leaves a history whose "as of"
+each version's publication time is that version's merged table, computed with the csv module,
+queried with the README's SQL in DuckDB over the files as Athena reads them. A version older than
+the newest one then leaves what is served as it was. The benchmark replays every version."""
+
+import csv
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from dagster import DagsterInstance
+
+from covid_assets.history import as_of_sql
+from covid_assets.history_assets import NATIONAL_HISTORY
+from covid_assets_bench.real_files import csv_merged_days, history_files, new_and_revised, run_sql
+from covid_assets_bench.web_sources import served_folder
+from covid_assets_tests.helpers import (
+    HISTORY_DIR,
+    README,
+    blank_emulated_account,
+    exported_days,
+    materialization_metadata,
+    run_daily_job,
+    stored_days,
+    use_sources,
+)
+
+NATIONAL_HISTORY_DIR = HISTORY_DIR / "nyt-us"
+# The first version; 2020-05-07 to 2020-05-09 (the 8th revises dozens of days); the last two.
+REPLAYED_DAYS = ("2020-04-16", "2020-05-07", "2020-05-08", "2020-05-09", "2021-01-30", "2021-01-31")
+# A version between them, loaded after the newest (as from a stale cache).
+LATE_DAY = "2020-06-15"
+# The JHU file of every version: published before the first NYT version, so that each
+# version's publication time is its NYT commit's.
+JHU_PUBLISHED = datetime(2020, 4, 1, tzinfo=UTC)
+GLUE_HISTORY = "us_daily_history"
+MergedDays = dict[str, tuple[int, int, int]]
+
+
+@dataclass(frozen=True)
+class Published:
+    run_day: str
+    committed_utc: str
+    file: Path
+
+    @property
+    def at(self) -> datetime:
+        return datetime.fromisoformat(self.committed_utc.replace("Z", "+00:00"))
+
+    @property
+    def sql_time(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S}"
+
+
+@dataclass
+class NationalReplay:
+    versions: list[Published]
+    merged: dict[str, MergedDays]
+    appended: dict[str, int]
+    new_and_revised: dict[str, int]
+    history: pa.Table
+    late: Published
+    late_metadata: dict[str, dict[str, Any]]
+    history_after_late: pa.Table
+    served_after_late: MergedDays
+    exported_after_late: MergedDays
+
+
+def manifest(folder: Path) -> list[Published]:
+    with (folder / "MANIFEST.csv").open(newline="") as source:
+        return [
+            Published(row["run_day"], row["committed_utc"], folder / f"{row['run_day']}.csv")
+            for row in csv.DictReader(source)
+        ]
+
+
+@pytest.fixture(scope="module")
+def national_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> NationalReplay:
+    """The replayed days in order, then the version of LATE_DAY, older than the newest one, as
+    a stale cache would serve it: one replay for the module's tests."""
+    if not NATIONAL_HISTORY_DIR.is_dir():
+        pytest.skip(
+            f"real NYT history not found at {NATIONAL_HISTORY_DIR} (see shared/data/README.md)"
+        )
+    everything = manifest(NATIONAL_HISTORY_DIR)
+    versions = [version for version in everything if version.run_day in REPLAYED_DAYS]
+    late = next(version for version in everything if version.run_day == LATE_DAY)
+    jhu = snapshots_dir / "2021-03-17" / "jhu-combined.csv"
+    merged, appended, changed = {}, {}, {}
+    before: MergedDays = {}
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        DagsterInstance.ephemeral() as instance,
+        served_folder(tmp_path_factory.mktemp("web")) as web,
+    ):
+        aws = blank_emulated_account(moto_endpoint, monkeypatch)
+        jhu_url = web.publish("jhu.csv", jhu, JHU_PUBLISHED.timestamp())
+        use_sources(monkeypatch, f"{web.url}/us.csv", jhu_url)
+        for version in versions:
+            web.publish("us.csv", version.file, version.at.timestamp())
+            result = run_daily_job(instance)
+            merged[version.run_day] = rows = csv_merged_days(version.file, jhu)
+            new, revised = new_and_revised(rows, before)
+            changed[version.run_day] = len(new) + len(revised)
+            history = materialization_metadata(result, NATIONAL_HISTORY.asset)
+            appended[version.run_day] = history["rows_appended"]
+            before = rows
+        in_order = history_files(GLUE_HISTORY)
+        # A copy on disk, modified when NYT published it: the HTTP server would answer the
+        # run's If-Modified-Since with 304, as upstream does.
+        late_copy = tmp_path_factory.mktemp("late") / "us.csv"
+        shutil.copyfile(late.file, late_copy)
+        os.utime(late_copy, (late.at.timestamp(), late.at.timestamp()))
+        monkeypatch.setenv("COVID_NYT_URL", str(late_copy))
+        result = run_daily_job(instance)
+        merged[late.run_day] = csv_merged_days(late.file, jhu)
+        return NationalReplay(
+            versions=versions,
+            merged=merged,
+            appended=appended,
+            new_and_revised=changed,
+            history=in_order,
+            late=late,
+            late_metadata={
+                asset: materialization_metadata(result, asset)
+                for asset in (NATIONAL_HISTORY.asset, "dynamodb_records", "athena_export")
+            },
+            history_after_late=history_files(GLUE_HISTORY),
+            served_after_late=stored_days(aws),
+            exported_after_late=exported_days(aws),
+        )
+
+
+def as_of_days(history: pa.Table, version: Published) -> MergedDays:
+    """The history as of the version's publication, by the as-of SQL run in DuckDB."""
+    columns = ("cases", "deaths", "recovered")
+    sql = as_of_sql(f"covid.{GLUE_HISTORY}", ("date",), columns, version.sql_time)
+    return {
+        day.isoformat(): (cases, deaths, recovered)
+        for day, cases, deaths, recovered, _ in run_sql(sql, {f"covid.{GLUE_HISTORY}": history})
+    }
+
+
+def test_the_history_as_of_each_versions_publication_is_that_versions_merged_table(
+    national_replay,
+):
+    for version in national_replay.versions:
+        found = as_of_days(national_replay.history, version)
+        assert found == national_replay.merged[version.run_day], version.run_day
+
+
+def test_each_version_appends_exactly_its_new_and_revised_days(national_replay):
+    assert national_replay.appended == national_replay.new_and_revised
+    assert national_replay.new_and_revised["2020-05-08"] > 30
+    assert national_replay.history.num_rows == sum(national_replay.new_and_revised.values())
+
+
+def test_each_row_records_its_batchs_source_hashes_and_publication_day(national_replay):
+    rows = national_replay.history.to_pylist()
+    for row in rows:
+        assert re.fullmatch("[0-9a-f]{64}", row["nyt_sha256"]), row
+        assert re.fullmatch("[0-9a-f]{64}", row["jhu_sha256"]), row
+        assert str(row["published_day"]) == row["valid_from"].date().isoformat()
+    assert len({row["jhu_sha256"] for row in rows}) == 1
+    assert len({row["nyt_sha256"] for row in rows}) == len(national_replay.versions)
+
+
+def test_the_readmes_as_of_query_runs_in_duckdb_over_the_history_files(national_replay):
+    query = re.search(r"```sql\n(SELECT \"date\".*?)\n```", README.read_text(), re.DOTALL)
+    assert query, "README: no as-of query of us_daily_history"
+    newest = national_replay.versions[-1]
+    columns = ("cases", "deaths", "recovered")
+    assert query.group(1) == as_of_sql(f"covid.{GLUE_HISTORY}", ("date",), columns, newest.sql_time)
+    found = run_sql(query.group(1), {f"covid.{GLUE_HISTORY}": national_replay.history})
+    by_day = {
+        day.isoformat(): (cases, deaths, recovered) for day, cases, deaths, recovered, _ in found
+    }
+    assert by_day == national_replay.merged[newest.run_day]
+
+
+def test_a_version_older_than_the_newest_leaves_what_is_served_unchanged(national_replay):
+    newest = national_replay.merged[national_replay.versions[-1].run_day]
+    assert national_replay.served_after_late == newest
+    assert national_replay.exported_after_late == newest
+    history, records, export = (
+        national_replay.late_metadata[asset]
+        for asset in (NATIONAL_HISTORY.asset, "dynamodb_records", "athena_export")
+    )
+    assert history["stale_version"].startswith(
+        f"nyt_raw was published at {national_replay.late.committed_utc.replace('Z', '.000Z')}"
+    )
+    assert records["items_written"] == 0
+    assert records["stale_version"] == export["stale_version"] == history["stale_version"]
+    assert export["status"] == "unchanged"
+
+
+def test_a_version_older_than_the_newest_adds_what_the_history_lacks(national_replay):
+    """Then "as of" every version, the late one included, gives that version's table."""
+    history = national_replay.history_after_late
+    assert history.num_rows > national_replay.history.num_rows
+    assert national_replay.late_metadata[NATIONAL_HISTORY.asset]["status"] == "stale: appended"
+    for version in [*national_replay.versions, national_replay.late]:
+        assert as_of_days(history, version) == national_replay.merged[version.run_day], version
