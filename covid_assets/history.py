@@ -8,6 +8,7 @@ with the greatest ``valid_from`` not after T (``as_of``), and the history grows 
 """
 
 import hashlib
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -270,7 +271,10 @@ class Revision:
 
     def __str__(self) -> str:
         def shown(value: Any) -> str:
-            return "blank" if value is None else f"{value:,}" if isinstance(value, int) else value
+            # Counts read back from DynamoDB are Decimals.
+            if isinstance(value, numbers.Number):
+                return f"{value:,}"
+            return "blank" if value is None else str(value)
 
         return f"{self.key} {self.field}: {shown(self.old)} → {shown(self.new)}"
 

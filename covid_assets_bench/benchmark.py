@@ -312,6 +312,9 @@ def print_scenario(scenario: Scenario, pipeline: RunFigures, baseline: RunFigure
         row("  of which stored (the rest failed the condition)", "", baseline.items_stored)
     for service in ("dynamodb", "s3", "glue"):
         row(f"{service} write calls", pipeline.write_calls(service), baseline.write_calls(service))
+    row("history appended: Parquet objects", pipeline.history_objects)
+    row("  their bytes", pipeline.history_bytes)
+    row("  Glue write calls", pipeline.history_glue_writes)
     row(
         "bytes downloaded (baseline: files read)",
         sum(pipeline.bytes_downloaded.values()),

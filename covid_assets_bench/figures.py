@@ -84,6 +84,9 @@ class RunFigures:
     succeeded: bool = True
     items_stored: int | None = None  # of the items written, those a condition let through
     serving_lock_calls: int = 0
+    history_objects: int = 0  # Parquet objects appended to the histories
+    history_bytes: int = 0
+    history_glue_writes: int = 0  # write calls on the histories' Glue tables
 
     @classmethod
     def timed(cls, seconds: float) -> "RunFigures":
@@ -110,14 +113,29 @@ class RunFigures:
         )
 
 
+def is_history_object_write(call: AwsCall) -> bool:
+    """A Parquet object appended to a history (its keys start with ``history/``)."""
+    return call.operation == "PutObject" and call.params.get("Key", "").startswith("history/")
+
+
+def is_history_glue_write(call: AwsCall) -> bool:
+    table = call.params.get("TableInput", {}).get("Name", call.params.get("TableName", ""))
+    return call.service == "glue" and is_write(call.operation) and table.endswith("_history")
+
+
 def figures_from_calls(calls: list[AwsCall], seconds: float) -> RunFigures:
-    """The calls by operation and the items written, the serving lock's calls counted apart."""
+    """The calls by operation and the items written, the serving lock's calls counted apart,
+    and what the histories' appends cost."""
     data_calls = [call for call in calls if not is_serving_lock_call(call)]
+    appended = [call for call in data_calls if is_history_object_write(call)]
     return RunFigures(
         calls=calls_by_operation(data_calls),
         dynamodb_items_written=sum(items_written(c) for c in data_calls if c.service == "dynamodb"),
         seconds=seconds,
         serving_lock_calls=len(calls) - len(data_calls),
+        history_objects=len(appended),
+        history_bytes=sum(len(call.params.get("Body", b"")) for call in appended),
+        history_glue_writes=sum(map(is_history_glue_write, data_calls)),
     )
 
 

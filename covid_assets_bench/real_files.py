@@ -6,6 +6,8 @@ the levels both check the pipeline against these."""
 import csv
 import io
 import os
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import pyarrow.parquet as pq
 
 from covid_assets.contracts import USPS_CODES
 from covid_assets.dynamodb_records import PROVENANCE
+from covid_assets.history import as_of_sql
 from covid_assets.levels import Level
 from covid_assets_bench.aws_calls import AwsCall
 
@@ -215,3 +218,47 @@ def run_sql(sql: str, tables: dict[str, pa.Table]) -> list[tuple[Any, ...]]:
             connection.register(f"rows_{number}", rows)
             connection.execute(f"CREATE VIEW {name} AS SELECT * FROM rows_{number}")
         return connection.sql(sql).fetchall()
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    """One version of a history folder's MANIFEST.csv: its run day, when NYT published it, and
+    its file."""
+
+    run_day: str
+    committed_utc: str
+    file: Path
+
+    @property
+    def at(self) -> datetime:
+        return datetime.fromisoformat(self.committed_utc.replace("Z", "+00:00"))
+
+    @property
+    def sql_time(self) -> str:
+        """The publication time as an SQL timestamp literal's text (UTC)."""
+        return f"{self.at:%Y-%m-%d %H:%M:%S}"
+
+
+def manifest_versions(folder: Path) -> list[PublishedVersion]:
+    """The versions of ``history/<file>/``, in run-day order."""
+    with (folder / "MANIFEST.csv").open(newline="") as source:
+        return [
+            PublishedVersion(row["run_day"], row["committed_utc"], folder / f"{row['run_day']}.csv")
+            for row in csv.DictReader(source)
+        ]
+
+
+def history_place_rows(level: Level, at: str) -> dict[PlaceDay, dict[str, Any]]:
+    """The level's history as of ``at`` (SQL timestamp text, UTC), by the as-of SQL run in
+    DuckDB over its files, in ``csv_place_rows``'s form."""
+    table = f"{os.environ['COVID_GLUE_DATABASE']}.{os.environ[level.glue_table_setting]}_history"
+    values = [name for name in level.columns if name not in level.key_columns]
+    sql = as_of_sql(table, level.key_columns, values, at)
+    rows = {}
+    for record in run_sql(sql, {table: history_files(table.split(".")[1])}):
+        named = dict(zip([*level.key_columns, *values], record, strict=False))
+        places = [named[column] for column in level.key_columns[1:]]
+        rows[(*places, named["date"].isoformat())] = {
+            column: named[column] for column in VALUE_COLUMNS if named[column] is not None
+        }
+    return rows

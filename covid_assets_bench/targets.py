@@ -45,6 +45,11 @@ def scenario_targets(
             for service in ("dynamodb", "s3", "glue")
         ),
         exactly("next day: DynamoDB items in write calls", 1, next_day.dynamodb_items_written),
+        exactly("next day: history objects appended", 1, next_day.history_objects),
+        exactly("next day: history Glue write calls", 1, next_day.history_glue_writes),
+        exactly(
+            "no-change day, run by hand: history objects appended", 0, run_by_hand.history_objects
+        ),
         exactly("next day: DynamoDB write calls", 1, next_day.write_calls("dynamodb")),
         exactly(
             f"full load: DynamoDB write calls (ceil({full_load_rows}/{DYNAMODB_BATCH_SIZE}))",

@@ -1,9 +1,13 @@
 """What the tests share besides fixtures: the emulated account, the real snapshots, small
 hand-written sources, and helpers that run the daily job and read back what it wrote."""
 
+import atexit
 import datetime as dt
+import functools
 import json
 import os
+import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -124,9 +128,29 @@ def use_level_source(monkeypatch: pytest.MonkeyPatch, level: Level, path: Path |
     monkeypatch.setenv(level.source.url_setting, str(path))
 
 
+@functools.cache
+def published_snapshot(snapshots_dir: Path, day: str) -> Path:
+    """A copy of one day's snapshot folder whose files were modified (published) at noon UTC
+    that day, as a run at 12:15 saw them: a local file is published when it was modified, and
+    the shared copies' own times say only when they were copied. One copy per process."""
+    folder = Path(tempfile.mkdtemp(prefix=f"snapshot-{day}-"))
+    atexit.register(shutil.rmtree, folder, True)
+    noon = dt.datetime.fromisoformat(f"{day}T12:00:00+00:00").timestamp()
+    for original in (snapshots_dir / day).iterdir():
+        shutil.copyfile(original, folder / original.name)
+        os.utime(folder / original.name, (noon, noon))
+    return folder
+
+
+def published_at(moment: dt.datetime, *files: Path) -> None:
+    """Date the files' publication (a local file is published when it was last modified)."""
+    for file in files:
+        os.utime(file, (moment.timestamp(), moment.timestamp()))
+
+
 def snapshot_sources(snapshots_dir: Path, day: str) -> dict[str, str]:
-    """The settings that point the sources at one day's real snapshot."""
-    folder = snapshots_dir / day
+    """The settings that point the sources at one day's real snapshot, published that day."""
+    folder = published_snapshot(snapshots_dir, day)
     return {
         "COVID_NYT_URL": (folder / "nyt-us.csv").as_uri(),
         "COVID_JHU_URL": str(folder / "jhu-combined.csv"),
@@ -204,6 +228,19 @@ def exported_days(aws: EmulatedAws) -> dict[str, tuple[int, int, int]]:
     return {
         row["date"].isoformat(): (row["cases"], row["deaths"], row["recovered"])
         for row in exported_rows(aws).to_pylist()
+    }
+
+
+def stored_item_versions(aws: EmulatedAws, region: str, date: str) -> dict[str, Any]:
+    """What one DynamoDB item records of its versions: first_published, last_revised,
+    revisions."""
+    item = aws.client("dynamodb").get_item(
+        TableName=aws.table_name, Key={"region": {"S": region}, "date": {"S": date}}
+    )["Item"]
+    return {
+        "first_published": item["first_published"]["S"],
+        "last_revised": item["last_revised"]["S"],
+        "revisions": int(item["revisions"]["N"]),
     }
 
 

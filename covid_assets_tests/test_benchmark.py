@@ -38,6 +38,7 @@ def test_quick_benchmark_prints_every_scenario_the_baseline_ratio_and_the_target
         "=== same-day revision: NYT 2020-05-07 then 2020-05-08",
         "AWS API calls",
         "DynamoDB items in write calls",
+        "history appended: Parquet objects",
         "bytes downloaded",
         "wall time, seconds",
         "=== targets",

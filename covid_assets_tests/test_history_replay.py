@@ -5,13 +5,11 @@ each version's publication time is that version's merged table, computed with th
 queried with the README's SQL in DuckDB over the files as Athena reads them. A version older than
 the newest one then leaves what is served as it was. The benchmark replays every version."""
 
-import csv
 import os
 import re
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -20,7 +18,14 @@ from dagster import DagsterInstance
 
 from covid_assets.history import as_of_sql
 from covid_assets.history_assets import NATIONAL_HISTORY
-from covid_assets_bench.real_files import csv_merged_days, history_files, new_and_revised, run_sql
+from covid_assets_bench.real_files import (
+    PublishedVersion,
+    csv_merged_days,
+    history_files,
+    manifest_versions,
+    new_and_revised,
+    run_sql,
+)
 from covid_assets_bench.web_sources import served_folder
 from covid_assets_tests.helpers import (
     HISTORY_DIR,
@@ -45,41 +50,18 @@ GLUE_HISTORY = "us_daily_history"
 MergedDays = dict[str, tuple[int, int, int]]
 
 
-@dataclass(frozen=True)
-class Published:
-    run_day: str
-    committed_utc: str
-    file: Path
-
-    @property
-    def at(self) -> datetime:
-        return datetime.fromisoformat(self.committed_utc.replace("Z", "+00:00"))
-
-    @property
-    def sql_time(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M:%S}"
-
-
 @dataclass
 class NationalReplay:
-    versions: list[Published]
+    versions: list[PublishedVersion]
     merged: dict[str, MergedDays]
     appended: dict[str, int]
     new_and_revised: dict[str, int]
     history: pa.Table
-    late: Published
+    late: PublishedVersion
     late_metadata: dict[str, dict[str, Any]]
     history_after_late: pa.Table
     served_after_late: MergedDays
     exported_after_late: MergedDays
-
-
-def manifest(folder: Path) -> list[Published]:
-    with (folder / "MANIFEST.csv").open(newline="") as source:
-        return [
-            Published(row["run_day"], row["committed_utc"], folder / f"{row['run_day']}.csv")
-            for row in csv.DictReader(source)
-        ]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +72,7 @@ def national_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> NationalR
         pytest.skip(
             f"real NYT history not found at {NATIONAL_HISTORY_DIR} (see shared/data/README.md)"
         )
-    everything = manifest(NATIONAL_HISTORY_DIR)
+    everything = manifest_versions(NATIONAL_HISTORY_DIR)
     versions = [version for version in everything if version.run_day in REPLAYED_DAYS]
     late = next(version for version in everything if version.run_day == LATE_DAY)
     jhu = snapshots_dir / "2021-03-17" / "jhu-combined.csv"
@@ -139,7 +121,7 @@ def national_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> NationalR
         )
 
 
-def as_of_days(history: pa.Table, version: Published) -> MergedDays:
+def as_of_days(history: pa.Table, version: PublishedVersion) -> MergedDays:
     """The history as of the version's publication, by the as-of SQL run in DuckDB."""
     columns = ("cases", "deaths", "recovered")
     sql = as_of_sql(f"covid.{GLUE_HISTORY}", ("date",), columns, version.sql_time)

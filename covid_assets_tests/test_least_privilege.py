@@ -2,6 +2,7 @@
 the code: every AWS request a replay of the real snapshots makes is allowed, on the resource it
 names, and the policy allows nothing the code never does."""
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from covid_assets_tests.helpers import (
     NYT_FOUR_DAYS,
     NYT_THREE_DAYS,
     STATES_THREE_DAYS,
+    published_at,
     run_daily_job,
     sensor_tick,
     use_level_source,
@@ -232,6 +234,8 @@ def replay_requests(
             write_sources(nyt, jhu)
             states_file.write_text(states)
             counties_file.write_text(counties)
+            # Published before the snapshots, which are loaded after them as newer versions.
+            published_at(EARLY_MARCH_2020, *tmp_path.glob("*.csv"))
             assert run_daily_job(instance).success
         use_level_source(monkeypatch, STATE, "")
         for day in sorted(folder.name for folder in snapshots_dir.iterdir() if folder.is_dir()):
@@ -243,6 +247,7 @@ def replay_requests(
     return requests
 
 
+EARLY_MARCH_2020 = dt.datetime(2020, 3, 5, tzinfo=dt.UTC)
 # The fourth day of STATES_THREE_DAYS, adding up to NYT_FOUR_DAYS's 2020-03-04.
 STATES_FOURTH_DAY = "2020-03-04,Washington,53,28,4\n2020-03-04,Puerto Rico,72,12,0\n"
 COUNTIES_FOURTH_DAY = (

@@ -68,3 +68,14 @@ def test_first_snapshot_ends_on_2020_10_08(aws, instance, snapshots_dir, monkeyp
     assert stored_days(aws)["2020-10-08"] == (7_638_362, 212_678, 3_021_252)
     merged = materialization_metadata(result, "merged_daily_table")
     assert (merged["first_date"], merged["last_date"]) == (str(dt.date(2020, 1, 22)), "2020-10-08")
+
+
+def test_the_load_notice_lists_the_days_largest_revisions(
+    aws, instance, snapshots_dir, monkeypatch, alert_inbox
+):
+    for day in ("2021-03-17", "2021-03-18"):
+        use_snapshot(monkeypatch, snapshots_dir, day)
+        run_daily_job(instance)
+    *_, (subject, message) = alert_inbox.messages()
+    assert subject == "covid_assets: 1 day(s) updated in covid_daily"
+    assert message.endswith("Largest revisions:\n- 2021-03-16 cases: 29,573,180 → 29,573,186")

@@ -134,7 +134,8 @@ def test_aws_error_during_the_load_alerts_with_the_step(
 
     [(subject, message)] = alert_inbox.messages()
     assert 'the run started by hand ("Materialize all") failed' in subject
-    assert "step athena_export" in message
+    # The first step to write to the bucket: the history's append.
+    assert "step merged_daily_history" in message
     assert "NoSuchBucket" in message
 
 

@@ -2,7 +2,7 @@
 and its Glue table equal an independent computation with the csv module, and a replay of the
 real history writes exactly the new and revised state-days."""
 
-import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +10,17 @@ import pytest
 
 from covid_assets.automation import REASON_TAG
 from covid_assets.aws import KEY_ATTRIBUTES, LEVEL_INDEX
+from covid_assets.history import iso
 from covid_assets.levels import STATE
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.real_files import (
+    PublishedVersion,
     csv_place_rows,
     expected_items,
     exported_place_rows,
+    history_files,
+    history_place_rows,
+    manifest_versions,
     national_file_of,
     new_and_revised,
     place_file_subset,
@@ -35,6 +40,7 @@ from covid_assets_tests.helpers import (
     run_daily_job,
     sensor_tick,
     stored_days,
+    stored_item_versions,
     use_level_source,
 )
 
@@ -165,11 +171,10 @@ STATE_LEVEL_ASSETS = [
 
 
 @pytest.fixture(scope="module")
-def state_history() -> list[Path]:
+def state_history() -> list[PublishedVersion]:
     if not STATE_HISTORY.is_dir():
         pytest.skip(f"real state history not found at {STATE_HISTORY} (see shared/data/README.md)")
-    with (STATE_HISTORY / "MANIFEST.csv").open(newline="") as manifest:
-        return [STATE_HISTORY / f"{row['run_day']}.csv" for row in csv.DictReader(manifest)]
+    return manifest_versions(STATE_HISTORY)
 
 
 # The states the real history revises (Alaska's 145 past days on 2021-02-10, Nebraska's 113 on
@@ -190,15 +195,22 @@ def test_replaying_the_state_history_writes_exactly_the_new_and_revised_state_da
     aws, instance, state_history, snapshots_dir, monkeypatch, tmp_path
 ):
     """Each day's run writes exactly the state-days that are new or differ from the day before
-    (seen in its BatchWriteItem calls) and leaves the Glue table equal to that day's file read
-    with the csv module; the replay ends with the real 2021-03-18 snapshot, and DynamoDB then
-    holds exactly that file. The files are the real ones cut down to the states they revise."""
+    (seen in its BatchWriteItem calls), leaves the Glue table equal to that day's file read with
+    the csv module, and appends exactly those state-days to the history, whose "as of" the day's
+    publication is the day's file. The replay ends with the real 2021-03-18 snapshot, and
+    DynamoDB then holds exactly that file. The files are the real ones cut down to the states
+    they revise, each modified when NYT published it."""
     before: dict[StateDay, dict[str, Any]] = {}
-    revised_by_day = {}
-    latest_snapshot = snapshots_dir / "2021-03-18" / "nyt-us-states.csv"
-    for real_file in [*state_history, latest_snapshot]:
-        day = real_file.parent.name if real_file == latest_snapshot else real_file.stem
-        states_file = place_file_subset(real_file, REPLAYED_STATES, tmp_path / f"{day}.csv")
+    revised_by_day, appended = {}, 0
+    latest_snapshot = PublishedVersion(
+        "2021-03-18",
+        "2021-03-18T12:00:00Z",
+        snapshots_dir / "2021-03-18" / "nyt-us-states.csv",
+    )
+    for version in [*state_history, latest_snapshot]:
+        day = version.run_day
+        states_file = place_file_subset(version.file, REPLAYED_STATES, tmp_path / f"{day}.csv")
+        os.utime(states_file, (version.at.timestamp(), version.at.timestamp()))
         use_level_source(monkeypatch, STATE, states_file)
         national = national_file_of(states_file, tmp_path / f"us-{day}.csv")
         monkeypatch.setenv("COVID_NYT_URL", str(national))
@@ -212,11 +224,24 @@ def test_replaying_the_state_history_writes_exactly_the_new_and_revised_state_da
         assert (metadata["inserted"], metadata["updated"]) == (len(new), len(revised)), day
         assert metadata["unchanged"] == len(rows) - len(new) - len(revised)
         assert exported_place_rows(STATE) == rows, day
+        history = materialization_metadata(result, STATE.history_asset)
+        assert history["rows_appended"] == len(new) + len(revised), day
+        assert history_place_rows(STATE, version.sql_time) == rows, day
         if not before:
             assert metadata["batch_write_calls"] == -(-len(rows) // 25)
         revised_by_day[day] = len(revised)
+        appended += len(new) + len(revised)
         before = rows
     assert revised_by_day["2021-02-10"] == 148
     assert revised_by_day["2021-02-14"] == 113
     assert {state for state, _ in before} == REPLAYED_STATES
     assert stored_place_items(STATE) == expected_items(before)
+    assert history_files(os.environ[STATE.glue_table_setting] + "_history").num_rows == appended
+    # Alaska's 2020-12-01: first seen on 2021-02-08 (32,911 cases), revised to 32,909 on
+    # 2021-02-10 and back to 32,911 on 2021-02-11.
+    first, _, _, back = state_history[:4]
+    assert stored_item_versions(aws, "US-AK", "2020-12-01") == {
+        "first_published": iso(first.at),
+        "last_revised": iso(back.at),
+        "revisions": 2,
+    }
