@@ -209,7 +209,8 @@ def build_history_asset(history: HistoryOf) -> AssetsDefinition:
             )
             served = PublishedTable(table, iso(version.published), None)
             newest_sha256 = table_sha256(table)
-            appended = recorded.get(NEWEST_OBJECT) != key
+            # The same version again appends nothing, unless the history lost some of it.
+            appended = recorded.get(NEWEST_OBJECT) != key or not rows.empty
         total = int(recorded.get(ROW_COUNT_PARAMETER, 0))
         location = ""
         if appended:
@@ -248,7 +249,7 @@ def build_history_asset(history: HistoryOf) -> AssetsDefinition:
             served,
             output_name=history.asset,
             metadata=metadata,
-            data_version=DataVersion(table_sha256(served.table)),
+            data_version=DataVersion(newest_sha256 or recorded[NEWEST_SHA256]),
         )
 
     return history_asset

@@ -22,9 +22,12 @@ from covid_assets.levels import COUNTY, STATE
 from covid_assets.partitioned_export import ROWS_CHECK
 from covid_assets_bench.aws_calls import AwsCall, recorded_calls
 from covid_assets_bench.real_files import (
+    PublishedVersion,
     csv_place_rows,
     expected_items,
     exported_place_rows,
+    history_place_rows,
+    manifest_versions,
     national_file_of,
     new_and_revised,
     place_file_subset,
@@ -41,6 +44,7 @@ from covid_assets_tests.helpers import (
     blank_emulated_account,
     check_evaluation,
     materialization_metadata,
+    published_at,
     run_assets,
     run_daily_job,
     s3_keys,
@@ -98,6 +102,9 @@ class ReplayedDay:
     reconciliation_passed: bool
     reconciliation_description: str | None
     exported: dict[CountyDay, dict[str, Any]]
+    history: dict[str, Any]
+    # The history as of the day's publication.
+    as_of: dict[CountyDay, dict[str, Any]]
 
 
 @dataclass
@@ -121,10 +128,15 @@ def county_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> "CountyRepl
             f"real county history not found at {COUNTY_HISTORY} (see shared/data/README.md)"
         )
     folder = tmp_path_factory.mktemp("counties")
-    real_files = [
-        COUNTY_HISTORY / "2021-03-09.csv",
-        COUNTY_HISTORY / "2021-03-10.csv",
-        *(snapshots_dir / day / "nyt-us-counties-recent.csv" for day in SNAPSHOT_DAYS),
+    # Each file published when NYT committed it (a snapshot: at noon of its day).
+    versions = [
+        *manifest_versions(COUNTY_HISTORY),
+        *(
+            PublishedVersion(
+                day, f"{day}T12:00:00Z", snapshots_dir / day / "nyt-us-counties-recent.csv"
+            )
+            for day in SNAPSHOT_DAYS
+        ),
     ]
     states_file = place_file_subset(
         snapshots_dir / "2021-03-18" / "nyt-us-states.csv", REPLAYED_STATES, folder / "states.csv"
@@ -136,9 +148,10 @@ def county_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> "CountyRepl
         use_level_source(monkeypatch, STATE, states_file)
         served: dict[CountyDay, dict[str, Any]] = {}
         window: dict[CountyDay, dict[str, Any]] = {}
-        for real_file in real_files:
-            day = real_file.stem if real_file.parent == COUNTY_HISTORY else real_file.parent.name
-            counties_file = place_file_subset(real_file, REPLAYED_STATES, folder / f"{day}.csv")
+        for version in versions:
+            day = version.run_day
+            counties_file = place_file_subset(version.file, REPLAYED_STATES, folder / f"{day}.csv")
+            published_at(version.at, counties_file)
             use_level_source(monkeypatch, COUNTY, counties_file)
             with recorded_calls() as calls:
                 result = run_assets(instance, COUNTY_LEVEL_ASSETS)
@@ -162,6 +175,8 @@ def county_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> "CountyRepl
                     reconciliation_passed=reconciliation.passed,
                     reconciliation_description=reconciliation.description,
                     exported=exported_place_rows(COUNTY),
+                    history=materialization_metadata(result, COUNTY.history_asset),
+                    as_of=history_place_rows(COUNTY, version.sql_time),
                 )
             )
             window = rows
@@ -190,6 +205,16 @@ def test_each_day_writes_exactly_the_new_and_revised_county_days(county_replay):
             len(day.revised),
         ), day.day
         assert day.records["batch_write_calls"] == -(-len(changed) // 25), day.day
+
+
+def test_each_day_appends_its_new_and_revised_county_days_to_the_history(county_replay):
+    for day in county_replay.days:
+        assert day.history["rows_appended"] == len(day.new) + len(day.revised), day.day
+
+
+def test_the_history_as_of_each_days_publication_is_every_county_day_served_then(county_replay):
+    for day in county_replay.days:
+        assert day.as_of == day.served, day.day
 
 
 def test_dynamodb_holds_every_county_day_ever_seen_with_its_latest_values(county_replay):
