@@ -257,7 +257,7 @@ def test_lineage_edges_run_raw_to_merged_to_dynamodb_and_export_to_dashboard(dag
         "merged_daily_table": ["jhu_raw", "nyt_raw"],
         "dynamodb_records": ["merged_daily_table"],
         "athena_export": ["merged_daily_table"],
-        "dashboard": ["athena_export"],
+        "dashboard": ["athena_export", "merged_daily_history"],
     }
 
 
