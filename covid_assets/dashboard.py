@@ -97,7 +97,8 @@ def build_dashboard(levels: Sequence[Level]) -> AssetsDefinition:
         freshness_policy=served_freshness_policy(),
         description=(
             f"{description}: SVG charts in the materialization and a self-contained page at "
-            f"s3://$COVID_S3_BUCKET/{DASHBOARD_KEY}."
+            f"s3://$COVID_S3_BUCKET/{DASHBOARD_KEY} (as published on a day: at "
+            f"{as_published_page_key('<day>')})."
         ),
         kinds={"svg", "html", "s3"},
         # Keys of the state level's and the history's own resources, so none can be a typed

@@ -243,7 +243,7 @@ def revisions_charts(data: DashboardData) -> list[Chart]:
         *(
             Chart(
                 REVISED_TITLES[column],
-                f"{column.title()} (sum of the changes' sizes)",
+                f"{column.title()} changed",
                 [
                     Series(
                         f"Change of the revised days' {column}",
