@@ -137,7 +137,7 @@ def build_dashboard(levels: Sequence[Level]) -> AssetsDefinition:
                 raise Failure(f"as_published_on {day}: {error}") from None
             location = store.bucket.uri(store.root)
             location_key = "history_location"
-            page_key = as_published_page_key(f"{day}")
+            page_key = as_published_page_key(day.isoformat())
         state_export = None
         if states:
             glue_key, bucket_key = state_resources
@@ -169,7 +169,7 @@ def build_dashboard(levels: Sequence[Level]) -> AssetsDefinition:
             metadata={
                 "dashboard": MetadataValue.md(dashboard_markdown(data, svgs)),
                 "html_page": MetadataValue.path(page),
-                "as_published_on": f"{day or ''}",
+                "as_published_on": day.isoformat() if day else "",
                 location_key: MetadataValue.path(location),
                 "days": len(national),
                 "first_date": str(data.first_date),

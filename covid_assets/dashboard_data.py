@@ -119,10 +119,11 @@ def revisions_by_publication_day(history: pd.DataFrame) -> pd.DataFrame:
 
 def chosen_day(text: str) -> dt.date | None:
     """A day chosen in the run config (ISO, ``2020-06-14``), None when left empty."""
-    if not text.strip():
+    day = text.strip()
+    if not day:
         return None
     try:
-        return dt.date.fromisoformat(text.strip())
+        return dt.date.fromisoformat(day)
     except ValueError:
         raise ValueError(f"{text!r} is not a day in ISO form, like 2020-06-14") from None
 

@@ -1,5 +1,5 @@
-"""Draw the dashboard: the headline figures, four SVG charts, the revisions' panel (two charts and
-the largest revisions in numbers), the states' panel, and the page and the Markdown that show
+"""Draw the dashboard: the headline figures, four SVG charts, the revisions' panel (three charts
+and the largest revisions in numbers), the states' panel, and the page and the Markdown that show
 them.
 
 What each chart shows (its series, their colours and labels) is decided by plain functions of

@@ -502,3 +502,14 @@ def test_the_page_of_the_export_says_nothing_of_a_day_published_on(stopped_recov
     page = dashboard_html(stopped_recovered, svgs)
     assert "<h1>COVID-19 in the United States</h1>" in page
     assert "as published on" not in page
+
+
+def test_a_history_of_one_version_draws_its_publication_day_with_no_revision():
+    revisions = revisions_by_publication_day(
+        history_rows([("2021-03-18 07:00", "2021-03-16", 5, 1)])
+    )
+    data = prepare_dashboard_data(export_rows([1, 2], [0, 0], [0, 0]), None, revisions)
+    assert list(dashboard_svgs(data))[4:] == REVISIONS_CHARTS
+    assert revision_figures(data) == [
+        "Last publication day, 2021-03-18: 0 past days revised, by 0 cases and 0 deaths in all."
+    ]
