@@ -1,10 +1,11 @@
-"""The dashboard's figures, computed from the exported daily table.
+"""The dashboard's figures, computed from the exported daily table and the national history.
 
 Plain pandas, nothing else: this module knows nothing of Dagster, AWS or charts, so every rule
 here is unit-tested with hand-written DataFrames. The input is the export as read back: one row
 per day with the cumulative ``date``, ``cases``, ``deaths`` and ``recovered``, and, when the state
 level is on, the state export: one row per state and day with the cumulative ``cases`` (null where
-unknown).
+unknown). The national history (``merged_daily_history``) has the export's columns and
+``valid_from``, the UTC publication time of the version that first carried a row's values.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from covid_assets.history import VALID_FROM, as_of
+from covid_assets.transform import MERGED_COLUMNS
+
 DAILY_COLUMNS = ("cases", "deaths")
 AVERAGE_DAYS = 7
 WEEK_DAYS = 7
+REVISIONS_COLUMNS = ["revised_days", *(f"{column}_change" for column in DAILY_COLUMNS)]
 
 
 def values_or_none(series: pd.Series) -> list[float | None]:
@@ -78,6 +83,66 @@ def weekly_new_cases(states: pd.DataFrame) -> pd.DataFrame:
     return weekly
 
 
+def revisions_by_publication_day(history: pd.DataFrame) -> pd.DataFrame:
+    """Per publication day (the UTC day of ``valid_from``, a row per day on which the history
+    has rows, oldest first): ``revised_days``, how many past days were revised that day (days
+    with a row of that day that already had an earlier row), and for cases and deaths
+    (``cases_change``) the total absolute change over those revisions, each revision measured
+    from the value just before it. A day revised twice in a day counts once among the days and
+    both times in the change. A day new in the history is no revision."""
+    if history.empty:
+        return pd.DataFrame(
+            columns=REVISIONS_COLUMNS, index=pd.DatetimeIndex([], name="published_day")
+        ).astype("int64")
+    rows = history.assign(date=pd.to_datetime(history["date"])).sort_values(
+        VALID_FROM, kind="stable", ignore_index=True
+    )
+    by_day = rows.groupby("date")
+    revisions = pd.DataFrame(
+        {
+            "published_day": pd.to_datetime(rows[VALID_FROM]).dt.floor("D"),
+            "date": rows["date"].where(by_day.cumcount() > 0),
+            **{
+                f"{column}_change": (
+                    rows[column].astype("float64") - by_day[column].shift().astype("float64")
+                ).abs()
+                for column in DAILY_COLUMNS
+            },
+        }
+    )
+    per_day = revisions.groupby("published_day").agg(
+        revised_days=("date", "nunique"),
+        **{f"{column}_change": (f"{column}_change", "sum") for column in DAILY_COLUMNS},
+    )
+    return per_day[REVISIONS_COLUMNS].astype("int64")
+
+
+def chosen_day(text: str) -> dt.date | None:
+    """A day chosen in the run config (ISO, ``2020-06-14``), None when left empty."""
+    day = text.strip()
+    if not day:
+        return None
+    try:
+        return dt.date.fromisoformat(day)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a day in ISO form, like 2020-06-14") from None
+
+
+def end_of_day(day: dt.date) -> pd.Timestamp:
+    """The last moment of a UTC day that the history can hold (it keeps milliseconds)."""
+    return pd.Timestamp(day) + pd.Timedelta(days=1) - pd.Timedelta(milliseconds=1)
+
+
+def published_on(history: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    """The national table as published by the end of ``day`` (UTC): per date, the history's row
+    with the greatest ``valid_from`` not after then, in the export's columns. Refused when no
+    version had been published by then."""
+    table = as_of(history, end_of_day(day), ["date"])
+    if table.empty:
+        raise ValueError(f"the history has no version published by the end of {day:%Y-%m-%d}")
+    return table[list(MERGED_COLUMNS)]
+
+
 @dataclass(frozen=True)
 class Headline:
     """The latest figures, as the page states them in numbers: the totals on the last day, its
@@ -115,7 +180,9 @@ def headline(days: pd.DataFrame, recovered_last_reported: dt.date | None) -> Hea
 @dataclass(frozen=True)
 class DashboardData:
     """Everything the charts draw: one row per day in ``days``, the facts the captions name, the
-    headline figures, and the states' weeks (None when the state level is off)."""
+    headline figures, the states' weeks (None when the state level is off), the revisions per
+    publication day (None or empty: no history yet), and the day the national figures are as
+    published on (None: the export, as served now)."""
 
     days: pd.DataFrame
     first_date: dt.date
@@ -124,6 +191,8 @@ class DashboardData:
     negative_change_days: dict[str, int]
     headline: Headline
     states_weekly: pd.DataFrame | None = None
+    revisions: pd.DataFrame | None = None
+    as_published_on: dt.date | None = None
 
     @property
     def has_state_weeks(self) -> bool:
@@ -140,12 +209,17 @@ class DashboardData:
 
 
 def prepare_dashboard_data(
-    export: pd.DataFrame, states: pd.DataFrame | None = None
+    export: pd.DataFrame,
+    states: pd.DataFrame | None = None,
+    revisions: pd.DataFrame | None = None,
+    as_published_on: dt.date | None = None,
 ) -> DashboardData:
     """From the export's cumulative rows (any order) to the dashboard's figures: ``date`` as
     datetime64, the cumulative counts (recovered cut where reporting stopped), and for cases and
     deaths the daily change (``new_cases``) and its trailing average (``new_cases_avg``); from the
-    state export, if given, each state's weekly new cases."""
+    state export, if given, each state's weekly new cases. ``revisions`` (from
+    ``revisions_by_publication_day``) and ``as_published_on`` (the day ``export`` is the national
+    table as published on) are handed on as they are."""
     if export.empty:
         raise ValueError("the export has no rows: there is nothing to draw")
     table = export.sort_values("date", ignore_index=True)
@@ -166,4 +240,6 @@ def prepare_dashboard_data(
         },
         headline=headline(days, last_reported),
         states_weekly=None if states is None else weekly_new_cases(states),
+        revisions=revisions,
+        as_published_on=as_published_on,
     )

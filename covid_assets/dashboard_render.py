@@ -1,5 +1,6 @@
-"""Draw the dashboard: the headline figures, four SVG charts, the states' panel, and the page
-and the Markdown that show them.
+"""Draw the dashboard: the headline figures, four SVG charts, the revisions' panel (three charts
+and the largest revisions in numbers), the states' panel, and the page and the Markdown that show
+them.
 
 What each chart shows (its series, their colours and labels) is decided by plain functions of
 ``DashboardData``; pygal only draws it. SVG, because the charts are read in a browser (the
@@ -25,7 +26,7 @@ import pandas as pd
 import pygal
 from pygal.style import Style
 
-from covid_assets.dashboard_data import DashboardData, Headline, values_or_none
+from covid_assets.dashboard_data import DAILY_COLUMNS, DashboardData, Headline, values_or_none
 
 TITLE = "COVID-19 in the United States"
 SOURCES = (
@@ -48,6 +49,13 @@ PLOT_TOP = 32
 PAD = 6
 # The states' panel spans the page's grid, at its own size or less.
 WIDE = ' class="wide"'
+REVISIONS_TITLE = "Revisions"
+REVISED_DAYS_TITLE = "Past days revised per publication day"
+REVISED_TITLES = {
+    column: f"{column.title()} revised per publication day" for column in DAILY_COLUMNS
+}
+# The publication days the revisions' panel lists in numbers, most revised days first.
+LISTED_REVISION_DAYS = 5
 
 
 @dataclass(frozen=True)
@@ -75,8 +83,46 @@ def thousands(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def page_title(data: DashboardData) -> str:
+    if data.as_published_on is None:
+        return TITLE
+    return f"{TITLE}, as published on {data.as_published_on:%Y-%m-%d}"
+
+
 def subtitle(data: DashboardData) -> str:
     return f"Daily data from {data.first_date:%Y-%m-%d} to {data.last_date:%Y-%m-%d}"
+
+
+def has_revisions(data: DashboardData) -> bool:
+    """Whether there are revisions to draw: a history with a publication day."""
+    return data.revisions is not None and not data.revisions.empty
+
+
+def revision_figures(data: DashboardData) -> list[str]:
+    """The revisions' panel in numbers: the last publication day's, then the
+    LISTED_REVISION_DAYS days with the most revised days (latest first among equals); "no
+    history yet" when the history has no rows."""
+    if not has_revisions(data):
+        return ["No history yet: the revisions are shown once merged_daily_history has a version."]
+    revisions = data.revisions
+
+    def line(day: pd.Timestamp) -> str:
+        row = revisions.loc[day]
+        return (
+            f"{day:%Y-%m-%d}: {row['revised_days']:,} past day"
+            f"{'' if row['revised_days'] == 1 else 's'} revised, by "
+            f"{thousands(row['cases_change'])} cases and {thousands(row['deaths_change'])} "
+            "deaths in all"
+        )
+
+    last = revisions.index[-1]
+    most = revisions.iloc[::-1].sort_values("revised_days", ascending=False, kind="stable")
+    largest = [day for day in most.index[:LISTED_REVISION_DAYS] if most.loc[day, "revised_days"]]
+    lines = [f"Last publication day, {line(last)}."]
+    if largest:
+        lines.append("Most revised publication days:")
+        lines += [f"{line(day)}." for day in largest]
+    return lines
 
 
 def recovered_note(data: DashboardData) -> str | None:
@@ -96,6 +142,17 @@ def last_week_end(data: DashboardData) -> dt.date:
 def captions(data: DashboardData) -> list[str]:
     """The lines printed under the charts."""
     lines = [SOURCES, f"Last data: {data.last_date:%Y-%m-%d}."]
+    if data.as_published_on is not None:
+        lines.append(
+            f"National figures as published on {data.as_published_on:%Y-%m-%d}: the history "
+            "(merged_daily_history) as of the end of that day, UTC, not the export."
+        )
+    if has_revisions(data):
+        lines.append(
+            f"{REVISIONS_TITLE}: per publication day (UTC) of the history, the past days whose "
+            "values a version changed, and the sum of the changes' sizes, each from the value "
+            "just before."
+        )
     if note := recovered_note(data):
         lines.append(note + ".")
     if data.has_state_weeks:
@@ -170,6 +227,33 @@ def dashboard_charts(data: DashboardData) -> list[Chart]:
         ),
         _daily_chart(data, "cases"),
         _daily_chart(data, "deaths"),
+    ]
+
+
+def revisions_charts(data: DashboardData) -> list[Chart]:
+    """The revisions' charts, over the publication days: how many past days were revised, and
+    the total change of their cases and of their deaths, each on its own chart (deaths are far
+    fewer: on the cases' scale they would lie on zero)."""
+    revisions = data.revisions.astype("float64")
+    days = Series(
+        "Past days revised", values_or_none(revisions["revised_days"]), COLORS["negative"]
+    )
+    return [
+        Chart(REVISED_DAYS_TITLE, "Days", [days]),
+        *(
+            Chart(
+                REVISED_TITLES[column],
+                f"{column.title()} changed",
+                [
+                    Series(
+                        f"Change of the revised days' {column}",
+                        values_or_none(revisions[f"{column}_change"]),
+                        COLORS[column],
+                    )
+                ],
+            )
+            for column in DAILY_COLUMNS
+        ),
     ]
 
 
@@ -328,9 +412,14 @@ def states_panel_svg(data: DashboardData) -> str:
 
 
 def dashboard_svgs(data: DashboardData) -> dict[str, str]:
-    """Every chart's SVG, by title, and the states' panel last when there are states."""
+    """Every chart's SVG, by title: the national charts, the revisions' charts when there is a
+    history, and the states' panel last when there are states."""
     dates = [day.date() for day in data.days["date"]]
     svgs = {chart.title: chart_svg(chart, dates) for chart in dashboard_charts(data)}
+    if has_revisions(data):
+        publication_days = [day.date() for day in data.revisions.index]
+        for chart in revisions_charts(data):
+            svgs[chart.title] = chart_svg(chart, publication_days)
     if data.has_state_weeks:
         svgs[STATES_TITLE] = states_panel_svg(data)
     return svgs
@@ -347,8 +436,12 @@ def dashboard_markdown(data: DashboardData, svgs: dict[str, str]) -> str:
         f"- **{number}** {label}" for number, label in headline_figures(data.headline)
     )
     images = "\n\n".join(f"![{title}]({svg_data_uri(svg)})" for title, svg in svgs.items())
+    revisions = "\n".join(f"- {line}" for line in revision_figures(data))
     notes = "\n".join(f"- {line}" for line in captions(data))
-    return f"**{TITLE}**: {subtitle(data)}\n\n{figures}\n\n{images}\n\n{notes}"
+    return (
+        f"**{page_title(data)}**: {subtitle(data)}\n\n{figures}\n\n{images}\n\n"
+        f"**{REVISIONS_TITLE}**\n\n{revisions}\n\n{notes}"
+    )
 
 
 def dashboard_html(data: DashboardData, svgs: dict[str, str]) -> str:
@@ -363,8 +456,9 @@ def dashboard_html(data: DashboardData, svgs: dict[str, str]) -> str:
         f"    <li><strong>{html.escape(number)}</strong> {html.escape(label)}</li>"
         for number, label in headline_figures(data.headline)
     )
+    revisions = "\n".join(f"    <li>{html.escape(line)}</li>" for line in revision_figures(data))
     items = "\n".join(f"    <li>{html.escape(line)}</li>" for line in captions(data))
-    title = html.escape(TITLE)
+    title = html.escape(page_title(data))
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -393,6 +487,12 @@ def dashboard_html(data: DashboardData, svgs: dict[str, str]) -> str:
   <main>
 {figures}
   </main>
+  <section aria-label="{REVISIONS_TITLE}">
+  <h2>{REVISIONS_TITLE}</h2>
+  <ul class="revisions">
+{revisions}
+  </ul>
+  </section>
   <ul>
 {items}
   </ul>

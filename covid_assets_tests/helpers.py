@@ -57,7 +57,7 @@ LINEAGE = {
     "merged_daily_history": {"merged_daily_table", "nyt_raw", "jhu_raw"},
     "dynamodb_records": {"merged_daily_history"},
     "athena_export": {"merged_daily_history"},
-    "dashboard": {"athena_export"},
+    "dashboard": {"athena_export", "merged_daily_history"},
 }
 # The state level's assets, when it is on; the dashboard then draws the states too.
 STATE_LINEAGE = {
@@ -66,7 +66,7 @@ STATE_LINEAGE = {
     "state_daily_history": {"state_daily_table", "nyt_states_raw"},
     "state_dynamodb_records": {"state_daily_history"},
     "state_athena_export": {"state_daily_history"},
-    "dashboard": {"athena_export", "state_athena_export"},
+    "dashboard": {"athena_export", "merged_daily_history", "state_athena_export"},
 }
 # The county level's, when it is on (its counties are reconciled with the state file).
 COUNTY_LINEAGE = {

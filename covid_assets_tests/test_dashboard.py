@@ -2,33 +2,47 @@
 
 Most tests write an export the way ``athena_export`` does (its Parquet and Glue table input), and
 for the states the state level's export, and materialize the dashboard alone; one runs the whole
-daily job on a real snapshot.
+daily job on a real snapshot, and a few replay real national versions served over HTTP for the
+revisions and the charts "as published on" a day.
 """
 
 import base64
 import csv
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import pytest
-from dagster import materialize
+from dagster import DagsterInstance, materialize
 
 from covid_assets.athena_export import PARQUET_FILE_NAME, glue_table_input, parquet_bytes
 from covid_assets.aws import GlueCatalogResource
-from covid_assets.dashboard import DASHBOARD_KEY, build_dashboard
+from covid_assets.dashboard import DASHBOARD_KEY, as_published_page_key, build_dashboard
 from covid_assets.dashboard_data import weekly_new_cases
 from covid_assets.definitions import build_definitions
 from covid_assets.glue_export import ExportUnreadableError
 from covid_assets.levels import STATE, Level
+from covid_assets_bench.real_files import csv_merged_days
+from covid_assets_bench.web_sources import served_folder
 from covid_assets_tests.helpers import (
+    blank_emulated_account,
     materialization_metadata,
     run_daily_job,
     use_level_source,
     use_snapshot,
+    use_sources,
 )
 from covid_assets_tests.test_dashboard_data import state_rows
 from covid_assets_tests.test_dashboard_render import SVG_IMAGE
+from covid_assets_tests.test_history_replay import (
+    JHU_PUBLISHED,
+    NATIONAL_HISTORY_DIR,
+    MergedDays,
+    Published,
+    manifest,
+)
 
 EXPORT_FOLDER = "athena/us_daily/test-export/"
 STATE_EXPORT_FOLDER = "athena/us_states_daily/test-export/"
@@ -73,12 +87,13 @@ def write_state_export(aws, table: pd.DataFrame) -> None:
     )
 
 
-def materialize_dashboard(instance, levels: Sequence[Level] = ()):
+def materialize_dashboard(instance, levels: Sequence[Level] = (), as_published_on: str = ""):
     return materialize(
         [build_dashboard(levels)],
         resources=build_definitions().resources,
         instance=instance,
         raise_on_error=False,
+        run_config={"ops": {"dashboard": {"config": {"as_published_on": as_published_on}}}},
     )
 
 
@@ -99,14 +114,18 @@ def three_days(aws, instance):
     return materialization_metadata(materialize_dashboard(instance), "dashboard")
 
 
-def dashboard_page(aws) -> tuple[str, str]:
-    page = aws.client("s3").get_object(Bucket=aws.bucket, Key=DASHBOARD_KEY)
+def dashboard_page(aws, key: str = DASHBOARD_KEY) -> tuple[str, str]:
+    page = aws.client("s3").get_object(Bucket=aws.bucket, Key=key)
     return page["Body"].read().decode(), page["ContentType"]
 
 
-def failure_cause(result):
+def failure_error(result):
     [failure] = [event for event in result.all_events if event.is_step_failure]
-    return failure.step_failure_data.error.cause
+    return failure.step_failure_data.error
+
+
+def failure_cause(result):
+    return failure_error(result).cause
 
 
 def test_html_page_is_written_to_the_bucket_and_named_in_the_metadata(aws, three_days):
@@ -256,3 +275,153 @@ def test_states_weeks_of_the_real_file_are_the_change_over_each_week(snapshots_d
     assert (weekly.index[-1].date(), list(weekly.columns)) == (dt.date(2021, 3, 17), states)
     assert list(weekly.iloc[-1]) == pytest.approx(expected)
     assert len(states) == 55
+
+
+def test_without_a_history_the_revisions_panel_says_no_history_yet(aws, three_days):
+    assert three_days["publication_days"] == 0
+    assert "No history yet" in three_days["dashboard"]
+    assert "<li>No history yet: the revisions are shown once" in dashboard_page(aws)[0]
+
+
+def test_a_day_published_on_that_is_no_iso_day_is_refused_before_anything_is_read(aws, instance):
+    error = failure_error(materialize_dashboard(instance, as_published_on="14/06/2020"))
+    assert "as_published_on: '14/06/2020' is not a day in ISO form, like 2020-06-14" in (
+        error.message
+    )
+
+
+# Three real national versions, published on 2020-05-06, 2020-05-07 (which revises dozens of
+# past days) and 2020-05-08; the dashboard is then drawn as published on the middle one's day.
+REPLAYED_RUN_DAYS = ("2020-05-07", "2020-05-08", "2020-05-09")
+PUBLISHED_ON = "2020-05-07"
+BEFORE_THE_FIRST_VERSION = "2020-05-05"
+
+
+@dataclass
+class DashboardReplay:
+    bucket: str
+    versions: list[Published]
+    merged: dict[str, MergedDays]
+    daily: dict[str, Any]
+    page: str
+    published_on: dict[str, Any]
+    published_on_page: str
+    before_the_first: Any
+
+
+def csv_revisions(before: MergedDays, after: MergedDays) -> tuple[int, int, int]:
+    """The past days a version revised (days the one before had, with other values) and the
+    total absolute change of their cases and deaths: computed from the csv rows alone."""
+    revised = [day for day in before.keys() & after.keys() if before[day] != after[day]]
+    return (
+        len(revised),
+        sum(abs(after[day][0] - before[day][0]) for day in revised),
+        sum(abs(after[day][1] - before[day][1]) for day in revised),
+    )
+
+
+@pytest.fixture(scope="module")
+def dashboard_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> DashboardReplay:
+    """The replayed versions through the daily job, each served over HTTP with its NYT commit
+    time as Last-Modified (JHU published before all of them); then the dashboard alone as
+    published on PUBLISHED_ON, and as published on a day before the first version."""
+    if not NATIONAL_HISTORY_DIR.is_dir():
+        pytest.skip(
+            f"real NYT history not found at {NATIONAL_HISTORY_DIR} (see shared/data/README.md)"
+        )
+    versions = [v for v in manifest(NATIONAL_HISTORY_DIR) if v.run_day in REPLAYED_RUN_DAYS]
+    jhu = snapshots_dir / "2021-03-17" / "jhu-combined.csv"
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        DagsterInstance.ephemeral() as instance,
+        served_folder(tmp_path_factory.mktemp("web")) as web,
+    ):
+        aws = blank_emulated_account(moto_endpoint, monkeypatch)
+        use_sources(
+            monkeypatch, f"{web.url}/us.csv", web.publish("jhu.csv", jhu, JHU_PUBLISHED.timestamp())
+        )
+        for version in versions:
+            web.publish("us.csv", version.file, version.at.timestamp())
+            daily = materialization_metadata(run_daily_job(instance), "dashboard")
+        published_on = materialize_dashboard(instance, as_published_on=PUBLISHED_ON)
+        published_on_page, _ = dashboard_page(aws, as_published_page_key(PUBLISHED_ON))
+        page, _ = dashboard_page(aws)
+        return DashboardReplay(
+            bucket=aws.bucket,
+            versions=versions,
+            merged={v.run_day: csv_merged_days(v.file, jhu) for v in versions},
+            daily=daily,
+            page=page,
+            published_on=materialization_metadata(published_on, "dashboard"),
+            published_on_page=published_on_page,
+            before_the_first=materialize_dashboard(
+                instance, as_published_on=BEFORE_THE_FIRST_VERSION
+            ),
+        )
+
+
+def revision_line(day: str, revised: tuple[int, int, int]) -> str:
+    days, cases, deaths = revised
+    return (
+        f"{day}: {days} past day{'' if days == 1 else 's'} revised, by {cases:,} cases and "
+        f"{deaths:,} deaths in all."
+    )
+
+
+def test_revisions_of_each_publication_day_are_those_of_the_csv_files(dashboard_replay):
+    """Each version's publication day (its NYT commit's, UTC) lists the days it revised, and
+    their total change, as a comparison of its file with the one before finds them."""
+    first, middle, last = dashboard_replay.versions
+    merged = dashboard_replay.merged
+    revised = csv_revisions(merged[first.run_day], merged[middle.run_day])
+    assert revised[0] > 30  # the version of 2020-05-07 revises dozens of past days
+    middle_line = revision_line(middle.committed_utc[:10], revised)
+    assert f"- {middle_line}" in dashboard_replay.daily["dashboard"]
+    assert f"<li>{middle_line}</li>" in dashboard_replay.page
+    last_revised = csv_revisions(merged[middle.run_day], merged[last.run_day])
+    last_line = revision_line(last.committed_utc[:10], last_revised)
+    assert f"<li>Last publication day, {last_line}</li>" in dashboard_replay.page
+    assert dashboard_replay.daily["publication_days"] == 3
+    assert dashboard_replay.daily["revised_days_last_publication_day"] == last_revised[0]
+
+
+def test_the_daily_runs_draw_the_newest_version_from_the_export(dashboard_replay):
+    newest = dashboard_replay.merged[dashboard_replay.versions[-1].run_day]
+    last_day = max(newest)
+    assert dashboard_replay.daily["as_published_on"] == ""
+    assert (dashboard_replay.daily["last_date"], dashboard_replay.daily["cases"]) == (
+        last_day,
+        newest[last_day][0],
+    )
+    assert "as published on" not in dashboard_replay.page
+
+
+def test_as_published_on_a_day_draws_that_days_version_and_says_so(dashboard_replay):
+    """The version published on PUBLISHED_ON (the second): its last day's totals and its day
+    count, not the newest version's; the page is written beside today's, which it leaves."""
+    [version] = [v for v in dashboard_replay.versions if v.committed_utc.startswith(PUBLISHED_ON)]
+    table = dashboard_replay.merged[version.run_day]
+    last_day = max(table)
+    cases, deaths, _ = table[last_day]
+    metadata = dashboard_replay.published_on
+    assert metadata["as_published_on"] == PUBLISHED_ON
+    assert (metadata["days"], metadata["last_date"]) == (len(table), last_day)
+    assert (metadata["cases"], metadata["deaths"]) == (cases, deaths)
+    page_uri = f"s3://{dashboard_replay.bucket}/{as_published_page_key(PUBLISHED_ON)}"
+    assert metadata["html_page"] == page_uri
+    page = dashboard_replay.published_on_page
+    assert f"<h1>COVID-19 in the United States, as published on {PUBLISHED_ON}</h1>" in page
+    assert f"<strong>{cases:,}</strong> cases in total to {last_day}" in page
+    assert (
+        f"**COVID-19 in the United States, as published on {PUBLISHED_ON}**"
+        in (metadata["dashboard"])
+    )
+    assert "as published on" not in dashboard_replay.page
+
+
+def test_as_published_on_a_day_before_the_first_version_says_there_was_none(dashboard_replay):
+    error = failure_error(dashboard_replay.before_the_first)
+    assert (
+        f"as_published_on {BEFORE_THE_FIRST_VERSION}: the history has no version published by "
+        f"the end of {BEFORE_THE_FIRST_VERSION}"
+    ) in error.message

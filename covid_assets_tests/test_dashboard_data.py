@@ -1,5 +1,6 @@
-"""The dashboard's figures from small hand-written exports: daily changes, 7-day averages,
-where the recovered series stops, the headline figures and the states' weeks."""
+"""The dashboard's figures from small hand-written exports and histories: daily changes, 7-day
+averages, where the recovered series stops, the headline figures, the states' weeks, the
+revisions per publication day and the national table as published on a day."""
 
 import datetime as dt
 
@@ -8,10 +9,14 @@ import pytest
 
 from covid_assets.dashboard_data import (
     Headline,
+    chosen_day,
     daily_changes,
+    end_of_day,
     last_reported_recovered_date,
     prepare_dashboard_data,
+    published_on,
     recovered_while_reported,
+    revisions_by_publication_day,
     trailing_average,
     values_or_none,
     weekly_new_cases,
@@ -225,3 +230,169 @@ def test_prepared_data_has_the_states_weeks_only_with_a_state_export():
     assert prepare_dashboard_data(rows).states_weekly is None
     states = state_rows({"Utah": [0] * 8})
     assert values_or_none(prepare_dashboard_data(rows, states).states_weekly["Utah"]) == [0.0]
+
+
+def history_rows(rows: list[tuple[str, str, int, int]]) -> pd.DataFrame:
+    """A national history as read back: (valid_from, date, cases, deaths) per row, in any order,
+    counts as nullable integers as the history's Parquet has them, recovered 0."""
+    return pd.DataFrame(
+        {
+            "date": [dt.date.fromisoformat(date) for _, date, _, _ in rows],
+            "cases": pd.array([cases for *_, cases, _ in rows], dtype="Int64"),
+            "deaths": pd.array([deaths for *_, deaths in rows], dtype="Int64"),
+            "recovered": pd.array([0] * len(rows), dtype="Int64"),
+            "valid_from": pd.to_datetime(
+                [valid_from for valid_from, *_ in rows], format="ISO8601"
+            ).as_unit("ms"),
+            "nyt_sha256": "0" * 64,
+        }
+    )
+
+
+def revisions_table(history: pd.DataFrame) -> dict[str, tuple[int, int, int]]:
+    """Publication day -> (revised days, cases change, deaths change)."""
+    revisions = revisions_by_publication_day(history)
+    return {
+        f"{day:%Y-%m-%d}": (row.revised_days, row.cases_change, row.deaths_change)
+        for day, row in revisions.iterrows()
+    }
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        pytest.param(
+            [("2020-05-01 14:00", "2020-04-30", 10, 1), ("2020-05-01 14:00", "2020-05-01", 20, 2)],
+            {"2020-05-01": (0, 0, 0)},
+            id="a first version: every day new, none revised",
+        ),
+        pytest.param(
+            [
+                ("2020-05-01 14:00", "2020-04-30", 10, 1),
+                ("2020-05-02 14:00", "2020-05-01", 20, 2),
+            ],
+            {"2020-05-01": (0, 0, 0), "2020-05-02": (0, 0, 0)},
+            id="a new day is no revision",
+        ),
+        pytest.param(
+            [
+                ("2020-05-01 14:00", "2020-04-29", 5, 0),
+                ("2020-05-01 14:00", "2020-04-30", 10, 1),
+                ("2020-05-02 14:00", "2020-04-29", 7, 1),
+                ("2020-05-02 14:00", "2020-04-30", 9, 1),
+                ("2020-05-02 14:00", "2020-05-01", 20, 2),
+            ],
+            {"2020-05-01": (0, 0, 0), "2020-05-02": (2, 3, 1)},
+            id="two days revised, up and down: the changes' sizes add up",
+        ),
+        pytest.param(
+            [
+                ("2020-05-01 14:00", "2020-04-30", 10, 1),
+                ("2020-05-02 01:00", "2020-04-30", 12, 1),
+                ("2020-05-02 19:00", "2020-04-30", 11, 3),
+            ],
+            {"2020-05-01": (0, 0, 0), "2020-05-02": (1, 3, 2)},
+            id="a day revised twice in a day: one day, both changes, each from the one before",
+        ),
+        pytest.param(
+            [
+                ("2020-05-01 14:00", "2020-04-30", 10, 1),
+                ("2020-05-01 23:59:59.999", "2020-04-30", 15, 1),
+                ("2020-05-02 00:00", "2020-04-30", 16, 1),
+            ],
+            {"2020-05-01": (1, 5, 0), "2020-05-02": (1, 1, 0)},
+            id="publication days are UTC days, split at midnight",
+        ),
+        pytest.param(
+            [
+                ("2020-05-03 14:00", "2020-04-30", 12, 1),
+                ("2020-05-01 14:00", "2020-04-30", 10, 1),
+                ("2020-05-02 14:00", "2020-04-30", 10, 4),
+            ],
+            {"2020-05-01": (0, 0, 0), "2020-05-02": (1, 0, 3), "2020-05-03": (1, 2, 3)},
+            id="rows in any order are taken in publication order",
+        ),
+    ],
+)
+def test_revisions_by_publication_day(rows, expected):
+    assert revisions_table(history_rows(rows)) == expected
+
+
+def test_no_history_has_no_publication_day():
+    revisions = revisions_by_publication_day(history_rows([]))
+    assert revisions.empty
+    assert list(revisions.columns) == ["revised_days", "cases_change", "deaths_change"]
+
+
+# Three versions: the 1st's two days, the 2nd revising 2020-04-30 and adding a day, the 3rd (the
+# next day, just after midnight) revising 2020-05-01.
+THREE_VERSIONS = [
+    ("2020-05-01 14:00", "2020-04-29", 5, 0),
+    ("2020-05-01 14:00", "2020-04-30", 10, 1),
+    ("2020-05-01 22:00", "2020-04-30", 11, 1),
+    ("2020-05-01 22:00", "2020-05-01", 20, 2),
+    ("2020-05-02 00:30", "2020-05-01", 19, 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        pytest.param(
+            dt.date(2020, 5, 1),
+            {"2020-04-29": 5, "2020-04-30": 11, "2020-05-01": 20},
+            id="the day's last version, every date at its latest value by then",
+        ),
+        pytest.param(
+            dt.date(2020, 5, 2),
+            {"2020-04-29": 5, "2020-04-30": 11, "2020-05-01": 19},
+            id="a later day: the versions to its end",
+        ),
+        pytest.param(
+            dt.date(2020, 6, 1),
+            {"2020-04-29": 5, "2020-04-30": 11, "2020-05-01": 19},
+            id="a day after the last version: the last version",
+        ),
+    ],
+)
+def test_the_table_as_published_on_a_day_is_the_history_at_its_end(day, expected):
+    table = published_on(history_rows(THREE_VERSIONS), day)
+    assert list(table.columns) == ["date", "cases", "deaths", "recovered"]
+    assert {
+        f"{date}": cases for date, cases in zip(table["date"], table["cases"], strict=True)
+    } == expected
+
+
+def test_a_day_before_the_first_version_has_nothing_published():
+    with pytest.raises(ValueError, match="no version published by the end of 2020-04-30"):
+        published_on(history_rows(THREE_VERSIONS), dt.date(2020, 4, 30))
+
+
+def test_a_days_end_is_its_last_millisecond():
+    assert end_of_day(dt.date(2020, 6, 14)) == pd.Timestamp("2020-06-14 23:59:59.999")
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        pytest.param("", None, id="empty: not chosen"),
+        pytest.param("  ", None, id="blank: not chosen"),
+        pytest.param("2020-06-14", dt.date(2020, 6, 14), id="an ISO day"),
+        pytest.param(" 2020-06-14 ", dt.date(2020, 6, 14), id="spaces around it"),
+    ],
+)
+def test_chosen_day(text, day):
+    assert chosen_day(text) == day
+
+
+@pytest.mark.parametrize("text", ["14/06/2020", "2020-06-31", "yesterday"])
+def test_a_chosen_day_not_in_iso_form_is_refused_with_an_example(text):
+    with pytest.raises(ValueError, match="is not a day in ISO form, like 2020-06-14"):
+        chosen_day(text)
+
+
+def test_prepared_data_hands_on_the_revisions_and_the_day_published_on():
+    revisions = revisions_by_publication_day(history_rows(THREE_VERSIONS))
+    data = prepare_dashboard_data(export_rows([1], [0], [0]), None, revisions, dt.date(2020, 5, 1))
+    assert data.revisions is revisions
+    assert data.as_published_on == dt.date(2020, 5, 1)

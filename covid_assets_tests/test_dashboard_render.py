@@ -1,5 +1,5 @@
-"""The dashboard's headline figures, charts, states' panel, page and Markdown, drawn from small
-hand-written exports."""
+"""The dashboard's headline figures, charts, revisions' panel, states' panel, page and Markdown,
+drawn from small hand-written exports and histories."""
 
 import base64
 import datetime as dt
@@ -8,12 +8,14 @@ from xml.etree import ElementTree
 
 import pytest
 
-from covid_assets.dashboard_data import prepare_dashboard_data
+from covid_assets.dashboard_data import prepare_dashboard_data, revisions_by_publication_day
 from covid_assets.dashboard_render import (
     CELL_SIZE,
     COLORS,
     PAD,
     PLOT_TOP,
+    REVISED_DAYS_TITLE,
+    REVISED_TITLES,
     STATES_TITLE,
     captions,
     dashboard_charts,
@@ -22,9 +24,11 @@ from covid_assets.dashboard_render import (
     dashboard_svgs,
     date_labels,
     headline_figures,
+    revision_figures,
+    revisions_charts,
     thousands,
 )
-from covid_assets_tests.test_dashboard_data import export_rows, state_rows
+from covid_assets_tests.test_dashboard_data import export_rows, history_rows, state_rows
 
 SVG = "{http://www.w3.org/2000/svg}"
 SVG_IMAGE = re.compile(r"!\[([^\]]+)\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)")
@@ -380,3 +384,132 @@ def test_states_reported_for_less_than_a_week_have_no_panel_and_a_caption_says_s
     data = prepare_dashboard_data(export_rows([1] * 3, [0] * 3, [0] * 3), states)
     assert STATES_TITLE not in dashboard_svgs(data)
     assert f"{STATES_TITLE}: drawn once the states' data span a full week." in captions(data)
+
+
+# Three publication days: the first loads two days, the second revises both (cases by 4 and
+# 1,000, deaths by 3 in all) and adds one, the third revises that one (cases by 10).
+THREE_PUBLICATIONS = [
+    ("2020-12-10 14:00", "2020-12-09", 100, 1),
+    ("2020-12-10 14:00", "2020-12-10", 120, 2),
+    ("2020-12-11 14:00", "2020-12-09", 104, 1),
+    ("2020-12-11 14:00", "2020-12-10", 1_120, 5),
+    ("2020-12-11 14:00", "2020-12-11", 1_500, 6),
+    ("2020-12-12 14:00", "2020-12-11", 1_490, 6),
+    ("2020-12-12 14:00", "2020-12-12", 1_600, 7),
+]
+REVISIONS_CHARTS = [REVISED_DAYS_TITLE, REVISED_TITLES["cases"], REVISED_TITLES["deaths"]]
+REVISION_LINES = [
+    "Last publication day, 2020-12-12: 1 past day revised, by 10 cases and 0 deaths in all.",
+    "Most revised publication days:",
+    "2020-12-11: 2 past days revised, by 1,004 cases and 3 deaths in all.",
+    "2020-12-12: 1 past day revised, by 10 cases and 0 deaths in all.",
+]
+
+
+@pytest.fixture(scope="module")
+def with_revisions():
+    revisions = revisions_by_publication_day(history_rows(THREE_PUBLICATIONS))
+    return prepare_dashboard_data(export_rows([1] * 3, [0] * 3, [0] * 3), None, revisions)
+
+
+def test_revisions_are_listed_in_numbers_last_day_first_then_the_most_revised(with_revisions):
+    assert revision_figures(with_revisions) == REVISION_LINES
+
+
+def test_revisions_charts_draw_each_publication_days_revised_days_and_changes(with_revisions):
+    days, cases, deaths = revisions_charts(with_revisions)
+    assert [chart.title for chart in (days, cases, deaths)] == REVISIONS_CHARTS
+    assert [[series.values for series in chart.series] for chart in (days, cases, deaths)] == [
+        [[0, 2, 1]],
+        [[0, 1_004, 10]],
+        [[0, 3, 0]],
+    ]
+
+
+def test_revisions_charts_come_after_the_national_charts_with_publication_days_along_x(
+    with_revisions,
+):
+    svgs = dashboard_svgs(with_revisions)
+    assert list(svgs)[4:] == REVISIONS_CHARTS
+    assert axis_labels(svgs[REVISED_DAYS_TITLE], "x") == ["2020-12-10", "2020-12-11", "2020-12-12"]
+    assert axis_labels(svgs[REVISED_TITLES["deaths"]], "y") == ["0", "1", "2", "3"]
+
+
+def test_a_state_panel_stays_last_after_the_revisions(with_revisions):
+    states = state_rows({"Utah": [0] * 8})
+    data = prepare_dashboard_data(
+        export_rows([1] * 3, [0] * 3, [0] * 3), states, with_revisions.revisions
+    )
+    assert list(dashboard_svgs(data))[-4:] == [*REVISIONS_CHARTS, STATES_TITLE]
+
+
+def test_html_page_has_the_revisions_panel_with_its_numbers(with_revisions):
+    page = dashboard_html(with_revisions, dashboard_svgs(with_revisions))
+    panel = re.search(r'<section aria-label="Revisions">(.*?)</section>', page, re.DOTALL)
+    assert panel, "no revisions panel"
+    assert "<h2>Revisions</h2>" in panel.group(1)
+    items = re.findall(r"<li>(.*?)</li>", panel.group(1))
+    assert items == REVISION_LINES
+    assert f'<figure aria-label="{REVISED_DAYS_TITLE}"><svg' in page
+
+
+def test_markdown_has_the_revisions_panel_with_its_numbers(with_revisions):
+    svgs = dashboard_svgs(with_revisions)
+    markdown = dashboard_markdown(with_revisions, svgs)
+    listed = "\n".join(f"- {line}" for line in REVISION_LINES)
+    assert f"**Revisions**\n\n{listed}\n" in markdown
+    titles = [title for title, _ in SVG_IMAGE.findall(markdown)]
+    assert titles[4:] == REVISIONS_CHARTS
+
+
+def test_captions_say_how_the_revisions_are_counted(with_revisions):
+    assert any(
+        line.startswith("Revisions: per publication day (UTC)") for line in captions(with_revisions)
+    )
+
+
+def test_without_a_history_the_revisions_panel_says_no_history_yet(stopped_recovered, svgs):
+    no_history = "No history yet: the revisions are shown once merged_daily_history has a version."
+    empty = revisions_by_publication_day(history_rows([]))
+    for data in (
+        stopped_recovered,
+        prepare_dashboard_data(export_rows([1], [0], [0]), None, empty),
+    ):
+        assert revision_figures(data) == [no_history]
+        assert not set(REVISIONS_CHARTS) & set(dashboard_svgs(data))
+    page = dashboard_html(stopped_recovered, svgs)
+    assert f"<li>{no_history}</li>" in page
+    assert f"- {no_history}" in dashboard_markdown(stopped_recovered, svgs)
+
+
+def test_the_page_drawn_as_published_on_a_day_says_so():
+    data = prepare_dashboard_data(
+        export_rows([100, 120], [1, 2], [0, 0]), None, None, dt.date(2020, 6, 14)
+    )
+    svgs = dashboard_svgs(data)
+    page = dashboard_html(data, svgs)
+    title = "COVID-19 in the United States, as published on 2020-06-14"
+    assert f"<title>{title}</title>" in page
+    assert f"<h1>{title}</h1>" in page
+    assert dashboard_markdown(data, svgs).startswith(f"**{title}**: Daily data from 2020-12-10")
+    assert (
+        "National figures as published on 2020-06-14: the history (merged_daily_history) as of "
+        "the end of that day, UTC, not the export."
+    ) in captions(data)
+
+
+def test_the_page_of_the_export_says_nothing_of_a_day_published_on(stopped_recovered, svgs):
+    page = dashboard_html(stopped_recovered, svgs)
+    assert "<h1>COVID-19 in the United States</h1>" in page
+    assert "as published on" not in page
+
+
+def test_a_history_of_one_version_draws_its_publication_day_with_no_revision():
+    revisions = revisions_by_publication_day(
+        history_rows([("2021-03-18 07:00", "2021-03-16", 5, 1)])
+    )
+    data = prepare_dashboard_data(export_rows([1, 2], [0, 0], [0, 0]), None, revisions)
+    assert list(dashboard_svgs(data))[4:] == REVISIONS_CHARTS
+    assert revision_figures(data) == [
+        "Last publication day, 2021-03-18: 0 past days revised, by 0 cases and 0 deaths in all."
+    ]

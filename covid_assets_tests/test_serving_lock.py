@@ -26,7 +26,7 @@ from dagster import (
 
 from covid_assets.aws import DynamoDBResource
 from covid_assets.dashboard_data import prepare_dashboard_data
-from covid_assets.dashboard_render import dashboard_html, dashboard_svgs
+from covid_assets.dashboard_render import dashboard_svgs
 from covid_assets.failures import failure_reason
 from covid_assets.reading import RawSourceFile
 from covid_assets.serving_lock import LOCK_KEY, LockHolder, ServingLockResource
@@ -259,6 +259,8 @@ def test_two_runs_launched_together_outside_the_queue_end_with_one_runs_complete
     assert stored_days(aws) == days_of(served)
     export = exported_rows(aws).to_pandas()
     assert days_of(export) == days_of(served)
-    data = prepare_dashboard_data(export)
+    # The page's national charts are those of the export (its revisions' panel, of the history).
+    national_charts = dashboard_svgs(prepare_dashboard_data(export)).values()
     page = aws.client("s3").get_object(Bucket=aws.bucket, Key="dashboard/index.html")["Body"]
-    assert page.read().decode() == dashboard_html(data, dashboard_svgs(data))
+    text = page.read().decode()
+    assert all(chart in text for chart in national_charts)
