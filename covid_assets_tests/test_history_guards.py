@@ -61,8 +61,9 @@ def test_a_history_object_deleted_behind_the_pipelines_back_is_appended_again(
     aws.client("s3").delete_object(Bucket=aws.bucket, Key=key)
     metadata = history_metadata(run_daily_job(instance))
     assert metadata["newest_compared_with"].startswith("read from the history's 0 versions (")
-    assert f"s3://{aws.bucket}/{key} is not the object the history recorded" in (
-        metadata["newest_compared_with"]
+    assert (
+        f"s3://{aws.bucket}/{key} is not the object the history recorded"
+        in (metadata["newest_compared_with"])
     )
     assert metadata["rows_appended"] == 3
     assert history_files(GLUE_HISTORY).num_rows == 3
