@@ -123,6 +123,11 @@ def is_history_glue_write(call: AwsCall) -> bool:
     return call.service == "glue" and is_write(call.operation) and table.endswith("_history")
 
 
+def body_size(body: Any) -> int:
+    """The bytes of a PutObject's body, which botocore has by then wrapped in a file object."""
+    return len(body) if isinstance(body, bytes | bytearray) else body.getbuffer().nbytes
+
+
 def figures_from_calls(calls: list[AwsCall], seconds: float) -> RunFigures:
     """The calls by operation and the items written, the serving lock's calls counted apart,
     and what the histories' appends cost."""
@@ -134,7 +139,7 @@ def figures_from_calls(calls: list[AwsCall], seconds: float) -> RunFigures:
         seconds=seconds,
         serving_lock_calls=len(calls) - len(data_calls),
         history_objects=len(appended),
-        history_bytes=sum(len(call.params.get("Body", b"")) for call in appended),
+        history_bytes=sum(body_size(call.params.get("Body", b"")) for call in appended),
         history_glue_writes=sum(map(is_history_glue_write, data_calls)),
     )
 

@@ -49,6 +49,12 @@ SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 SNAPSHOTS_DIR = SHARED_DATA_DIR / "snapshots"
 HISTORY_DIR = SHARED_DATA_DIR / "history"
 README = Path(__file__).resolve().parents[1] / "README.md"
+NATIONAL_HISTORY_DIR = HISTORY_DIR / "nyt-us"
+# The JHU file replayed with every national version: published before the first NYT version, so
+# that each version's publication time is its NYT commit's.
+JHU_PUBLISHED = dt.datetime(2020, 4, 1, tzinfo=dt.UTC)
+# A merged table: date -> (cases, deaths, recovered).
+MergedDays = dict[str, tuple[int, int, int]]
 
 LINEAGE = {
     "nyt_raw": set(),

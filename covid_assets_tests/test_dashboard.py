@@ -24,9 +24,12 @@ from covid_assets.dashboard_data import weekly_new_cases
 from covid_assets.definitions import build_definitions
 from covid_assets.glue_export import ExportUnreadableError
 from covid_assets.levels import STATE, Level
-from covid_assets_bench.real_files import csv_merged_days
+from covid_assets_bench.real_files import PublishedVersion, csv_merged_days, manifest_versions
 from covid_assets_bench.web_sources import served_folder
 from covid_assets_tests.helpers import (
+    JHU_PUBLISHED,
+    NATIONAL_HISTORY_DIR,
+    MergedDays,
     blank_emulated_account,
     materialization_metadata,
     run_daily_job,
@@ -36,13 +39,6 @@ from covid_assets_tests.helpers import (
 )
 from covid_assets_tests.test_dashboard_data import state_rows
 from covid_assets_tests.test_dashboard_render import SVG_IMAGE
-from covid_assets_tests.test_history_replay import (
-    JHU_PUBLISHED,
-    NATIONAL_HISTORY_DIR,
-    MergedDays,
-    Published,
-    manifest,
-)
 
 EXPORT_FOLDER = "athena/us_daily/test-export/"
 STATE_EXPORT_FOLDER = "athena/us_states_daily/test-export/"
@@ -300,7 +296,7 @@ BEFORE_THE_FIRST_VERSION = "2020-05-05"
 @dataclass
 class DashboardReplay:
     bucket: str
-    versions: list[Published]
+    versions: list[PublishedVersion]
     merged: dict[str, MergedDays]
     daily: dict[str, Any]
     page: str
@@ -329,7 +325,9 @@ def dashboard_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> Dashboar
         pytest.skip(
             f"real NYT history not found at {NATIONAL_HISTORY_DIR} (see shared/data/README.md)"
         )
-    versions = [v for v in manifest(NATIONAL_HISTORY_DIR) if v.run_day in REPLAYED_RUN_DAYS]
+    versions = [
+        v for v in manifest_versions(NATIONAL_HISTORY_DIR) if v.run_day in REPLAYED_RUN_DAYS
+    ]
     jhu = snapshots_dir / "2021-03-17" / "jhu-combined.csv"
     with (
         pytest.MonkeyPatch.context() as monkeypatch,

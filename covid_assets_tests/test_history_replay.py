@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -28,8 +27,10 @@ from covid_assets_bench.real_files import (
 )
 from covid_assets_bench.web_sources import served_folder
 from covid_assets_tests.helpers import (
-    HISTORY_DIR,
+    JHU_PUBLISHED,
+    NATIONAL_HISTORY_DIR,
     README,
+    MergedDays,
     blank_emulated_account,
     exported_days,
     materialization_metadata,
@@ -38,16 +39,11 @@ from covid_assets_tests.helpers import (
     use_sources,
 )
 
-NATIONAL_HISTORY_DIR = HISTORY_DIR / "nyt-us"
 # The first version; 2020-05-07 to 2020-05-09 (the 8th revises dozens of days); the last two.
 REPLAYED_DAYS = ("2020-04-16", "2020-05-07", "2020-05-08", "2020-05-09", "2021-01-30", "2021-01-31")
 # A version between them, loaded after the newest (as from a stale cache).
 LATE_DAY = "2020-06-15"
-# The JHU file of every version: published before the first NYT version, so that each
-# version's publication time is its NYT commit's.
-JHU_PUBLISHED = datetime(2020, 4, 1, tzinfo=UTC)
 GLUE_HISTORY = "us_daily_history"
-MergedDays = dict[str, tuple[int, int, int]]
 
 
 @dataclass

@@ -41,7 +41,8 @@ def test_by_default_no_step_output_goes_to_s3(aws, instance, write_sources):
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
     run_daily_job(instance)
     assert isinstance(build_definitions().resources["io_manager"], FilesystemIOManager)
-    assert [key for key in s3_keys(aws) if not key.startswith(("athena/", "dashboard/"))] == []
+    served = ("athena/", "history/", "dashboard/")
+    assert [key for key in s3_keys(aws) if not key.startswith(served)] == []
 
 
 def test_with_the_prefix_set_the_assets_handed_over_are_kept_in_s3(
