@@ -6,6 +6,8 @@ the levels both check the pipeline against these."""
 import csv
 import io
 import os
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import pyarrow.parquet as pq
 
 from covid_assets.contracts import USPS_CODES
 from covid_assets.dynamodb_records import PROVENANCE
+from covid_assets.history import as_of_sql, history_table_of
 from covid_assets.levels import Level
 from covid_assets_bench.aws_calls import AwsCall
 
@@ -215,3 +218,52 @@ def run_sql(sql: str, tables: dict[str, pa.Table]) -> list[tuple[Any, ...]]:
             connection.register(f"rows_{number}", rows)
             connection.execute(f"CREATE VIEW {name} AS SELECT * FROM rows_{number}")
         return connection.sql(sql).fetchall()
+
+
+@dataclass(frozen=True)
+class ManifestVersion:
+    """One row of a history folder's MANIFEST.csv: a run day's file and when NYT published it."""
+
+    run_day: str
+    nyt_commit: str
+    committed_utc: str
+    file: Path
+
+    @property
+    def at(self) -> datetime:
+        return datetime.fromisoformat(self.committed_utc.replace("Z", "+00:00"))
+
+    @property
+    def sql_time(self) -> str:
+        """The publication time as the as-of SQL takes it (``history.as_of_sql``)."""
+        return f"{self.at:%Y-%m-%d %H:%M:%S}"
+
+
+def manifest_versions(folder: Path) -> list[ManifestVersion]:
+    """The versions of a history folder (``history/nyt-us``), in the manifest's order."""
+    with (folder / "MANIFEST.csv").open(newline="") as source:
+        return [
+            ManifestVersion(
+                row["run_day"],
+                row["nyt_commit"],
+                row["committed_utc"],
+                folder / f"{row['run_day']}.csv",
+            )
+            for row in csv.DictReader(source)
+        ]
+
+
+def history_place_rows(level: Level, at: str) -> dict[PlaceDay, dict[str, Any]]:
+    """The level's table as of ``at`` (``YYYY-MM-DD HH:MM:SS``, UTC), by the as-of SQL run in
+    DuckDB over its history's files, as ``csv_place_rows`` gives a file's rows."""
+    name = f"covid.{history_table_of(os.environ[level.glue_table_setting])}"
+    values = level.columns[len(level.key_columns) :]
+    sql = as_of_sql(name, level.key_columns, values, at)
+    rows = {}
+    for record in run_sql(sql, {name: history_files(name.split(".", 1)[1])}):
+        by_column = dict(zip([*level.key_columns, *values], record, strict=False))
+        places = [by_column[column] for column in level.key_columns[1:]]
+        rows[(*places, by_column["date"].isoformat())] = {
+            column: by_column[column] for column in VALUE_COLUMNS if by_column[column] is not None
+        }
+    return rows

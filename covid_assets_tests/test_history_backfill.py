@@ -1,0 +1,255 @@
+"""The history backfill (job history_backfill) on the real NYT versions: the first 24 national
+versions of ``history/nyt-us`` (to 2020-05-09, whose 8 May revises dozens of days) with the
+2021-03-17 JHU snapshot published before them, and the 7 versions of ``history/nyt-us-states``.
+The history "as of" each version's committed_utc must be that version's table computed with the
+csv module, queried with the as-of SQL in DuckDB over the history's files; what is served must be
+the newest version; a run again appends nothing; and a bad file fails the run, which a run again
+after the fix finishes. The benchmark (``covid_assets_bench.history_replay``) backfills every
+version."""
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult
+
+from covid_assets.failures import failure_reason
+from covid_assets.history_assets import NATIONAL_HISTORY
+from covid_assets.levels import STATE
+from covid_assets_bench.aws_calls import recorded_calls
+from covid_assets_bench.history_replay import (
+    changed_in_order,
+    jhu_published_before_nyt,
+    national_as_of,
+    national_config,
+    run_history_backfill,
+    state_config,
+    write_manifest,
+)
+from covid_assets_bench.real_files import (
+    ManifestVersion,
+    csv_merged_days,
+    csv_place_rows,
+    expected_items,
+    exported_place_rows,
+    history_files,
+    history_place_rows,
+    manifest_versions,
+    stored_place_items,
+)
+from covid_assets_tests.helpers import (
+    HISTORY_DIR,
+    blank_emulated_account,
+    exported_days,
+    materialization_metadata,
+    stored_days,
+    use_level_source,
+)
+
+NATIONAL_DIR = HISTORY_DIR / "nyt-us"
+STATES_DIR = HISTORY_DIR / "nyt-us-states"
+LAST_BACKFILLED_DAY = "2020-05-09"
+GLUE_HISTORY = "us_daily_history"
+MergedDays = dict[str, tuple[int, int, int]]
+
+
+def real_versions(folder: Path) -> list[ManifestVersion]:
+    if not folder.is_dir():
+        pytest.skip(f"real NYT history not found at {folder} (see shared/data/README.md)")
+    return manifest_versions(folder)
+
+
+def national_subset() -> list[ManifestVersion]:
+    return [v for v in real_versions(NATIONAL_DIR) if v.run_day <= LAST_BACKFILLED_DAY]
+
+
+def history_asset_metadata(result: ExecuteInProcessResult, asset: str) -> list[dict[str, Any]]:
+    """The plain metadata of each materialization of ``asset`` in the run, in order."""
+    return [
+        {key: value.value for key, value in event.materialization.metadata.items()}
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == AssetKey(asset)
+    ]
+
+
+def history_puts(calls: list) -> list[str]:
+    """The keys of the history objects the calls wrote."""
+    return [
+        call.params["Key"]
+        for call in calls
+        if call.operation == "PutObject" and call.params["Key"].startswith("history/")
+    ]
+
+
+@dataclass
+class NationalBackfill:
+    versions: list[ManifestVersion]
+    merged: dict[str, MergedDays]
+    as_of: dict[str, MergedDays]
+    history_rows: int
+    progress: list[dict[str, Any]]
+    logs: list[str]
+    served: MergedDays
+    exported: MergedDays
+    served_metadata: dict[str, dict[str, Any]]
+    again_progress: dict[str, Any]
+    again_history_puts: list[str]
+    again_history_rows: int
+
+
+@pytest.fixture(scope="module")
+def national_backfill(moto_endpoint, snapshots_dir, tmp_path_factory) -> NationalBackfill:
+    """The national subset backfilled once, then run again: one backfill for the module."""
+    versions = national_subset()
+    folder = tmp_path_factory.mktemp("national")
+    jhu = jhu_published_before_nyt(snapshots_dir / "2021-03-17" / "jhu-combined.csv", folder)
+    config = national_config(write_manifest(versions, folder / "MANIFEST.csv"), NATIONAL_DIR, jhu)
+    with pytest.MonkeyPatch.context() as monkeypatch, DagsterInstance.ephemeral() as instance:
+        aws = blank_emulated_account(moto_endpoint, monkeypatch)
+        result = run_history_backfill(instance, config)
+        merged = {v.run_day: csv_merged_days(v.file, jhu) for v in versions}
+        backfilled = NationalBackfill(
+            versions=versions,
+            merged=merged,
+            as_of={v.run_day: national_as_of(v.sql_time) for v in versions},
+            history_rows=history_files(GLUE_HISTORY).num_rows,
+            progress=history_asset_metadata(result, NATIONAL_HISTORY.asset),
+            logs=[entry.user_message for entry in instance.all_logs(result.run_id)],
+            served=stored_days(aws),
+            exported=exported_days(aws),
+            served_metadata={
+                asset: materialization_metadata(result, asset)
+                for asset in ("dynamodb_records", "athena_export")
+            },
+            again_progress={},
+            again_history_puts=[],
+            again_history_rows=0,
+        )
+        with recorded_calls() as calls:
+            again = run_history_backfill(instance, config)
+        backfilled.again_progress = history_asset_metadata(again, NATIONAL_HISTORY.asset)[-1]
+        backfilled.again_history_puts = history_puts(calls)
+        backfilled.again_history_rows = history_files(GLUE_HISTORY).num_rows
+        return backfilled
+
+
+def test_the_history_as_of_each_versions_commit_time_is_that_versions_merged_table(
+    national_backfill,
+):
+    for version in national_backfill.versions:
+        day = version.run_day
+        assert national_backfill.as_of[day] == national_backfill.merged[day], day
+
+
+def test_the_history_holds_exactly_the_new_and_revised_rows_of_the_versions(national_backfill):
+    merged = [national_backfill.merged[v.run_day] for v in national_backfill.versions]
+    assert national_backfill.history_rows == changed_in_order(merged)
+    assert national_backfill.progress[-1]["rows_appended"] == changed_in_order(merged)
+
+
+def test_the_served_tables_are_the_newest_version(national_backfill):
+    newest = national_backfill.merged[LAST_BACKFILLED_DAY]
+    assert national_backfill.served == newest
+    assert national_backfill.exported == newest
+    records = national_backfill.served_metadata["dynamodb_records"]
+    assert records["published"] == f"{national_backfill.versions[-1].committed_utc[:-1]}.000Z"
+    assert records["items_written"] == len(newest)
+
+
+def test_the_backfill_reports_versions_done_out_of_the_total(national_backfill):
+    total = len(national_backfill.versions)
+    assert national_backfill.progress[-1]["versions_done"] == f"{total} / {total}"
+    assert national_backfill.progress[-1]["versions_skipped"] == 0
+    first = national_backfill.versions[0]
+    rows = len(national_backfill.merged[first.run_day])
+    assert any(
+        message.startswith(f"version 1 / {total} ({first.run_day}), {rows} rows appended")
+        for message in national_backfill.logs
+    )
+    assert any(
+        message.startswith(f"version {total} / {total} ({LAST_BACKFILLED_DAY}), ")
+        for message in national_backfill.logs
+    )
+
+
+def test_a_backfill_run_again_writes_no_history_object_and_appends_no_row(national_backfill):
+    total = len(national_backfill.versions)
+    assert national_backfill.again_history_puts == []
+    assert national_backfill.again_progress["rows_appended"] == 0
+    assert national_backfill.again_progress["versions_skipped"] == total
+    assert national_backfill.again_history_rows == national_backfill.history_rows
+
+
+def test_a_bad_file_fails_the_backfill_naming_its_line_and_a_run_again_finishes_without_duplicates(
+    aws, instance, snapshots_dir, tmp_path
+):
+    versions = national_subset()[:5]
+    files = tmp_path / "files"
+    files.mkdir()
+    for version in versions:
+        shutil.copyfile(version.file, files / version.file.name)
+    bad = files / versions[2].file.name
+    lines = bad.read_text().splitlines(keepends=True)
+    day, _, deaths = lines[3].rstrip("\n").split(",")
+    lines[3] = f"{day},many,{deaths}\n"
+    bad.write_text("".join(lines))
+    jhu = jhu_published_before_nyt(snapshots_dir / "2021-03-17" / "jhu-combined.csv", tmp_path)
+    config = national_config(write_manifest(versions, tmp_path / "MANIFEST.csv"), files, jhu)
+
+    failed = run_history_backfill(instance, config, raise_on_error=False)
+    assert not failed.success
+    [failure] = [event for event in failed.all_events if event.is_step_failure]
+    assert f"{bad}, line 4, column 'cases': found 'many'" in failure_reason(
+        failure.step_failure_data.error
+    )
+    merged = [csv_merged_days(version.file, jhu) for version in versions]
+    assert history_files(GLUE_HISTORY).num_rows == changed_in_order(merged[:2])
+
+    shutil.copyfile(versions[2].file, bad)
+    again = run_history_backfill(instance, config)
+    progress = history_asset_metadata(again, NATIONAL_HISTORY.asset)[-1]
+    assert (progress["versions_done"], progress["versions_skipped"]) == ("5 / 5", 2)
+    assert history_files(GLUE_HISTORY).num_rows == changed_in_order(merged)
+    for version, table in zip(versions, merged, strict=True):
+        assert national_as_of(version.sql_time) == table, version.run_day
+    assert stored_days(aws) == merged[-1]
+
+
+def test_versions_older_than_the_newest_in_the_history_leave_what_is_served(
+    aws, instance, snapshots_dir, tmp_path
+):
+    versions = national_subset()[:4]
+    jhu = jhu_published_before_nyt(snapshots_dir / "2021-03-17" / "jhu-combined.csv", tmp_path)
+    newer = write_manifest(versions[2:], tmp_path / "newer.csv")
+    older = write_manifest(versions[:2], tmp_path / "older.csv")
+    run_history_backfill(instance, national_config(newer, NATIONAL_DIR, jhu))
+
+    result = run_history_backfill(instance, national_config(older, NATIONAL_DIR, jhu))
+    served = {
+        event.asset_key.to_user_string() for event in result.get_asset_materialization_events()
+    }
+    assert served == {NATIONAL_HISTORY.asset}
+    merged = [csv_merged_days(version.file, jhu) for version in versions]
+    assert stored_days(aws) == exported_days(aws) == merged[-1]
+    for version, table in zip(versions, merged, strict=True):
+        assert national_as_of(version.sql_time) == table, version.run_day
+
+
+def test_the_states_history_as_of_each_versions_commit_time_is_that_versions_state_table(
+    aws, instance, monkeypatch
+):
+    versions = real_versions(STATES_DIR)
+    # The state level on; the backfill reads the manifest's files, not its daily source.
+    use_level_source(monkeypatch, STATE, versions[-1].file)
+    result = run_history_backfill(instance, state_config(STATES_DIR / "MANIFEST.csv", STATES_DIR))
+
+    tables = [csv_place_rows(version.file) for version in versions]
+    for version, table in zip(versions, tables, strict=True):
+        assert history_place_rows(STATE, version.sql_time) == table, version.run_day
+    progress = history_asset_metadata(result, STATE.history_asset)[-1]
+    assert progress["versions_done"] == "7 / 7"
+    assert progress["rows_appended"] == changed_in_order(tables)
+    assert stored_place_items(STATE) == expected_items(tables[-1])
+    assert exported_place_rows(STATE) == tables[-1]
