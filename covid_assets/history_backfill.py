@@ -35,7 +35,7 @@ import hashlib
 import io
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -55,7 +55,13 @@ from dagster import (
 from pydantic import Field
 
 from covid_assets.athena_export import EXPORT, ROW_COUNT_PARAMETER, write_export
-from covid_assets.contracts import MERGED_BLOCKING_RULES, Rule, SourceDataError, find_problems
+from covid_assets.contracts import (
+    MERGED_BLOCKING_RULES,
+    Rule,
+    SourceDataError,
+    find_problems,
+    jhu_us_rows,
+)
 from covid_assets.downloads import SourceFileDownloader
 from covid_assets.dynamodb_records import DYNAMODB_RECORDS, REGION, plan_writes, to_items
 from covid_assets.history import (
@@ -214,11 +220,13 @@ def checked_table(
 ) -> pd.DataFrame:
     """The version's served table, built as the daily run builds it and checked with its
     table's rules; SourceDataError when its file or its table breaks them."""
-    checked_raw(raw, target.source)
     if target.level is None:
+        if raw.read_problems:
+            raise SourceDataError(raw.read_problems)
+        # merge_daily checks both files with their sources' rules.
         table = merge_daily(raw.table, jhu.table, raw.url, jhu.url)
     else:
-        table = target.level.build_table(raw.table, raw.url)
+        table = target.level.build_table(checked_raw(raw, target.source).table, raw.url)
     name = target.history.table_asset
     problems = [p for rule in target.table_rules for p in rule.find_problems(table, name)]
     if problems:
@@ -306,8 +314,10 @@ def backfill(
         jhu_url = config.jhu_url or downloader.url_of(JHU)
         download = downloader.download(jhu_url, "jhu_url", label=f"{JHU.label} {jhu_url}")
         jhu = RawSourceFile.from_bytes(jhu_url, download.content, download.last_modified)
-        checked_raw(jhu, JHU)
-        jhu_version = source_version(jhu, JHU.asset, datetime.now(UTC))
+        jhu_version = source_version(checked_raw(jhu, JHU), JHU.asset, datetime.now(UTC))
+        # Checked whole once: each version is merged with its US rows only (the JHU rules are
+        # about those rows), which spares re-reading every country's rows for each version.
+        jhu = replace(jhu, table=jhu_us_rows(jhu.table))
     refuse_shared_publication_times(entries, jhu_version)
 
     memory = HistoryInMemory(store)

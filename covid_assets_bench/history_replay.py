@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from dagster import DagsterInstance, ExecuteInProcessResult
 
 from covid_assets.definitions import build_definitions
@@ -86,12 +87,17 @@ def run_history_backfill(
     )
 
 
-def national_as_of(at: str) -> dict[str, tuple[int, int, int]]:
-    """The national history as of ``at``: date -> (cases, deaths, recovered)."""
+def national_history() -> pa.Table:
+    """The national history's rows, read as Athena reads them (``real_files.history_files``)."""
+    return history_files(history_table_of(os.environ["COVID_GLUE_TABLE"]))
+
+
+def national_as_of(history: pa.Table, at: str) -> dict[str, tuple[int, int, int]]:
+    """The national history as of ``at``, by the as-of SQL in DuckDB: date -> (cases, deaths,
+    recovered)."""
     table = f"covid.{history_table_of(os.environ['COVID_GLUE_TABLE'])}"
     sql = as_of_sql(table, ("date",), MERGED_VALUES, at)
-    files = history_files(table.split(".", 1)[1])
-    return {day.isoformat(): tuple(values) for day, *values, _ in run_sql(sql, {table: files})}
+    return {day.isoformat(): tuple(values) for day, *values, _ in run_sql(sql, {table: history})}
 
 
 def changed_in_order(tables: Sequence[dict]) -> int:
@@ -108,12 +114,13 @@ def changed_in_order(tables: Sequence[dict]) -> int:
 def national_mismatches(versions: Sequence[ManifestVersion], jhu: Path) -> list[str]:
     """The versions whose as-of is not their csv merged table, and a wrong history row count."""
     merged = [csv_merged_days(version.file, jhu) for version in versions]
+    history = national_history()
     failures = [
         f"national {version.run_day}: the as-of is not the version's merged table"
         for version, table in zip(versions, merged, strict=True)
-        if national_as_of(version.sql_time) != table
+        if national_as_of(history, version.sql_time) != table
     ]
-    rows = history_files(history_table_of(os.environ["COVID_GLUE_TABLE"])).num_rows
+    rows = history.num_rows
     if rows != changed_in_order(merged):
         failures.append(f"national: {rows} history rows, not {changed_in_order(merged)}")
     return failures

@@ -1,14 +1,14 @@
 """The history backfill (job history_backfill) on the real NYT versions: the first 24 national
 versions of ``history/nyt-us`` (to 2020-05-09, whose 8 May revises dozens of days) with the
-2021-03-17 JHU snapshot published before them, and the 7 versions of ``history/nyt-us-states``.
-The history "as of" each version's committed_utc must be that version's table computed with the
-csv module, queried with the as-of SQL in DuckDB over the history's files; what is served must be
-the newest version; a run again appends nothing; and a bad file fails the run, which a run again
-after the fix finishes. The benchmark (``covid_assets_bench.history_replay``) backfills every
-version."""
+2021-03-17 JHU snapshot published before them, and the 7 versions of ``history/nyt-us-states``
+cut down to three states. The history "as of" each version's committed_utc must be that version's
+table computed with the csv module, queried with the as-of SQL in DuckDB over the history's
+files; what is served must be the newest version; a run again appends nothing; and a bad file
+fails the run, which a run again after the fix finishes. The benchmark
+(``covid_assets_bench.history_replay``) backfills every version whole."""
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from covid_assets_bench.history_replay import (
     jhu_published_before_nyt,
     national_as_of,
     national_config,
+    national_history,
     run_history_backfill,
     state_config,
     write_manifest,
@@ -34,9 +35,9 @@ from covid_assets_bench.real_files import (
     csv_place_rows,
     expected_items,
     exported_place_rows,
-    history_files,
     history_place_rows,
     manifest_versions,
+    place_file_subset,
     stored_place_items,
 )
 from covid_assets_tests.helpers import (
@@ -51,7 +52,9 @@ from covid_assets_tests.helpers import (
 NATIONAL_DIR = HISTORY_DIR / "nyt-us"
 STATES_DIR = HISTORY_DIR / "nyt-us-states"
 LAST_BACKFILLED_DAY = "2020-05-09"
-GLUE_HISTORY = "us_daily_history"
+# The states' versions cut down to the two whose past days NYT revised in them (Alaska on
+# 2021-02-10, Nebraska on 2021-02-14) and one it did not.
+STATES = {"Alaska", "Nebraska", "Washington"}
 MergedDays = dict[str, tuple[int, int, int]]
 
 
@@ -110,11 +113,12 @@ def national_backfill(moto_endpoint, snapshots_dir, tmp_path_factory) -> Nationa
         aws = blank_emulated_account(moto_endpoint, monkeypatch)
         result = run_history_backfill(instance, config)
         merged = {v.run_day: csv_merged_days(v.file, jhu) for v in versions}
+        history = national_history()
         backfilled = NationalBackfill(
             versions=versions,
             merged=merged,
-            as_of={v.run_day: national_as_of(v.sql_time) for v in versions},
-            history_rows=history_files(GLUE_HISTORY).num_rows,
+            as_of={v.run_day: national_as_of(history, v.sql_time) for v in versions},
+            history_rows=history.num_rows,
             progress=history_asset_metadata(result, NATIONAL_HISTORY.asset),
             logs=[entry.user_message for entry in instance.all_logs(result.run_id)],
             served=stored_days(aws),
@@ -131,7 +135,7 @@ def national_backfill(moto_endpoint, snapshots_dir, tmp_path_factory) -> Nationa
             again = run_history_backfill(instance, config)
         backfilled.again_progress = history_asset_metadata(again, NATIONAL_HISTORY.asset)[-1]
         backfilled.again_history_puts = history_puts(calls)
-        backfilled.again_history_rows = history_files(GLUE_HISTORY).num_rows
+        backfilled.again_history_rows = national_history().num_rows
         return backfilled
 
 
@@ -205,15 +209,16 @@ def test_a_bad_file_fails_the_backfill_naming_its_line_and_a_run_again_finishes_
         failure.step_failure_data.error
     )
     merged = [csv_merged_days(version.file, jhu) for version in versions]
-    assert history_files(GLUE_HISTORY).num_rows == changed_in_order(merged[:2])
+    assert national_history().num_rows == changed_in_order(merged[:2])
 
     shutil.copyfile(versions[2].file, bad)
     again = run_history_backfill(instance, config)
     progress = history_asset_metadata(again, NATIONAL_HISTORY.asset)[-1]
     assert (progress["versions_done"], progress["versions_skipped"]) == ("5 / 5", 2)
-    assert history_files(GLUE_HISTORY).num_rows == changed_in_order(merged)
+    history = national_history()
+    assert history.num_rows == changed_in_order(merged)
     for version, table in zip(versions, merged, strict=True):
-        assert national_as_of(version.sql_time) == table, version.run_day
+        assert national_as_of(history, version.sql_time) == table, version.run_day
     assert stored_days(aws) == merged[-1]
 
 
@@ -233,17 +238,21 @@ def test_versions_older_than_the_newest_in_the_history_leave_what_is_served(
     assert served == {NATIONAL_HISTORY.asset}
     merged = [csv_merged_days(version.file, jhu) for version in versions]
     assert stored_days(aws) == exported_days(aws) == merged[-1]
+    history = national_history()
     for version, table in zip(versions, merged, strict=True):
-        assert national_as_of(version.sql_time) == table, version.run_day
+        assert national_as_of(history, version.sql_time) == table, version.run_day
 
 
 def test_the_states_history_as_of_each_versions_commit_time_is_that_versions_state_table(
-    aws, instance, monkeypatch
+    aws, instance, monkeypatch, tmp_path
 ):
-    versions = real_versions(STATES_DIR)
+    versions = [
+        replace(version, file=place_file_subset(version.file, STATES, tmp_path / version.file.name))
+        for version in real_versions(STATES_DIR)
+    ]
     # The state level on; the backfill reads the manifest's files, not its daily source.
     use_level_source(monkeypatch, STATE, versions[-1].file)
-    result = run_history_backfill(instance, state_config(STATES_DIR / "MANIFEST.csv", STATES_DIR))
+    result = run_history_backfill(instance, state_config(STATES_DIR / "MANIFEST.csv", tmp_path))
 
     tables = [csv_place_rows(version.file) for version in versions]
     for version, table in zip(versions, tables, strict=True):
