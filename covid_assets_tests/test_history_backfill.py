@@ -7,6 +7,7 @@ files; what is served must be the newest version; a run again appends nothing; a
 fails the run, which a run again after the fix finishes. The benchmark
 (``covid_assets_bench.history_replay``) backfills every version whole."""
 
+import os
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,8 +46,10 @@ from covid_assets_tests.helpers import (
     blank_emulated_account,
     exported_days,
     materialization_metadata,
+    run_daily_job,
     stored_days,
     use_level_source,
+    use_sources,
 )
 
 NATIONAL_DIR = HISTORY_DIR / "nyt-us"
@@ -262,3 +265,24 @@ def test_the_states_history_as_of_each_versions_commit_time_is_that_versions_sta
     assert progress["rows_appended"] == changed_in_order(tables)
     assert stored_place_items(STATE) == expected_items(tables[-1])
     assert exported_place_rows(STATE) == tables[-1]
+
+
+def test_a_daily_run_of_the_newest_version_after_the_backfill_appends_and_writes_nothing(
+    aws, instance, snapshots_dir, tmp_path, monkeypatch
+):
+    versions = national_subset()[:3]
+    jhu = jhu_published_before_nyt(snapshots_dir / "2021-03-17" / "jhu-combined.csv", tmp_path)
+    manifest = write_manifest(versions, tmp_path / "MANIFEST.csv")
+    run_history_backfill(instance, national_config(manifest, NATIONAL_DIR, jhu))
+    # The newest version as a daily run downloads it: modified when NYT published it.
+    newest = tmp_path / "us.csv"
+    shutil.copyfile(versions[-1].file, newest)
+    os.utime(newest, (versions[-1].at.timestamp(), versions[-1].at.timestamp()))
+    use_sources(monkeypatch, newest, jhu)
+
+    result = run_daily_job(instance)
+    history = materialization_metadata(result, NATIONAL_HISTORY.asset)
+    assert (history["status"], history["rows_appended"]) == ("unchanged", 0)
+    assert history["newest_compared_with"] == "the last output, as the Glue table records it"
+    assert materialization_metadata(result, "dynamodb_records")["items_written"] == 0
+    assert materialization_metadata(result, "athena_export")["status"] == "unchanged"
