@@ -158,6 +158,14 @@ class HistoryBackfillConfig(Config):
             "configured COVID_JHU_URL."
         ),
     )
+    jhu_published: str | None = Field(
+        default=None,
+        description=(
+            "National only: when the JHU file was published (ISO, UTC, e.g. "
+            "2020-04-01T00:00:00Z), for a file whose Last-Modified or modification time is not "
+            "(a snapshot copied later). Default: its Last-Modified or modification time."
+        ),
+    )
 
 
 def history_backfill_run_config(
@@ -165,9 +173,16 @@ def history_backfill_run_config(
     history: HistoryName = "national",
     file_url: str | None = None,
     jhu_url: str | None = None,
+    jhu_published: str | None = None,
 ) -> dict[str, Any]:
     """The run config of a backfill, as the launchpad takes it (in YAML)."""
-    config = {"history": history, "manifest": manifest, "file_url": file_url, "jhu_url": jhu_url}
+    config = {
+        "history": history,
+        "manifest": manifest,
+        "file_url": file_url,
+        "jhu_url": jhu_url,
+        "jhu_published": jhu_published,
+    }
     given = {name: setting for name, setting in config.items() if setting is not None}
     return {"ops": {BACKFILL_OP: {"config": given}}}
 
@@ -190,17 +205,25 @@ def read_manifest(downloader: SourceFileDownloader, url: str) -> list[ManifestEn
     missing = [name for name in MANIFEST_COLUMNS if name not in (reader.fieldnames or ())]
     if missing:
         raise Failure(f"{url}: no column {', '.join(missing)}", allow_retries=False)
-    entries = []
-    for line, row in enumerate(reader, start=2):
-        try:
-            committed = datetime.fromisoformat(row["committed_utc"].replace("Z", "+00:00"))
-        except ValueError as error:
-            raise Failure(f"{url}, line {line}: {error}", allow_retries=False) from error
-        zone = committed if committed.tzinfo else committed.replace(tzinfo=UTC)
-        entries.append(ManifestEntry(row["run_day"], row["nyt_commit"], zone.astimezone(UTC)))
+    entries = [
+        ManifestEntry(
+            row["run_day"], row["nyt_commit"], utc_time(row["committed_utc"], f"{url}, line {line}")
+        )
+        for line, row in enumerate(reader, start=2)
+    ]
     if not entries:
         raise Failure(f"{url} lists no version: nothing to backfill", allow_retries=False)
     return entries
+
+
+def utc_time(text: str, where: str) -> datetime:
+    """An ISO time (``2020-04-15T17:10:18Z``; one without a zone is UTC), as an aware UTC time;
+    Failure saying where it was read when it is none."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise Failure(f"{where}: {error}", allow_retries=False) from error
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def checked_raw(raw: RawSourceFile, source: Source) -> RawSourceFile:
@@ -315,6 +338,9 @@ def backfill(
         download = downloader.download(jhu_url, "jhu_url", label=f"{JHU.label} {jhu_url}")
         jhu = RawSourceFile.from_bytes(jhu_url, download.content, download.last_modified)
         jhu_version = source_version(checked_raw(jhu, JHU), JHU.asset, datetime.now(UTC))
+        if config.jhu_published:
+            published = utc_time(config.jhu_published, "jhu_published")
+            jhu_version = replace(jhu_version, published=published, published_from="config")
         # Checked whole once: each version is merged with its US rows only (the JHU rules are
         # about those rows), which spares re-reading every country's rows for each version.
         jhu = replace(jhu, table=jhu_us_rows(jhu.table))
@@ -400,7 +426,7 @@ def refuse_shared_publication_times(
             continue
         cause = (
             f": the JHU file was published at {iso(jhu.published)}, after both commits; give a "
-            "jhu_url published before the first version"
+            "jhu_url published before the first version, or its jhu_published"
             if jhu and jhu.published >= max(earlier.committed, entry.committed)
             else ""
         )

@@ -8,16 +8,20 @@ fails the run, which a run again after the fix finishes. The benchmark
 (``covid_assets_bench.history_replay``) backfills every version whole."""
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult
+import yaml
+from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, validate_run_config
 
+from covid_assets.definitions import build_definitions
 from covid_assets.failures import failure_reason
 from covid_assets.history_assets import NATIONAL_HISTORY
+from covid_assets.history_backfill import HISTORY_BACKFILL, history_backfill_run_config
 from covid_assets.levels import STATE
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.history_replay import (
@@ -43,10 +47,12 @@ from covid_assets_bench.real_files import (
 )
 from covid_assets_tests.helpers import (
     HISTORY_DIR,
+    README,
     blank_emulated_account,
     exported_days,
     materialization_metadata,
     run_daily_job,
+    s3_keys,
     stored_days,
     use_level_source,
     use_sources,
@@ -58,6 +64,8 @@ LAST_BACKFILLED_DAY = "2020-05-09"
 # The states' versions cut down to the two whose past days NYT revised in them (Alaska on
 # 2021-02-10, Nebraska on 2021-02-14) and one it did not.
 STATES = {"Alaska", "Nebraska", "Washington"}
+# Before the first national version (2020-04-15T17:10:18Z).
+JHU_PUBLISHED_AT = "2020-04-01T00:00:00Z"
 MergedDays = dict[str, tuple[int, int, int]]
 
 
@@ -286,3 +294,52 @@ def test_a_daily_run_of_the_newest_version_after_the_backfill_appends_and_writes
     assert history["newest_compared_with"] == "the last output, as the Glue table records it"
     assert materialization_metadata(result, "dynamodb_records")["items_written"] == 0
     assert materialization_metadata(result, "athena_export")["status"] == "unchanged"
+
+
+def test_a_jhu_file_published_after_the_versions_is_refused_before_anything_is_written(
+    aws, instance, snapshots_dir, tmp_path
+):
+    versions = national_subset()[:2]
+    manifest = write_manifest(versions, tmp_path / "MANIFEST.csv")
+    # A copy made now: by its modification time, published after both NYT versions.
+    jhu = tmp_path / "jhu-combined.csv"
+    shutil.copyfile(snapshots_dir / "2021-03-17" / "jhu-combined.csv", jhu)
+
+    result = run_history_backfill(
+        instance, national_config(manifest, NATIONAL_DIR, jhu), raise_on_error=False
+    )
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    assert (
+        f"The versions of {versions[0].run_day} and {versions[1].run_day} would both be published"
+        in failure_reason(failure.step_failure_data.error)
+    )
+    assert not s3_keys(aws, "history/")
+
+
+def test_a_jhu_publication_time_in_the_config_stamps_the_versions(
+    aws, instance, snapshots_dir, tmp_path
+):
+    versions = national_subset()[:2]
+    manifest = write_manifest(versions, tmp_path / "MANIFEST.csv")
+    jhu = tmp_path / "jhu-combined.csv"
+    shutil.copyfile(snapshots_dir / "2021-03-17" / "jhu-combined.csv", jhu)
+    config = history_backfill_run_config(
+        str(manifest), "national", f"{NATIONAL_DIR}/{{run_day}}.csv", str(jhu), JHU_PUBLISHED_AT
+    )
+
+    run_history_backfill(instance, config)
+    history = national_history()
+    for version in versions:
+        assert national_as_of(history, version.sql_time) == csv_merged_days(version.file, jhu)
+
+
+def test_the_readmes_history_backfill_config_is_the_jobs(aws):
+    example = re.search(
+        r"```yaml\n(ops:\n  backfill_history:.*?)```", README.read_text(), re.DOTALL
+    )
+    assert example, "README: no history_backfill config"
+    job = build_definitions().resolve_job_def(HISTORY_BACKFILL)
+    config = validate_run_config(job, yaml.safe_load(example.group(1)))
+    assert config["ops"]["backfill_history"]["config"]["manifest"] == (
+        "../shared/data/history/nyt-us/MANIFEST.csv"
+    )
