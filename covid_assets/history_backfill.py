@@ -22,7 +22,8 @@ and a run again after a success appends nothing.
 
 At the end, when the newest version in the history is one of the manifest's, it is served: the
 history asset's output is stored where the next daily run reads it (so that run diffs against
-it), and the served tables (DynamoDB and the export) are written where they differ. A history
+it), and the served tables (DynamoDB and the export) are written where they differ (for the
+county window, also its county-days that left it, as last seen). A history
 whose newest version is newer than every version of the manifest keeps what is served.
 
 Progress: a log line per version ("version 12 / 276 (2020-04-27, 3 rows appended)"), and a
@@ -280,15 +281,15 @@ class HistoryInMemory:
         stored = store.read()
         self.rows = stored.rows[[*self.served_columns, VALID_FROM]]
         self.version_times = list(stored.version_times)
-        self.newest_table = (
-            as_of(self.rows, self.newest_time, self.key_columns)[self.served_columns]
-            if self.version_times
-            else None
-        )
+        self.newest_table = self.kept_rows() if self.version_times else None
 
     @property
     def newest_time(self) -> pd.Timestamp | None:
         return max(self.version_times, default=None)
+
+    def kept_rows(self) -> pd.DataFrame:
+        """Every key as of the newest version, as last seen (a key it lacks is kept)."""
+        return as_of(self.rows, self.newest_time, self.key_columns)[self.served_columns]
 
     def rows_of(self, version: Version, table: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
         """What the version appends, and whether it becomes the newest version."""
@@ -408,7 +409,10 @@ def backfill(
     if target.level is None:
         yield from serve_national(context, table, published)
     else:
-        yield from serve_level(context, target.level, table, published)
+        # A window's version holds its last days only; the place-days that left the window are
+        # served too, as last seen, as the daily loads leave them.
+        kept = memory.kept_rows() if target.level.source_is_window else table
+        yield from serve_level(context, target.level, table, kept, published)
 
 
 def refuse_shared_publication_times(
@@ -529,15 +533,20 @@ def serve_national(
 
 
 def serve_level(
-    context: OpExecutionContext, level: Level, table: pd.DataFrame, published: str
+    context: OpExecutionContext,
+    level: Level,
+    table: pd.DataFrame,
+    kept: pd.DataFrame,
+    published: str,
 ) -> Iterator[AssetMaterialization]:
-    """The level's DynamoDB items and export written where they differ from ``table``, and the
-    records asset's output left as its last load (the next daily load diffs against it)."""
+    """The level's DynamoDB items and export written where they differ from ``kept`` (every
+    place-day to serve), and the newest version's ``table`` left as the records asset's last
+    load (the next daily load diffs against it)."""
     resources = context.resources
     dynamodb, io_manager = resources.dynamodb, resources.io_manager
     created = dynamodb.ensure_level_index()
     previous = None if created else previous_load(context, io_manager, dynamodb, level)
-    plan, read = plan_level_writes(dynamodb, level, table, previous, published)
+    plan, read = plan_level_writes(dynamodb, level, kept, previous, published)
     batch_calls = dynamodb.put_items(plan.items_to_write)
     served_before = (
         latest_materialization(context.instance, level.records_asset)[0].get("dagster/row_count")
@@ -550,6 +559,8 @@ def serve_level(
     )
     served = {"published": published, "stale_version": ""}
     metadata = records_metadata(level, dynamodb, table, plan, batch_calls, served_before)
+    if served_before is None:
+        metadata["dagster/row_count"] = len(kept) + len(plan.vanished)
     yield AssetMaterialization(
         level.records_asset,
         description="History backfill: the newest version",
@@ -558,9 +569,9 @@ def serve_level(
     glue = getattr(resources, glue_resource_key(level))
     bucket = getattr(resources, bucket_resource_key(level))
     if level.export_partitions is None:
-        export = write_export(context, table, bucket, glue, level.export_schema)
+        export = write_export(context, kept, bucket, glue, level.export_schema)
     else:
-        export = write_partitioned_export(context, table, bucket, glue, level)
+        export = write_partitioned_export(context, kept, bucket, glue, level)
     yield AssetMaterialization(
         level.export_asset,
         description="History backfill: the newest version",

@@ -29,7 +29,7 @@ from dagster import DagsterInstance, ExecuteInProcessResult
 from covid_assets.definitions import build_definitions
 from covid_assets.history import as_of_sql, history_table_of
 from covid_assets.history_backfill import HISTORY_BACKFILL, history_backfill_run_config
-from covid_assets.levels import STATE
+from covid_assets.levels import STATE, Level
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.benchmark import QUIET_RUN, use_fresh_emulator_account
 from covid_assets_bench.real_files import (
@@ -74,8 +74,9 @@ def national_config(manifest: Path, files: Path, jhu: Path) -> dict[str, Any]:
     )
 
 
-def state_config(manifest: Path, files: Path) -> dict[str, Any]:
-    return history_backfill_run_config(str(manifest), "state", f"{files}/{{run_day}}.csv")
+def level_config(level: Level, manifest: Path, files: Path) -> dict[str, Any]:
+    """The run config of a backfill of a level's history, each file in ``files``."""
+    return history_backfill_run_config(str(manifest), level.name, f"{files}/{{run_day}}.csv")
 
 
 def run_history_backfill(
@@ -214,7 +215,9 @@ def main() -> None:
         os.environ[STATE.source.url_setting] = str(states[-1].file)
         with DagsterInstance.ephemeral() as instance:
             figures = measured_backfill(
-                instance, state_config(states_dir / "MANIFEST.csv", states_dir), STATE.history_asset
+                instance,
+                level_config(STATE, states_dir / "MANIFEST.csv", states_dir),
+                STATE.history_asset,
             )
         report("states (history/nyt-us-states)", figures)
         failures += [] if figures.success else ["state: the run failed"]

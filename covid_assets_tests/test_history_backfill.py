@@ -22,16 +22,16 @@ from covid_assets.definitions import build_definitions
 from covid_assets.failures import failure_reason
 from covid_assets.history_assets import NATIONAL_HISTORY
 from covid_assets.history_backfill import HISTORY_BACKFILL, history_backfill_run_config
-from covid_assets.levels import STATE
+from covid_assets.levels import COUNTY, STATE
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.history_replay import (
     changed_in_order,
     jhu_published_before_nyt,
+    level_config,
     national_as_of,
     national_config,
     national_history,
     run_history_backfill,
-    state_config,
     write_manifest,
 )
 from covid_assets_bench.real_files import (
@@ -44,6 +44,7 @@ from covid_assets_bench.real_files import (
     manifest_versions,
     place_file_subset,
     stored_place_items,
+    with_partitions,
 )
 from covid_assets_tests.helpers import (
     HISTORY_DIR,
@@ -60,10 +61,14 @@ from covid_assets_tests.helpers import (
 
 NATIONAL_DIR = HISTORY_DIR / "nyt-us"
 STATES_DIR = HISTORY_DIR / "nyt-us-states"
+COUNTIES_DIR = HISTORY_DIR / "nyt-us-counties-recent"
 LAST_BACKFILLED_DAY = "2020-05-09"
 # The states' versions cut down to the two whose past days NYT revised in them (Alaska on
 # 2021-02-10, Nebraska on 2021-02-14) and one it did not.
 STATES = {"Alaska", "Nebraska", "Washington"}
+# The county windows cut down to Iowa, where NYT revised 1,195 county-days on 2021-03-10, and
+# the Virgin Islands, which it did not.
+COUNTY_STATES = {"Iowa", "Virgin Islands"}
 # Before the first national version (2020-04-15T17:10:18Z).
 JHU_PUBLISHED_AT = "2020-04-01T00:00:00Z"
 MergedDays = dict[str, tuple[int, int, int]]
@@ -263,7 +268,9 @@ def test_the_states_history_as_of_each_versions_commit_time_is_that_versions_sta
     ]
     # The state level on; the backfill reads the manifest's files, not its daily source.
     use_level_source(monkeypatch, STATE, versions[-1].file)
-    result = run_history_backfill(instance, state_config(STATES_DIR / "MANIFEST.csv", tmp_path))
+    result = run_history_backfill(
+        instance, level_config(STATE, STATES_DIR / "MANIFEST.csv", tmp_path)
+    )
 
     tables = [csv_place_rows(version.file) for version in versions]
     for version, table in zip(versions, tables, strict=True):
@@ -273,6 +280,33 @@ def test_the_states_history_as_of_each_versions_commit_time_is_that_versions_sta
     assert progress["rows_appended"] == changed_in_order(tables)
     assert stored_place_items(STATE) == expected_items(tables[-1])
     assert exported_place_rows(STATE) == tables[-1]
+
+
+def test_the_counties_history_as_of_each_version_is_its_window_over_the_days_that_left_it(
+    aws, instance, monkeypatch, tmp_path
+):
+    versions = [
+        replace(v, file=place_file_subset(v.file, COUNTY_STATES, tmp_path / v.file.name))
+        for v in real_versions(COUNTIES_DIR)
+    ]
+    # The county level on (with the state level, which it needs); the backfill reads the
+    # manifest's files, not the daily sources.
+    use_level_source(monkeypatch, STATE, STATES_DIR / "2021-02-14.csv")
+    use_level_source(monkeypatch, COUNTY, versions[-1].file)
+    result = run_history_backfill(
+        instance, level_config(COUNTY, COUNTIES_DIR / "MANIFEST.csv", tmp_path)
+    )
+
+    windows = [csv_place_rows(version.file) for version in versions]
+    # A county-day that left the window is kept as last seen.
+    kept = [{**windows[0]}, {**windows[0], **windows[1]}]
+    assert len(kept[1]) > len(windows[1])
+    for version, table in zip(versions, kept, strict=True):
+        assert history_place_rows(COUNTY, version.sql_time) == table, version.run_day
+    progress = history_asset_metadata(result, COUNTY.history_asset)[-1]
+    assert progress["rows_appended"] == changed_in_order(windows)
+    assert stored_place_items(COUNTY) == expected_items(kept[-1])
+    assert exported_place_rows(COUNTY) == with_partitions(COUNTY, kept[-1])
 
 
 def test_a_daily_run_of_the_newest_version_after_the_backfill_appends_and_writes_nothing(
