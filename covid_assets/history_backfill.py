@@ -217,6 +217,18 @@ def read_manifest(downloader: SourceFileDownloader, url: str) -> list[ManifestEn
     return entries
 
 
+def file_url_template(template: str) -> str:
+    """The template, when {nyt_commit} and {run_day} are all it asks for; Failure otherwise."""
+    try:
+        template.format(nyt_commit="", run_day="")
+    except (KeyError, IndexError, ValueError) as error:
+        raise Failure(
+            f"file_url {template!r}: {error!r}; it may hold {{nyt_commit}} and {{run_day}} only",
+            allow_retries=False,
+        ) from error
+    return template
+
+
 def utc_time(text: str, where: str) -> datetime:
     """An ISO time (``2020-04-15T17:10:18Z``; one without a zone is UTC), as an aware UTC time;
     Failure saying where it was read when it is none."""
@@ -332,7 +344,9 @@ def backfill(
     downloader: SourceFileDownloader = resources.downloader
     store = HistoryStore(history, getattr(resources, glue_key), getattr(resources, bucket_key))
     entries = read_manifest(downloader, config.manifest)
-    template = config.file_url or NYT_COMMIT_FILE.format(file=target.upstream_file)
+    template = file_url_template(
+        config.file_url or NYT_COMMIT_FILE.format(file=target.upstream_file)
+    )
     jhu = jhu_version = None
     if target.level is None:
         jhu_url = config.jhu_url or downloader.url_of(JHU)

@@ -377,3 +377,25 @@ def test_the_readmes_history_backfill_config_is_the_jobs(aws):
     assert config["ops"]["backfill_history"]["config"]["manifest"] == (
         "../shared/data/history/nyt-us/MANIFEST.csv"
     )
+
+
+def test_a_backfill_of_a_level_that_is_off_fails_saying_which_setting_turns_it_on(aws, instance):
+    config = level_config(STATE, STATES_DIR / "MANIFEST.csv", STATES_DIR)
+    result = run_history_backfill(instance, config, raise_on_error=False)
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    assert "The state level is off (COVID_NYT_STATES_URL is empty)" in failure_reason(
+        failure.step_failure_data.error
+    )
+
+
+def test_a_file_url_with_another_placeholder_fails_before_anything_is_written(
+    aws, instance, tmp_path
+):
+    manifest = write_manifest(national_subset()[:1], tmp_path / "MANIFEST.csv")
+    config = history_backfill_run_config(str(manifest), "national", f"{NATIONAL_DIR}/{{day}}.csv")
+    result = run_history_backfill(instance, config, raise_on_error=False)
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    assert "it may hold {nyt_commit} and {run_day} only" in failure_reason(
+        failure.step_failure_data.error
+    )
+    assert not s3_keys(aws, "history/")
