@@ -7,8 +7,9 @@ The manifest is a CSV with the columns ``run_day, nyt_commit, committed_utc`` (t
 config's ``file_url`` template (by default the file of that commit on raw.githubusercontent.com),
 and it was published at its ``committed_utc``, not at the file's Last-Modified (an archive's
 files are all written on the day of the archive). The nation's table also needs the JHU file,
-fetched once (its publication time is its Last-Modified, or its modification time): a version
-was published when the later of its two files was, as in the daily runs.
+fetched once (its publication time is its Last-Modified or modification time, or the config's
+``jhu_published``): a version was published when the later of its two files was, as in the daily
+runs, and two versions that would be published at the same time are refused.
 
 Each version is checked with its source's rules and its table's before anything of it is
 written (a bad file fails the run, naming its file, line and column). A version newer than the
