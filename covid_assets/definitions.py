@@ -40,6 +40,7 @@ from covid_assets.history_assets import (
     history_resources,
     level_history,
 )
+from covid_assets.history_backfill import build_history_backfill
 from covid_assets.level_assets import bucket_resource_key, build_level_assets, glue_resource_key
 from covid_assets.levels import COUNTY, Level
 from covid_assets.quarantine import QuarantineResource
@@ -87,8 +88,12 @@ def build_definitions() -> Definitions:
             *(asset for level in levels for asset in build_level_assets(level)),
             build_dashboard(levels),
         ],
-        # The county history backfill, launched by hand from the UI, when the county level is on.
-        jobs=[county_history_backfill] if COUNTY in levels else [],
+        # The backfills, launched by hand from the UI: the served tables' histories from an
+        # archive of versions, and the county history when the county level is on.
+        jobs=[
+            build_history_backfill(levels),
+            *([county_history_backfill] if COUNTY in levels else []),
+        ],
         schedules=[covid_daily_schedule],
         sensors=[
             build_sources_sensor(int(value("COVID_SENSOR_INTERVAL_SECONDS"))),

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from covid_assets.contracts import USPS_CODES
 from covid_assets.dynamodb_records import PROVENANCE
-from covid_assets.history import as_of_sql
+from covid_assets.history import as_of_sql, history_table_of
 from covid_assets.levels import Level
 from covid_assets_bench.aws_calls import AwsCall
 
@@ -221,11 +221,11 @@ def run_sql(sql: str, tables: dict[str, pa.Table]) -> list[tuple[Any, ...]]:
 
 
 @dataclass(frozen=True)
-class PublishedVersion:
-    """One version of a history folder's MANIFEST.csv: its run day, when NYT published it, and
-    its file."""
+class ManifestVersion:
+    """One row of a history folder's MANIFEST.csv: a run day's file and when NYT published it."""
 
     run_day: str
+    nyt_commit: str
     committed_utc: str
     file: Path
 
@@ -235,30 +235,35 @@ class PublishedVersion:
 
     @property
     def sql_time(self) -> str:
-        """The publication time as an SQL timestamp literal's text (UTC)."""
+        """The publication time as the as-of SQL takes it (``history.as_of_sql``)."""
         return f"{self.at:%Y-%m-%d %H:%M:%S}"
 
 
-def manifest_versions(folder: Path) -> list[PublishedVersion]:
-    """The versions of ``history/<file>/``, in run-day order."""
+def manifest_versions(folder: Path) -> list[ManifestVersion]:
+    """The versions of a history folder (``history/nyt-us``), in the manifest's order."""
     with (folder / "MANIFEST.csv").open(newline="") as source:
         return [
-            PublishedVersion(row["run_day"], row["committed_utc"], folder / f"{row['run_day']}.csv")
+            ManifestVersion(
+                row["run_day"],
+                row["nyt_commit"],
+                row["committed_utc"],
+                folder / f"{row['run_day']}.csv",
+            )
             for row in csv.DictReader(source)
         ]
 
 
 def history_place_rows(level: Level, at: str) -> dict[PlaceDay, dict[str, Any]]:
-    """The level's history as of ``at`` (SQL timestamp text, UTC), by the as-of SQL run in
-    DuckDB over its files, in ``csv_place_rows``'s form."""
-    table = f"{os.environ['COVID_GLUE_DATABASE']}.{os.environ[level.glue_table_setting]}_history"
-    values = [name for name in level.columns if name not in level.key_columns]
-    sql = as_of_sql(table, level.key_columns, values, at)
+    """The level's table as of ``at`` (``YYYY-MM-DD HH:MM:SS``, UTC), by the as-of SQL run in
+    DuckDB over its history's files, as ``csv_place_rows`` gives a file's rows."""
+    name = f"covid.{history_table_of(os.environ[level.glue_table_setting])}"
+    values = level.columns[len(level.key_columns) :]
+    sql = as_of_sql(name, level.key_columns, values, at)
     rows = {}
-    for record in run_sql(sql, {table: history_files(table.split(".")[1])}):
-        named = dict(zip([*level.key_columns, *values], record, strict=False))
-        places = [named[column] for column in level.key_columns[1:]]
-        rows[(*places, named["date"].isoformat())] = {
-            column: named[column] for column in VALUE_COLUMNS if named[column] is not None
+    for record in run_sql(sql, {name: history_files(name.split(".", 1)[1])}):
+        by_column = dict(zip([*level.key_columns, *values], record, strict=False))
+        places = [by_column[column] for column in level.key_columns[1:]]
+        rows[(*places, by_column["date"].isoformat())] = {
+            column: by_column[column] for column in VALUE_COLUMNS if by_column[column] is not None
         }
     return rows

@@ -50,6 +50,15 @@ SNAPSHOTS_DIR = SHARED_DATA_DIR / "snapshots"
 HISTORY_DIR = SHARED_DATA_DIR / "history"
 README = Path(__file__).resolve().parents[1] / "README.md"
 NATIONAL_HISTORY_DIR = HISTORY_DIR / "nyt-us"
+# The NYT commit of each snapshot folder's files (from shared/data/README.md).
+SNAPSHOT_COMMITS = {
+    "2020-10-09": "d01d5d8",
+    "2021-03-14": "19b85a1",
+    "2021-03-15": "f7eeb2f",
+    "2021-03-16": "d433dc6",
+    "2021-03-17": "48a0b6c",
+    "2021-03-18": "570171a",
+}
 # The JHU file replayed with every national version: published before the first NYT version, so
 # that each version's publication time is its NYT commit's.
 JHU_PUBLISHED = dt.datetime(2020, 4, 1, tzinfo=dt.UTC)

@@ -22,7 +22,7 @@ from covid_assets.levels import COUNTY, STATE
 from covid_assets.partitioned_export import ROWS_CHECK
 from covid_assets_bench.aws_calls import AwsCall, recorded_calls
 from covid_assets_bench.real_files import (
-    PublishedVersion,
+    ManifestVersion,
     csv_place_rows,
     expected_items,
     exported_place_rows,
@@ -40,6 +40,7 @@ from covid_assets_tests.helpers import (
     HISTORY_DIR,
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
+    SNAPSHOT_COMMITS,
     STATES_THREE_DAYS,
     blank_emulated_account,
     check_evaluation,
@@ -132,8 +133,11 @@ def county_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> "CountyRepl
     versions = [
         *manifest_versions(COUNTY_HISTORY),
         *(
-            PublishedVersion(
-                day, f"{day}T12:00:00Z", snapshots_dir / day / "nyt-us-counties-recent.csv"
+            ManifestVersion(
+                day,
+                SNAPSHOT_COMMITS[day],
+                f"{day}T12:00:00Z",
+                snapshots_dir / day / "nyt-us-counties-recent.csv",
             )
             for day in SNAPSHOT_DAYS
         ),

@@ -24,7 +24,7 @@ from covid_assets.dashboard_data import weekly_new_cases
 from covid_assets.definitions import build_definitions
 from covid_assets.glue_export import ExportUnreadableError
 from covid_assets.levels import STATE, Level
-from covid_assets_bench.real_files import PublishedVersion, csv_merged_days, manifest_versions
+from covid_assets_bench.real_files import ManifestVersion, csv_merged_days, manifest_versions
 from covid_assets_bench.web_sources import served_folder
 from covid_assets_tests.helpers import (
     JHU_PUBLISHED,
@@ -296,7 +296,7 @@ BEFORE_THE_FIRST_VERSION = "2020-05-05"
 @dataclass
 class DashboardReplay:
     bucket: str
-    versions: list[PublishedVersion]
+    versions: list[ManifestVersion]
     merged: dict[str, MergedDays]
     daily: dict[str, Any]
     page: str

@@ -18,7 +18,7 @@ from dagster import DagsterInstance
 from covid_assets.history import as_of_sql
 from covid_assets.history_assets import NATIONAL_HISTORY
 from covid_assets_bench.real_files import (
-    PublishedVersion,
+    ManifestVersion,
     csv_merged_days,
     history_files,
     manifest_versions,
@@ -48,12 +48,12 @@ GLUE_HISTORY = "us_daily_history"
 
 @dataclass
 class NationalReplay:
-    versions: list[PublishedVersion]
+    versions: list[ManifestVersion]
     merged: dict[str, MergedDays]
     appended: dict[str, int]
     new_and_revised: dict[str, int]
     history: pa.Table
-    late: PublishedVersion
+    late: ManifestVersion
     late_metadata: dict[str, dict[str, Any]]
     history_after_late: pa.Table
     served_after_late: MergedDays
@@ -117,7 +117,7 @@ def national_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> NationalR
         )
 
 
-def as_of_days(history: pa.Table, version: PublishedVersion) -> MergedDays:
+def as_of_days(history: pa.Table, version: ManifestVersion) -> MergedDays:
     """The history as of the version's publication, by the as-of SQL run in DuckDB."""
     columns = ("cases", "deaths", "recovered")
     sql = as_of_sql(f"covid.{GLUE_HISTORY}", ("date",), columns, version.sql_time)

@@ -14,7 +14,7 @@ from covid_assets.history import iso
 from covid_assets.levels import STATE
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.real_files import (
-    PublishedVersion,
+    ManifestVersion,
     csv_place_rows,
     expected_items,
     exported_place_rows,
@@ -31,6 +31,7 @@ from covid_assets_tests.helpers import (
     HISTORY_DIR,
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
+    SNAPSHOT_COMMITS,
     STATES_THREE_DAYS,
     THREE_DAYS,
     check_evaluation,
@@ -171,7 +172,7 @@ STATE_LEVEL_ASSETS = [
 
 
 @pytest.fixture(scope="module")
-def state_history() -> list[PublishedVersion]:
+def state_history() -> list[ManifestVersion]:
     if not STATE_HISTORY.is_dir():
         pytest.skip(f"real state history not found at {STATE_HISTORY} (see shared/data/README.md)")
     return manifest_versions(STATE_HISTORY)
@@ -202,8 +203,9 @@ def test_replaying_the_state_history_writes_exactly_the_new_and_revised_state_da
     they revise, each modified when NYT published it."""
     before: dict[StateDay, dict[str, Any]] = {}
     revised_by_day, appended = {}, 0
-    latest_snapshot = PublishedVersion(
+    latest_snapshot = ManifestVersion(
         "2021-03-18",
+        SNAPSHOT_COMMITS["2021-03-18"],
         "2021-03-18T12:00:00Z",
         snapshots_dir / "2021-03-18" / "nyt-us-states.csv",
     )

@@ -1,0 +1,235 @@
+"""The history backfill (job ``history_backfill``) on every real version:
+
+    python -m covid_assets_bench.history_replay [--data DIR]
+
+The nation: the 276 versions of ``history/nyt-us`` with the 2021-03-17 JHU snapshot, given a
+publication time before the first of them. The states: the 7 versions of
+``history/nyt-us-states``. Each is one run on a fresh emulated account; then the history "as of"
+each version's committed_utc, by the as-of SQL in DuckDB over the history's files, must be that
+version's table computed with the csv module (``real_files``), and the history must hold
+exactly the new and revised rows of the replay. The tests backfill a subset; this backfills
+them all.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from dagster import DagsterInstance, ExecuteInProcessResult
+
+from covid_assets.definitions import build_definitions
+from covid_assets.history import as_of_sql, history_table_of
+from covid_assets.history_backfill import HISTORY_BACKFILL, history_backfill_run_config
+from covid_assets.levels import STATE, Level
+from covid_assets_bench.aws_calls import recorded_calls
+from covid_assets_bench.benchmark import QUIET_RUN, use_fresh_emulator_account
+from covid_assets_bench.real_files import (
+    ManifestVersion,
+    csv_merged_days,
+    csv_place_rows,
+    history_files,
+    history_place_rows,
+    manifest_versions,
+    new_and_revised,
+    run_sql,
+)
+from covid_assets_bench.table import heading, row
+from covid_assets_dev.local_stack import moto_server
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The JHU file of every national version: published before the first NYT version, so that each
+# version's publication time is its NYT commit's.
+JHU_PUBLISHED = datetime(2020, 4, 1, tzinfo=UTC)
+MERGED_VALUES = ("cases", "deaths", "recovered")
+
+
+def jhu_published_before_nyt(jhu: Path, folder: Path) -> Path:
+    """A copy of the JHU file, modified (so published, for a local file) at JHU_PUBLISHED."""
+    copy = folder / "jhu-combined.csv"
+    shutil.copyfile(jhu, copy)
+    os.utime(copy, (JHU_PUBLISHED.timestamp(), JHU_PUBLISHED.timestamp()))
+    return copy
+
+
+def write_manifest(versions: Sequence[ManifestVersion], path: Path) -> Path:
+    """A MANIFEST.csv of these versions, in this order."""
+    lines = [f"{v.run_day},{v.nyt_commit},{v.committed_utc}\n" for v in versions]
+    path.write_text("run_day,nyt_commit,committed_utc\n" + "".join(lines))
+    return path
+
+
+def national_config(manifest: Path, files: Path, jhu: Path) -> dict[str, Any]:
+    """The run config of a national backfill of the manifest's versions, each file in ``files``."""
+    return history_backfill_run_config(
+        str(manifest), "national", f"{files}/{{run_day}}.csv", str(jhu)
+    )
+
+
+def level_config(level: Level, manifest: Path, files: Path) -> dict[str, Any]:
+    """The run config of a backfill of a level's history, each file in ``files``."""
+    return history_backfill_run_config(str(manifest), level.name, f"{files}/{{run_day}}.csv")
+
+
+def run_history_backfill(
+    instance: DagsterInstance, run_config: dict[str, Any], raise_on_error: bool = True
+) -> ExecuteInProcessResult:
+    job = build_definitions().resolve_job_def(HISTORY_BACKFILL)
+    return job.execute_in_process(
+        run_config={**run_config, **QUIET_RUN}, instance=instance, raise_on_error=raise_on_error
+    )
+
+
+def national_history() -> pa.Table:
+    """The national history's rows, read as Athena reads them (``real_files.history_files``)."""
+    return history_files(history_table_of(os.environ["COVID_GLUE_TABLE"]))
+
+
+def national_as_of(history: pa.Table, at: str) -> dict[str, tuple[int, int, int]]:
+    """The national history as of ``at``, by the as-of SQL in DuckDB: date -> (cases, deaths,
+    recovered)."""
+    table = f"covid.{history_table_of(os.environ['COVID_GLUE_TABLE'])}"
+    sql = as_of_sql(table, ("date",), MERGED_VALUES, at)
+    return {day.isoformat(): tuple(values) for day, *values, _ in run_sql(sql, {table: history})}
+
+
+def changed_in_order(tables: Sequence[dict]) -> int:
+    """The rows a history of these tables, in this order, holds: each one's new and revised."""
+    before: dict = {}
+    changed = 0
+    for table in tables:
+        new, revised = new_and_revised(table, before)
+        changed += len(new) + len(revised)
+        before = {**before, **table}
+    return changed
+
+
+def national_mismatches(versions: Sequence[ManifestVersion], jhu: Path) -> list[str]:
+    """The versions whose as-of is not their csv merged table, and a wrong history row count."""
+    merged = [csv_merged_days(version.file, jhu) for version in versions]
+    history = national_history()
+    failures = [
+        f"national {version.run_day}: the as-of is not the version's merged table"
+        for version, table in zip(versions, merged, strict=True)
+        if national_as_of(history, version.sql_time) != table
+    ]
+    rows = history.num_rows
+    if rows != changed_in_order(merged):
+        failures.append(f"national: {rows} history rows, not {changed_in_order(merged)}")
+    return failures
+
+
+def state_mismatches(versions: Sequence[ManifestVersion]) -> list[str]:
+    tables = [csv_place_rows(version.file) for version in versions]
+    failures = [
+        f"state {version.run_day}: the as-of is not the version's state table"
+        for version, table in zip(versions, tables, strict=True)
+        if history_place_rows(STATE, version.sql_time) != table
+    ]
+    rows = history_files(history_table_of(os.environ[STATE.glue_table_setting])).num_rows
+    if rows != changed_in_order(tables):
+        failures.append(f"state: {rows} history rows, not {changed_in_order(tables)}")
+    return failures
+
+
+@dataclass(frozen=True)
+class BackfillFigures:
+    versions: int
+    seconds: float
+    rows_appended: int
+    put_objects: int
+    update_tables: int
+    success: bool
+
+
+def measured_backfill(
+    instance: DagsterInstance, run_config: dict[str, Any], history_asset: str
+) -> BackfillFigures:
+    """One backfill run, timed, with its AWS calls counted."""
+    with recorded_calls() as calls:
+        started = time.perf_counter()
+        result = run_history_backfill(instance, run_config, raise_on_error=False)
+        seconds = time.perf_counter() - started
+    progress = [
+        {key: value.value for key, value in event.materialization.metadata.items()}
+        for event in result.get_asset_materialization_events()
+        if event.asset_key.to_user_string() == history_asset
+    ]
+    last = progress[-1] if progress else {}
+    return BackfillFigures(
+        versions=int(str(last.get("versions_done", "0 /")).split(" /")[0]),
+        seconds=seconds,
+        rows_appended=int(last.get("rows_appended", 0)),
+        put_objects=sum(1 for c in calls if (c.service, c.operation) == ("s3", "PutObject")),
+        update_tables=sum(1 for c in calls if (c.service, c.operation) == ("glue", "UpdateTable")),
+        success=result.success,
+    )
+
+
+def report(name: str, figures: BackfillFigures) -> None:
+    row(
+        name,
+        figures.versions,
+        f"{figures.seconds:.1f}",
+        f"{figures.versions / figures.seconds:.1f}",
+        f"{figures.rows_appended:,}",
+        figures.put_objects,
+        figures.update_tables,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA_DIR)
+    data = parser.parse_args().data
+    national_dir, states_dir = data / "history" / "nyt-us", data / "history" / "nyt-us-states"
+    if not national_dir.is_dir() or not states_dir.is_dir():
+        sys.exit(f"real history not found at {data / 'history'} (see shared/data/README.md)")
+    failures = []
+    heading("history backfill: every real version, one run each")
+    row("history", "versions", "seconds", "versions/s", "rows", "PutObject", "UpdateTable")
+    with tempfile.TemporaryDirectory() as folder, moto_server() as endpoint:
+        use_fresh_emulator_account(endpoint, Path(folder) / "national")
+        national = manifest_versions(national_dir)
+        jhu = jhu_published_before_nyt(
+            data / "snapshots" / "2021-03-17" / "jhu-combined.csv", Path(folder)
+        )
+        config = national_config(national_dir / "MANIFEST.csv", national_dir, jhu)
+        with DagsterInstance.ephemeral() as instance:
+            figures = measured_backfill(instance, config, "merged_daily_history")
+        report("national (history/nyt-us)", figures)
+        failures += [] if figures.success else ["national: the run failed"]
+        failures += national_mismatches(national, jhu)
+
+        use_fresh_emulator_account(endpoint, Path(folder) / "state")
+        states = manifest_versions(states_dir)
+        # The state level on; its daily source is not read by the backfill.
+        os.environ[STATE.source.url_setting] = str(states[-1].file)
+        with DagsterInstance.ephemeral() as instance:
+            figures = measured_backfill(
+                instance,
+                level_config(STATE, states_dir / "MANIFEST.csv", states_dir),
+                STATE.history_asset,
+            )
+        report("states (history/nyt-us-states)", figures)
+        failures += [] if figures.success else ["state: the run failed"]
+        failures += state_mismatches(states)
+    heading("history backfill: what must hold")
+    for failure in failures:
+        print(f"FAIL  {failure}")
+    if not failures:
+        print("PASS  as of each version's committed_utc, each history is that version's table")
+        print("      (csv module), and holds exactly the replay's new and revised rows")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
