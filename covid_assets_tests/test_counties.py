@@ -21,6 +21,7 @@ from covid_assets.contracts import USPS_CODES
 from covid_assets.levels import COUNTY, STATE
 from covid_assets.partitioned_export import ROWS_CHECK
 from covid_assets_bench.aws_calls import AwsCall, recorded_calls
+from covid_assets_bench.figures import is_history_glue_write, is_history_object_write
 from covid_assets_bench.real_files import (
     ManifestVersion,
     csv_place_rows,
@@ -214,6 +215,13 @@ def test_each_day_writes_exactly_the_new_and_revised_county_days(county_replay):
 def test_each_day_appends_its_new_and_revised_county_days_to_the_history(county_replay):
     for day in county_replay.days:
         assert day.history["rows_appended"] == len(day.new) + len(day.revised), day.day
+
+
+def test_each_next_days_history_append_is_one_object_and_one_glue_write(county_replay):
+    """The first day also creates the history's Glue table."""
+    for day in county_replay.days[1:]:
+        assert sum(map(is_history_object_write, day.calls)) == 1, day.day
+        assert sum(map(is_history_glue_write, day.calls)) == 1, day.day
 
 
 def test_the_history_as_of_each_days_publication_is_every_county_day_served_then(county_replay):

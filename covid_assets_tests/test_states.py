@@ -13,6 +13,7 @@ from covid_assets.aws import KEY_ATTRIBUTES, LEVEL_INDEX
 from covid_assets.history import iso
 from covid_assets.levels import STATE
 from covid_assets_bench.aws_calls import recorded_calls
+from covid_assets_bench.figures import is_history_glue_write, is_history_object_write
 from covid_assets_bench.real_files import (
     ManifestVersion,
     csv_place_rows,
@@ -228,6 +229,9 @@ def test_replaying_the_state_history_writes_exactly_the_new_and_revised_state_da
         assert exported_place_rows(STATE) == rows, day
         history = materialization_metadata(result, STATE.history_asset)
         assert history["rows_appended"] == len(new) + len(revised), day
+        assert sum(map(is_history_object_write, calls)) == 1, day
+        # The first day also creates the history's Glue table.
+        assert sum(map(is_history_glue_write, calls)) == (1 if before else 2), day
         assert history_place_rows(STATE, version.sql_time) == rows, day
         if not before:
             assert metadata["batch_write_calls"] == -(-len(rows) // 25)
