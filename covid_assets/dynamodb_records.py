@@ -17,6 +17,7 @@ from dagster import (
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
+    OpExecutionContext,
 )
 
 from covid_assets.aws import DynamoDBResource, SNSResource
@@ -172,25 +173,10 @@ def dynamodb_records(
     serving_lock: ServingLockResource,
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
     serving_lock.hold(context)
-    merged_daily_table = merged_daily_history.table
-    wanted = to_items(merged_daily_table)
     if not context.selected_asset_keys:
-        yield compare_every_item(dynamodb, wanted)
+        yield compare_every_item(dynamodb, to_items(merged_daily_history.table))
         return
-    if dynamodb.ensure_table():
-        context.log.info("Created DynamoDB table %s", dynamodb.table_name)
-    plan = plan_writes(wanted, dynamodb.query_region(REGION), merged_daily_history.published)
-    batch_calls = dynamodb.put_items(plan.items_to_write)
-    context.log.info(
-        "%s: %d inserted, %d updated, %d unchanged",
-        dynamodb.table_name,
-        len(plan.inserts),
-        len(plan.updates),
-        plan.unchanged,
-    )
-    latest_date = str(merged_daily_table["date"].max()) if len(merged_daily_table) else "none"
-    # A run that wrote nothing has nothing to announce (a run launched by hand on a quiet day).
-    revisions = plan.largest_revisions(COUNT_COLUMNS, key_of=lambda item: item["date"])
+    plan, metadata = load_national_items(context, dynamodb, merged_daily_history)
     if plan.items_to_write:
         alerts.publish(
             subject=(
@@ -199,32 +185,57 @@ def dynamodb_records(
             message=(
                 f"Loaded {dynamodb.table_name}: {len(plan.inserts)} inserted, "
                 f"{len(plan.updates)} updated, {plan.unchanged} unchanged. "
-                f"Latest date: {latest_date}." + revisions_text(revisions)
+                f"Latest date: {metadata['latest_date']}."
+                + revisions_text(metadata["largest_revisions"].value)
             ),
         )
-    written = pd.DataFrame(plan.items_to_write, columns=ITEM_COLUMNS)
-    yield MaterializeResult(
-        metadata={
-            "table": dynamodb.table_name,
-            "dagster/row_count": len(merged_daily_table) + len(plan.vanished_dates),
-            "dagster/column_schema": column_schema(ITEM_COLUMNS),
-            "inserted": len(plan.inserts),
-            "updated": len(plan.updates),
-            "unchanged": plan.unchanged,
-            "items_written": len(plan.items_to_write),
-            "batch_write_calls": batch_calls,
-            "latest_date": latest_date,
-            **merged_daily_history.metadata,
-            "largest_revisions": MetadataValue.json(revisions),
-            # What a tick reads back (one GetItem) to confirm the table still serves this load.
-            "latest_item": MetadataValue.json(wanted[-1] if wanted else {}),
-            # Days the sources no longer have are kept (history is not deleted) but reported.
-            "vanished_dates": MetadataValue.json(plan.vanished_dates),
-            "written_items_preview": markdown_preview(written),
-        }
-    )
+    yield MaterializeResult(metadata=metadata)
     if DYNAMODB_TABLE_CHECK.key in context.selected_asset_check_keys:
         yield verify_written(dynamodb, plan)
+
+
+def load_national_items(
+    context: AssetExecutionContext | OpExecutionContext,
+    dynamodb: DynamoDBResource,
+    published: PublishedTable,
+) -> tuple[WritePlan, dict[str, Any]]:
+    """Write the days of ``published``'s table that the region lacks or holds with other values
+    (diffed against one Query of the region), stamped with its publication time; the plan and
+    the load's metadata. A run that writes nothing announces nothing (a run launched by hand on
+    a quiet day), so the notice is the caller's."""
+    if dynamodb.ensure_table():
+        context.log.info("Created DynamoDB table %s", dynamodb.table_name)
+    table = published.table
+    wanted = to_items(table)
+    plan = plan_writes(wanted, dynamodb.query_region(REGION), published.published)
+    batch_calls = dynamodb.put_items(plan.items_to_write)
+    context.log.info(
+        "%s: %d inserted, %d updated, %d unchanged",
+        dynamodb.table_name,
+        len(plan.inserts),
+        len(plan.updates),
+        plan.unchanged,
+    )
+    revisions = plan.largest_revisions(COUNT_COLUMNS, key_of=lambda item: item["date"])
+    written = pd.DataFrame(plan.items_to_write, columns=ITEM_COLUMNS)
+    return plan, {
+        "table": dynamodb.table_name,
+        "dagster/row_count": len(table) + len(plan.vanished_dates),
+        "dagster/column_schema": column_schema(ITEM_COLUMNS),
+        "inserted": len(plan.inserts),
+        "updated": len(plan.updates),
+        "unchanged": plan.unchanged,
+        "items_written": len(plan.items_to_write),
+        "batch_write_calls": batch_calls,
+        "latest_date": str(table["date"].max()) if len(table) else "none",
+        **published.metadata,
+        "largest_revisions": MetadataValue.json(revisions),
+        # What a tick reads back (one GetItem) to confirm the table still serves this load.
+        "latest_item": MetadataValue.json(wanted[-1] if wanted else {}),
+        # Days the sources no longer have are kept (history is not deleted) but reported.
+        "vanished_dates": MetadataValue.json(plan.vanished_dates),
+        "written_items_preview": markdown_preview(written),
+    }
 
 
 def revisions_text(revisions: Sequence[str]) -> str:

@@ -48,7 +48,6 @@ from dagster import (
     Config,
     Failure,
     JobDefinition,
-    MetadataValue,
     OpExecutionContext,
     build_output_context,
     job,
@@ -65,7 +64,7 @@ from covid_assets.contracts import (
     jhu_us_rows,
 )
 from covid_assets.downloads import SourceFileDownloader
-from covid_assets.dynamodb_records import DYNAMODB_RECORDS, REGION, plan_writes, to_items
+from covid_assets.dynamodb_records import DYNAMODB_RECORDS, load_national_items
 from covid_assets.history import (
     VALID_FROM,
     HistoryOf,
@@ -511,39 +510,16 @@ def serve_national(
 ) -> Iterator[AssetMaterialization]:
     """The nation's DynamoDB items and export written where they differ from ``table``."""
     resources = context.resources
-    dynamodb = resources.dynamodb
-    dynamodb.ensure_table()
-    wanted = to_items(table)
-    plan = plan_writes(wanted, dynamodb.query_region(REGION), published)
-    batch_calls = dynamodb.put_items(plan.items_to_write)
-    context.log.info(
-        "%s: %d inserted, %d updated, %d unchanged",
-        dynamodb.table_name,
-        len(plan.inserts),
-        len(plan.updates),
-        plan.unchanged,
-    )
-    served = {"published": published, "stale_version": ""}
+    served = PublishedTable(table, published)
+    _, metadata = load_national_items(context, resources.dynamodb, served)
     yield AssetMaterialization(
-        DYNAMODB_RECORDS,
-        description="History backfill: the newest version",
-        metadata={
-            "table": dynamodb.table_name,
-            "dagster/row_count": len(table) + len(plan.vanished_dates),
-            "inserted": len(plan.inserts),
-            "updated": len(plan.updates),
-            "unchanged": plan.unchanged,
-            "items_written": len(plan.items_to_write),
-            "batch_write_calls": batch_calls,
-            "latest_date": str(table["date"].max()) if len(table) else "none",
-            **served,
-            # What a tick reads back (one GetItem) to confirm the table still serves this load.
-            "latest_item": MetadataValue.json(wanted[-1] if wanted else {}),
-        },
+        DYNAMODB_RECORDS, description="History backfill: the newest version", metadata=metadata
     )
     export = write_export(context, table, resources.bucket, resources.glue)
     yield AssetMaterialization(
-        EXPORT, description="History backfill: the newest version", metadata={**export, **served}
+        EXPORT,
+        description="History backfill: the newest version",
+        metadata={**export, **served.metadata},
     )
 
 
