@@ -2,9 +2,12 @@
 history asset trusts neither its last output nor the Glue table's record over the files
 themselves."""
 
+import datetime as dt
 import pickle
 
+from covid_assets.aws import GlueCatalogResource, S3BucketResource
 from covid_assets.history_assets import NATIONAL_HISTORY
+from covid_assets.history_store import HistoryStore
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.figures import is_history_glue_write, is_history_object_write
 from covid_assets_bench.real_files import history_files
@@ -84,3 +87,22 @@ def test_a_last_output_that_is_not_the_recorded_newest_version_is_not_trusted(
         "Glue table records)"
     )
     assert metadata["rows_appended"] == 0
+
+
+def test_the_as_of_helper_gives_the_table_as_each_version_published_it(
+    aws, instance, write_sources
+):
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    first = run_daily_job(instance)
+    write_sources(NYT_FOUR_DAYS, JHU_FOUR_DAYS)
+    second = run_daily_job(instance)
+    store = HistoryStore(
+        NATIONAL_HISTORY,
+        GlueCatalogResource(database="covid", table_name=GLUE_HISTORY),
+        S3BucketResource(bucket=aws.bucket, export_prefix="history/athena/us_daily/"),
+    )
+    for result, days in ((first, 3), (second, 4)):
+        published = dt.datetime.fromisoformat(history_metadata(result)["published"])
+        table = store.as_of(published)
+        assert len(table) == days
+        assert table["cases"].tolist() == [10 * day for day in range(1, days + 1)]
