@@ -10,7 +10,7 @@ import pytest
 
 from covid_assets.automation import REASON_TAG
 from covid_assets.aws import KEY_ATTRIBUTES, LEVEL_INDEX
-from covid_assets.history import iso
+from covid_assets.history import history_table_of, iso
 from covid_assets.levels import STATE
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.figures import is_history_glue_write, is_history_object_write
@@ -242,7 +242,8 @@ def test_replaying_the_state_history_writes_exactly_the_new_and_revised_state_da
     assert revised_by_day["2021-02-14"] == 113
     assert {state for state, _ in before} == REPLAYED_STATES
     assert stored_place_items(STATE) == expected_items(before)
-    assert history_files(os.environ[STATE.glue_table_setting] + "_history").num_rows == appended
+    history_table = history_table_of(os.environ[STATE.glue_table_setting])
+    assert history_files(history_table).num_rows == appended
     # Alaska's 2020-12-01: first seen on 2021-02-08 (32,911 cases), revised to 32,909 on
     # 2021-02-10 and back to 32,911 on 2021-02-11.
     first, _, _, back = state_history[:4]
