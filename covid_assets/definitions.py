@@ -22,31 +22,41 @@ from dagster import (
 )
 from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
-from covid_assets import athena_export, dynamodb_records, merged_daily_table
-from covid_assets.automation import (
+from covid_assets.defs.automation.freshness import covid_freshness_alert
+from covid_assets.defs.automation.triggers import (
     build_sources_sensor,
     covid_daily_schedule,
     covid_run_failure_alert,
 )
-from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource, SNSResource
-from covid_assets.county_backfill import county_history_backfill
-from covid_assets.dashboard import build_dashboard
-from covid_assets.downloads import SourceFileDownloader
-from covid_assets.freshness import covid_freshness_alert
-from covid_assets.history_assets import (
+from covid_assets.defs.backfills.county_backfill import county_history_backfill
+from covid_assets.defs.backfills.history_backfill import build_history_backfill
+from covid_assets.defs.dashboard.dashboard import build_dashboard
+from covid_assets.defs.history.history_assets import (
     NATIONAL_HISTORY,
     build_history_asset,
     history_resource_keys,
     history_resources,
     level_history,
 )
-from covid_assets.history_backfill import build_history_backfill
-from covid_assets.level_assets import bucket_resource_key, build_level_assets, glue_resource_key
-from covid_assets.levels import COUNTY, Level
-from covid_assets.quarantine import QuarantineResource
-from covid_assets.raw_sources import build_raw_sources
-from covid_assets.served import ServedExportResource
-from covid_assets.serving_lock import ServingLockResource
+from covid_assets.defs.serving import athena_export, dynamodb_records
+from covid_assets.defs.sources.raw_sources import build_raw_sources
+from covid_assets.defs.tables import merged_daily_table
+from covid_assets.defs.tables.level_assets import (
+    bucket_resource_key,
+    build_level_assets,
+    glue_resource_key,
+)
+from covid_assets.domain.tables import COUNTY, Level
+from covid_assets.resources.aws import (
+    DynamoDBResource,
+    GlueCatalogResource,
+    S3BucketResource,
+    SNSResource,
+)
+from covid_assets.resources.downloads import SourceFileDownloader
+from covid_assets.resources.quarantine import QuarantineResource
+from covid_assets.resources.served import ServedExportResource
+from covid_assets.resources.serving_lock import ServingLockResource
 from covid_assets.settings import (
     configured,
     configured_int,

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from dagster import EnvVar
 
-from covid_assets.levels import LEVELS, Level
-from covid_assets.sources import NATIONAL_SOURCES, SOURCES, Source
+from covid_assets.domain.sources import NATIONAL_SOURCES, SOURCES, Source
+from covid_assets.domain.tables import LEVELS, Level
 
 
 def _when_off(source: Source) -> str:

@@ -5,7 +5,7 @@ definitions hold."""
 
 import os
 
-from covid_assets.levels import LEVELS
+from covid_assets.domain.tables import LEVELS
 
 os.environ.update({level.source.url_setting: "" for level in LEVELS})
 

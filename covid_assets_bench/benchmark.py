@@ -35,12 +35,12 @@ from dagster import (
     build_sensor_context,
 )
 
-from covid_assets.automation import ALL_ASSETS_JOB
 from covid_assets.definitions import build_definitions
-from covid_assets.levels import LEVELS
-from covid_assets.reading import read_csv_text
+from covid_assets.defs.automation.triggers import ALL_ASSETS_JOB
+from covid_assets.domain.reading import read_csv_text
+from covid_assets.domain.tables import LEVELS
+from covid_assets.domain.transform import merge_daily
 from covid_assets.settings import SETTINGS
-from covid_assets.transform import merge_daily
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.baseline import create_baseline_table, load_like_the_original, merged_table
 from covid_assets_bench.county_scale import (

@@ -12,7 +12,7 @@ from pathlib import Path
 from dagster import AssetSelection, Definitions, define_asset_job
 
 from covid_assets.definitions import build_definitions
-from covid_assets.levels import COUNTY, STATE
+from covid_assets.domain.tables import COUNTY, STATE
 from covid_assets_bench.aws_calls import CallCounts, on_every_aws_call
 from covid_assets_bench.county_scale import CALLS_FILE_SETTING, COUNTY_LEVEL_JOB
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from dagster import DagsterEventType, DagsterInstance
 
-from covid_assets.serving_lock import LOCK_KEY
+from covid_assets.resources.serving_lock import LOCK_KEY
 from covid_assets_bench.aws_calls import AwsCall, calls_by_operation
 
 # Operations that change state, by name prefix; everything else (Get, Describe, List, Query,

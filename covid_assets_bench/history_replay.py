@@ -27,9 +27,12 @@ import pyarrow as pa
 from dagster import DagsterInstance, ExecuteInProcessResult
 
 from covid_assets.definitions import build_definitions
-from covid_assets.history import as_of_sql, history_table_of
-from covid_assets.history_backfill import HISTORY_BACKFILL, history_backfill_run_config
-from covid_assets.levels import STATE, Level
+from covid_assets.defs.backfills.history_backfill import (
+    HISTORY_BACKFILL,
+    history_backfill_run_config,
+)
+from covid_assets.domain.history import as_of_sql, history_table_of
+from covid_assets.domain.tables import STATE, Level
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.benchmark import QUIET_RUN, use_fresh_emulator_account
 from covid_assets_bench.real_files import (

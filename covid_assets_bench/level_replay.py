@@ -23,7 +23,7 @@ from typing import Any
 from dagster import AssetKey, DagsterInstance
 
 from covid_assets.definitions import build_definitions
-from covid_assets.levels import COUNTY, STATE, Level
+from covid_assets.domain.tables import COUNTY, STATE, Level
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.benchmark import QUIET_RUN, use_fresh_emulator_account
 from covid_assets_bench.real_files import (

@@ -18,10 +18,10 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from covid_assets.contracts import USPS_CODES
-from covid_assets.dynamodb_records import PROVENANCE
-from covid_assets.history import as_of_sql, history_table_of
-from covid_assets.levels import Level
+from covid_assets.defs.serving.dynamodb_records import PROVENANCE
+from covid_assets.domain.history import as_of_sql, history_table_of
+from covid_assets.domain.rules import USPS_CODES
+from covid_assets.domain.tables import Level
 from covid_assets_bench.aws_calls import AwsCall
 
 # A place-day: (state, date) for the states, (state, county, date) for the counties.

@@ -35,11 +35,11 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.freshness import FreshnessDaemon
 
-from covid_assets.aws import GlueCatalogResource, S3BucketResource
 from covid_assets.definitions import build_definitions
-from covid_assets.freshness import assets_with_freshness_policy
-from covid_assets.glue_export import read_glue_export
-from covid_assets.levels import LEVELS, Level
+from covid_assets.defs.automation.freshness import assets_with_freshness_policy
+from covid_assets.domain.tables import LEVELS, Level
+from covid_assets.resources.aws import GlueCatalogResource, S3BucketResource
+from covid_assets.resources.glue_export import read_glue_export
 from covid_assets.settings import SETTINGS
 from covid_assets_bench.benchmark import evaluate
 from covid_assets_bench.web_sources import ServedFolder, served_folder

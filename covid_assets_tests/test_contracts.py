@@ -5,7 +5,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from covid_assets.contracts import (
+from covid_assets.domain.rules import (
     CUMULATIVE_TOTALS_RULE,
     MERGED_BLOCKING_RULES,
     ServedTolerances,

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from dagster import AssetCheckSeverity, DagsterInstance
 
-from covid_assets.contracts import USPS_CODES
-from covid_assets.levels import COUNTY, STATE
-from covid_assets.partitioned_export import ROWS_CHECK
+from covid_assets.defs.serving.partitioned_export import ROWS_CHECK
+from covid_assets.domain.rules import USPS_CODES
+from covid_assets.domain.tables import COUNTY, STATE
 from covid_assets_bench.aws_calls import AwsCall, recorded_calls
 from covid_assets_bench.figures import is_history_glue_write, is_history_object_write
 from covid_assets_bench.real_files import (

@@ -7,10 +7,10 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from covid_assets.contracts import COUNTY_RULES, find_problems
-from covid_assets.levels import COUNTY, county_region, state_and_month
-from covid_assets.reading import read_csv_text
-from covid_assets.transform import county_daily, lay_over, rows_not_in, state_totals
+from covid_assets.domain.reading import read_csv_text
+from covid_assets.domain.rules import COUNTY_RULES, find_problems
+from covid_assets.domain.tables import COUNTY, county_region, state_and_month
+from covid_assets.domain.transform import county_daily, lay_over, rows_not_in, state_totals
 
 HEADER = "date,county,state,fips,cases,deaths\n"
 WINDOW = HEADER + (

@@ -17,13 +17,21 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, materialize
 
-from covid_assets.athena_export import PARQUET_FILE_NAME, glue_table_input, parquet_bytes
-from covid_assets.aws import GlueCatalogResource
-from covid_assets.dashboard import DASHBOARD_KEY, as_published_page_key, build_dashboard
-from covid_assets.dashboard_data import weekly_new_cases
 from covid_assets.definitions import build_definitions
-from covid_assets.glue_export import ExportUnreadableError
-from covid_assets.levels import STATE, Level
+from covid_assets.defs.dashboard.dashboard import (
+    DASHBOARD_KEY,
+    as_published_page_key,
+    build_dashboard,
+)
+from covid_assets.defs.serving.athena_export import (
+    PARQUET_FILE_NAME,
+    glue_table_input,
+    parquet_bytes,
+)
+from covid_assets.domain.dashboard_data import weekly_new_cases
+from covid_assets.domain.tables import STATE, Level
+from covid_assets.resources.aws import GlueCatalogResource
+from covid_assets.resources.glue_export import ExportUnreadableError
 from covid_assets_bench.real_files import ManifestVersion, csv_merged_days, manifest_versions
 from covid_assets_bench.web_sources import served_folder
 from covid_assets_tests.helpers import (

@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from covid_assets.dashboard_data import (
+from covid_assets.domain.dashboard_data import (
     Headline,
     chosen_day,
     daily_changes,

@@ -8,8 +8,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from covid_assets.dashboard_data import prepare_dashboard_data, revisions_by_publication_day
-from covid_assets.dashboard_render import (
+from covid_assets.domain.dashboard_data import prepare_dashboard_data, revisions_by_publication_day
+from covid_assets.domain.dashboard_render import (
     CELL_SIZE,
     COLORS,
     PAD,

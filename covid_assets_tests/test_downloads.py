@@ -10,8 +10,8 @@ from typing import ClassVar
 
 import pytest
 
-from covid_assets.downloads import SourceFileDownloader, SourceUnavailableError
-from covid_assets.raw_sources import SOURCE_RETRY_POLICY
+from covid_assets.defs.sources.raw_sources import SOURCE_RETRY_POLICY
+from covid_assets.resources.downloads import SourceFileDownloader, SourceUnavailableError
 
 BODY = b"date,cases,deaths\n2020-03-01,10,1\n"
 LAST_MODIFIED = "Wed, 18 Mar 2021 05:30:00 GMT"

@@ -3,8 +3,8 @@ step failures of small jobs."""
 
 from dagster import DagsterEventType, Failure, RetryPolicy, job, op
 
-from covid_assets.downloads import SourceUnavailableError
-from covid_assets.failures import failure_reason, root_cause
+from covid_assets.defs.automation.failures import failure_reason, root_cause
+from covid_assets.resources.downloads import SourceUnavailableError
 
 
 def step_failure_error(error: Exception, retry_policy: RetryPolicy | None = None):

@@ -6,8 +6,8 @@ import datetime as dt
 from datetime import timedelta
 
 from covid_assets.definitions import build_definitions
-from covid_assets.freshness import served_freshness_policy
-from covid_assets.levels import LEVELS
+from covid_assets.defs.automation.freshness import served_freshness_policy
+from covid_assets.domain.tables import LEVELS
 from covid_assets_tests.helpers import (
     JHU_FOUR_DAYS,
     JHU_THREE_DAYS,

@@ -7,7 +7,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from covid_assets.history import (
+from covid_assets.domain.history import (
     VALID_FROM,
     Revision,
     as_of,

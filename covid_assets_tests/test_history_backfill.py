@@ -19,10 +19,13 @@ import yaml
 from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, validate_run_config
 
 from covid_assets.definitions import build_definitions
-from covid_assets.failures import failure_reason
-from covid_assets.history_assets import NATIONAL_HISTORY
-from covid_assets.history_backfill import HISTORY_BACKFILL, history_backfill_run_config
-from covid_assets.levels import COUNTY, STATE
+from covid_assets.defs.automation.failures import failure_reason
+from covid_assets.defs.backfills.history_backfill import (
+    HISTORY_BACKFILL,
+    history_backfill_run_config,
+)
+from covid_assets.defs.history.history_assets import NATIONAL_HISTORY
+from covid_assets.domain.tables import COUNTY, STATE
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.history_replay import (
     changed_in_order,

@@ -5,9 +5,9 @@ themselves."""
 import datetime as dt
 import pickle
 
-from covid_assets.aws import GlueCatalogResource, S3BucketResource
-from covid_assets.history_assets import NATIONAL_HISTORY
-from covid_assets.history_store import HistoryStore
+from covid_assets.defs.history.history_assets import NATIONAL_HISTORY
+from covid_assets.defs.history.history_store import HistoryStore
+from covid_assets.resources.aws import GlueCatalogResource, S3BucketResource
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.figures import is_history_glue_write, is_history_object_write
 from covid_assets_bench.real_files import history_files

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pytest
 from dagster import DagsterInstance
 
-from covid_assets.history import as_of_sql
-from covid_assets.history_assets import NATIONAL_HISTORY
+from covid_assets.defs.history.history_assets import NATIONAL_HISTORY
+from covid_assets.domain.history import as_of_sql
 from covid_assets_bench.real_files import (
     ManifestVersion,
     csv_merged_days,

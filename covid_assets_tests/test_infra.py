@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from cfnlint.decode import decode
 
-from covid_assets.athena_export import EXPORT_SCHEMA, glue_table_input
-from covid_assets.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource
-from covid_assets.history_assets import NATIONAL_HISTORY, level_history
-from covid_assets.history_store import HistoryStore
-from covid_assets.levels import COUNTY, STATE
-from covid_assets.partitioned_export import partitioned_table_input
+from covid_assets.defs.history.history_assets import NATIONAL_HISTORY, level_history
+from covid_assets.defs.history.history_store import HistoryStore
+from covid_assets.defs.serving.athena_export import EXPORT_SCHEMA, glue_table_input
+from covid_assets.defs.serving.partitioned_export import partitioned_table_input
+from covid_assets.domain.tables import COUNTY, STATE
+from covid_assets.resources.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource
 from covid_assets.settings import SETTINGS
 from covid_assets_dev.stack import (
     OUTPUT_SETTINGS,

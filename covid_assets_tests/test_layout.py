@@ -8,23 +8,44 @@ import textwrap
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "covid_assets"
+# Libraries that reach Dagster or AWS: the pure domain code imports none of them.
+DAGSTER_OR_AWS = {"dagster", "dagster_aws", "boto3", "botocore", "requests", "duckdb"}
 
 
-def project_imports(module: Path) -> set[str]:
-    """The covid_assets modules that ``module`` imports, by name."""
+def module_name(path: Path) -> str:
+    """``covid_assets/domain/rules.py`` -> ``covid_assets.domain.rules``."""
+    parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, by its full dotted name (``from a import b`` as ``a.b``
+    when ``a.b`` is a module of the package, else ``a``)."""
+    modules = {module_name(module) for module in PACKAGE_DIR.rglob("*.py")}
     imported = set()
-    for node in ast.walk(ast.parse(module.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module == "covid_assets":
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
             imported |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("covid_assets."):
-            imported.add(node.module.split(".")[1])
-        elif isinstance(node, ast.Import):
-            imported |= {
-                alias.name.split(".")[1]
-                for alias in node.names
-                if alias.name.startswith("covid_assets.")
-            }
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                dotted = f"{node.module}.{alias.name}"
+                imported.add(dotted if dotted in modules else node.module)
     return imported
+
+
+def package_graph() -> dict[str, set[str]]:
+    """Each module of the package, and the modules of the package it imports."""
+    graph = {module_name(path): imported_modules(path) for path in PACKAGE_DIR.rglob("*.py")}
+    return {
+        name: {module for module in imported if module in graph} for name, imported in graph.items()
+    }
+
+
+def modules_under(folder: str) -> dict[str, set[str]]:
+    """The modules of ``covid_assets/<folder>/``, each with everything it imports."""
+    return {
+        module_name(path): imported_modules(path) for path in (PACKAGE_DIR / folder).rglob("*.py")
+    }
 
 
 def import_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -56,25 +77,24 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 def test_the_package_has_no_import_cycle():
-    graph = {module.stem: project_imports(module) for module in PACKAGE_DIR.glob("*.py")}
-    assert import_cycle(graph) is None
+    assert import_cycle(package_graph()) is None
 
 
-def test_the_pure_modules_import_neither_dagster_nor_aws():
-    pure = ("contracts", "transform", "reading", "sources", "levels", "dashboard_data")
-    for name in pure:
-        tree = ast.parse((PACKAGE_DIR / f"{name}.py").read_text())
-        imported = {
-            alias.name.split(".")[0]
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Import)
-            for alias in node.names
-        } | {
-            (node.module or "").split(".")[0]
-            for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom)
-        }
-        assert not imported & {"dagster", "dagster_aws", "boto3", "botocore", "requests"}, name
+def test_the_domain_code_imports_neither_dagster_nor_aws():
+    for name, imported in modules_under("domain").items():
+        roots = {module.split(".")[0] for module in imported}
+        assert not roots & DAGSTER_OR_AWS, name
+
+
+def test_the_domain_code_imports_only_the_domain():
+    for name, imported in modules_under("domain").items():
+        project = {module for module in imported if module.startswith("covid_assets.")}
+        assert all(module.startswith("covid_assets.domain") for module in project), name
+
+
+def test_the_resources_import_no_dagster_definitions():
+    for name, imported in modules_under("resources").items():
+        assert not any(module.startswith("covid_assets.defs") for module in imported), name
 
 
 def test_a_new_source_is_one_declaration():
@@ -83,7 +103,7 @@ def test_a_new_source_is_one_declaration():
     probe = textwrap.dedent(
         """
         import dataclasses
-        import covid_assets.sources as sources
+        import covid_assets.domain.sources as sources
 
         TERRITORIES = dataclasses.replace(
             sources.NYT,

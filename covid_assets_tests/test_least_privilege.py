@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from covid_assets.levels import COUNTY, STATE
+from covid_assets.domain.tables import COUNTY, STATE
 from covid_assets_bench.aws_calls import on_every_aws_call
 from covid_assets_dev.local_stack import LOCAL_STACK_NAME
 from covid_assets_tests.helpers import (

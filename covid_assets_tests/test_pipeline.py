@@ -5,8 +5,8 @@ import logging
 
 from dagster import DagsterInstance
 
-from covid_assets.athena_export import EXPORT_SCHEMA
-from covid_assets.history import iso
+from covid_assets.defs.serving.athena_export import EXPORT_SCHEMA
+from covid_assets.domain.history import iso
 from covid_assets_dev.local_stack import prepare_dagster_home
 from covid_assets_tests.helpers import (
     JHU_FOUR_DAYS,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from covid_assets import reading
-from covid_assets.reading import FieldCountError, read_csv_text
+from covid_assets.domain import reading
+from covid_assets.domain.reading import FieldCountError, read_csv_text
 
 EDGE_CASES = {
     "blank line": b"date,cases\n2021-03-01,1\n\n2021-03-02,2\n",

@@ -10,9 +10,9 @@ from dagster import (
     build_run_status_sensor_context,
 )
 
-from covid_assets.automation import TRIGGER_TAG, covid_run_failure_alert, run_label
-from covid_assets.aws import SNSResource
 from covid_assets.definitions import defs
+from covid_assets.defs.automation.triggers import TRIGGER_TAG, covid_run_failure_alert, run_label
+from covid_assets.resources.aws import SNSResource
 from covid_assets_tests.helpers import (
     FAILING_RUN_SECONDS,
     JHU_THREE_DAYS,

@@ -24,13 +24,13 @@ from dagster import (
     materialize,
 )
 
-from covid_assets.aws import DynamoDBResource
-from covid_assets.dashboard_data import prepare_dashboard_data
-from covid_assets.dashboard_render import dashboard_svgs
-from covid_assets.failures import failure_reason
-from covid_assets.reading import RawSourceFile
-from covid_assets.serving_lock import LOCK_KEY, LockHolder, ServingLockResource
-from covid_assets.transform import merge_daily
+from covid_assets.defs.automation.failures import failure_reason
+from covid_assets.domain.dashboard_data import prepare_dashboard_data
+from covid_assets.domain.dashboard_render import dashboard_svgs
+from covid_assets.domain.reading import RawSourceFile
+from covid_assets.domain.transform import merge_daily
+from covid_assets.resources.aws import DynamoDBResource
+from covid_assets.resources.serving_lock import LOCK_KEY, LockHolder, ServingLockResource
 from covid_assets_dev.local_stack import PROJECT_ROOT, dagster_command, prepare_dagster_home
 from covid_assets_tests.helpers import (
     JHU_THREE_DAYS,

@@ -6,10 +6,10 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from covid_assets.contracts import STATE_RULES, SourceDataError, find_problems
-from covid_assets.levels import STATE, state_region
-from covid_assets.reading import read_csv_text
-from covid_assets.transform import state_daily
+from covid_assets.domain.reading import read_csv_text
+from covid_assets.domain.rules import STATE_RULES, SourceDataError, find_problems
+from covid_assets.domain.tables import STATE, state_region
+from covid_assets.domain.transform import state_daily
 
 HEADER = "date,state,fips,cases,deaths\n"
 TWO_STATES = HEADER + (

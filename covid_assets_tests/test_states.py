@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from covid_assets.automation import REASON_TAG
-from covid_assets.aws import KEY_ATTRIBUTES, LEVEL_INDEX
-from covid_assets.history import history_table_of, iso
-from covid_assets.levels import STATE
+from covid_assets.defs.automation.triggers import REASON_TAG
+from covid_assets.domain.history import history_table_of, iso
+from covid_assets.domain.tables import STATE
+from covid_assets.resources.aws import KEY_ATTRIBUTES, LEVEL_INDEX
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.figures import is_history_glue_write, is_history_object_write
 from covid_assets_bench.real_files import (

@@ -5,9 +5,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from covid_assets.contracts import SourceDataError
-from covid_assets.reading import read_csv_text
-from covid_assets.transform import merge_daily
+from covid_assets.domain.reading import read_csv_text
+from covid_assets.domain.rules import SourceDataError
+from covid_assets.domain.transform import merge_daily
 
 NYT_HEADER = "date,cases,deaths"
 JHU_HEADER = "Date,Country/Region,Province/State,Confirmed,Recovered,Deaths"

@@ -12,10 +12,10 @@ from datetime import datetime
 import pytest
 from dagster import AssetKey
 
-from covid_assets.automation import REASON_TAG, TRIGGER_TAG
 from covid_assets.definitions import build_definitions
-from covid_assets.reading import read_csv_text
-from covid_assets.transform import merge_daily
+from covid_assets.defs.automation.triggers import REASON_TAG, TRIGGER_TAG
+from covid_assets.domain.reading import read_csv_text
+from covid_assets.domain.transform import merge_daily
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.figures import is_write
 from covid_assets_tests.helpers import (

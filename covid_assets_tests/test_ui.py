@@ -22,11 +22,11 @@ import requests
 from dagster import DagsterInstance
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from covid_assets.dashboard import DASHBOARD_KEY
-from covid_assets.dashboard_data import prepare_dashboard_data
-from covid_assets.dashboard_render import dashboard_html, dashboard_svgs
-from covid_assets.reading import read_csv_text
-from covid_assets.transform import merge_daily, state_daily
+from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY
+from covid_assets.domain.dashboard_data import prepare_dashboard_data
+from covid_assets.domain.dashboard_render import dashboard_html, dashboard_svgs
+from covid_assets.domain.reading import read_csv_text
+from covid_assets.domain.transform import merge_daily, state_daily
 from covid_assets_dev.local_stack import (
     LOCAL_HOST,
     PROJECT_ROOT,

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from covid_assets.definitions import build_definitions
-from covid_assets.levels import STATE
+from covid_assets.domain.tables import STATE
 from covid_assets_tests.helpers import (
     FAILING_RUN_SECONDS,
     JHU_THREE_DAYS,

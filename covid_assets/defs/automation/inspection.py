@@ -1,0 +1,146 @@
+"""What a tick looks at before it decides whether a run is needed.
+
+Three questions, each answered from the world rather than from memory alone: has a source
+published a newer file (a conditional request, or a file's hash); was everything downstream
+built from the files the raw assets stored (Dagster's recorded provenance); and is what is
+served still what the last run wrote (one BatchGetItem of every load's latest item, one GetTable
+and two HeadObjects: no scans, no writes). Dagster's records say what to expect; the services
+say whether it is there.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dagster import AssetKey, AssetObservation, DagsterInstance, RepositoryDefinition
+
+from covid_assets.defs.automation.provenance import (
+    DATA_VERSION_TAG,
+    StoredDownload,
+    downstream_built_from,
+    latest_materialization,
+)
+from covid_assets.defs.automation.provenance import stored_download as stored_download_of
+from covid_assets.defs.dashboard.dashboard import DASHBOARD, DASHBOARD_KEY
+from covid_assets.defs.serving.athena_export import EXPORT, served_export_problem
+from covid_assets.defs.serving.dynamodb_records import DYNAMODB_RECORDS
+from covid_assets.defs.tables.level_assets import LATEST_ITEM
+from covid_assets.domain.sources import Source
+from covid_assets.resources.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource
+from covid_assets.resources.downloads import Download, SourceFileDownloader
+from covid_assets.settings import enabled_levels
+
+
+@dataclass(frozen=True)
+class SourceLook:
+    """One source's newest file, asked for with the validators of the one stored."""
+
+    source: Source
+    stored: StoredDownload
+    download: Download
+
+    @property
+    def changed(self) -> bool:
+        """Nothing stored yet, or the server sent a file other than the stored one."""
+        if self.stored.sha256 is None:
+            return True
+        return self.download.content is not None and self.download.sha256 != self.stored.sha256
+
+    @property
+    def data_version(self) -> str | None:
+        return self.download.sha256 if self.changed else self.stored.sha256
+
+    def observation(self) -> AssetObservation:
+        """What the tick saw, as an event of the raw asset with the version it saw."""
+        metadata = {
+            "status": "changed" if self.changed else "unchanged",
+            "bytes_downloaded": len(self.download.content or b""),
+            "last_modified": self.download.last_modified or self.stored.last_modified or "",
+        }
+        tags = {DATA_VERSION_TAG: self.data_version} if self.data_version else None
+        return AssetObservation(asset_key=self.source.asset, metadata=metadata, tags=tags)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What a tick saw, and the reasons (if any) a run is needed."""
+
+    looks: Sequence[SourceLook]
+    reasons: Sequence[str]
+
+    @property
+    def needs_run(self) -> bool:
+        return bool(self.reasons)
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+    @property
+    def skip_reason(self) -> str:
+        *others, last = [look.source.name for look in self.looks]
+        names = f"{', '.join(others)} and {last}" if others else last
+        stored_at = [look.stored.materialized_at for look in self.looks]
+        since = datetime.fromtimestamp(max(t for t in stored_at if t is not None), UTC)
+        return (
+            f"{names} unchanged since {since:%Y-%m-%d %H:%M} UTC; DynamoDB and the export verified"
+        )
+
+    def observations(self) -> list[AssetObservation]:
+        return [look.observation() for look in self.looks]
+
+
+def inspect_world(
+    instance: DagsterInstance,
+    repository: RepositoryDefinition,
+    downloader: SourceFileDownloader,
+    dynamodb: DynamoDBResource,
+    glue: GlueCatalogResource,
+    bucket: S3BucketResource,
+) -> Inspection:
+    looks = [look_at(instance, downloader, source) for source in downloader.sources]
+    reasons = [f"{look.source.name} published a new file" for look in looks if look.changed]
+    if not reasons and not downstream_built_from(
+        instance, repository, {AssetKey(look.source.asset): look.stored.sha256 for look in looks}
+    ):
+        reasons.append("an earlier run did not finish building from the current files")
+    if not reasons:
+        reasons += served_problems(instance, dynamodb, glue, bucket)
+    return Inspection(looks, reasons)
+
+
+def look_at(
+    instance: DagsterInstance, downloader: SourceFileDownloader, source: Source
+) -> SourceLook:
+    stored = stored_download_of(instance, source.asset)
+    download = downloader.download_source(source, stored.etag, stored.last_modified)
+    return SourceLook(source, stored, download)
+
+
+def served_problems(
+    instance: DagsterInstance,
+    dynamodb: DynamoDBResource,
+    glue: GlueCatalogResource,
+    bucket: S3BucketResource,
+) -> list[str]:
+    """Why what is served is not what the last run wrote; empty when it is. The latest item of
+    every load, the nation's and each level's, is read in one BatchGetItem, so a level costs a
+    tick no call of its own. The levels' exports are left to the runs: each run's export finds
+    a missing or changed Glue table and writes it again."""
+    problems = []
+    latest_items = []
+    for asset in (DYNAMODB_RECORDS, *(level.records_asset for level in enabled_levels())):
+        metadata = latest_materialization(instance, asset)[0]
+        if not metadata:
+            problems.append(f"{asset} has never been materialized")
+        else:
+            latest_items.append(metadata.get(LATEST_ITEM) or {})
+    problems += dynamodb.items_problems(latest_items)
+    content_sha256 = latest_materialization(instance, EXPORT)[0].get("content_sha256")
+    if content_sha256 is None:
+        problems.append(f"{EXPORT} has never been materialized")
+    elif problem := served_export_problem(glue.get_table(), bucket, content_sha256):
+        problems.append(f"export: {problem}")
+    if bucket.etag(DASHBOARD_KEY) is None:
+        problems.append(f"{DASHBOARD}: {bucket.uri(DASHBOARD_KEY)} does not exist")
+    return problems

@@ -1,0 +1,199 @@
+"""What starts runs and what watches them.
+
+A run starts because something needs doing: the sensor ``covid_sources_sensor`` looks every few
+minutes, and the schedule ``covid_daily_schedule`` once a day at 12:15 UTC, at each source's
+newest file and at what is served (``inspection``). Either starts a run of every asset only when a
+source changed or what is served needs repair, with the reason in the tick and the run's tags;
+otherwise its tick is skipped with the reason, and no run is made. A run launched by hand always
+does the work it is asked for, at the cost of what changed. ``covid_run_failure_alert`` alerts on
+any failed run that no validation alert has explained.
+
+There is no named job. The sensor and the schedule launch Dagster's job of every asset, the one
+the UI's "Materialize all" runs, so every run is a run of the same job: the UI lists them alike
+under Runs, each with the trigger that started it, and no job page shows a job none of them ran.
+"""
+
+from dagster import (
+    DagsterEvent,
+    DagsterEventType,
+    DagsterRun,
+    DagsterRunStatus,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunRequest,
+    RunsFilter,
+    ScheduleEvaluationContext,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    run_failure_sensor,
+    schedule,
+    sensor,
+)
+
+from covid_assets.defs.automation.failures import failure_reason
+from covid_assets.defs.automation.inspection import Inspection, inspect_world
+from covid_assets.resources.aws import (
+    DynamoDBResource,
+    GlueCatalogResource,
+    S3BucketResource,
+    SNSResource,
+)
+from covid_assets.resources.downloads import SourceFileDownloader
+
+# Dagster's implicit job of every asset. Naming it, rather than giving a selection as `target`,
+# keeps the triggers' runs in the job "Materialize all" runs: a selection would make each trigger
+# an anonymous job of its own.
+ALL_ASSETS_JOB = "__ASSET_JOB"
+SCHEDULE_NAME = "covid_daily_schedule"
+SENSOR_NAME = "covid_sources_sensor"
+# The name of the schedule or sensor that started a run; a run started by hand has none.
+TRIGGER_TAG = "covid_assets/trigger"
+REASON_TAG = "covid_assets/reason"
+# A run already queued or under way will pick up what a tick sees; a second one would only wait.
+ACTIVE_RUN_STATUSES = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+def run_request(trigger: str, inspection: Inspection) -> RunRequest:
+    """A run of every asset (the trigger's target), tagged with the trigger and its reason."""
+    return RunRequest(tags={TRIGGER_TAG: trigger, REASON_TAG: inspection.reason[:4000]})
+
+
+def active_run_id(context: SensorEvaluationContext | ScheduleEvaluationContext) -> str | None:
+    runs = context.instance.get_runs(RunsFilter(statuses=ACTIVE_RUN_STATUSES), limit=1)
+    return runs[0].run_id if runs else None
+
+
+def under_way(run_id: str) -> str:
+    return f"run {run_id} is already under way"
+
+
+def inspect_for(
+    context: SensorEvaluationContext | ScheduleEvaluationContext,
+    downloader: SourceFileDownloader,
+    dynamodb: DynamoDBResource,
+    glue: GlueCatalogResource,
+    bucket: S3BucketResource,
+) -> Inspection:
+    return inspect_world(
+        context.instance, context.repository_def, downloader, dynamodb, glue, bucket
+    )
+
+
+# Both sources publish overnight (US time); 12:15 UTC is the original system's run time. The
+# schedule is the daily guarantee that everything was looked at, even if the sensor is off.
+@schedule(
+    name=SCHEDULE_NAME,
+    job_name=ALL_ASSETS_JOB,
+    cron_schedule="15 12 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Once a day: a run if a source changed or what is served needs repair.",
+)
+def covid_daily_schedule(
+    context: ScheduleEvaluationContext,
+    downloader: SourceFileDownloader,
+    dynamodb: DynamoDBResource,
+    glue: GlueCatalogResource,
+    bucket: S3BucketResource,
+) -> RunRequest | SkipReason:
+    running = active_run_id(context)
+    if running:
+        return SkipReason(under_way(running))
+    inspection = inspect_for(context, downloader, dynamodb, glue, bucket)
+    for observation in inspection.observations():
+        context.instance.report_runless_asset_event(observation)
+    if inspection.needs_run:
+        return run_request(SCHEDULE_NAME, inspection)
+    return SkipReason(inspection.skip_reason)
+
+
+def build_sources_sensor(interval_seconds: int) -> SensorDefinition:
+    """The sensor that starts a run when a source publishes, looking every ``interval_seconds``."""
+
+    @sensor(
+        name=SENSOR_NAME,
+        job_name=ALL_ASSETS_JOB,
+        minimum_interval_seconds=interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=(
+            "Asks each source for a newer file and checks what is served; starts a run only "
+            "when a source changed or what is served needs repair."
+        ),
+    )
+    def covid_sources_sensor(
+        context: SensorEvaluationContext,
+        downloader: SourceFileDownloader,
+        dynamodb: DynamoDBResource,
+        glue: GlueCatalogResource,
+        bucket: S3BucketResource,
+    ) -> SensorResult:
+        running = active_run_id(context)
+        if running:
+            return SensorResult(skip_reason=under_way(running))
+        inspection = inspect_for(context, downloader, dynamodb, glue, bucket)
+        if not inspection.needs_run:
+            # A quiet tick leaves no event behind: the sources' last observations still hold.
+            return SensorResult(skip_reason=inspection.skip_reason)
+        return SensorResult(
+            run_requests=[run_request(SENSOR_NAME, inspection)],
+            asset_events=inspection.observations(),
+        )
+
+    return covid_sources_sensor
+
+
+# A blocking check that fails has already published its own alert with the quarantine location.
+CHECK_FAILURE_ERROR = "DagsterAssetCheckFailedError"
+
+
+def step_failure_detail(event: DagsterEvent) -> str:
+    """The root cause of the step's failure first, then the step."""
+    return f"{failure_reason(event.step_failure_data.error)}, in step {event.step_key}"
+
+
+@run_failure_sensor(
+    name="covid_run_failure_alert",
+    description="Publishes an SNS alert: the cause first, then the failed step and the run.",
+    default_status=DefaultSensorStatus.RUNNING,
+)
+def covid_run_failure_alert(context: RunFailureSensorContext, alerts: SNSResource) -> None:
+    step_failures = [
+        event
+        for event in context.get_step_failure_events()
+        if event.event_type == DagsterEventType.STEP_FAILURE
+    ]
+    unexplained = [
+        event
+        for event in step_failures
+        if event.step_failure_data.error.cls_name != CHECK_FAILURE_ERROR
+    ]
+    if step_failures and not unexplained:
+        context.log.info(
+            "Run %s failed validation; its checks already alerted", context.dagster_run.run_id
+        )
+        return
+    run = context.dagster_run
+    details = [step_failure_detail(event) for event in unexplained] or [
+        context.failure_event.message or "the run failed before any step ran"
+    ]
+    # The cause leads, in the subject and the message; the run and what started it come after.
+    alerts.publish(
+        subject=f"covid_assets: {run_label(run)} failed: {details[0]}",
+        message="\n".join(details) + f"\n\nRun {run.run_id}, {run_label(run)}, failed.",
+    )
+
+
+def run_label(run: DagsterRun) -> str:
+    """A run as a user knows it: by what started it."""
+    trigger = run.tags.get(TRIGGER_TAG)
+    return (
+        f"the run {trigger} started" if trigger else 'the run started by hand ("Materialize all")'
+    )
