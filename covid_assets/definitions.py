@@ -47,16 +47,14 @@ from covid_assets.defs.tables.level_assets import (
     glue_resource_key,
 )
 from covid_assets.domain.tables import COUNTY, Level
-from covid_assets.resources.aws import (
-    DynamoDBResource,
-    GlueCatalogResource,
-    S3BucketResource,
-    SNSResource,
-)
 from covid_assets.resources.downloads import SourceFileDownloader
+from covid_assets.resources.dynamodb import DynamoDBResource
+from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.quarantine import QuarantineResource
+from covid_assets.resources.s3 import S3BucketResource
 from covid_assets.resources.served import ServedExportResource
 from covid_assets.resources.serving_lock import ServingLockResource
+from covid_assets.resources.sns import SNSResource
 from covid_assets.settings import (
     configured,
     configured_int,

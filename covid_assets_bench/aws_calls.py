@@ -15,7 +15,7 @@ from typing import Any
 import botocore
 import botocore.session
 
-from covid_assets.resources.aws import boto3_session
+from covid_assets.resources.aws_client import boto3_session
 
 CallHandler = Callable[[Any, dict[str, Any]], None]
 

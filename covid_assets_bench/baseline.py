@@ -20,7 +20,7 @@ def create_baseline_table(table_name: str) -> None:
     """The original's table (the same key schema as the pipeline's), created once before the
     first run: not part of any run."""
     # Imported here: the resources import Dagster, which the timed baseline process must not.
-    from covid_assets.resources.aws import DynamoDBResource
+    from covid_assets.resources.dynamodb import DynamoDBResource
 
     DynamoDBResource(table_name=table_name).ensure_table()
 

@@ -29,7 +29,7 @@ from covid_assets.definitions import build_definitions
 from covid_assets.defs.automation.provenance import latest_materialization
 from covid_assets.defs.backfills.county_backfill import COUNTY_HISTORY_BACKFILL, backfill_run_config
 from covid_assets.domain.tables import COUNTY, STATE
-from covid_assets.resources.aws import DYNAMODB_BATCH_SIZE
+from covid_assets.resources.dynamodb import DYNAMODB_BATCH_SIZE
 from covid_assets_bench.aws_calls import CallCounts, on_every_aws_call
 from covid_assets_bench.run_worker import scheduled_run
 from covid_assets_bench.synthetic_counties import (

@@ -3,7 +3,7 @@
 import math
 from dataclasses import dataclass
 
-from covid_assets.resources.aws import DYNAMODB_BATCH_SIZE
+from covid_assets.resources.dynamodb import DYNAMODB_BATCH_SIZE
 from covid_assets_bench.figures import RunFigures, ratio
 from covid_assets_bench.table import heading
 

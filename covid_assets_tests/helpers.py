@@ -38,8 +38,9 @@ from dagster._daemon.freshness import FreshnessDaemon
 from covid_assets.definitions import build_definitions
 from covid_assets.defs.automation.freshness import assets_with_freshness_policy
 from covid_assets.domain.tables import LEVELS, Level
-from covid_assets.resources.aws import GlueCatalogResource, S3BucketResource
+from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.glue_export import read_glue_export
+from covid_assets.resources.s3 import S3BucketResource
 from covid_assets.settings import SETTINGS
 from covid_assets_bench.benchmark import evaluate
 from covid_assets_bench.web_sources import ServedFolder, served_folder

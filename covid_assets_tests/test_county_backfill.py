@@ -19,7 +19,7 @@ from covid_assets.defs.automation.failures import failure_reason
 from covid_assets.defs.automation.triggers import REASON_TAG
 from covid_assets.defs.backfills.county_backfill import COUNTY_HISTORY_BACKFILL, backfill_run_config
 from covid_assets.domain.tables import COUNTY, STATE
-from covid_assets.resources.aws import DynamoDBResource
+from covid_assets.resources.dynamodb import DynamoDBResource
 from covid_assets.resources.serving_lock import ServingLockResource
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.real_files import exported_place_rows, stored_place_items

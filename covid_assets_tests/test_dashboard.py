@@ -30,7 +30,7 @@ from covid_assets.defs.serving.athena_export import (
 )
 from covid_assets.domain.dashboard_data import weekly_new_cases
 from covid_assets.domain.tables import STATE, Level
-from covid_assets.resources.aws import GlueCatalogResource
+from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.glue_export import ExportUnreadableError
 from covid_assets_bench.real_files import ManifestVersion, csv_merged_days, manifest_versions
 from covid_assets_bench.web_sources import served_folder

@@ -4,7 +4,7 @@
 from typing import Any
 
 from covid_assets.domain.tables import COUNTY
-from covid_assets.resources.aws import DynamoDBResource
+from covid_assets.resources.dynamodb import DynamoDBResource
 from covid_assets_bench.real_files import stored_place_items
 from covid_assets_tests.fault_proxy import Fault, InFlight, leave_half_unprocessed
 

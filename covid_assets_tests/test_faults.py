@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from covid_assets.resources.aws import DynamoDBResource
+from covid_assets.resources.dynamodb import DynamoDBResource
 from covid_assets_tests.fault_proxy import (
     Fault,
     acknowledge_without_writing,

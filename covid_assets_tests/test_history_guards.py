@@ -7,7 +7,8 @@ import pickle
 
 from covid_assets.defs.history.history_assets import NATIONAL_HISTORY
 from covid_assets.defs.history.history_store import HistoryStore
-from covid_assets.resources.aws import GlueCatalogResource, S3BucketResource
+from covid_assets.resources.glue import GlueCatalogResource
+from covid_assets.resources.s3 import S3BucketResource
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.figures import is_history_glue_write, is_history_object_write
 from covid_assets_bench.real_files import history_files

@@ -15,7 +15,9 @@ from covid_assets.defs.history.history_store import HistoryStore
 from covid_assets.defs.serving.athena_export import EXPORT_SCHEMA, glue_table_input
 from covid_assets.defs.serving.partitioned_export import partitioned_table_input
 from covid_assets.domain.tables import COUNTY, STATE
-from covid_assets.resources.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource
+from covid_assets.resources.dynamodb import DynamoDBResource
+from covid_assets.resources.glue import GlueCatalogResource
+from covid_assets.resources.s3 import S3BucketResource
 from covid_assets.settings import SETTINGS
 from covid_assets_dev.stack import (
     OUTPUT_SETTINGS,

@@ -12,7 +12,7 @@ from dagster import (
 
 from covid_assets.definitions import defs
 from covid_assets.defs.automation.triggers import TRIGGER_TAG, covid_run_failure_alert, run_label
-from covid_assets.resources.aws import SNSResource
+from covid_assets.resources.sns import SNSResource
 from covid_assets_tests.helpers import (
     FAILING_RUN_SECONDS,
     JHU_THREE_DAYS,

@@ -29,7 +29,7 @@ from covid_assets.domain.dashboard_data import prepare_dashboard_data
 from covid_assets.domain.dashboard_render import dashboard_svgs
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.transform import merge_daily
-from covid_assets.resources.aws import DynamoDBResource
+from covid_assets.resources.dynamodb import DynamoDBResource
 from covid_assets.resources.serving_lock import LOCK_KEY, LockHolder, ServingLockResource
 from covid_assets_dev.local_stack import PROJECT_ROOT, dagster_command, prepare_dagster_home
 from covid_assets_tests.helpers import (

@@ -11,7 +11,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from covid_assets.resources.aws import GlueCatalogResource, S3BucketResource
+from covid_assets.resources.glue import GlueCatalogResource
+from covid_assets.resources.s3 import S3BucketResource
 
 
 class ExportUnreadableError(RuntimeError):

@@ -8,7 +8,8 @@ from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
 from covid_assets.domain.rules import Problem, format_problems
-from covid_assets.resources.aws import S3BucketResource, SNSResource
+from covid_assets.resources.s3 import S3BucketResource
+from covid_assets.resources.sns import SNSResource
 
 QUARANTINE_ROOT = "quarantine/"
 FAILING_ROWS_FILE = "failing_rows.csv"

@@ -10,8 +10,9 @@ from pydantic import Field
 
 from covid_assets.domain.history import Version, stale_reason
 from covid_assets.domain.rules import MERGED_COLUMNS, ServedTolerances
-from covid_assets.resources.aws import GlueCatalogResource, S3BucketResource
+from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.glue_export import ExportUnreadableError, read_glue_export
+from covid_assets.resources.s3 import S3BucketResource
 
 
 @dataclass(frozen=True)

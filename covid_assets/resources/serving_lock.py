@@ -33,7 +33,7 @@ from dagster import (
 )
 from pydantic import Field, PrivateAttr
 
-from covid_assets.resources.aws import DynamoDBResource
+from covid_assets.resources.dynamodb import DynamoDBResource
 
 LOCK_REGION = "#serving-lock"
 # The table's sort key needs a value; the lock has no date.

@@ -24,7 +24,7 @@ from dagster import (
 # FreshnessState is not exported by dagster 1.13; it is the state the freshness daemon records.
 from dagster._core.definitions.freshness import FreshnessState
 
-from covid_assets.resources.aws import SNSResource
+from covid_assets.resources.sns import SNSResource
 from covid_assets.settings import value
 
 FRESHNESS_HOURS_SETTING = "COVID_FRESHNESS_HOURS"

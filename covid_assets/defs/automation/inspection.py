@@ -26,8 +26,10 @@ from covid_assets.defs.serving.athena_export import EXPORT, served_export_proble
 from covid_assets.defs.serving.dynamodb_records import DYNAMODB_RECORDS
 from covid_assets.defs.tables.level_assets import LATEST_ITEM
 from covid_assets.domain.sources import Source
-from covid_assets.resources.aws import DynamoDBResource, GlueCatalogResource, S3BucketResource
 from covid_assets.resources.downloads import Download, SourceFileDownloader
+from covid_assets.resources.dynamodb import DynamoDBResource
+from covid_assets.resources.glue import GlueCatalogResource
+from covid_assets.resources.s3 import S3BucketResource
 from covid_assets.settings import enabled_levels
 
 

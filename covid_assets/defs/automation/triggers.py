@@ -35,13 +35,11 @@ from dagster import (
 
 from covid_assets.defs.automation.failures import failure_reason
 from covid_assets.defs.automation.inspection import Inspection, inspect_world
-from covid_assets.resources.aws import (
-    DynamoDBResource,
-    GlueCatalogResource,
-    S3BucketResource,
-    SNSResource,
-)
 from covid_assets.resources.downloads import SourceFileDownloader
+from covid_assets.resources.dynamodb import DynamoDBResource
+from covid_assets.resources.glue import GlueCatalogResource
+from covid_assets.resources.s3 import S3BucketResource
+from covid_assets.resources.sns import SNSResource
 
 # Dagster's implicit job of every asset. Naming it, rather than giving a selection as `target`,
 # keeps the triggers' runs in the job "Materialize all" runs: a selection would make each trigger

@@ -63,8 +63,8 @@ from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.rules import SourceDataError
 from covid_assets.domain.tables import COUNTY
 from covid_assets.domain.transform import lay_over
-from covid_assets.resources.aws import DynamoDBResource
 from covid_assets.resources.downloads import SourceFileDownloader
+from covid_assets.resources.dynamodb import DynamoDBResource
 
 COUNTY_HISTORY_BACKFILL = "county_history_backfill"
 NYT_COUNTY_HISTORY_URLS = tuple(

@@ -36,8 +36,9 @@ from covid_assets.domain.dashboard_data import (
 from covid_assets.domain.dashboard_render import dashboard_html, dashboard_markdown, dashboard_svgs
 from covid_assets.domain.tables import STATE, Level
 from covid_assets.domain.transform import MERGED_COLUMNS
-from covid_assets.resources.aws import GlueCatalogResource, S3BucketResource
+from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.glue_export import ExportUnreadableError, read_glue_export
+from covid_assets.resources.s3 import S3BucketResource
 
 DASHBOARD = "dashboard"
 DASHBOARD_KEY = "dashboard/index.html"

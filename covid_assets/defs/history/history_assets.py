@@ -52,7 +52,8 @@ from covid_assets.domain.history import (
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.sources import JHU, NYT
 from covid_assets.domain.tables import Level
-from covid_assets.resources.aws import GlueCatalogResource, S3BucketResource
+from covid_assets.resources.glue import GlueCatalogResource
+from covid_assets.resources.s3 import S3BucketResource
 from covid_assets.settings import configured, value
 
 HISTORY_GROUP = "history"

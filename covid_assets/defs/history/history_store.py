@@ -37,8 +37,9 @@ from covid_assets.domain.history import (
     iso,
     utc_timestamp,
 )
-from covid_assets.resources.aws import GlueCatalogResource, S3BucketResource
+from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.glue_export import is_data_file
+from covid_assets.resources.s3 import S3BucketResource
 
 PARTITION = "published_day"
 VERSIONS = "covid_assets.versions"

@@ -29,8 +29,9 @@ from covid_assets.defs.metadata import daily_table_metadata, table_sha256
 from covid_assets.defs.tables.merged_daily_table import serving_asset
 from covid_assets.domain.history import PublishedTable
 from covid_assets.domain.rules import Problem
-from covid_assets.resources.aws import GlueCatalogResource, S3BucketResource
+from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.glue_export import ExportUnreadableError, folder_of, read_glue_export
+from covid_assets.resources.s3 import S3BucketResource
 from covid_assets.resources.serving_lock import ServingLockResource
 
 EXPORT = "athena_export"

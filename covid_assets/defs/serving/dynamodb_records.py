@@ -25,8 +25,9 @@ from covid_assets.defs.metadata import column_schema, markdown_preview
 from covid_assets.defs.tables.merged_daily_table import serving_asset
 from covid_assets.domain.history import PublishedTable, largest_revisions
 from covid_assets.domain.rules import COUNT_COLUMNS, Problem
-from covid_assets.resources.aws import DynamoDBResource, SNSResource
+from covid_assets.resources.dynamodb import DynamoDBResource
 from covid_assets.resources.serving_lock import ServingLockResource
+from covid_assets.resources.sns import SNSResource
 
 DYNAMODB_RECORDS = "dynamodb_records"
 

@@ -38,8 +38,9 @@ from covid_assets.defs.serving.athena_export import (
 from covid_assets.domain.rules import Problem
 from covid_assets.domain.tables import Level
 from covid_assets.domain.transform import lay_over, rows_not_in
-from covid_assets.resources.aws import GlueCatalogResource, S3BucketResource
+from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.glue_export import folder_of
+from covid_assets.resources.s3 import S3BucketResource
 
 ROWS_CHECK = "rows_match_served_table"
 LAID_HASH_PARAMETER = "covid_assets.laid_sha256"

@@ -56,9 +56,10 @@ from covid_assets.domain.history import PublishedTable
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.rules import PLACE_COUNT_COLUMNS, Problem, SourceDataError
 from covid_assets.domain.tables import Level
-from covid_assets.resources.aws import DynamoDBResource, SNSResource
+from covid_assets.resources.dynamodb import DynamoDBResource
 from covid_assets.resources.quarantine import QuarantineResource
 from covid_assets.resources.serving_lock import ServingLockResource
+from covid_assets.resources.sns import SNSResource
 
 RECORDS_CHECK = "table_matches_served_table"
 EXPORT_ROW_COUNT_CHECK = "row_count_matches_served_table"

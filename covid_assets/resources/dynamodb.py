@@ -1,78 +1,21 @@
-"""The AWS resources: thin, typed wrappers around DynamoDB, S3, Glue and SNS.
-
-Every client is built from the standard boto3 chain (credentials, region, ``AWS_ENDPOINT_URL``),
-so the same code talks to the local emulator or to real AWS.
-"""
+"""The DynamoDB table of the daily records, every level's and the serving lock's."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
 from botocore.exceptions import ClientError
-from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field
 
+from covid_assets.resources.aws_client import AwsClientResource
+
 DYNAMODB_BATCH_SIZE = 25  # BatchWriteItem's hard limit (moto accepts more; AWS does not)
-S3_DELETE_BATCH_SIZE = 1000  # DeleteObjects' hard limit
-
-
-@functools.cache
-def boto3_session(profile_name: str | None) -> boto3.session.Session:
-    """One session per profile for the whole process, so that each service's model is loaded
-    once however many clients are made. Credentials it resolves refresh themselves."""
-    return boto3.session.Session(profile_name=profile_name)
-
-
-class AwsClientResource(ResourceWithBoto3Configuration):
-    """Base of the AWS resources: boto3 clients with dagster-aws's settings and botocore's
-    standard retry mode (which retries throttling and 5xx with backoff).
-
-    Resources with the same settings share one client per service, in the process's session:
-    a run holds several copies of the bucket (the resource itself, and inside the quarantine
-    and the served export), and a client of their own each would only be built again."""
-
-    def client(self, service: str) -> Any:
-        """The client for ``service`` with these settings, created on first use. The endpoint
-        is read then (``AWS_ENDPOINT_URL`` when ``endpoint_url`` is not set), and is part of
-        what a shared client must match."""
-        session = boto3_session(self.profile_name)
-        settings = (
-            service,
-            self.region_name,
-            self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
-            self.use_ssl,
-            self.verify,
-            self.aws_access_key_id,
-            self.aws_secret_access_key,
-            self.aws_session_token,
-            self.max_attempts,
-        )
-        clients = session.__dict__.setdefault("_covid_assets_clients", {})
-        if settings not in clients:
-            clients[settings] = session.client(
-                service,
-                region_name=self.region_name,
-                endpoint_url=self.endpoint_url,
-                use_ssl=self.use_ssl,
-                verify=self.verify,
-                aws_access_key_id=self.aws_access_key_id,
-                aws_secret_access_key=self.aws_secret_access_key,
-                aws_session_token=self.aws_session_token,
-                config=Config(retries={"max_attempts": self.max_attempts, "mode": "standard"}),
-            )
-        return clients[settings]
-
-
 DYNAMODB_BATCH_GET_SIZE = 100  # BatchGetItem's hard limit
 # The index of the levels below the nation: every item of a level (and of a level on one day) is
 # one Query. National items carry no ``level``, so they stay out of it (a sparse index).
@@ -330,165 +273,3 @@ def _to_dynamodb(item: dict[str, Any]) -> dict[str, Any]:
 
 def _from_dynamodb(item: dict[str, Any]) -> dict[str, Any]:
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
-
-
-GLUE_BATCH_GET_PARTITIONS = 1000  # BatchGetPartition's hard limit
-GLUE_BATCH_WRITE_PARTITIONS = 100  # BatchCreatePartition's and BatchUpdatePartition's
-
-
-class GluePartitionError(RuntimeError):
-    """Glue refused to create or update some partitions."""
-
-
-def _raise_partition_errors(errors: list[dict[str, Any]], action: str) -> None:
-    if errors:
-        first = errors[0]
-        raise GluePartitionError(
-            f"Glue could not {action} {len(errors)} partition(s), the first "
-            f"{first.get('PartitionValues') or first.get('PartitionValueList')}: "
-            f"{first.get('ErrorDetail', {}).get('ErrorMessage', first)}"
-        )
-
-
-class GlueCatalogResource(AwsClientResource):
-    """The Glue Data Catalog entry through which Athena reads the export, and its partitions
-    when it has some."""
-
-    database: str = Field(description="Glue database (COVID_GLUE_DATABASE).")
-    table_name: str = Field(description="Glue table (COVID_GLUE_TABLE).")
-
-    def ensure_database(self) -> None:
-        glue = self.client("glue")
-        with contextlib.suppress(glue.exceptions.AlreadyExistsException):
-            glue.create_database(DatabaseInput={"Name": self.database})
-
-    def get_table(self) -> dict[str, Any] | None:
-        glue = self.client("glue")
-        try:
-            return glue.get_table(DatabaseName=self.database, Name=self.table_name)["Table"]
-        except glue.exceptions.EntityNotFoundException:
-            return None
-
-    def put_table(self, table_input: dict[str, Any]) -> None:
-        """Create the table or replace its definition: one call, so readers switch atomically.
-        The database is created only when it turns out to be missing."""
-        glue = self.client("glue")
-        try:
-            glue.update_table(DatabaseName=self.database, TableInput=table_input)
-        except glue.exceptions.EntityNotFoundException:
-            self.ensure_database()
-            glue.create_table(DatabaseName=self.database, TableInput=table_input)
-
-    def get_partitions(self, values: Sequence[Sequence[str]]) -> dict[tuple[str, ...], Any]:
-        """The partitions with these values that exist (BatchGetPartition, 1,000 a call),
-        keyed by their values."""
-        glue = self.client("glue")
-        found: dict[tuple[str, ...], Any] = {}
-        for start in range(0, len(values), GLUE_BATCH_GET_PARTITIONS):
-            pending = [
-                {"Values": list(v)} for v in values[start : start + GLUE_BATCH_GET_PARTITIONS]
-            ]
-            while pending:
-                response = glue.batch_get_partition(
-                    DatabaseName=self.database, TableName=self.table_name, PartitionsToGet=pending
-                )
-                for partition in response.get("Partitions", []):
-                    found[tuple(partition["Values"])] = partition
-                pending = response.get("UnprocessedKeys", [])
-        return found
-
-    def create_partitions(self, partitions: Sequence[dict[str, Any]]) -> None:
-        glue = self.client("glue")
-        for start in range(0, len(partitions), GLUE_BATCH_WRITE_PARTITIONS):
-            response = glue.batch_create_partition(
-                DatabaseName=self.database,
-                TableName=self.table_name,
-                PartitionInputList=list(partitions[start : start + GLUE_BATCH_WRITE_PARTITIONS]),
-            )
-            _raise_partition_errors(response.get("Errors", []), "create")
-
-    def update_partitions(self, partitions: Sequence[dict[str, Any]]) -> None:
-        """Point each partition at its new files: one partition switches atomically, the way
-        the table's location does."""
-        glue = self.client("glue")
-        for start in range(0, len(partitions), GLUE_BATCH_WRITE_PARTITIONS):
-            entries = [
-                {"PartitionValueList": partition["Values"], "PartitionInput": partition}
-                for partition in partitions[start : start + GLUE_BATCH_WRITE_PARTITIONS]
-            ]
-            response = glue.batch_update_partition(
-                DatabaseName=self.database, TableName=self.table_name, Entries=entries
-            )
-            _raise_partition_errors(response.get("Errors", []), "update")
-
-
-class S3BucketResource(AwsClientResource):
-    """The pipeline's bucket. Its client comes from the process's one boto3 session, like the
-    other services' clients (dagster-aws's S3Resource would build a new session and resource
-    model for each client, loading the service models again)."""
-
-    bucket: str = Field(description="Bucket name (COVID_S3_BUCKET).")
-    export_prefix: str = Field(description="Key prefix of the Athena export (COVID_S3_PREFIX).")
-
-    @property
-    def export_root(self) -> str:
-        """The export prefix as a folder: no leading slash, one trailing slash."""
-        return self.export_prefix.strip("/") + "/"
-
-    def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
-
-    def put(self, key: str, body: bytes, content_type: str) -> str:
-        """Write the object; returns its ETag (for a single-part object, the body's MD5)."""
-        response = self.client("s3").put_object(
-            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type
-        )
-        return response["ETag"]
-
-    def etag(self, key: str) -> str | None:
-        """The object's ETag, or None when there is no such object (one HeadObject)."""
-        s3 = self.client("s3")
-        try:
-            return s3.head_object(Bucket=self.bucket, Key=key)["ETag"]
-        except ClientError as error:
-            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-
-    def get(self, key: str) -> bytes:
-        return self.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
-
-    def list_keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
-        """The keys under ``prefix`` in order, those after ``start_after`` only when given."""
-        after = {"StartAfter": start_after} if start_after else {}
-        pages = (
-            self.client("s3")
-            .get_paginator("list_objects_v2")
-            .paginate(Bucket=self.bucket, Prefix=prefix, **after)
-        )
-        for page in pages:
-            yield from (entry["Key"] for entry in page.get("Contents", []))
-
-    def delete(self, keys: Sequence[str]) -> None:
-        client = self.client("s3")
-        for start in range(0, len(keys), S3_DELETE_BATCH_SIZE):
-            batch = keys[start : start + S3_DELETE_BATCH_SIZE]
-            response = client.delete_objects(
-                Bucket=self.bucket,
-                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
-            )
-            if response.get("Errors"):
-                raise ClientError({"Error": response["Errors"][0]}, "DeleteObjects")
-
-
-class SNSResource(AwsClientResource):
-    """The topic that receives validation alerts, run-failure alerts and load notices."""
-
-    topic_arn: str = Field(description="SNS topic ARN (COVID_SNS_TOPIC_ARN).")
-
-    def publish(self, subject: str, message: str) -> str:
-        """Publish to the topic; returns the message id. SNS subjects stop at 100 characters."""
-        response = self.client("sns").publish(
-            TopicArn=self.topic_arn, Subject=subject[:100], Message=message
-        )
-        return response["MessageId"]
