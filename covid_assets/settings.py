@@ -11,17 +11,18 @@ from dataclasses import dataclass
 from dagster import EnvVar
 
 from covid_assets.domain.sources import NATIONAL_SOURCES, SOURCES, Source
-from covid_assets.domain.tables import LEVELS, Level
+from covid_assets.domain.tables import LEVELS, NATIONAL, TABLES, ServedTable
 
 
 def _when_off(source: Source) -> str:
     """What turns a source off, for its setting's description."""
     if source in NATIONAL_SOURCES:
         return ""
-    levels = [level for level in LEVELS if level.source == source]
+    levels = [table for table in LEVELS if source in table.sources]
     if not levels:
         return " Empty: it is not fetched."
-    above = [other for other in LEVELS if other.source.asset == levels[0].reconciliation.against]
+    against = levels[0].level.reconciliation.against
+    above = [other for other in LEVELS if against in other.sources]
     also = f" It is off too while the {above[0].name} level is." if above else ""
     return f" Empty: the {levels[0].name} level is off.{also}"
 
@@ -83,12 +84,7 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "COVID_S3_BUCKET",
             "covid-assets-local",
-            "S3 bucket of the Athena export and of quarantined inputs.",
-        ),
-        Setting(
-            "COVID_S3_PREFIX",
-            "athena/us_daily/",
-            "Key prefix of the Athena export inside the bucket.",
+            "S3 bucket of the exports, their histories, quarantined inputs and the dashboard.",
         ),
         Setting(
             "COVID_IO_S3_PREFIX",
@@ -97,21 +93,26 @@ SETTINGS: dict[str, Setting] = {
             "(dagster-aws's S3 pickle IO manager). Empty: files under DAGSTER_HOME, readable only "
             "on the machine that wrote them; set it where runs are separate tasks (ECS).",
         ),
-        Setting("COVID_GLUE_DATABASE", "covid", "Glue Data Catalog database of the export."),
-        Setting("COVID_GLUE_TABLE", "us_daily", "Glue table (Athena table) of the export."),
+        Setting(
+            "COVID_GLUE_DATABASE",
+            "covid",
+            "Glue Data Catalog database of the exports and their histories.",
+        ),
         *(
             setting
-            for level in LEVELS
+            for table in TABLES
             for setting in (
                 Setting(
-                    level.glue_table_setting,
-                    level.glue_table_default,
-                    f"Glue table (Athena table) of the {level.name} level's export.",
+                    table.glue_table_setting,
+                    table.glue_table_default,
+                    f"Glue table (Athena table) of the {table.name} export; its history's is "
+                    "the same name with _history.",
                 ),
                 Setting(
-                    level.export_prefix_setting,
-                    level.export_prefix_default,
-                    f"Key prefix of the {level.name} level's Athena export inside the bucket.",
+                    table.export_prefix_setting,
+                    table.export_prefix_default,
+                    f"Key prefix of the {table.name} export inside the bucket; its history's "
+                    "is history/ and the same prefix.",
                 ),
             )
         ),
@@ -183,23 +184,26 @@ def is_on(source: Source) -> bool:
     return source in NATIONAL_SOURCES or os.environ.get(source.url_setting) != ""
 
 
-def enabled_levels() -> tuple[Level, ...]:
-    """The levels that are on: the source's setting is not empty, and the level it is
-    reconciled with is on too (the counties are held to the states)."""
-    available = {source.asset for source in NATIONAL_SOURCES}
-    levels = []
-    for level in LEVELS:
-        if is_on(level.source) and level.reconciliation.against in available:
-            levels.append(level)
-            available.add(level.source.asset)
-    return tuple(levels)
+def enabled_tables() -> tuple[ServedTable, ...]:
+    """The served tables that are on: the nation's always; a level's when its source's setting
+    is not empty and the level it is reconciled with is on too (the counties are held to the
+    states)."""
+    available = set(NATIONAL.sources)
+    tables = [NATIONAL]
+    for table in LEVELS:
+        if all(is_on(source) for source in table.sources) and (
+            table.level.reconciliation.against in available
+        ):
+            tables.append(table)
+            available |= set(table.sources)
+    return tuple(tables)
 
 
 def enabled_sources() -> tuple[Source, ...]:
-    """The sources that are fetched: a level's source when its level is on, any other when
+    """The sources that are fetched: a table's sources when the table is on, any other when
     its setting leaves it on."""
-    of_levels = {level.source for level in LEVELS}
-    on = {level.source for level in enabled_levels()}
+    of_tables = {source for table in TABLES for source in table.sources}
+    on = {source for table in enabled_tables() for source in table.sources}
     return tuple(
-        source for source in SOURCES if source in on or (source not in of_levels and is_on(source))
+        source for source in SOURCES if source in on or (source not in of_tables and is_on(source))
     )

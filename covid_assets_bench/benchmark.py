@@ -598,13 +598,17 @@ def county_scale_scenarios(
         national = ProcessFigures(*measured_run("covid_assets.definitions", JOB))
     recent = snapshots_dir / "2021-03-18" / "nyt-us-counties-recent.csv"
     files = county_files(recent, workdir / "counties", SCALES[scale])
+    runs = [("one", 1, files.history[:1]), ("parallel", PARALLEL_WRITERS, files.history[:1])]
+    if len(files.history) > 1:
+        runs.append(("every", PARALLEL_WRITERS, files.history))
     backfills = {}
-    for writers, history in ((1, files.history[:1]), (PARALLEL_WRITERS, files.history)):
-        use_fresh_emulator_account(endpoint, workdir / f"backfill-{writers}")
+    for name, writers, history in runs:
+        use_fresh_emulator_account(endpoint, workdir / f"backfill-{name}")
         use_county_files(files)
         with DagsterInstance.get() as instance:
-            backfills[writers] = backfill(instance, history, writers)
-    print_backfills(files, backfills[1], backfills[PARALLEL_WRITERS])
+            backfills[name] = backfill(instance, history, writers)
+    every = backfills.get("every", backfills["parallel"])
+    print_backfills(files, backfills["one"], backfills["parallel"], every)
     county = county_next_day_process(workdir)
     print_next_days(files, county, national)
     return next_day_targets(files, county)

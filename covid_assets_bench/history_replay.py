@@ -31,8 +31,8 @@ from covid_assets.defs.backfills.history_backfill import (
     HISTORY_BACKFILL,
     history_backfill_run_config,
 )
-from covid_assets.domain.history import as_of_sql, history_table_of
-from covid_assets.domain.tables import STATE, Level
+from covid_assets.domain.history import as_of_sql
+from covid_assets.domain.tables import STATE, ServedTable, history_table_of
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.benchmark import QUIET_RUN, use_fresh_emulator_account
 from covid_assets_bench.real_files import (
@@ -77,7 +77,7 @@ def national_config(manifest: Path, files: Path, jhu: Path) -> dict[str, Any]:
     )
 
 
-def level_config(level: Level, manifest: Path, files: Path) -> dict[str, Any]:
+def level_config(level: ServedTable, manifest: Path, files: Path) -> dict[str, Any]:
     """The run config of a backfill of a level's history, each file in ``files``."""
     return history_backfill_run_config(str(manifest), level.name, f"{files}/{{run_day}}.csv")
 

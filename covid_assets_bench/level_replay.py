@@ -23,7 +23,7 @@ from typing import Any
 from dagster import AssetKey, DagsterInstance
 
 from covid_assets.definitions import build_definitions
-from covid_assets.domain.tables import COUNTY, STATE, Level
+from covid_assets.domain.tables import COUNTY, STATE, ServedTable
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.benchmark import QUIET_RUN, use_fresh_emulator_account
 from covid_assets_bench.real_files import (
@@ -50,12 +50,12 @@ EXPECTED_REVISIONS = {
 }
 
 
-def level_assets(level: Level) -> list[str]:
+def level_assets(level: ServedTable) -> list[str]:
     reconciled_with = [level.reconciliation.against, level.source.asset]
     return [*reconciled_with, *level.assets]
 
 
-def run_level(instance: DagsterInstance, level: Level) -> tuple[Any, list, float]:
+def run_level(instance: DagsterInstance, level: ServedTable) -> tuple[Any, list, float]:
     job = build_definitions().resolve_implicit_global_asset_job_def()
     with recorded_calls() as calls:
         started = time.perf_counter()
@@ -69,7 +69,7 @@ def run_level(instance: DagsterInstance, level: Level) -> tuple[Any, list, float
     return result, calls, seconds
 
 
-def replay(instance: DagsterInstance, level: Level, days: list[ReplayedDay]) -> list[str]:
+def replay(instance: DagsterInstance, level: ServedTable, days: list[ReplayedDay]) -> list[str]:
     """Run each day in turn; returns what did not hold."""
     failures = []
     served: dict[PlaceDay, dict[str, Any]] = {}
@@ -104,7 +104,7 @@ def replay(instance: DagsterInstance, level: Level, days: list[ReplayedDay]) -> 
     return failures
 
 
-def replayed_days(data: Path, folder: Path) -> dict[Level, list[ReplayedDay]]:
+def replayed_days(data: Path, folder: Path) -> dict[ServedTable, list[ReplayedDay]]:
     """Each level's real files in order, each with the national file it is run with: a state
     file with the sum of its states (the history has no us.csv of its days, and NYT's files of
     one commit add up exactly), a county window with the 2021-03-18 files."""

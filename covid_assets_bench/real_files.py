@@ -18,10 +18,10 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from covid_assets.defs.serving.dynamodb_records import PROVENANCE
-from covid_assets.domain.history import as_of_sql, history_table_of
+from covid_assets.domain.history import as_of_sql
+from covid_assets.domain.items import PROVENANCE
 from covid_assets.domain.rules import USPS_CODES
-from covid_assets.domain.tables import Level
+from covid_assets.domain.tables import ServedTable, history_table_of
 from covid_assets_bench.aws_calls import AwsCall
 
 # A place-day: (state, date) for the states, (state, county, date) for the counties.
@@ -128,7 +128,7 @@ def national_file_of(states_file: Path, target: Path) -> Path:
 
 
 def with_partitions(
-    level: Level, rows: dict[PlaceDay, dict[str, Any]]
+    level: ServedTable, rows: dict[PlaceDay, dict[str, Any]]
 ) -> dict[PlaceDay, dict[str, Any]]:
     """The rows as a partitioned Glue table shows them: with their partition's values."""
     if level.export_partitions is None:
@@ -139,7 +139,7 @@ def with_partitions(
     }
 
 
-def exported_place_rows(level: Level) -> dict[PlaceDay, dict[str, Any]]:
+def exported_place_rows(level: ServedTable) -> dict[PlaceDay, dict[str, Any]]:
     """The level's Glue table read the way Athena reads it: the table's location, or each
     partition's, then every data file there; a row's values with its partition's."""
     glue, s3 = boto3.client("glue"), boto3.client("s3")
@@ -171,7 +171,7 @@ def exported_place_rows(level: Level) -> dict[PlaceDay, dict[str, Any]]:
     return rows
 
 
-def stored_place_items(level: Level) -> dict[tuple[str, str], dict[str, Any]]:
+def stored_place_items(level: ServedTable) -> dict[tuple[str, str], dict[str, Any]]:
     """The level's DynamoDB items, read with a Scan (not the pipeline's index), by (region,
     date), each as its attributes other than the key and the versions it records
     (``first_published``, ``last_revised``, ``revisions``), numbers as ints."""
@@ -253,7 +253,7 @@ def manifest_versions(folder: Path) -> list[ManifestVersion]:
         ]
 
 
-def history_place_rows(level: Level, at: str) -> dict[PlaceDay, dict[str, Any]]:
+def history_place_rows(level: ServedTable, at: str) -> dict[PlaceDay, dict[str, Any]]:
     """The level's table as of ``at`` (``YYYY-MM-DD HH:MM:SS``, UTC), by the as-of SQL run in
     DuckDB over its history's files, as ``csv_place_rows`` gives a file's rows."""
     name = f"covid.{history_table_of(os.environ[level.glue_table_setting])}"

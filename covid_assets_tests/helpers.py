@@ -37,10 +37,11 @@ from dagster._daemon.freshness import FreshnessDaemon
 
 from covid_assets.definitions import build_definitions
 from covid_assets.defs.automation.freshness import assets_with_freshness_policy
-from covid_assets.domain.tables import LEVELS, Level
+from covid_assets.domain.tables import LEVELS, TABLES, ServedTable
+from covid_assets.resources.exports import read_glue_export
 from covid_assets.resources.glue import GlueCatalogResource
-from covid_assets.resources.glue_export import read_glue_export
 from covid_assets.resources.s3 import S3BucketResource
+from covid_assets.resources.served_tables import ServedTablesResource
 from covid_assets.settings import SETTINGS
 from covid_assets_bench.benchmark import evaluate
 from covid_assets_bench.web_sources import ServedFolder, served_folder
@@ -139,7 +140,7 @@ def every_level_at_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(level.source.url_setting, raising=False)
 
 
-def use_level_source(monkeypatch: pytest.MonkeyPatch, level: Level, path: Path | str) -> None:
+def use_level_source(monkeypatch: pytest.MonkeyPatch, level: ServedTable, path: Path | str) -> None:
     """Turn the level on, its source read from ``path``."""
     monkeypatch.setenv(level.source.url_setting, str(path))
 
@@ -226,17 +227,24 @@ def glue_export_table(aws: EmulatedAws) -> dict[str, Any]:
     )["Table"]
 
 
+def served_tables(aws: EmulatedAws) -> ServedTablesResource:
+    """Where the served tables are, as the environment names them now (outside a run: every
+    call reads)."""
+    return ServedTablesResource(
+        glue=GlueCatalogResource(
+            database=os.environ["COVID_GLUE_DATABASE"], region_name=aws.region
+        ),
+        bucket=S3BucketResource(bucket=aws.bucket, region_name=aws.region),
+        glue_tables={t.name: os.environ[t.glue_table_setting] for t in TABLES},
+        export_prefixes={t.name: os.environ[t.export_prefix_setting] for t in TABLES},
+    )
+
+
 def exported_rows(aws: EmulatedAws) -> pa.Table:
     """Every Parquet file at the Glue table's location, read the way Athena would."""
-    glue = GlueCatalogResource(
-        database=os.environ["COVID_GLUE_DATABASE"],
-        table_name=os.environ["COVID_GLUE_TABLE"],
-        region_name=aws.region,
-    )
-    bucket = S3BucketResource(
-        bucket=aws.bucket, export_prefix=os.environ["COVID_S3_PREFIX"], region_name=aws.region
-    )
-    return read_glue_export(glue, bucket).to_arrow()
+    glue = GlueCatalogResource(database=os.environ["COVID_GLUE_DATABASE"], region_name=aws.region)
+    bucket = S3BucketResource(bucket=aws.bucket, region_name=aws.region)
+    return read_glue_export(glue, bucket, os.environ["COVID_GLUE_TABLE"]).to_arrow()
 
 
 def exported_days(aws: EmulatedAws) -> dict[str, tuple[int, int, int]]:

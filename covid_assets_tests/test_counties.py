@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from dagster import AssetCheckSeverity, DagsterInstance
 
-from covid_assets.defs.serving.partitioned_export import ROWS_CHECK
+from covid_assets.defs.serving.athena_export import ROWS_CHECK
 from covid_assets.domain.rules import USPS_CODES
 from covid_assets.domain.tables import COUNTY, STATE
 from covid_assets_bench.aws_calls import AwsCall, recorded_calls

@@ -1,6 +1,8 @@
-"""The county history backfill (job county_history_backfill) on small hand-written county files:
-what it writes, the progress it records, its failures, and the daily county load after it."""
+"""The backfill of files (job history_backfill with files, as NYT's yearly county files) on small
+hand-written county files: what it serves, the progress it records, its failures, and the daily
+county load after it."""
 
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,10 @@ from dagster import (
 from covid_assets.definitions import build_definitions
 from covid_assets.defs.automation.failures import failure_reason
 from covid_assets.defs.automation.triggers import REASON_TAG
-from covid_assets.defs.backfills.county_backfill import COUNTY_HISTORY_BACKFILL, backfill_run_config
+from covid_assets.defs.backfills.history_backfill import (
+    HISTORY_BACKFILL,
+    history_backfill_run_config,
+)
 from covid_assets.domain.tables import COUNTY, STATE
 from covid_assets.resources.dynamodb import DynamoDBResource
 from covid_assets.resources.serving_lock import ServingLockResource
@@ -50,8 +55,11 @@ KING_REVISED = "2020-03-02,King,Washington,53033,11,2\n"
 
 
 def county_file(folder: Path, name: str, *lines: str) -> str:
+    """A county file, published (modified) a second after the one written before it."""
     path = folder / name
     path.write_text(HEADER + "".join(lines))
+    county_file.published = getattr(county_file, "published", 1_600_000_000) + 1
+    os.utime(path, (county_file.published, county_file.published))
     return str(path)
 
 
@@ -97,9 +105,11 @@ def run_county_level(instance: DagsterInstance) -> ExecuteInProcessResult:
 def run_backfill(
     instance: DagsterInstance, urls: list[str], raise_on_error: bool = True
 ) -> ExecuteInProcessResult:
-    job = build_definitions().resolve_job_def(COUNTY_HISTORY_BACKFILL)
+    job = build_definitions().resolve_job_def(HISTORY_BACKFILL)
     return job.execute_in_process(
-        run_config=backfill_run_config(urls), instance=instance, raise_on_error=raise_on_error
+        run_config=history_backfill_run_config("county", files=urls),
+        instance=instance,
+        raise_on_error=raise_on_error,
     )
 
 
@@ -112,14 +122,17 @@ def backfill_metadata(result: ExecuteInProcessResult, asset: str) -> list[dict[s
     ]
 
 
-def test_the_backfill_job_is_defined_only_when_the_county_level_is_on(aws, monkeypatch):
-    use_level_source(monkeypatch, STATE, "us-states.csv")
-    use_level_source(monkeypatch, COUNTY, "us-counties-recent.csv")
-    assert build_definitions().resolve_job_def(COUNTY_HISTORY_BACKFILL)
-    monkeypatch.setenv(COUNTY.source.url_setting, "")
-    assert COUNTY_HISTORY_BACKFILL not in {
-        job.name for job in build_definitions().get_repository_def().get_all_jobs()
-    }
+def test_a_backfill_of_the_counties_while_their_level_is_off_fails_saying_so(
+    aws, instance, tmp_path, monkeypatch
+):
+    use_level_source(monkeypatch, STATE, tmp_path / "us-states.csv")
+    result = run_backfill(
+        instance, [county_file(tmp_path, "us-counties-2020.csv", DAY_1)], raise_on_error=False
+    )
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "The county level is off (COVID_NYT_COUNTIES_URL is empty)" in failure_reason(
+        failure.step_failure_data.error
+    )
 
 
 def test_the_backfill_loads_its_files_in_order_into_dynamodb_and_the_export(
@@ -140,25 +153,23 @@ def test_the_backfill_loads_its_files_in_order_into_dynamodb_and_the_export(
     }
 
 
-def test_the_backfill_records_each_files_progress_on_the_county_assets(
+def test_the_backfill_records_each_files_progress_then_serves_the_newest_once(
     aws, instance, county_level, tmp_path
 ):
     first = county_file(tmp_path, "us-counties-2020a.csv", DAY_1, DAY_2)
     second = county_file(tmp_path, "us-counties-2020b.csv", KING_REVISED, DAY_3)
     result = run_backfill(instance, [first, second])
 
-    records = backfill_metadata(result, COUNTY.records_asset)
-    progress = [
-        (r["files_done"], r["rows"], r["items_written"], r["items_written_so_far"]) for r in records
-    ]
-    assert progress == [("1 / 2", 6, 6, 6), ("2 / 2", 4, 4, 10)]
-    exports = backfill_metadata(result, COUNTY.export_asset)
-    assert [(e["files_done"], e["backfill_file"]) for e in exports] == [
-        ("1 / 2", first),
-        ("2 / 2", second),
-    ]
+    [progress] = backfill_metadata(result, COUNTY.history_asset)
+    assert (progress["versions_done"], progress["rows_appended"]) == ("2 / 2", 10)
+    [records] = backfill_metadata(result, COUNTY.records_asset)
+    assert (records["items_written"], records["dagster/row_count"]) == (9, 9)
+    [export] = backfill_metadata(result, COUNTY.export_asset)
+    assert export["status"] == "written"
     messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
-    assert any(m.startswith(f"file 2 / 2 ({second}) done: 4 items written") for m in messages)
+    assert any(
+        m.startswith("version 2 / 2 (us-counties-2020b.csv), 4 rows appended") for m in messages
+    )
 
 
 def test_a_backfill_run_again_writes_nothing(aws, instance, county_level, tmp_path):
@@ -172,7 +183,7 @@ def test_a_backfill_run_again_writes_nothing(aws, instance, county_level, tmp_pa
     assert not [call for call in calls if call.operation == "BatchWriteItem"]
 
 
-def test_a_bad_file_fails_the_backfill_naming_its_line_and_a_run_again_finishes_the_load(
+def test_a_bad_file_fails_the_backfill_naming_its_line_and_a_run_again_serves_every_file(
     aws, instance, county_level, tmp_path
 ):
     first = county_file(tmp_path, "us-counties-2020a.csv", DAY_1, DAY_2)
@@ -183,11 +194,14 @@ def test_a_bad_file_fails_the_backfill_naming_its_line_and_a_run_again_finishes_
     assert f"{second}, line 2, column 'cases': found '-15'" in failure_reason(
         failure.step_failure_data.error
     )
-    assert stored_place_items(COUNTY) == expected_items(DAY_1, DAY_2)
+    # Nothing is served until every version is in: the first file waits in the history.
+    assert stored_place_items(COUNTY) == {}
 
     county_file(tmp_path, "us-counties-2020b.csv", DAY_3)
     again = run_backfill(instance, [first, second])
-    assert [r["items_written"] for r in backfill_metadata(again, COUNTY.records_asset)] == [0, 3]
+    [progress] = backfill_metadata(again, COUNTY.history_asset)
+    assert (progress["versions_skipped"], progress["rows_appended"]) == (1, 3)
+    assert [r["items_written"] for r in backfill_metadata(again, COUNTY.records_asset)] == [9]
     assert stored_place_items(COUNTY) == expected_items(DAY_1, DAY_2, DAY_3)
 
 

@@ -23,15 +23,9 @@ from covid_assets.defs.dashboard.dashboard import (
     as_published_page_key,
     build_dashboard,
 )
-from covid_assets.defs.serving.athena_export import (
-    PARQUET_FILE_NAME,
-    glue_table_input,
-    parquet_bytes,
-)
 from covid_assets.domain.dashboard_data import weekly_new_cases
-from covid_assets.domain.tables import STATE, Level
-from covid_assets.resources.glue import GlueCatalogResource
-from covid_assets.resources.glue_export import ExportUnreadableError
+from covid_assets.domain.tables import NATIONAL, STATE, ServedTable
+from covid_assets.resources.exports import PARQUET_FILE_NAME, ExportUnreadableError, parquet_bytes
 from covid_assets_bench.real_files import ManifestVersion, csv_merged_days, manifest_versions
 from covid_assets_bench.web_sources import served_folder
 from covid_assets_tests.helpers import (
@@ -41,6 +35,7 @@ from covid_assets_tests.helpers import (
     blank_emulated_account,
     materialization_metadata,
     run_daily_job,
+    served_tables,
     use_level_source,
     use_snapshot,
     use_sources,
@@ -65,12 +60,14 @@ THREE_DAYS = pd.DataFrame(
 def write_export(aws, table: pd.DataFrame, folder: str = EXPORT_FOLDER) -> str:
     """Put ``table`` where athena_export would, and point the Glue table at it."""
     aws.client("s3").put_object(
-        Bucket=aws.bucket, Key=folder + PARQUET_FILE_NAME, Body=parquet_bytes(table)
+        Bucket=aws.bucket,
+        Key=folder + PARQUET_FILE_NAME,
+        Body=parquet_bytes(table, NATIONAL.export_schema),
     )
     location = f"s3://{aws.bucket}/{folder}"
-    catalog = GlueCatalogResource(database="covid", table_name="us_daily")
-    catalog.ensure_database()
-    catalog.put_table(glue_table_input("us_daily", location, "", len(table)))
+    served = served_tables(aws)
+    served.glue.ensure_database()
+    served.glue.put_table(served.export(NATIONAL).table_input(len(table), {}, location))
     return location
 
 
@@ -84,14 +81,12 @@ def write_state_export(aws, table: pd.DataFrame) -> None:
         Body=parquet_bytes(table.assign(fips=None, deaths=None), schema),
     )
     location = f"s3://{aws.bucket}/{STATE_EXPORT_FOLDER}"
-    catalog = GlueCatalogResource(database="covid", table_name=STATE.glue_table_default)
-    catalog.ensure_database()
-    catalog.put_table(
-        glue_table_input(STATE.glue_table_default, location, "", len(table), schema=schema)
-    )
+    served = served_tables(aws)
+    served.glue.ensure_database()
+    served.glue.put_table(served.export(STATE).table_input(len(table), {}, location))
 
 
-def materialize_dashboard(instance, levels: Sequence[Level] = (), as_published_on: str = ""):
+def materialize_dashboard(instance, levels: Sequence[ServedTable] = (), as_published_on: str = ""):
     return materialize(
         [build_dashboard(levels)],
         resources=build_definitions().resources,
@@ -192,7 +187,9 @@ def test_with_the_state_level_on_and_no_state_export_the_dashboard_says_what_to_
 def test_dashboard_reads_the_folder_the_glue_table_points_at(aws, instance):
     write_export(aws, THREE_DAYS.head(2), folder="athena/us_daily/elsewhere/")
     aws.client("s3").put_object(
-        Bucket=aws.bucket, Key=EXPORT_FOLDER + PARQUET_FILE_NAME, Body=parquet_bytes(THREE_DAYS)
+        Bucket=aws.bucket,
+        Key=EXPORT_FOLDER + PARQUET_FILE_NAME,
+        Body=parquet_bytes(THREE_DAYS, NATIONAL.export_schema),
     )
     metadata = materialization_metadata(materialize_dashboard(instance), "dashboard")
     assert metadata["last_date"] == "2020-12-13"
@@ -203,7 +200,7 @@ def test_every_data_file_at_the_location_is_read(aws, instance):
     aws.client("s3").put_object(
         Bucket=aws.bucket,
         Key=EXPORT_FOLDER + "part-00001.parquet",
-        Body=parquet_bytes(THREE_DAYS.tail(1)),
+        Body=parquet_bytes(THREE_DAYS.tail(1), NATIONAL.export_schema),
     )
     metadata = materialization_metadata(materialize_dashboard(instance), "dashboard")
     assert (metadata["days"], metadata["last_date"]) == (3, "2020-12-14")

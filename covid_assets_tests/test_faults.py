@@ -58,7 +58,7 @@ def test_a_write_acknowledged_but_not_stored_fails_the_dynamodb_check_naming_the
     fault_proxy.inject(Fault("BatchWriteItem", acknowledge_without_writing))
     write_sources(NYT_FOUR_DAYS, JHU_FOUR_DAYS)
     evaluation = check_evaluation(
-        run_daily_job(instance), "dynamodb_records:table_matches_merged_table"
+        run_daily_job(instance), "dynamodb_records:table_matches_served_table"
     )
     assert not evaluation.passed
     assert "column 'date': found '2020-03-04'" in evaluation.description

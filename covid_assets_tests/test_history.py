@@ -13,13 +13,11 @@ from covid_assets.domain.history import (
     as_of,
     as_of_sql,
     changed_rows,
-    history_asset_of,
-    history_prefix_of,
-    history_table_of,
     largest_revisions,
     published_time,
     version_rows,
 )
+from covid_assets.domain.tables import NATIONAL, history_prefix_of, history_table_of
 
 KEYS = ("date", "state")
 T1, T2, T3 = (pd.Timestamp(f"2021-03-{day} 07:15:03") for day in (16, 17, 18))
@@ -177,7 +175,7 @@ def test_publication_time_is_read_from_an_http_date_or_an_iso_time(last_modified
 @pytest.mark.parametrize(
     ("served", "history"),
     [
-        (history_asset_of("merged_daily_table"), "merged_daily_history"),
+        (NATIONAL.history_asset, "merged_daily_history"),
         (history_table_of("us_states_daily"), "us_states_daily_history"),
         (history_prefix_of("athena/us_daily/"), "history/athena/us_daily/"),
         (history_prefix_of("/athena/us_daily"), "history/athena/us_daily/"),

@@ -24,8 +24,7 @@ from covid_assets.defs.backfills.history_backfill import (
     HISTORY_BACKFILL,
     history_backfill_run_config,
 )
-from covid_assets.defs.history.history_assets import NATIONAL_HISTORY
-from covid_assets.domain.tables import COUNTY, STATE
+from covid_assets.domain.tables import COUNTY, NATIONAL, STATE
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.history_replay import (
     changed_in_order,
@@ -138,7 +137,7 @@ def national_backfill(moto_endpoint, snapshots_dir, tmp_path_factory) -> Nationa
             merged=merged,
             as_of={v.run_day: national_as_of(history, v.sql_time) for v in versions},
             history_rows=history.num_rows,
-            progress=history_asset_metadata(result, NATIONAL_HISTORY.asset),
+            progress=history_asset_metadata(result, NATIONAL.history_asset),
             logs=[entry.user_message for entry in instance.all_logs(result.run_id)],
             served=stored_days(aws),
             exported=exported_days(aws),
@@ -152,7 +151,7 @@ def national_backfill(moto_endpoint, snapshots_dir, tmp_path_factory) -> Nationa
         )
         with recorded_calls() as calls:
             again = run_history_backfill(instance, config)
-        backfilled.again_progress = history_asset_metadata(again, NATIONAL_HISTORY.asset)[-1]
+        backfilled.again_progress = history_asset_metadata(again, NATIONAL.history_asset)[-1]
         backfilled.again_history_puts = history_puts(calls)
         backfilled.again_history_rows = national_history().num_rows
         return backfilled
@@ -232,7 +231,7 @@ def test_a_bad_file_fails_the_backfill_naming_its_line_and_a_run_again_finishes_
 
     shutil.copyfile(versions[2].file, bad)
     again = run_history_backfill(instance, config)
-    progress = history_asset_metadata(again, NATIONAL_HISTORY.asset)[-1]
+    progress = history_asset_metadata(again, NATIONAL.history_asset)[-1]
     assert (progress["versions_done"], progress["versions_skipped"]) == ("5 / 5", 2)
     history = national_history()
     assert history.num_rows == changed_in_order(merged)
@@ -254,7 +253,7 @@ def test_versions_older_than_the_newest_in_the_history_leave_what_is_served(
     served = {
         event.asset_key.to_user_string() for event in result.get_asset_materialization_events()
     }
-    assert served == {NATIONAL_HISTORY.asset}
+    assert served == {NATIONAL.history_asset}
     merged = [csv_merged_days(version.file, jhu) for version in versions]
     assert stored_days(aws) == exported_days(aws) == merged[-1]
     history = national_history()
@@ -326,7 +325,7 @@ def test_a_daily_run_of_the_newest_version_after_the_backfill_appends_and_writes
     use_sources(monkeypatch, newest, jhu)
 
     result = run_daily_job(instance)
-    history = materialization_metadata(result, NATIONAL_HISTORY.asset)
+    history = materialization_metadata(result, NATIONAL.history_asset)
     assert (history["status"], history["rows_appended"]) == ("unchanged", 0)
     assert history["newest_compared_with"] == "the last output, as the Glue table records it"
     assert materialization_metadata(result, "dynamodb_records")["items_written"] == 0

@@ -5,10 +5,7 @@ themselves."""
 import datetime as dt
 import pickle
 
-from covid_assets.defs.history.history_assets import NATIONAL_HISTORY
-from covid_assets.defs.history.history_store import HistoryStore
-from covid_assets.resources.glue import GlueCatalogResource
-from covid_assets.resources.s3 import S3BucketResource
+from covid_assets.domain.tables import NATIONAL
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.figures import is_history_glue_write, is_history_object_write
 from covid_assets_bench.real_files import history_files
@@ -20,6 +17,7 @@ from covid_assets_tests.helpers import (
     materialization_metadata,
     run_daily_job,
     s3_keys,
+    served_tables,
     stored_output_path,
 )
 
@@ -27,7 +25,7 @@ GLUE_HISTORY = "us_daily_history"
 
 
 def history_metadata(result) -> dict:
-    return materialization_metadata(result, NATIONAL_HISTORY.asset)
+    return materialization_metadata(result, NATIONAL.history_asset)
 
 
 def test_a_next_day_appends_one_object_with_its_new_day_and_makes_one_glue_write(
@@ -78,7 +76,7 @@ def test_a_last_output_that_is_not_the_recorded_newest_version_is_not_trusted(
 ):
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
     run_daily_job(instance)
-    stored = stored_output_path(instance, NATIONAL_HISTORY.asset)
+    stored = stored_output_path(instance, NATIONAL.history_asset)
     published = pickle.loads(stored.read_bytes())
     published.table.loc[0, "cases"] += 1
     stored.write_bytes(pickle.dumps(published))
@@ -97,11 +95,7 @@ def test_the_as_of_helper_gives_the_table_as_each_version_published_it(
     first = run_daily_job(instance)
     write_sources(NYT_FOUR_DAYS, JHU_FOUR_DAYS)
     second = run_daily_job(instance)
-    store = HistoryStore(
-        NATIONAL_HISTORY,
-        GlueCatalogResource(database="covid", table_name=GLUE_HISTORY),
-        S3BucketResource(bucket=aws.bucket, export_prefix="history/athena/us_daily/"),
-    )
+    store = served_tables(aws).history(NATIONAL)
     for result, days in ((first, 3), (second, 4)):
         published = dt.datetime.fromisoformat(history_metadata(result)["published"])
         table = store.as_of(published)

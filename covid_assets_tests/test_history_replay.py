@@ -15,8 +15,8 @@ import pyarrow as pa
 import pytest
 from dagster import DagsterInstance
 
-from covid_assets.defs.history.history_assets import NATIONAL_HISTORY
 from covid_assets.domain.history import as_of_sql
+from covid_assets.domain.tables import NATIONAL
 from covid_assets_bench.real_files import (
     ManifestVersion,
     csv_merged_days,
@@ -88,7 +88,7 @@ def national_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> NationalR
             merged[version.run_day] = rows = csv_merged_days(version.file, jhu)
             new, revised = new_and_revised(rows, before)
             changed[version.run_day] = len(new) + len(revised)
-            history = materialization_metadata(result, NATIONAL_HISTORY.asset)
+            history = materialization_metadata(result, NATIONAL.history_asset)
             appended[version.run_day] = history["rows_appended"]
             before = rows
         in_order = history_files(GLUE_HISTORY)
@@ -109,7 +109,7 @@ def national_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> NationalR
             late=late,
             late_metadata={
                 asset: materialization_metadata(result, asset)
-                for asset in (NATIONAL_HISTORY.asset, "dynamodb_records", "athena_export")
+                for asset in (NATIONAL.history_asset, "dynamodb_records", "athena_export")
             },
             history_after_late=history_files(GLUE_HISTORY),
             served_after_late=stored_days(aws),
@@ -170,7 +170,7 @@ def test_a_version_older_than_the_newest_leaves_what_is_served_unchanged(nationa
     assert national_replay.exported_after_late == newest
     history, records, export = (
         national_replay.late_metadata[asset]
-        for asset in (NATIONAL_HISTORY.asset, "dynamodb_records", "athena_export")
+        for asset in (NATIONAL.history_asset, "dynamodb_records", "athena_export")
     )
     assert history["stale_version"].startswith(
         f"nyt_raw was published at {national_replay.late.committed_utc.replace('Z', '.000Z')}"
@@ -184,6 +184,6 @@ def test_a_version_older_than_the_newest_adds_what_the_history_lacks(national_re
     """Then "as of" every version, the late one included, gives that version's table."""
     history = national_replay.history_after_late
     assert history.num_rows > national_replay.history.num_rows
-    assert national_replay.late_metadata[NATIONAL_HISTORY.asset]["status"] == "stale: appended"
+    assert national_replay.late_metadata[NATIONAL.history_asset]["status"] == "stale: appended"
     for version in [*national_replay.versions, national_replay.late]:
         assert as_of_days(history, version) == national_replay.merged[version.run_day], version

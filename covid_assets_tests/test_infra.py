@@ -6,17 +6,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 from cfnlint.decode import decode
 
-from covid_assets.defs.history.history_assets import NATIONAL_HISTORY, level_history
-from covid_assets.defs.history.history_store import HistoryStore
-from covid_assets.defs.serving.athena_export import EXPORT_SCHEMA, glue_table_input
-from covid_assets.defs.serving.partitioned_export import partitioned_table_input
-from covid_assets.domain.tables import COUNTY, STATE
+from covid_assets.domain.tables import COUNTY, NATIONAL, STATE
 from covid_assets.resources.dynamodb import DynamoDBResource
+from covid_assets.resources.exports import ExportStore
 from covid_assets.resources.glue import GlueCatalogResource
+from covid_assets.resources.histories import HistoryStore
 from covid_assets.resources.s3 import S3BucketResource
 from covid_assets.settings import SETTINGS
 from covid_assets_dev.stack import (
@@ -84,21 +81,27 @@ def assert_same_table_but_location(in_template: dict, written: dict) -> None:
 
 
 @pytest.mark.parametrize(
-    ("resource", "schema"),
-    [("GlueTable", EXPORT_SCHEMA), ("GlueStatesTable", STATE.export_schema)],
+    ("resource", "table"),
+    [("GlueTable", NATIONAL), ("GlueStatesTable", STATE)],
     ids=["national", "state"],
 )
-def test_glue_table_in_the_template_is_the_one_the_export_writes(resource, schema):
+def export_store(table) -> ExportStore:
+    """The table's export with a made-up Glue table and prefix."""
+    return ExportStore(
+        table, GlueCatalogResource(database="covid"), S3BucketResource(bucket="b"), "t", "p/"
+    )
+
+
+def test_glue_table_in_the_template_is_the_one_the_export_writes(resource, table):
     in_template = template()["Resources"][resource]["Properties"]["TableInput"]
-    written = glue_table_input("t", "s3://bucket/prefix/", "sha", rows=1, schema=schema)
+    written = export_store(table).table_input(1, {}, "s3://bucket/prefix/")
     assert in_template["TableType"] == written["TableType"]
     assert_same_table_but_location(in_template, written)
 
 
 def test_partitioned_glue_table_in_the_template_is_the_one_the_county_export_writes():
     in_template = template()["Resources"]["GlueCountiesTable"]["Properties"]["TableInput"]
-    names = list(COUNTY.export_partitions(pd.DataFrame(columns=COUNTY.columns)).columns)
-    written = partitioned_table_input("t", "s3://b/p/", COUNTY.export_schema, names, rows=1)
+    written = export_store(COUNTY).table_input(1, {})
     assert in_template["PartitionKeys"] == written["PartitionKeys"]
     assert_same_table_but_location(in_template, written)
 
@@ -144,9 +147,9 @@ def test_daily_job_runs_against_a_stack_configured_only_by_its_outputs(
 @pytest.mark.parametrize(
     ("resource", "history", "prefix"),
     [
-        ("GlueHistoryTable", NATIONAL_HISTORY, "ExportPrefix"),
-        ("GlueStatesHistoryTable", level_history(STATE), "StatesExportPrefix"),
-        ("GlueCountiesHistoryTable", level_history(COUNTY), "CountiesExportPrefix"),
+        ("GlueHistoryTable", NATIONAL, "ExportPrefix"),
+        ("GlueStatesHistoryTable", STATE, "StatesExportPrefix"),
+        ("GlueCountiesHistoryTable", COUNTY, "CountiesExportPrefix"),
     ],
     ids=["national", "state", "county"],
 )
@@ -155,9 +158,7 @@ def test_history_glue_table_in_the_template_is_the_one_the_history_writes(
 ):
     in_template = template()["Resources"][resource]["Properties"]["TableInput"]
     store = HistoryStore(
-        history,
-        GlueCatalogResource(database="covid", table_name="t"),
-        S3BucketResource(bucket="b", export_prefix="p/"),
+        history, GlueCatalogResource(database="covid"), S3BucketResource(bucket="b"), "t", "p/"
     )
     written = store.table_input(rows=1, recorded={})
     assert in_template["PartitionKeys"] == written["PartitionKeys"]

@@ -14,7 +14,7 @@ from covid_assets_tests.helpers import (
     stored_days,
 )
 
-DYNAMODB_CHECK = "dynamodb_records:table_matches_merged_table"
+DYNAMODB_CHECK = "dynamodb_records:table_matches_served_table"
 
 
 def run_checks_only(instance, *checks: str):
@@ -58,7 +58,7 @@ def test_a_glue_schema_that_no_longer_matches_the_files_fails_the_export_check(
     )
     schema_check, count_check = (
         "athena_export:glue_columns_match_parquet_schema",
-        "athena_export:row_count_matches_merged_table",
+        "athena_export:row_count_matches_served_table",
     )
     evaluations = run_checks_only(instance, schema_check, count_check)
     assert not evaluations[schema_check].passed
@@ -67,7 +67,7 @@ def test_a_glue_schema_that_no_longer_matches_the_files_fails_the_export_check(
 
 
 def days_read(evaluation) -> int:
-    return evaluation.metadata["days_read"].value
+    return evaluation.metadata["items_read"].value
 
 
 def test_after_a_load_the_dynamodb_check_reads_back_only_the_days_written(

@@ -5,8 +5,8 @@ import logging
 
 from dagster import DagsterInstance
 
-from covid_assets.defs.serving.athena_export import EXPORT_SCHEMA
 from covid_assets.domain.history import iso
+from covid_assets.domain.tables import NATIONAL
 from covid_assets_dev.local_stack import prepare_dagster_home
 from covid_assets_tests.helpers import (
     JHU_FOUR_DAYS,
@@ -70,7 +70,7 @@ def test_export_is_parquet_at_the_glue_tables_location_with_matching_types(
     ]
     assert table["StorageDescriptor"]["Location"].startswith(f"s3://{aws.bucket}/athena/us_daily/")
     exported = exported_rows(aws)
-    assert exported.schema.equals(EXPORT_SCHEMA)
+    assert exported.schema.equals(NATIONAL.export_schema)
     assert exported.to_pylist()[-1] == {
         "date": dt.date(2020, 3, 3),
         "cases": 30,
@@ -150,7 +150,7 @@ def test_day_that_vanishes_upstream_is_kept_and_reported(aws, instance, write_so
     result = run_daily_job(instance)
     assert stored_days(aws) == loaded
     metadata = materialization_metadata(result, "dynamodb_records")
-    assert metadata["vanished_dates"] == ["2020-03-10"]
+    assert metadata["vanished_keys"] == ["2020-03-10"]
     assert metadata["dagster/row_count"] == 200
 
 

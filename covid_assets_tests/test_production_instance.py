@@ -124,7 +124,7 @@ def test_runs_events_and_check_results_are_kept_in_postgresql(aws, write_sources
         assert instance.get_run_by_id(run_id).status == DagsterRunStatus.SUCCESS
         loaded = instance.get_latest_materialization_event(AssetKey("dynamodb_records"))
         assert loaded.run_id == run_id
-        check = AssetCheckKey(AssetKey("dynamodb_records"), "table_matches_merged_table")
+        check = AssetCheckKey(AssetKey("dynamodb_records"), "table_matches_served_table")
         [evaluation] = instance.event_log_storage.get_asset_check_execution_history(check, 10)
         assert evaluation.run_id == run_id
 

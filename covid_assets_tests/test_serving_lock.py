@@ -160,7 +160,7 @@ def test_the_load_never_takes_the_lock_item_for_a_day(aws, instance, write_sourc
 
     metadata = materialization_metadata(run_daily_job(instance), "dynamodb_records")
 
-    assert metadata["vanished_dates"] == []
+    assert metadata["vanished_keys"] == []
     assert metadata["dagster/row_count"] == 3
 
 

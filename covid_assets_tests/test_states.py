@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from covid_assets.defs.automation.triggers import REASON_TAG
-from covid_assets.domain.history import history_table_of, iso
-from covid_assets.domain.tables import STATE
+from covid_assets.domain.history import iso
+from covid_assets.domain.tables import STATE, history_table_of
 from covid_assets.resources.dynamodb import KEY_ATTRIBUTES, LEVEL_INDEX
 from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.figures import is_history_glue_write, is_history_object_write

@@ -83,34 +83,20 @@ def weekly_new_cases(states: pd.DataFrame) -> pd.DataFrame:
     return weekly
 
 
-def revisions_by_publication_day(history: pd.DataFrame) -> pd.DataFrame:
-    """Per publication day (the UTC day of ``valid_from``, a row per day on which the history
-    has rows, oldest first): ``revised_days``, how many past days were revised that day (days
-    with a row of that day that already had an earlier row), and for cases and deaths
-    (``cases_change``) the total absolute change over those revisions, each revision measured
-    from the value just before it. A day revised twice in a day counts once among the days and
-    both times in the change. A day new in the history is no revision."""
-    if history.empty:
+def revisions_by_publication_day(revisions: pd.DataFrame) -> pd.DataFrame:
+    """Per publication day (the UTC day of ``valid_from``, a row per day with a revision or a
+    version, oldest first), from a history's revisions (``history.revision_rows``):
+    ``revised_days``, how many past days were revised that day (a day revised by two versions
+    of one day counts once), and for cases and deaths (``cases_change``) the total absolute
+    change over those revisions, each measured from the value just before it."""
+    if revisions.empty:
         return pd.DataFrame(
             columns=REVISIONS_COLUMNS, index=pd.DatetimeIndex([], name="published_day")
         ).astype("int64")
-    rows = history.assign(date=pd.to_datetime(history["date"])).sort_values(
-        VALID_FROM, kind="stable", ignore_index=True
+    per_version = revisions.assign(
+        published_day=pd.to_datetime(revisions[VALID_FROM]).dt.floor("D")
     )
-    by_day = rows.groupby("date")
-    revisions = pd.DataFrame(
-        {
-            "published_day": pd.to_datetime(rows[VALID_FROM]).dt.floor("D"),
-            "date": rows["date"].where(by_day.cumcount() > 0),
-            **{
-                f"{column}_change": (
-                    rows[column].astype("float64") - by_day[column].shift().astype("float64")
-                ).abs()
-                for column in DAILY_COLUMNS
-            },
-        }
-    )
-    per_day = revisions.groupby("published_day").agg(
+    per_day = per_version.groupby("published_day").agg(
         revised_days=("date", "nunique"),
         **{f"{column}_change": (f"{column}_change", "sum") for column in DAILY_COLUMNS},
     )

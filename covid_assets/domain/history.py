@@ -5,12 +5,16 @@ A history row is a served row (its key and value columns) and ``valid_from``, th
 time (UTC) of the source version that first carried those values. A version appends one row per
 key that is new or whose values changed, so the table "as of" a time T is, for each key, the row
 with the greatest ``valid_from`` not after T (``as_of``), and the history grows by what changed.
+
+Beside the rows, a history keeps its revisions (``revision_rows``): per version and per date it
+revised, how many keys it changed and by how much. A new version adds its own
+(``version_revisions``), so what the dashboard reads does not grow with the versions read.
 """
 
 import hashlib
 import numbers
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -20,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from covid_assets.domain.reading import RawSourceFile
-from covid_assets.domain.sources import Source
+from covid_assets.domain.tables import ServedTable
 
 VALID_FROM = "valid_from"
 # The most revisions a load notice lists.
@@ -30,70 +34,45 @@ NEWEST_PUBLISHED = "covid_assets.newest_published"
 NEWEST_SHA256 = "covid_assets.newest_sha256"
 NEWEST_OBJECT = "covid_assets.newest_object"
 NEWEST_ETAG = "covid_assets.newest_etag"
+REVISIONS_SHA256 = "covid_assets.revisions_sha256"
 SOURCE_PUBLISHED = "covid_assets.published."
 STAMP = "%Y%m%dT%H%M%S"
+REVISED_KEYS = "revised_keys"
 
 
-def history_asset_of(table_asset: str) -> str:
-    """The history asset of a table asset: ``merged_daily_table`` → ``merged_daily_history``."""
-    return table_asset.removesuffix("_table") + "_history"
+def sha256_columns(table: ServedTable) -> list[str]:
+    """One column per source of the table: the sha256 of the source file of the row's batch
+    (``nyt_sha256``, ``jhu_sha256``, ``nyt_states_sha256``...)."""
+    return [f"{source.asset.removesuffix('_raw')}_sha256" for source in table.sources]
 
 
-def history_table_of(glue_table: str) -> str:
-    """The history's Glue table beside the served one: ``us_daily`` → ``us_daily_history``."""
-    return f"{glue_table}_history"
+def history_schema(table: ServedTable) -> pa.Schema:
+    """A history row: the served row, its valid_from, and its batch's source hashes."""
+    extra = [pa.field(VALID_FROM, pa.timestamp("ms"), nullable=False)]
+    extra += [pa.field(name, pa.string(), nullable=False) for name in sha256_columns(table)]
+    return pa.schema([*table.export_schema, *extra])
 
 
-def history_prefix_of(export_prefix: str) -> str:
-    """The history's key prefix: ``history/`` and the export's (``athena/us_daily/`` →
-    ``history/athena/us_daily/``), away from the export's folders and their clean-up, and
-    expressible in the template's IAM policy."""
-    return f"history/{export_prefix.strip('/')}/"
+def revision_columns(table: ServedTable) -> list[str]:
+    """The columns of a table's revisions: the version, the date revised, the keys of that date
+    it changed, and per count the total absolute change (``cases_change``)."""
+    return [VALID_FROM, "date", REVISED_KEYS, *(f"{c}_change" for c in table.count_columns)]
 
 
-@dataclass(frozen=True)
-class HistoryOf:
-    """The history of one served table: the table asset it records, the sources whose versions
-    it stamps each batch with, the table's key columns and served schema, and the settings of the
-    served export beside which it is kept (its Glue table and prefix are derived from them)."""
-
-    table_asset: str
-    sources: Sequence[Source]
-    key_columns: Sequence[str]
-    served_schema: pa.Schema
-    glue_table_setting: str
-    export_prefix_setting: str
-
-    @property
-    def asset(self) -> str:
-        return history_asset_of(self.table_asset)
-
-    @property
-    def value_columns(self) -> list[str]:
-        return [name for name in self.served_schema.names if name not in self.key_columns]
-
-    @property
-    def sha256_columns(self) -> list[str]:
-        """One column per source: the sha256 of the source file of the row's batch."""
-        return [f"{source.asset.removesuffix('_raw')}_sha256" for source in self.sources]
-
-    @property
-    def schema(self) -> pa.Schema:
-        """A history row: the served row, its valid_from, and its batch's source hashes."""
-        extra = [pa.field(VALID_FROM, pa.timestamp("ms"), nullable=False)]
-        extra += [pa.field(name, pa.string(), nullable=False) for name in self.sha256_columns]
-        return pa.schema([*self.served_schema, *extra])
+def no_revisions(table: ServedTable) -> pd.DataFrame:
+    return pd.DataFrame(columns=revision_columns(table))
 
 
 @dataclass(frozen=True)
 class PublishedTable:
     """What a history asset hands on to the assets that serve its table: the newest version's
-    table, when that version was published (ISO, UTC), and, when the version just seen was
-    older than it, why that one is not served."""
+    table, when that version was published (ISO, UTC), when the version just seen was older
+    than it, why that one is not served, and the history's revisions (``revision_rows``)."""
 
     table: pd.DataFrame
     published: str
     stale_reason: str | None = None
+    revisions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -294,6 +273,11 @@ def largest_revisions(
         for field in fields
         if old.get(field) != new.get(field)
     ]
+    return largest(revisions, limit)
+
+
+def largest(revisions: Sequence[Revision], limit: int = LISTED_REVISIONS) -> list[Revision]:
+    """The ``limit`` largest revisions, largest absolute change first, then by key."""
     return sorted(revisions, key=lambda revision: (-revision.size, revision.key))[:limit]
 
 
@@ -313,3 +297,72 @@ def as_of_sql(table: str, key_columns: Sequence[str], value_columns: Sequence[st
         "WHERE newest = 1\n"
         f"ORDER BY {keys}"
     )
+
+
+def _changes(new: pd.DataFrame, old: pd.DataFrame, columns: Sequence[str]) -> dict[str, pd.Series]:
+    """Per count, the absolute change from ``old`` to ``new`` (row by row); unknown where
+    either is unknown."""
+    return {
+        f"{column}_change": (new[column].astype("float64") - old[column].astype("float64")).abs()
+        for column in columns
+    }
+
+
+def _per_date(
+    revised: pd.DataFrame, versions: Sequence[pd.Timestamp], table: ServedTable
+) -> pd.DataFrame:
+    """Revised rows (a row per key, with its changes) summed per version and date, and a row
+    with no date for each of ``versions`` (those that appended rows) that revised nothing."""
+    changes = [f"{column}_change" for column in table.count_columns]
+    grouped = revised.groupby([VALID_FROM, "date"], sort=True)
+    summed = grouped[changes].sum().astype("int64")
+    summed.insert(0, REVISED_KEYS, grouped.size())
+    summed = summed.reset_index()
+    quiet = sorted(set(versions) - set(summed[VALID_FROM]))
+    if quiet:
+        nothing = pd.DataFrame({VALID_FROM: quiet, "date": None, REVISED_KEYS: 0})
+        summed = pd.concat([summed, nothing.assign(**dict.fromkeys(changes, 0))])
+    if summed.empty:
+        return no_revisions(table)
+    return summed.sort_values(VALID_FROM, kind="stable", ignore_index=True)[revision_columns(table)]
+
+
+def revision_rows(history: pd.DataFrame, table: ServedTable) -> pd.DataFrame:
+    """A history's revisions: per version (``valid_from``) and date, how many keys of that date
+    the version revised (a key it carried that already had an earlier row) and the total
+    absolute change of each count, each revision measured from the key's value just before it;
+    a version that appended rows but revised none has one row with no date. A key new in the
+    history is no revision; an unknown count changes nothing."""
+    keys = list(table.key_columns)
+    rows = history.sort_values(VALID_FROM, kind="stable", ignore_index=True)
+    earlier = rows.groupby(keys, sort=False)[table.count_columns].shift()
+    revised = rows.groupby(keys, sort=False).cumcount() > 0
+    changes = _changes(rows, earlier, table.count_columns)
+    frame = pd.DataFrame({VALID_FROM: rows[VALID_FROM], "date": rows["date"], **changes})
+    return _per_date(frame[revised.to_numpy()], rows[VALID_FROM].unique(), table)
+
+
+def version_revisions(
+    before: pd.DataFrame | None, added: pd.DataFrame, valid_from: pd.Timestamp, table: ServedTable
+) -> pd.DataFrame:
+    """The revisions of a version newer than every other: of the rows it ``added``, those whose
+    key ``before`` (the newest version's table) already had, measured from that table's
+    values. What ``revision_rows`` gives these rows once they are in the history."""
+    if added.empty:
+        return no_revisions(table)
+    keys = list(table.key_columns)
+    counts = table.count_columns
+    old = (before if before is not None else added.head(0))[keys + counts]
+    both = added[keys + counts].merge(old, on=keys, suffixes=("", "\0"))
+    earlier = both[[f"{c}\0" for c in counts]].set_axis(counts, axis=1)
+    changes = _changes(both, earlier, counts)
+    frame = pd.DataFrame({VALID_FROM: valid_from, "date": both["date"], **changes})
+    return _per_date(frame, [valid_from], table)
+
+
+def with_revisions(revisions: pd.DataFrame, added: pd.DataFrame) -> pd.DataFrame:
+    """A history's revisions with a newer version's added."""
+    frames = [frame for frame in (revisions, added) if not frame.empty]
+    if len(frames) < 2:
+        return frames[0] if frames else revisions
+    return pd.concat(frames, ignore_index=True)

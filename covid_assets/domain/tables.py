@@ -1,16 +1,17 @@
-"""The levels below the nation, one declaration each.
+"""The served tables, one declaration each: the nation's, the states' and the counties'.
 
-A level is a source file with one row per place and day, served as a table of its own: its
-source, the names of its three assets (the served table, its DynamoDB load, its Athena export),
-the columns that name a place, how a place becomes a DynamoDB region, what its rows must add up
-to one level up, and where its export goes. The assets, their checks and settings are built from
-``LEVELS`` (``level_assets``, ``settings``), so a new level is one entry here plus its rules and
-its transform. The national pipeline (``merged_daily_table`` and what is built from it) is not a
-level: it stays as it is.
+A served table is what its assets are named, which source files a version of it is built from,
+its key and its Parquet schema, how a row becomes a DynamoDB item, and where its export and its
+history go. Everything after a table (its history, its DynamoDB load, its export, their checks,
+what a tick verifies, the backfill) is one code path built from these declarations; the only
+difference left is how a table is made: the nation's by merging NYT and JHU (its own asset), a
+level's from one NYT file (``Level``). A new level is one entry here plus its rules and its
+transform.
 
 Plain declarations: no Dagster or AWS.
 """
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from covid_assets.domain.history import history_asset_of
 from covid_assets.domain.rules import (
     PLACE_COUNT_COLUMNS,
     USPS_CODES,
@@ -30,19 +30,19 @@ from covid_assets.domain.rules import (
     level_unknown_states,
     sums_differ_from_totals,
 )
-from covid_assets.domain.sources import NYT, NYT_COUNTIES, NYT_STATES, Source
+from covid_assets.domain.sources import JHU, NYT, NYT_COUNTIES, NYT_STATES, Source
 from covid_assets.domain.transform import county_daily, national_totals, state_daily, state_totals
 
 
 @dataclass(frozen=True)
 class Reconciliation:
     """What a level's rows must add up to: the sum of its counts over each ``keys`` group equals
-    the ``totals`` computed from the upstream asset ``against`` (its input value)."""
+    the ``totals`` computed from the raw file of the source ``against`` (the level above)."""
 
     check_name: str
-    against: str
+    against: Source
     keys: Sequence[str]
-    totals: Callable[[Any], pd.DataFrame]
+    totals: Callable[[pd.DataFrame], pd.DataFrame]
     totals_label: str
     blocking: bool
     description: str
@@ -50,55 +50,120 @@ class Reconciliation:
 
 @dataclass(frozen=True)
 class Level:
-    """One level of places and how it is built, loaded and exported."""
+    """How a level below the nation makes its table from one NYT file: the name its items carry
+    (``level``, the partition key of the index ``level-date-index``), the column that names a
+    place, the transform, the table's rules and its reconciliation with the level above."""
 
     name: str
-    source: Source
-    table_asset: str
-    records_asset: str
-    export_asset: str
-    description: str
-    key_columns: Sequence[str]
     place_column: str
     build_table: Callable[[pd.DataFrame, str], pd.DataFrame]
     table_rules: Sequence[Rule]
     reconciliation: Reconciliation
+
+
+@dataclass(frozen=True)
+class ServedTable:
+    """One served table, from its table asset to its DynamoDB items and its Athena export."""
+
+    name: str
+    # What one row is, in notices and logs: "day", "state-day", "county-day".
+    unit: str
+    # The files a version of the table is built from; it was published when the last of them was.
+    sources: tuple[Source, ...]
+    table_asset: str
+    history_asset: str
+    records_asset: str
+    export_asset: str
+    description: str
+    key_columns: tuple[str, ...]
+    # The served table's columns: the key columns first, then the values its items carry.
+    export_schema: pa.Schema
     region_of: Callable[[Mapping[str, Any]], str]
     region_scheme: str
-    # The served table's columns, the key columns first, then the values its items carry.
-    export_schema: pa.Schema
     glue_table_setting: str
     glue_table_default: str
     export_prefix_setting: str
     export_prefix_default: str
-    # The source holds only its last days (a window): a place-day before the window's first date
-    # has left it, and is kept as last seen, not taken for vanished.
-    source_is_window: bool = False
+    # The NYT file of a version upstream (a backfill's default URL, at a commit).
+    upstream_file: str
+    # None: the nation's table, merged from NYT and JHU; its items carry no ``level``, so they
+    # stay out of the sparse level index.
+    level: Level | None = None
+    # The source holds only its last days (a window of this many): a key dated before the
+    # window's first day has left it, and is kept as last seen, not taken for vanished.
+    window_days: int | None = None
     # The export's Hive-style partitions: the partition columns of each row (None: one file).
     export_partitions: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    # Whether each load reads what is stored of the table's days (for the nation, one Query of
+    # a few hundred items) rather than diffing against its last load: an item deleted or edited
+    # behind the pipeline's back is then written again by the next run, at no extra call.
+    load_reads_stored: bool = False
+
+    @property
+    def source(self) -> Source:
+        """The table's NYT file, of which a backfill loads versions (the nation's is merged
+        with the JHU file, its second source)."""
+        return self.sources[0]
+
+    @property
+    def source_is_window(self) -> bool:
+        return self.window_days is not None
 
     @property
     def columns(self) -> list[str]:
         return self.export_schema.names
 
     @property
-    def history_asset(self) -> str:
-        return history_asset_of(self.table_asset)
+    def value_columns(self) -> list[str]:
+        return [name for name in self.columns if name not in self.key_columns]
+
+    @property
+    def count_columns(self) -> list[str]:
+        """The values that are counts: whole numbers in the items, compared in revisions."""
+        return [f.name for f in self.export_schema if f.type == pa.int64()]
 
     @property
     def assets(self) -> list[str]:
-        """The level's assets from its table on: the table, its history, load and export."""
+        """The table's assets from its table on: the table, its history, load and export."""
         return [self.table_asset, self.history_asset, self.records_asset, self.export_asset]
 
-    def reconciliation_problems(self, table: pd.DataFrame, upstream: Any) -> list[Problem]:
-        rule = self.reconciliation
+    @property
+    def serving_assets(self) -> list[str]:
+        """The assets that write what users read of the table."""
+        return [self.records_asset, self.export_asset]
+
+    def reconciliation_problems(self, table: pd.DataFrame, upstream: pd.DataFrame) -> list[Problem]:
+        """Where the level's rows do not add up to the level above's (``upstream``: that
+        level's raw file). The level above covers every day; a window is held to its own."""
+        rule = self.level.reconciliation
         totals = rule.totals(upstream)
         if self.source_is_window:
-            # The level above covers every day; the window's own days are what it is held to.
             totals = totals[totals["date"].isin(set(table["date"]))]
         return sums_differ_from_totals(
             table, totals, rule.keys, self.table_asset, rule.totals_label
         )
+
+
+def table_sha256(rows: pd.DataFrame) -> str:
+    """A content hash that changes exactly when a value, a column or the row order changes."""
+    return hashlib.sha256(rows.to_csv(index=False).encode()).hexdigest()
+
+
+def history_table_of(glue_table: str) -> str:
+    """The history's Glue table beside the served one: ``us_daily`` → ``us_daily_history``."""
+    return f"{glue_table}_history"
+
+
+def history_prefix_of(export_prefix: str) -> str:
+    """The history's key prefix: ``history/`` and the export's (``athena/us_daily/`` →
+    ``history/athena/us_daily/``), away from the export's folders and their clean-up, and
+    expressible in the template's IAM policy."""
+    return f"history/{export_prefix.strip('/')}/"
+
+
+def national_region(row: Mapping[str, Any]) -> str:
+    """``US``: the national totals."""
+    return "US"
 
 
 def state_region(row: Mapping[str, Any]) -> str:
@@ -148,10 +213,43 @@ def _table_rules(key_columns: Sequence[str], extra: Sequence[Rule] = ()) -> tupl
     )
 
 
-STATE = Level(
+NATIONAL = ServedTable(
+    name="national",
+    unit="day",
+    sources=(NYT, JHU),
+    table_asset="merged_daily_table",
+    history_asset="merged_daily_history",
+    records_asset="dynamodb_records",
+    export_asset="athena_export",
+    description=(
+        "One row per day present in both sources: date, cases and deaths (NYT), recovered "
+        "(JHU US, 0 where blank), counts as int64, sorted by date."
+    ),
+    key_columns=("date",),
+    export_schema=pa.schema(
+        [
+            pa.field("date", pa.date32(), nullable=False),
+            pa.field("cases", pa.int64(), nullable=False),
+            pa.field("deaths", pa.int64(), nullable=False),
+            pa.field("recovered", pa.int64(), nullable=False),
+        ]
+    ),
+    region_of=national_region,
+    region_scheme="'US'",
+    load_reads_stored=True,
+    glue_table_setting="COVID_GLUE_TABLE",
+    glue_table_default="us_daily",
+    export_prefix_setting="COVID_S3_PREFIX",
+    export_prefix_default="athena/us_daily/",
+    upstream_file="us.csv",
+)
+
+STATE = ServedTable(
     name="state",
-    source=NYT_STATES,
+    unit="state-day",
+    sources=(NYT_STATES,),
     table_asset="state_daily_table",
+    history_asset="state_daily_history",
     records_asset="state_dynamodb_records",
     export_asset="state_athena_export",
     description=(
@@ -159,34 +257,6 @@ STATE = Level(
         "spells it), fips, cases and deaths (nullable: blank upstream is unknown, not 0)."
     ),
     key_columns=("date", "state"),
-    place_column="state",
-    build_table=state_daily,
-    table_rules=_table_rules(
-        ("date", "state"),
-        (
-            Rule(
-                "states_are_known",
-                "Every state has a USPS code (its DynamoDB region is US-<code>).",
-                level_unknown_states,
-            ),
-        ),
-    ),
-    reconciliation=Reconciliation(
-        check_name="states_sum_to_national_totals",
-        against=NYT.asset,
-        keys=("date",),
-        totals=lambda nyt_raw: national_totals(nyt_raw.table),
-        totals_label="national NYT total",
-        blocking=True,
-        description=(
-            "On every day, the sum of the states' cases and deaths equals NYT's national total "
-            "(us.csv). Blocking: both files come from one NYT commit and agree exactly, so a "
-            "mismatch means a partial or mismatched file. It stops the state level's load and "
-            "export, and the dashboard that draws them, never the national load and export."
-        ),
-    ),
-    region_of=state_region,
-    region_scheme="'US-<USPS code>' (US-CA, US-PR)",
     export_schema=pa.schema(
         [
             pa.field("date", pa.date32(), nullable=False),
@@ -196,16 +266,51 @@ STATE = Level(
             pa.field("deaths", pa.int64()),
         ]
     ),
+    region_of=state_region,
+    region_scheme="'US-<USPS code>' (US-CA, US-PR)",
     glue_table_setting="COVID_GLUE_STATES_TABLE",
     glue_table_default="us_states_daily",
     export_prefix_setting="COVID_S3_STATES_PREFIX",
     export_prefix_default="athena/us_states_daily/",
+    upstream_file="us-states.csv",
+    level=Level(
+        name="state",
+        place_column="state",
+        build_table=state_daily,
+        table_rules=_table_rules(
+            ("date", "state"),
+            (
+                Rule(
+                    "states_are_known",
+                    "Every state has a USPS code (its DynamoDB region is US-<code>).",
+                    level_unknown_states,
+                ),
+            ),
+        ),
+        reconciliation=Reconciliation(
+            check_name="states_sum_to_national_totals",
+            against=NYT,
+            keys=("date",),
+            totals=national_totals,
+            totals_label="national NYT total",
+            blocking=True,
+            description=(
+                "On every day, the sum of the states' cases and deaths equals NYT's national "
+                "total (us.csv). Blocking: both files come from one NYT commit and agree exactly, "
+                "so a mismatch means a partial or mismatched file. It stops the state level's "
+                "load and export, and the dashboard that draws them, never the national load "
+                "and export."
+            ),
+        ),
+    ),
 )
 
-COUNTY = Level(
+COUNTY = ServedTable(
     name="county",
-    source=NYT_COUNTIES,
+    unit="county-day",
+    sources=(NYT_COUNTIES,),
     table_asset="county_daily_table",
+    history_asset="county_daily_history",
     records_asset="county_dynamodb_records",
     export_asset="county_athena_export",
     description=(
@@ -214,35 +319,6 @@ COUNTY = Level(
         "cases and deaths (nullable: blank upstream is unknown, not 0)."
     ),
     key_columns=("date", "state", "county"),
-    place_column="county",
-    build_table=county_daily,
-    table_rules=_table_rules(
-        ("date", "state", "county"),
-        (
-            Rule(
-                "states_are_known",
-                "Every state has a USPS code (its counties' DynamoDB regions are US-<code>-…).",
-                level_unknown_states,
-            ),
-        ),
-    ),
-    reconciliation=Reconciliation(
-        check_name="counties_sum_to_state_totals",
-        against=NYT_STATES.asset,
-        keys=("date", "state"),
-        totals=lambda nyt_states_raw: state_totals(nyt_states_raw.table),
-        totals_label="state total",
-        blocking=False,
-        description=(
-            "On every day of the window, the sum of a state's counties equals the state's "
-            "total in us-states.csv. A warning, not a block: NYT compiles the two series "
-            "separately, and a few state-days differ by a case or two (Iowa, twice in the "
-            "2021-03-18 window); each mismatch is listed with its day and state."
-        ),
-    ),
-    region_of=county_region,
-    region_scheme="'US-<USPS code>-<fips>' (US-CA-06037), or 'US-<USPS code>-<county>' when "
-    "the fips is blank (US-NY-New York City)",
     export_schema=pa.schema(
         [
             pa.field("date", pa.date32(), nullable=False),
@@ -253,12 +329,48 @@ COUNTY = Level(
             pa.field("deaths", pa.int64()),
         ]
     ),
+    region_of=county_region,
+    region_scheme="'US-<USPS code>-<fips>' (US-CA-06037), or 'US-<USPS code>-<county>' when "
+    "the fips is blank (US-NY-New York City)",
     glue_table_setting="COVID_GLUE_COUNTIES_TABLE",
     glue_table_default="us_counties_daily",
     export_prefix_setting="COVID_S3_COUNTIES_PREFIX",
     export_prefix_default="athena/us_counties_daily/",
-    source_is_window=True,
+    upstream_file="us-counties-recent.csv",
+    level=Level(
+        name="county",
+        place_column="county",
+        build_table=county_daily,
+        table_rules=_table_rules(
+            ("date", "state", "county"),
+            (
+                Rule(
+                    "states_are_known",
+                    "Every state has a USPS code (its counties' DynamoDB regions are US-<code>-…).",
+                    level_unknown_states,
+                ),
+            ),
+        ),
+        reconciliation=Reconciliation(
+            check_name="counties_sum_to_state_totals",
+            against=NYT_STATES,
+            keys=("date", "state"),
+            totals=state_totals,
+            totals_label="state total",
+            blocking=False,
+            description=(
+                "On every day of the window, the sum of a state's counties equals the state's "
+                "total in us-states.csv. A warning, not a block: NYT compiles the two series "
+                "separately, and a few state-days differ by a case or two (Iowa, twice in the "
+                "2021-03-18 window); each mismatch is listed with its day and state."
+            ),
+        ),
+    ),
+    # us-counties-recent.csv holds NYT's last 30 days.
+    window_days=30,
     export_partitions=state_and_month,
 )
 
-LEVELS: tuple[Level, ...] = (STATE, COUNTY)
+TABLES: tuple[ServedTable, ...] = (NATIONAL, STATE, COUNTY)
+# The tables below the nation, each made from one NYT file.
+LEVELS: tuple[ServedTable, ...] = (STATE, COUNTY)

@@ -11,7 +11,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
-from pydantic import Field
+from dagster import InitResourceContext
+from pydantic import Field, PrivateAttr
 
 from covid_assets.resources.aws_client import AwsClientResource
 
@@ -49,37 +50,37 @@ class DynamoDBResource(AwsClientResource):
         description="BatchWriteItem calls in flight at once in a large write "
         "(COVID_DYNAMODB_WRITERS); 1 writes one batch after another.",
     )
+    # Whether this run has looked at the table already (None: not in a run; every call looks).
+    _checked: bool | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._checked = False
 
     def ensure_table(self) -> bool:
-        """Create the table (on-demand) if it does not exist; True when it was created."""
-        dynamodb = self.client("dynamodb")
-        try:
-            dynamodb.describe_table(TableName=self.table_name)
+        """Create the table (on-demand, with the level index) if it does not exist, or add the
+        index to a table made before it existed; True when either was made. A new index is
+        built in the background: this waits until it is active, since a load reads through it
+        at once. Within a run, the table is looked at once (one DescribeTable)."""
+        if self._checked:
             return False
-        except dynamodb.exceptions.ResourceNotFoundException:
-            pass
-        dynamodb.create_table(
-            TableName=self.table_name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[*KEY_ATTRIBUTES, LEVEL_ATTRIBUTE],
-            KeySchema=[
-                {"AttributeName": "region", "KeyType": "HASH"},
-                {"AttributeName": "date", "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[LEVEL_INDEX_DEFINITION],
-        )
-        dynamodb.get_waiter("table_exists").wait(TableName=self.table_name)
-        return True
-
-    def ensure_level_index(self) -> bool:
-        """Create the table, or add the level index to a table made before it existed; True
-        when either was made. A new index is built in the background: this waits until it is
-        active, since a load reads through it at once."""
+        if self._checked is not None:
+            self._checked = True
         dynamodb = self.client("dynamodb")
         try:
             table = dynamodb.describe_table(TableName=self.table_name)["Table"]
         except dynamodb.exceptions.ResourceNotFoundException:
-            return self.ensure_table()
+            dynamodb.create_table(
+                TableName=self.table_name,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[*KEY_ATTRIBUTES, LEVEL_ATTRIBUTE],
+                KeySchema=[
+                    {"AttributeName": "region", "KeyType": "HASH"},
+                    {"AttributeName": "date", "KeyType": "RANGE"},
+                ],
+                GlobalSecondaryIndexes=[LEVEL_INDEX_DEFINITION],
+            )
+            dynamodb.get_waiter("table_exists").wait(TableName=self.table_name)
+            return True
         indexes = table.get("GlobalSecondaryIndexes", [])
         if any(index["IndexName"] == LEVEL_INDEX for index in indexes):
             return False

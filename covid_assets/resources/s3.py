@@ -3,64 +3,156 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
-from pydantic import Field
+from dagster import InitResourceContext
+from pydantic import Field, PrivateAttr
 
 from covid_assets.resources.aws_client import AwsClientResource
 
 S3_DELETE_BATCH_SIZE = 1000  # DeleteObjects' hard limit
+# Object bodies a run keeps once read, at most: beyond it, a body is read again when asked for.
+KEPT_BODY_BYTES = 64 * 1024 * 1024
+MISSING = ("404", "NoSuchKey", "NotFound")
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object as a listing shows it."""
+
+    key: str
+    etag: str
+
+
+class RunReads:
+    """What a run has read of the bucket, kept until the run itself writes there: a run holds
+    the serving lock, so nothing else changes what it reads (``S3BucketResource``)."""
+
+    def __init__(self) -> None:
+        self.listings: dict[tuple[str, str], list[StoredObject]] = {}
+        self.bodies: dict[str, bytes] = {}
+        self.etags: dict[str, str | None] = {}
+        self.body_bytes = 0
+
+    def etag(self, key: str) -> tuple[bool, str | None]:
+        """(known, etag): from a HeadObject, or from a listing that covers the key."""
+        if key in self.etags:
+            return True, self.etags[key]
+        for (prefix, start_after), objects in self.listings.items():
+            if key.startswith(prefix) and key > start_after:
+                found = next((entry.etag for entry in objects if entry.key == key), None)
+                return True, found
+        return False, None
+
+    def keep_body(self, key: str, body: bytes) -> None:
+        if self.body_bytes + len(body) <= KEPT_BODY_BYTES:
+            self.bodies[key] = body
+            self.body_bytes += len(body)
+
+    def forget(self, key: str) -> None:
+        """The run wrote or deleted ``key``: what it read of it, or of a listing holding it,
+        is no longer so."""
+        body = self.bodies.pop(key, None)
+        self.body_bytes -= len(body or b"")
+        self.etags.pop(key, None)
+        for prefix, start_after in list(self.listings):
+            if key.startswith(prefix):
+                del self.listings[(prefix, start_after)]
 
 
 class S3BucketResource(AwsClientResource):
     """The pipeline's bucket. Its client comes from the process's one boto3 session, like the
     other services' clients (dagster-aws's S3Resource would build a new session and resource
-    model for each client, loading the service models again)."""
+    model for each client, loading the service models again).
+
+    Within a run (or a tick), each object, listing and ETag is read once: the run holds the
+    serving lock, so the bucket changes only by the run's own writes, which drop what was read
+    of the keys they write. Outside a run (a script, a test) every call reads."""
 
     bucket: str = Field(description="Bucket name (COVID_S3_BUCKET).")
-    export_prefix: str = Field(description="Key prefix of the Athena export (COVID_S3_PREFIX).")
+    _reads: RunReads | None = PrivateAttr(default=None)
 
-    @property
-    def export_root(self) -> str:
-        """The export prefix as a folder: no leading slash, one trailing slash."""
-        return self.export_prefix.strip("/") + "/"
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._reads = RunReads()
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
     def put(self, key: str, body: bytes, content_type: str) -> str:
         """Write the object; returns its ETag (for a single-part object, the body's MD5)."""
+        if self._reads is not None:
+            self._reads.forget(key)
         response = self.client("s3").put_object(
             Bucket=self.bucket, Key=key, Body=body, ContentType=content_type
         )
         return response["ETag"]
 
     def etag(self, key: str) -> str | None:
-        """The object's ETag, or None when there is no such object (one HeadObject)."""
-        s3 = self.client("s3")
+        """The object's ETag, or None when there is no such object (one HeadObject, unless a
+        listing or a HeadObject of this run already told)."""
+        if self._reads is not None:
+            known, etag = self._reads.etag(key)
+            if known:
+                return etag
         try:
-            return s3.head_object(Bucket=self.bucket, Key=key)["ETag"]
+            etag = self.client("s3").head_object(Bucket=self.bucket, Key=key)["ETag"]
         except ClientError as error:
-            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            if error.response["Error"]["Code"] not in MISSING:
+                raise
+            etag = None
+        if self._reads is not None:
+            self._reads.etags[key] = etag
+        return etag
+
+    def get(self, key: str) -> bytes:
+        if self._reads is not None and key in self._reads.bodies:
+            return self._reads.bodies[key]
+        response = self.client("s3").get_object(Bucket=self.bucket, Key=key)
+        body = response["Body"].read()
+        if self._reads is not None:
+            self._reads.keep_body(key, body)
+            self._reads.etags[key] = response["ETag"]
+        return body
+
+    def get_if_exists(self, key: str) -> bytes | None:
+        """The object's body, or None when there is no such object."""
+        try:
+            return self.get(key)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in MISSING:
                 return None
             raise
 
-    def get(self, key: str) -> bytes:
-        return self.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
-
-    def list_keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
-        """The keys under ``prefix`` in order, those after ``start_after`` only when given."""
+    def list_objects(self, prefix: str, start_after: str = "") -> list[StoredObject]:
+        """The objects under ``prefix`` in key order, those after ``start_after`` only when
+        given (a paginated ListObjectsV2)."""
+        if self._reads is not None and (prefix, start_after) in self._reads.listings:
+            return self._reads.listings[(prefix, start_after)]
         after = {"StartAfter": start_after} if start_after else {}
         pages = (
             self.client("s3")
             .get_paginator("list_objects_v2")
             .paginate(Bucket=self.bucket, Prefix=prefix, **after)
         )
-        for page in pages:
-            yield from (entry["Key"] for entry in page.get("Contents", []))
+        objects = [
+            StoredObject(entry["Key"], entry["ETag"])
+            for page in pages
+            for entry in page.get("Contents", [])
+        ]
+        if self._reads is not None:
+            self._reads.listings[(prefix, start_after)] = objects
+        return objects
+
+    def list_keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
+        """The keys under ``prefix`` in order, those after ``start_after`` only when given."""
+        return (entry.key for entry in self.list_objects(prefix, start_after))
 
     def delete(self, keys: Sequence[str]) -> None:
         client = self.client("s3")
+        for key in keys:
+            if self._reads is not None:
+                self._reads.forget(key)
         for start in range(0, len(keys), S3_DELETE_BATCH_SIZE):
             batch = keys[start : start + S3_DELETE_BATCH_SIZE]
             response = client.delete_objects(

@@ -3,9 +3,10 @@
 Three questions, each answered from the world rather than from memory alone: has a source
 published a newer file (a conditional request, or a file's hash); was everything downstream
 built from the files the raw assets stored (Dagster's recorded provenance); and is what is
-served still what the last run wrote (one BatchGetItem of every load's latest item, one GetTable
-and two HeadObjects: no scans, no writes). Dagster's records say what to expect; the services
-say whether it is there.
+served of every table still what the last run wrote: one BatchGetItem of every load's latest
+item, one GetTables of every export's Glue table, one HeadObject of each export's last file and
+one of the dashboard page (no scans, no writes). Dagster's records say what to expect; the
+services say whether it is there.
 """
 
 from collections.abc import Sequence
@@ -14,23 +15,20 @@ from datetime import UTC, datetime
 
 from dagster import AssetKey, AssetObservation, DagsterInstance, RepositoryDefinition
 
-from covid_assets.defs.automation.provenance import (
+from covid_assets.defs.dashboard.dashboard import DASHBOARD, DASHBOARD_KEY
+from covid_assets.defs.provenance import (
     DATA_VERSION_TAG,
     StoredDownload,
     downstream_built_from,
     latest_materialization,
 )
-from covid_assets.defs.automation.provenance import stored_download as stored_download_of
-from covid_assets.defs.dashboard.dashboard import DASHBOARD, DASHBOARD_KEY
-from covid_assets.defs.serving.athena_export import EXPORT, served_export_problem
-from covid_assets.defs.serving.dynamodb_records import DYNAMODB_RECORDS
-from covid_assets.defs.tables.level_assets import LATEST_ITEM
+from covid_assets.defs.provenance import stored_download as stored_download_of
+from covid_assets.defs.serving.dynamodb_records import LATEST_ITEM
 from covid_assets.domain.sources import Source
 from covid_assets.resources.downloads import Download, SourceFileDownloader
 from covid_assets.resources.dynamodb import DynamoDBResource
-from covid_assets.resources.glue import GlueCatalogResource
-from covid_assets.resources.s3 import S3BucketResource
-from covid_assets.settings import enabled_levels
+from covid_assets.resources.served_tables import ServedTablesResource
+from covid_assets.settings import enabled_tables
 
 
 @dataclass(frozen=True)
@@ -97,8 +95,7 @@ def inspect_world(
     repository: RepositoryDefinition,
     downloader: SourceFileDownloader,
     dynamodb: DynamoDBResource,
-    glue: GlueCatalogResource,
-    bucket: S3BucketResource,
+    served: ServedTablesResource,
 ) -> Inspection:
     looks = [look_at(instance, downloader, source) for source in downloader.sources]
     reasons = [f"{look.source.name} published a new file" for look in looks if look.changed]
@@ -107,7 +104,7 @@ def inspect_world(
     ):
         reasons.append("an earlier run did not finish building from the current files")
     if not reasons:
-        reasons += served_problems(instance, dynamodb, glue, bucket)
+        reasons += served_problems(instance, dynamodb, served)
     return Inspection(looks, reasons)
 
 
@@ -120,29 +117,31 @@ def look_at(
 
 
 def served_problems(
-    instance: DagsterInstance,
-    dynamodb: DynamoDBResource,
-    glue: GlueCatalogResource,
-    bucket: S3BucketResource,
+    instance: DagsterInstance, dynamodb: DynamoDBResource, served: ServedTablesResource
 ) -> list[str]:
-    """Why what is served is not what the last run wrote; empty when it is. The latest item of
-    every load, the nation's and each level's, is read in one BatchGetItem, so a level costs a
-    tick no call of its own. The levels' exports are left to the runs: each run's export finds
-    a missing or changed Glue table and writes it again."""
-    problems = []
-    latest_items = []
-    for asset in (DYNAMODB_RECORDS, *(level.records_asset for level in enabled_levels())):
-        metadata = latest_materialization(instance, asset)[0]
+    """Why what is served of every table that is on is not what the last run wrote; empty when
+    it is. Each table is looked at the same way, and together: its load's latest item (one
+    BatchGetItem for all), its export's Glue table (one GetTables for all) and the data file
+    that table records (a HeadObject each), then the dashboard's page."""
+    tables = enabled_tables()
+    problems, latest_items = [], []
+    for table in tables:
+        metadata = latest_materialization(instance, table.records_asset)[0]
         if not metadata:
-            problems.append(f"{asset} has never been materialized")
+            problems.append(f"{table.records_asset} has never been materialized")
         else:
             latest_items.append(metadata.get(LATEST_ITEM) or {})
     problems += dynamodb.items_problems(latest_items)
-    content_sha256 = latest_materialization(instance, EXPORT)[0].get("content_sha256")
-    if content_sha256 is None:
-        problems.append(f"{EXPORT} has never been materialized")
-    elif problem := served_export_problem(glue.get_table(), bucket, content_sha256):
-        problems.append(f"export: {problem}")
-    if bucket.etag(DASHBOARD_KEY) is None:
-        problems.append(f"{DASHBOARD}: {bucket.uri(DASHBOARD_KEY)} does not exist")
+    exports = {table: served.export(table) for table in tables}
+    glue_tables = served.glue.get_tables([store.glue_table for store in exports.values()])
+    for table, store in exports.items():
+        content_sha256 = latest_materialization(instance, table.export_asset)[0].get(
+            "content_sha256"
+        )
+        if content_sha256 is None:
+            problems.append(f"{table.export_asset} has never been materialized")
+        elif problem := store.served_problem(content_sha256, glue_tables[store.glue_table]):
+            problems.append(f"{table.export_asset}: {problem}")
+    if served.bucket.etag(DASHBOARD_KEY) is None:
+        problems.append(f"{DASHBOARD}: {served.bucket.uri(DASHBOARD_KEY)} does not exist")
     return problems

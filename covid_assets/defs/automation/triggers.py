@@ -37,8 +37,7 @@ from covid_assets.defs.automation.failures import failure_reason
 from covid_assets.defs.automation.inspection import Inspection, inspect_world
 from covid_assets.resources.downloads import SourceFileDownloader
 from covid_assets.resources.dynamodb import DynamoDBResource
-from covid_assets.resources.glue import GlueCatalogResource
-from covid_assets.resources.s3 import S3BucketResource
+from covid_assets.resources.served_tables import ServedTablesResource
 from covid_assets.resources.sns import SNSResource
 
 # Dagster's implicit job of every asset. Naming it, rather than giving a selection as `target`,
@@ -77,12 +76,9 @@ def inspect_for(
     context: SensorEvaluationContext | ScheduleEvaluationContext,
     downloader: SourceFileDownloader,
     dynamodb: DynamoDBResource,
-    glue: GlueCatalogResource,
-    bucket: S3BucketResource,
+    served: ServedTablesResource,
 ) -> Inspection:
-    return inspect_world(
-        context.instance, context.repository_def, downloader, dynamodb, glue, bucket
-    )
+    return inspect_world(context.instance, context.repository_def, downloader, dynamodb, served)
 
 
 # Both sources publish overnight (US time); 12:15 UTC is the original system's run time. The
@@ -99,13 +95,12 @@ def covid_daily_schedule(
     context: ScheduleEvaluationContext,
     downloader: SourceFileDownloader,
     dynamodb: DynamoDBResource,
-    glue: GlueCatalogResource,
-    bucket: S3BucketResource,
+    served: ServedTablesResource,
 ) -> RunRequest | SkipReason:
     running = active_run_id(context)
     if running:
         return SkipReason(under_way(running))
-    inspection = inspect_for(context, downloader, dynamodb, glue, bucket)
+    inspection = inspect_for(context, downloader, dynamodb, served)
     for observation in inspection.observations():
         context.instance.report_runless_asset_event(observation)
     if inspection.needs_run:
@@ -130,13 +125,12 @@ def build_sources_sensor(interval_seconds: int) -> SensorDefinition:
         context: SensorEvaluationContext,
         downloader: SourceFileDownloader,
         dynamodb: DynamoDBResource,
-        glue: GlueCatalogResource,
-        bucket: S3BucketResource,
+        served: ServedTablesResource,
     ) -> SensorResult:
         running = active_run_id(context)
         if running:
             return SensorResult(skip_reason=under_way(running))
-        inspection = inspect_for(context, downloader, dynamodb, glue, bucket)
+        inspection = inspect_for(context, downloader, dynamodb, served)
         if not inspection.needs_run:
             # A quiet tick leaves no event behind: the sources' last observations still hold.
             return SensorResult(skip_reason=inspection.skip_reason)

@@ -1,35 +1,25 @@
-"""The history backfill: the job ``history_backfill``, launched from the UI, loads an archive of
-published versions of one served table (the nation's, the states' or the counties') into its
-history, in the order of a manifest, and leaves the served tables equal to the newest version.
+"""The backfill: the job ``history_backfill`` loads an archive of published versions of any
+served table (the nation's, the states' or the counties') into its history, in order, then
+serves the newest: the path of the daily run, version after version.
 
-The manifest is a CSV with the columns ``run_day, nyt_commit, committed_utc`` (the format of
-``shared/data/history/*/MANIFEST.csv``). Each row is one NYT version: its file is fetched from the
-config's ``file_url`` template (by default the file of that commit on raw.githubusercontent.com),
-and it was published at its ``committed_utc``, not at the file's Last-Modified (an archive's
-files are all written on the day of the archive). The nation's table also needs the JHU file,
-fetched once (its publication time is its Last-Modified or modification time, or the config's
-``jhu_published``): a version was published when the later of its two files was, as in the daily
-runs, and two versions that would be published at the same time are refused.
+Each version meets the daily run's checks before anything of it is written
+(``domain.table_checks``: a version the daily run would refuse is refused, naming its file,
+line and column), is appended with the daily run's ``append_version``, and the newest is served
+with the daily run's load (``load_items``) and export (``export_rows``), read back as their
+checks read them.
 
-Each version is checked with its source's rules and its table's before anything of it is
-written (a bad file fails the run, naming its file, line and column). A version newer than the
-newest in the history appends its new and changed rows; an older one what the history lacks at
-its time (``history.version_rows``), as the history asset does. The history is read once, at
-the start; what the backfill appends is kept in memory.
+The versions are either a manifest (``run_day, nyt_commit, committed_utc``, as
+``shared/data/history/*/MANIFEST.csv``), each version's file fetched from the config's
+``file_url`` template and published at its ``committed_utc``; or a list of ``files`` (such as
+NYT's yearly county files), each published at its Last-Modified or modification time. The
+nation's versions are merged with one JHU file, and a level's reconciled with the file of the
+level above of the same commit (``upstream_url``).
 
 Resumable: a version whose object (named by its publication time and its files' hashes) is in
-the history already is skipped, so a run again after a failure appends only what did not get in,
-and a run again after a success appends nothing.
-
-At the end, when the newest version in the history is one of the manifest's, it is served: the
-history asset's output is stored where the next daily run reads it (so that run diffs against
-it), and the served tables (DynamoDB and the export) are written where they differ (for the
-county window, also its county-days that left it, as last seen). A history
-whose newest version is newer than every version of the manifest keeps what is served.
-
-Progress: a log line per version ("version 12 / 276 (2020-04-27, 3 rows appended)"), and a
-materialization of the history asset every PROGRESS_EVERY versions and at the end, with the
-versions done out of the total (the Events tab of the asset's page).
+the history already is skipped, so a run again after a failure appends only what did not get
+in, and the serving writes only what differs. Progress: a log line per version and a
+materialization of the history asset every PROGRESS_EVERY versions (its Events tab), with the
+versions done out of the total.
 """
 
 import csv
@@ -47,56 +37,48 @@ from dagster import (
     AssetMaterialization,
     Config,
     Failure,
+    IOManager,
     JobDefinition,
     OpExecutionContext,
+    ResourceParam,
     build_output_context,
     job,
     op,
 )
 from pydantic import Field
 
-from covid_assets.defs.automation.provenance import latest_materialization
-from covid_assets.defs.history.history_assets import (
-    NATIONAL_HISTORY,
-    history_resource_keys,
-    level_history,
-)
-from covid_assets.defs.history.history_store import HistoryStore
-from covid_assets.defs.metadata import table_sha256
-from covid_assets.defs.serving.athena_export import EXPORT, ROW_COUNT_PARAMETER, write_export
-from covid_assets.defs.serving.dynamodb_records import DYNAMODB_RECORDS, load_national_items
-from covid_assets.defs.serving.partitioned_export import write_partitioned_export
-from covid_assets.defs.tables.level_assets import (
-    bucket_resource_key,
-    glue_resource_key,
-    plan_level_writes,
+from covid_assets.defs.history.history_assets import HistoryState, append_version, read_state
+from covid_assets.defs.provenance import latest_materialization
+from covid_assets.defs.serving.athena_export import export_rows
+from covid_assets.defs.serving.dynamodb_records import (
+    last_load_rows,
+    load_items,
+    load_metadata,
+    notify,
     previous_load,
-    records_metadata,
 )
 from covid_assets.domain.history import (
-    VALID_FROM,
-    HistoryOf,
+    NEWEST_PUBLISHED,
     PublishedTable,
     SourceVersion,
     Version,
     as_of,
-    changed_rows,
     iso,
-    source_version,
-    version_rows,
+    published_time,
+    stale_reason,
 )
 from covid_assets.domain.reading import RawSourceFile
-from covid_assets.domain.rules import (
-    MERGED_BLOCKING_RULES,
-    Rule,
-    SourceDataError,
-    find_problems,
-    jhu_us_rows,
-)
-from covid_assets.domain.sources import JHU, NYT, Source
-from covid_assets.domain.tables import COUNTY, STATE, Level
-from covid_assets.domain.transform import merge_daily
+from covid_assets.domain.rules import SourceDataError, jhu_us_rows
+from covid_assets.domain.sources import JHU
+from covid_assets.domain.table_checks import CheckedVersion, checked_level, checked_national
+from covid_assets.domain.tables import TABLES, ServedTable
 from covid_assets.resources.downloads import SourceFileDownloader
+from covid_assets.resources.dynamodb import DynamoDBResource
+from covid_assets.resources.exports import ROW_COUNT_PARAMETER, ExportUnreadableError
+from covid_assets.resources.served_tables import ServedTablesResource
+from covid_assets.resources.serving_lock import ServingLockResource
+from covid_assets.resources.sns import SNSResource
+from covid_assets.resources.tolerances import ServedTolerancesResource
 
 HISTORY_BACKFILL = "history_backfill"
 BACKFILL_OP = "backfill_history"
@@ -105,54 +87,55 @@ MANIFEST_COLUMNS = ("run_day", "nyt_commit", "committed_utc")
 # Versions between two progress materializations of the history asset.
 PROGRESS_EVERY = 25
 
-HistoryName = Literal["national", "state", "county"]
-
-
-@dataclass(frozen=True)
-class BackfilledTable:
-    """A served table a backfill can load: its history, its NYT source, the rules its table
-    must follow, and its level (None for the nation's table)."""
-
-    history: HistoryOf
-    source: Source
-    upstream_file: str
-    table_rules: Sequence[Rule]
-    level: Level | None = None
-
-
-BACKFILLED_TABLES: dict[str, BackfilledTable] = {
-    "national": BackfilledTable(NATIONAL_HISTORY, NYT, "us.csv", MERGED_BLOCKING_RULES),
-    "state": BackfilledTable(
-        level_history(STATE), STATE.source, "us-states.csv", STATE.table_rules, STATE
-    ),
-    "county": BackfilledTable(
-        level_history(COUNTY), COUNTY.source, "us-counties-recent.csv", COUNTY.table_rules, COUNTY
-    ),
-}
+TableName = Literal["national", "state", "county"]
+TABLES_BY_NAME = {table.name: table for table in TABLES}
 
 
 class HistoryBackfillConfig(Config):
-    history: HistoryName = Field(
+    table: TableName = Field(
         default="national",
         description=(
             "Which served table's history to load: national (us.csv with the JHU file), state "
-            "(us-states.csv) or county (us-counties-recent.csv); its level must be on."
+            "(us-states.csv) or county (us-counties-recent.csv, or the yearly county files); "
+            "its level must be on."
         ),
     )
-    manifest: str = Field(
+    manifest: str | None = Field(
+        default=None,
         description=(
             "The versions to load, in order: an http(s)://, file:// URL or local path of a CSV "
             "with the columns run_day, nyt_commit, committed_utc (committed_utc: when NYT "
-            "published the version, ISO, UTC), as shared/data/history/*/MANIFEST.csv."
-        )
+            "published the version, ISO, UTC), as shared/data/history/*/MANIFEST.csv. Give "
+            "either a manifest or files."
+        ),
     )
     file_url: str | None = Field(
         default=None,
         description=(
-            "Where each version's file is, with {nyt_commit} and/or {run_day} replaced by the "
-            "manifest's: a URL or local path. Default: the table's file of that NYT commit "
-            "upstream (https://raw.githubusercontent.com/nytimes/covid-19-data/{nyt_commit}/"
-            "us.csv, us-states.csv or us-counties-recent.csv)."
+            "With a manifest: where each version's file is, with {nyt_commit} and/or {run_day} "
+            "replaced by the manifest's: a URL or local path. Default: the table's file of that "
+            "NYT commit upstream (https://raw.githubusercontent.com/nytimes/covid-19-data/"
+            "{nyt_commit}/us.csv, us-states.csv or us-counties-recent.csv)."
+        ),
+    )
+    files: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Instead of a manifest: the versions' files, in order (a later file's rows replace "
+            "an earlier one's), each published at its Last-Modified or modification time: "
+            "http(s)://, file:// URLs or local paths, e.g. NYT's us-counties-2020.csv ... "
+            "us-counties-2023.csv for the county table."
+        ),
+    )
+    upstream_url: str | None = Field(
+        default=None,
+        description=(
+            "A level only: the file of the level above each version is reconciled with (the "
+            "states with us.csv, the counties with us-states.csv), with {nyt_commit} and/or "
+            "{run_day} replaced. Default: that file of the same NYT commit upstream (with a "
+            "manifest), none with files. Empty: none. Without it, the states' versions are "
+            "refused (their reconciliation blocks), the counties' reconciliation (a warning) "
+            "is not evaluated."
         ),
     )
     jhu_url: str | None = Field(
@@ -174,17 +157,21 @@ class HistoryBackfillConfig(Config):
 
 
 def history_backfill_run_config(
-    manifest: str,
-    history: HistoryName = "national",
+    table: TableName = "national",
+    manifest: str | None = None,
     file_url: str | None = None,
+    files: Sequence[str] = (),
+    upstream_url: str | None = None,
     jhu_url: str | None = None,
     jhu_published: str | None = None,
 ) -> dict[str, Any]:
     """The run config of a backfill, as the launchpad takes it (in YAML)."""
     config = {
-        "history": history,
+        "table": table,
         "manifest": manifest,
         "file_url": file_url,
+        "files": list(files) or None,
+        "upstream_url": upstream_url,
         "jhu_url": jhu_url,
         "jhu_published": jhu_published,
     }
@@ -193,44 +180,15 @@ def history_backfill_run_config(
 
 
 @dataclass(frozen=True)
-class ManifestEntry:
-    run_day: str
-    nyt_commit: str
-    committed: datetime
+class ArchivedVersion:
+    """One version of the archive: its label in the logs, where its file is, where the file of
+    the level above is (if any), and when it was published (None: its file says)."""
 
-    def file_url(self, template: str) -> str:
-        return template.format(nyt_commit=self.nyt_commit, run_day=self.run_day)
-
-
-def read_manifest(downloader: SourceFileDownloader, url: str) -> list[ManifestEntry]:
-    """The manifest's versions, in its order; Failure when it lacks a column, a committed_utc
-    is no ISO time, or it lists none."""
-    content = downloader.download(url, "manifest", label=f"History manifest {url}").content
-    reader = csv.DictReader(io.StringIO(content.decode("utf-8-sig")))
-    missing = [name for name in MANIFEST_COLUMNS if name not in (reader.fieldnames or ())]
-    if missing:
-        raise Failure(f"{url}: no column {', '.join(missing)}", allow_retries=False)
-    entries = [
-        ManifestEntry(
-            row["run_day"], row["nyt_commit"], utc_time(row["committed_utc"], f"{url}, line {line}")
-        )
-        for line, row in enumerate(reader, start=2)
-    ]
-    if not entries:
-        raise Failure(f"{url} lists no version: nothing to backfill", allow_retries=False)
-    return entries
-
-
-def file_url_template(template: str) -> str:
-    """The template, when {nyt_commit} and {run_day} are all it asks for; Failure otherwise."""
-    try:
-        template.format(nyt_commit="", run_day="")
-    except (KeyError, IndexError, ValueError) as error:
-        raise Failure(
-            f"file_url {template!r}: {error!r}; it may hold {{nyt_commit}} and {{run_day}} only",
-            allow_retries=False,
-        ) from error
-    return template
+    label: str
+    url: str
+    upstream_url: str | None
+    published: datetime | None
+    published_from: str
 
 
 def utc_time(text: str, where: str) -> datetime:
@@ -243,375 +201,387 @@ def utc_time(text: str, where: str) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def checked_raw(raw: RawSourceFile, source: Source) -> RawSourceFile:
-    """The file, when it is a readable CSV that follows its source's rules; SourceDataError
-    with every problem (file, line, column) otherwise."""
-    if raw.read_problems:
-        raise SourceDataError(raw.read_problems)
-    found = find_problems(raw.table, source.rules, raw.url)
-    problems = [problem for rule_problems in found.values() for problem in rule_problems]
-    if problems:
-        raise SourceDataError(problems)
-    return raw
-
-
-def checked_table(
-    target: BackfilledTable, raw: RawSourceFile, jhu: RawSourceFile | None
-) -> pd.DataFrame:
-    """The version's served table, built as the daily run builds it and checked with its
-    table's rules; SourceDataError when its file or its table breaks them."""
-    if target.level is None:
-        if raw.read_problems:
-            raise SourceDataError(raw.read_problems)
-        # merge_daily checks both files with their sources' rules.
-        table = merge_daily(raw.table, jhu.table, raw.url, jhu.url)
-    else:
-        table = target.level.build_table(checked_raw(raw, target.source).table, raw.url)
-    name = target.history.table_asset
-    problems = [p for rule in target.table_rules for p in rule.find_problems(table, name)]
-    if problems:
-        raise SourceDataError(problems)
-    return table
-
-
-@dataclass(frozen=True)
-class FetchedVersion:
-    """One manifest version's file, downloaded, and the version it makes."""
-
-    position: int
-    entry: ManifestEntry
-    raw: RawSourceFile
-    version: Version
-
-
-class HistoryInMemory:
-    """The history as read once at the start, with what the backfill appends: its rows (served
-    columns and valid_from), its versions' times and object keys, and the newest version's
-    table."""
-
-    def __init__(self, store: HistoryStore) -> None:
-        history = store.history
-        self.key_columns = list(history.key_columns)
-        self.served_columns = history.served_schema.names
-        self.keys = {key for key in store.bucket.list_keys(store.root)}
-        stored = store.read()
-        self.rows = stored.rows[[*self.served_columns, VALID_FROM]]
-        self.version_times = list(stored.version_times)
-        self.newest_table = self.kept_rows() if self.version_times else None
-
-    @property
-    def newest_time(self) -> pd.Timestamp | None:
-        return max(self.version_times, default=None)
-
-    def kept_rows(self) -> pd.DataFrame:
-        """Every key as of the newest version, as last seen (a key it lacks is kept)."""
-        return as_of(self.rows, self.newest_time, self.key_columns)[self.served_columns]
-
-    def rows_of(self, version: Version, table: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
-        """What the version appends, and whether it becomes the newest version."""
-        newest = self.newest_time
-        if newest is None or version.valid_from > newest:
-            added = changed_rows(self.newest_table, table, self.key_columns)
-            return added.assign(**{VALID_FROM: version.valid_from}), True
-        added = version_rows(
-            self.rows, table, version.valid_from, self.version_times, self.key_columns
-        )
-        return added, False
-
-    def add(
-        self, key: str, version: Version, rows: pd.DataFrame, table: pd.DataFrame | None
-    ) -> None:
-        """Keep what was appended; ``table``: the version's, when it became the newest."""
-        self.keys.add(key)
-        self.rows = pd.concat([self.rows, rows[self.rows.columns]], ignore_index=True)
-        self.version_times.append(version.valid_from)
-        if table is not None:
-            self.newest_table = table
-
-
-def backfill(
-    context: OpExecutionContext, config: HistoryBackfillConfig
-) -> Iterator[AssetMaterialization]:
-    """The backfill's op: every version of the manifest into the history, then the newest
-    served (see the module)."""
-    resources = context.resources
-    target = BACKFILLED_TABLES[config.history]
-    history = target.history
-    glue_key, bucket_key = history_resource_keys(history)
-    if not hasattr(resources, glue_key):
+def url_template(name: str, template: str) -> str:
+    """The template, when {nyt_commit} and {run_day} are all it asks for; Failure otherwise."""
+    try:
+        template.format(nyt_commit="", run_day="")
+    except (KeyError, IndexError, ValueError) as error:
         raise Failure(
-            f"The {config.history} level is off ({target.source.url_setting} is empty): "
-            "turn it on to backfill its history.",
+            f"{name} {template!r}: {error!r}; it may hold {{nyt_commit}} and {{run_day}} only",
+            allow_retries=False,
+        ) from error
+    return template
+
+
+def manifest_versions(
+    downloader: SourceFileDownloader, config: HistoryBackfillConfig, table: ServedTable
+) -> list[ArchivedVersion]:
+    """The manifest's versions, in its order; Failure when it lacks a column, a committed_utc
+    is no ISO time, it lists none, or a URL template asks for another placeholder."""
+    url = config.manifest
+    files = url_template(
+        "file_url", config.file_url or NYT_COMMIT_FILE.format(file=table.upstream_file)
+    )
+    upstream = None
+    if table.level is not None and config.upstream_url != "":
+        above = next(t for t in TABLES if table.level.reconciliation.against in t.sources)
+        default = NYT_COMMIT_FILE.format(file=above.upstream_file)
+        upstream = url_template("upstream_url", config.upstream_url or default)
+    content = downloader.download(url, "manifest", label=f"History manifest {url}").content
+    reader = csv.DictReader(io.StringIO(content.decode("utf-8-sig")))
+    missing = [name for name in MANIFEST_COLUMNS if name not in (reader.fieldnames or ())]
+    if missing:
+        raise Failure(f"{url}: no column {', '.join(missing)}", allow_retries=False)
+    versions = []
+    for line, row in enumerate(reader, start=2):
+        names = {"nyt_commit": row["nyt_commit"], "run_day": row["run_day"]}
+        versions.append(
+            ArchivedVersion(
+                row["run_day"],
+                files.format(**names),
+                None if upstream is None else upstream.format(**names),
+                utc_time(row["committed_utc"], f"{url}, line {line}"),
+                "committed_utc (manifest)",
+            )
+        )
+    if not versions:
+        raise Failure(f"{url} lists no version: nothing to backfill", allow_retries=False)
+    return versions
+
+
+def archived_versions(
+    downloader: SourceFileDownloader, config: HistoryBackfillConfig, table: ServedTable
+) -> list[ArchivedVersion]:
+    """The versions the config names: a manifest's or a list of files."""
+    if bool(config.manifest) == bool(config.files):
+        raise Failure(
+            "Give either a manifest or files (the config has "
+            + ("both" if config.manifest else "neither")
+            + "): nothing was backfilled.",
             allow_retries=False,
         )
-    resources.serving_lock.hold(context)
-    downloader: SourceFileDownloader = resources.downloader
-    store = HistoryStore(history, getattr(resources, glue_key), getattr(resources, bucket_key))
-    entries = read_manifest(downloader, config.manifest)
-    template = file_url_template(
-        config.file_url or NYT_COMMIT_FILE.format(file=target.upstream_file)
-    )
-    jhu = jhu_version = None
-    if target.level is None:
-        jhu_url = config.jhu_url or downloader.url_of(JHU)
-        download = downloader.download(jhu_url, "jhu_url", label=f"{JHU.label} {jhu_url}")
-        jhu = RawSourceFile.from_bytes(jhu_url, download.content, download.last_modified)
-        jhu_version = source_version(checked_raw(jhu, JHU), JHU.asset, datetime.now(UTC))
-        if config.jhu_published:
-            published = utc_time(config.jhu_published, "jhu_published")
-            jhu_version = replace(jhu_version, published=published, published_from="config")
-        # Checked whole once: each version is merged with its US rows only (the JHU rules are
-        # about those rows), which spares re-reading every country's rows for each version.
-        jhu = replace(jhu, table=jhu_us_rows(jhu.table))
-    refuse_shared_publication_times(entries, jhu_version)
-
-    memory = HistoryInMemory(store)
-    total = len(entries)
-    started = time.monotonic()
-    appended_rows = skipped = 0
-    newest_of_manifest: FetchedVersion | None = None
-    newest_table_of_manifest: pd.DataFrame | None = None
-    for position, entry in enumerate(entries, start=1):
-        fetched = fetch_version(downloader, entry, position, template, target.source, jhu_version)
-        version, key = fetched.version, store.object_key(fetched.version)
-        label = f"version {position} / {total} ({entry.run_day})"
-        is_newest_of_manifest = (
-            newest_of_manifest is None or version.valid_from > newest_of_manifest.version.valid_from
-        )
-        if key in memory.keys:
-            skipped += 1
-            context.log.info("%s: in the history already (%s), skipped", label, key)
-            if is_newest_of_manifest:
-                newest_of_manifest, newest_table_of_manifest = fetched, None
-            continue
-        table = checked_table(target, fetched.raw, jhu)
-        rows, becomes_newest = memory.rows_of(version, table)
-        newest_sha256 = table_sha256(table) if becomes_newest else None
-        location, _ = store.append(store.table(), rows, version, newest_sha256)
-        memory.add(key, version, rows, table if becomes_newest else None)
-        appended_rows += len(rows)
-        if is_newest_of_manifest:
-            newest_of_manifest, newest_table_of_manifest = fetched, table
-        context.log.info(
-            "%s, %d rows appended%s at %s",
-            label,
-            len(rows),
-            "" if becomes_newest else " (older than the newest in the history)",
-            location,
-        )
-        if position % PROGRESS_EVERY == 0 and position < total:
-            yield progress(history, store, position, total, appended_rows, skipped, started)
-    yield progress(history, store, total, total, appended_rows, skipped, started)
-
-    if newest_of_manifest is None or newest_of_manifest.version.valid_from != memory.newest_time:
-        context.log.info(
-            "The newest version in the history (%s) is newer than every version of the "
-            "manifest: what is served stays as it is",
-            memory.newest_time,
-        )
-        return
-    table = newest_table_of_manifest
-    if table is None:
-        table = checked_table(target, newest_of_manifest.raw, jhu)
-    published = iso(newest_of_manifest.version.published)
-    io_manager = resources.io_manager
-    output = build_output_context(asset_key=AssetKey(history.asset), instance=context.instance)
-    io_manager.handle_output(output, PublishedTable(table, published, None))
-    context.log.info(
-        "Serving version %d / %d (%s), published %s",
-        newest_of_manifest.position,
-        total,
-        newest_of_manifest.entry.run_day,
-        published,
-    )
-    if target.level is None:
-        yield from serve_national(context, table, published)
-    else:
-        # A window's version holds its last days only; the place-days that left the window are
-        # served too, as last seen, as the daily loads leave them.
-        kept = memory.kept_rows() if target.level.source_is_window else table
-        yield from serve_level(context, target.level, table, kept, published)
+    if config.manifest:
+        return manifest_versions(downloader, config, table)
+    upstream = config.upstream_url or None
+    return [
+        ArchivedVersion(url.rsplit("/", 1)[-1], url, upstream, None, "") for url in config.files
+    ]
 
 
 def refuse_shared_publication_times(
-    entries: Sequence[ManifestEntry], jhu: SourceVersion | None
+    versions: Sequence[ArchivedVersion], jhu: SourceVersion | None
 ) -> None:
     """Fail, before anything is written, when two versions would be published at the same
     time: the later of a version's files stamps it, so a JHU file published after NYT's
     commits would stamp them all alike, and "as of" could not tell them apart."""
-    seen: dict[pd.Timestamp, ManifestEntry] = {}
-    for entry in entries:
-        moment = max(entry.committed, jhu.published) if jhu else entry.committed
-        stamp = pd.Timestamp(moment).floor("ms")
-        earlier = seen.setdefault(stamp, entry)
-        if earlier is entry:
+    seen: dict[pd.Timestamp, ArchivedVersion] = {}
+    for version in versions:
+        if version.published is None:
+            continue
+        moment = max(version.published, jhu.published) if jhu else version.published
+        earlier = seen.setdefault(pd.Timestamp(moment).floor("ms"), version)
+        if earlier is version:
             continue
         cause = (
             f": the JHU file was published at {iso(jhu.published)}, after both commits; give a "
             "jhu_url published before the first version, or its jhu_published"
-            if jhu and jhu.published >= max(earlier.committed, entry.committed)
+            if jhu and jhu.published >= max(earlier.published, version.published)
             else ""
         )
         raise Failure(
-            f"The versions of {earlier.run_day} and {entry.run_day} would both be published "
+            f"The versions of {earlier.label} and {version.label} would both be published "
             f"at {iso(moment)}{cause}.",
             allow_retries=False,
         )
 
 
+@dataclass(frozen=True)
+class FetchedVersion:
+    """One archived version's files, downloaded, and the version they make."""
+
+    position: int
+    archived: ArchivedVersion
+    raw: RawSourceFile
+    upstream: RawSourceFile | None
+    version: Version
+
+
+def download(downloader: SourceFileDownloader, url: str, setting: str, label: str) -> RawSourceFile:
+    fetched = downloader.download(url, setting, label=label)
+    return RawSourceFile.from_bytes(url, fetched.content, fetched.last_modified)
+
+
 def fetch_version(
     downloader: SourceFileDownloader,
-    entry: ManifestEntry,
+    table: ServedTable,
+    archived: ArchivedVersion,
     position: int,
-    template: str,
-    source: Source,
     jhu: SourceVersion | None,
 ) -> FetchedVersion:
-    """The version's file, downloaded, and the version: published at its commit time (the
-    file's Last-Modified is the archive's, not NYT's), and with the JHU file's when there is
-    one."""
-    url = entry.file_url(template)
-    download = downloader.download(
-        url, "file_url", label=f"{source.label} of {entry.run_day} ({url})"
-    )
-    raw = RawSourceFile.from_bytes(url, download.content, download.last_modified)
+    """The version's files, downloaded, and the version: published at its commit time (an
+    archive's files are all written on the day of the archive), or at its file's own time; and
+    with the JHU file's when there is one."""
+    [source] = [s for s in table.sources if s != JHU]
+    label = f"{source.label} of {archived.label} ({archived.url})"
+    raw = download(downloader, archived.url, "file_url", label)
+    upstream = None
+    if archived.upstream_url:
+        above = table.level.reconciliation.against
+        upstream = download(
+            downloader,
+            archived.upstream_url,
+            "upstream_url",
+            f"{above.label} of {archived.label} ({archived.upstream_url})",
+        )
+    published = archived.published or published_time(raw.last_modified) or datetime.now(UTC)
     nyt = SourceVersion(
         source.asset,
-        entry.committed,
-        "committed_utc (manifest)",
-        hashlib.sha256(download.content).hexdigest(),
+        published,
+        archived.published_from or "Last-Modified or file time",
+        hashlib.sha256(raw.content).hexdigest(),
     )
-    return FetchedVersion(position, entry, raw, Version((nyt, jhu) if jhu else (nyt,)))
+    version = Version((nyt, jhu) if jhu else (nyt,))
+    return FetchedVersion(position, archived, raw, upstream, version)
+
+
+def checked(
+    table: ServedTable,
+    fetched: FetchedVersion,
+    jhu: RawSourceFile | None,
+    served: pd.DataFrame | None,
+    tolerances: ServedTolerancesResource,
+) -> CheckedVersion:
+    """The version's table, made and checked as the daily run makes and checks it."""
+    if table.level is None:
+        return checked_national(fetched.raw, jhu, served, tolerances.tolerances)
+    return checked_level(table, fetched.raw, fetched.upstream)
 
 
 def progress(
-    history: HistoryOf,
-    store: HistoryStore,
+    table: ServedTable,
+    state: HistoryState,
     done: int,
     total: int,
-    appended_rows: int,
+    appended: int,
     skipped: int,
     started: float,
 ) -> AssetMaterialization:
     """A materialization of the history asset saying how far the backfill has got."""
-    recorded = store.parameters(store.table())
     return AssetMaterialization(
-        history.asset,
+        table.history_asset,
         description=f"History backfill, version {done} / {total}",
         metadata={
             "versions_done": f"{done} / {total}",
-            "rows_appended": appended_rows,
+            "rows_appended": appended,
             "versions_skipped": skipped,
             "seconds": round(time.monotonic() - started, 1),
-            "glue_table": f"{store.glue.database}.{store.glue.table_name}",
-            "dagster/row_count": int(recorded.get(ROW_COUNT_PARAMETER, 0)),
+            "dagster/row_count": int(state.recorded.get(ROW_COUNT_PARAMETER, 0)),
         },
     )
 
 
-def serve_national(
-    context: OpExecutionContext, table: pd.DataFrame, published: str
-) -> Iterator[AssetMaterialization]:
-    """The nation's DynamoDB items and export written where they differ from ``table``."""
-    resources = context.resources
-    served = PublishedTable(table, published)
-    _, metadata = load_national_items(context, resources.dynamodb, served)
-    yield AssetMaterialization(
-        DYNAMODB_RECORDS, description="History backfill: the newest version", metadata=metadata
-    )
-    export = write_export(context, table, resources.bucket, resources.glue)
-    yield AssetMaterialization(
-        EXPORT,
-        description="History backfill: the newest version",
-        metadata={**export, **served.metadata},
-    )
+def served_table(table: ServedTable, state: HistoryState) -> pd.DataFrame:
+    """What the history serves: the newest version's table, and, for a window, every key it
+    has left as last seen, as the daily loads leave them."""
+    if not table.source_is_window:
+        return state.table
+    stored = state.stored
+    return as_of(stored.rows, max(stored.version_times), table.key_columns)[table.columns]
 
 
-def serve_level(
+def jhu_file(
+    downloader: SourceFileDownloader, config: HistoryBackfillConfig
+) -> tuple[RawSourceFile, SourceVersion]:
+    """The JHU file the nation's versions are merged with (its US rows: the JHU rules are about
+    those rows, and this spares reading every country's rows again for each version), and
+    when it was published."""
+    url = config.jhu_url or downloader.url_of(JHU)
+    jhu = download(downloader, url, "jhu_url", f"{JHU.label} {url}")
+    if jhu.read_problems:
+        raise SourceDataError(jhu.read_problems)
+    published = published_time(jhu.last_modified) or datetime.now(UTC)
+    how = "Last-Modified or file time"
+    if config.jhu_published:
+        published, how = utc_time(config.jhu_published, "jhu_published"), "config"
+    version = SourceVersion(JHU.asset, published, how, hashlib.sha256(jhu.content).hexdigest())
+    return replace(jhu, table=jhu_us_rows(jhu.table)), version
+
+
+def backfill(
     context: OpExecutionContext,
-    level: Level,
-    table: pd.DataFrame,
-    kept: pd.DataFrame,
-    published: str,
+    config: HistoryBackfillConfig,
+    downloader: SourceFileDownloader,
+    dynamodb: DynamoDBResource,
+    served: ServedTablesResource,
+    tolerances: ServedTolerancesResource,
+    alerts: SNSResource,
+    io_manager: IOManager,
 ) -> Iterator[AssetMaterialization]:
-    """The level's DynamoDB items and export written where they differ from ``kept`` (every
-    place-day to serve), and the newest version's ``table`` left as the records asset's last
-    load (the next daily load diffs against it)."""
-    resources = context.resources
-    dynamodb, io_manager = resources.dynamodb, resources.io_manager
-    created = dynamodb.ensure_level_index()
-    previous = None if created else previous_load(context, io_manager, dynamodb, level)
-    plan, read = plan_level_writes(dynamodb, level, kept, previous, published)
-    batch_calls = dynamodb.put_items(plan.items_to_write)
+    """The backfill's op: every version of the archive into the history, then the newest
+    served (see the module)."""
+    table = TABLES_BY_NAME[config.table]
+    if not all(source.asset in downloader.urls for source in table.sources):
+        raise Failure(
+            f"The {table.name} level is off ({table.sources[0].url_setting} is empty): turn it "
+            "on to backfill its history.",
+            allow_retries=False,
+        )
+    archived = archived_versions(downloader, config, table)
+    jhu = jhu_version = None
+    if table.level is None:
+        jhu, jhu_version = jhu_file(downloader, config)
+    refuse_shared_publication_times(archived, jhu_version)
+    store = served.history(table)
+    held = set(store.keys())
+    state = read_state(store, store.current(), "the backfill reads it once")
+    baseline = None
+    if table.level is None and state.table is None:
+        try:
+            baseline = served.export(table).read(table.columns)[0]
+        except ExportUnreadableError:
+            baseline = None
+    total = len(archived)
+    started = time.monotonic()
+    appended_rows = skipped = 0
+    newest_of_archive: FetchedVersion | None = None
+    for position, entry in enumerate(archived, start=1):
+        fetched = fetch_version(downloader, table, entry, position, jhu_version)
+        version = fetched.version
+        label = f"version {position} / {total} ({entry.label})"
+        if newest_of_archive is None or version.valid_from > newest_of_archive.version.valid_from:
+            newest_of_archive = fetched
+        if store.object_key(version) in held:
+            skipped += 1
+            context.log.info("%s: in the history already, skipped", label)
+            continue
+        stale = stale_reason(state.current, version)
+        compared = None if stale else (state.table if state.table is not None else baseline)
+        version_checks = checked(table, fetched, jhu, compared, tolerances)
+        rows = version_checks.table_or_refusal()
+        for name, problems in version_checks.warnings.items():
+            if problems:
+                context.log.warning("%s: %s: %s", label, name, problems[0])
+        appended = append_version(store, state, version, rows)
+        state = appended.state
+        appended_rows += len(appended.rows)
+        context.log.info(
+            "%s, %d rows appended%s at %s",
+            label,
+            len(appended.rows),
+            " (older than the newest in the history)" if appended.stale else "",
+            appended.location or "(nothing new)",
+        )
+        if position % PROGRESS_EVERY == 0 and position < total:
+            yield progress(table, state, position, total, appended_rows, skipped, started)
+    yield progress(table, state, total, total, appended_rows, skipped, started)
+
+    newest_time = max(state.stored.version_times, default=None)
+    if newest_of_archive is None or newest_of_archive.version.valid_from != newest_time:
+        context.log.info(
+            "The newest version in the history (%s) is newer than every version of the "
+            "archive: what is served stays as it is",
+            newest_time,
+        )
+        return
+    yield from serve_newest(context, table, state, dynamodb, served, alerts, io_manager)
+
+
+def serve_newest(
+    context: OpExecutionContext,
+    table: ServedTable,
+    state: HistoryState,
+    dynamodb: DynamoDBResource,
+    served: ServedTablesResource,
+    alerts: SNSResource,
+    io_manager: IOManager,
+) -> Iterator[AssetMaterialization]:
+    """Serve the history's newest version as a daily run does: the history asset's output is
+    stored where the next daily run reads it, then the load and the export write what differs
+    and read it back; their materializations say so."""
+    published = state.recorded[NEWEST_PUBLISHED]
+    newest = PublishedTable(state.table, published, None, state.revisions)
+    instance = context.instance
+    io_manager.handle_output(
+        build_output_context(asset_key=AssetKey(table.history_asset), instance=instance), newest
+    )
+    rows = served_table(table, state)
+    context.log.info("Serving the newest version, published %s: %d rows", published, len(rows))
+    log = context.log.info
+    created = dynamodb.ensure_table()
+    previous = (
+        None
+        if created or table.load_reads_stored
+        else previous_load(instance, io_manager, dynamodb, table, log)
+    )
+    load = load_items(dynamodb, table, rows, previous, published, log)
+    if load.mismatched:
+        raise Failure(
+            f"{len(load.mismatched)} item(s) written to {dynamodb.table_name} read back "
+            f"otherwise, the first {load.mismatched[0]}",
+            allow_retries=False,
+        )
+    notify(alerts, dynamodb, table, load, str(rows["date"].max()))
     served_before = (
-        latest_materialization(context.instance, level.records_asset)[0].get("dagster/row_count")
+        latest_materialization(instance, table.records_asset)[0].get("dagster/row_count")
         if previous is not None
         else None
     )
-    records = AssetKey(level.records_asset)
     io_manager.handle_output(
-        build_output_context(asset_key=records, instance=context.instance), table
+        build_output_context(asset_key=AssetKey(table.records_asset), instance=instance),
+        last_load_rows(table, rows),
     )
-    served = {"published": published, "stale_version": ""}
-    metadata = records_metadata(level, dynamodb, table, plan, batch_calls, served_before)
-    if served_before is None:
-        metadata["dagster/row_count"] = len(kept) + len(plan.vanished)
+    metadata = load_metadata(dynamodb, table, rows, load, served_before) | newest.metadata
     yield AssetMaterialization(
-        level.records_asset,
-        description="History backfill: the newest version",
-        metadata={**metadata, "read": read, **served},
+        table.records_asset, description="History backfill: the newest version", metadata=metadata
     )
-    glue = getattr(resources, glue_resource_key(level))
-    bucket = getattr(resources, bucket_resource_key(level))
-    if level.export_partitions is None:
-        export = write_export(context, kept, bucket, glue, level.export_schema)
-    else:
-        export = write_partitioned_export(context, kept, bucket, glue, level)
+    store = served.export(table)
+    export = export_rows(store, rows, log)
+    problems = store.check(rows)
+    if problems.schema or problems.rows:
+        first = (problems.schema or problems.rows)[0]
+        raise Failure(f"The export read back otherwise: {first}", allow_retries=False)
     yield AssetMaterialization(
-        level.export_asset,
+        table.export_asset,
         description="History backfill: the newest version",
-        metadata={**export, **served},
+        metadata={**export, **newest.metadata},
     )
 
 
-def build_history_backfill(levels: Sequence[Level]) -> JobDefinition:
-    """The job, needing the resources of the nation's history and of each level that is on."""
-    histories = [NATIONAL_HISTORY, *(level_history(level) for level in levels)]
-    level_keys = [
-        key(level) for level in levels for key in (glue_resource_key, bucket_resource_key)
-    ]
+def build_history_backfill() -> JobDefinition:
+    """The job of the backfill: one op, which holds the serving lock."""
 
     @op(
         name=BACKFILL_OP,
         out={},
         description=(
-            "Load each version of the config's manifest, in order, into the chosen table's "
+            "Load each version of the config's archive, in order, into the chosen table's "
             "history (skipping those it holds), then serve the newest version."
         ),
-        # The histories' and levels' own resources, so the resources cannot be typed parameters.
-        required_resource_keys={
-            "downloader",
-            "dynamodb",
-            "glue",
-            "bucket",
-            "serving_lock",
-            "io_manager",
-            *level_keys,
-            *(key for history in histories for key in history_resource_keys(history)),
-        },
     )
     def backfill_history(
-        context: OpExecutionContext, config: HistoryBackfillConfig
+        context: OpExecutionContext,
+        config: HistoryBackfillConfig,
+        downloader: SourceFileDownloader,
+        dynamodb: DynamoDBResource,
+        served: ServedTablesResource,
+        tolerances: ServedTolerancesResource,
+        alerts: SNSResource,
+        serving_lock: ServingLockResource,
+        io_manager: ResourceParam[IOManager],
     ) -> Iterator[AssetMaterialization]:
-        yield from backfill(context, config)
+        serving_lock.hold(context)
+        yield from backfill(
+            context, config, downloader, dynamodb, served, tolerances, alerts, io_manager
+        )
 
     @job(
         name=HISTORY_BACKFILL,
         description=(
-            "Load an archive of published versions (a manifest: run_day, nyt_commit, "
-            "committed_utc) into the history of the national, state or county table, in order, "
-            "and serve the newest. Holds the serving lock; skips the versions the history "
-            "holds, so it can be run again after a failure."
+            "Load an archive of published versions (a manifest of NYT commits, or a list of "
+            "files such as the yearly county files) into the history of the national, state or "
+            "county table, in order, checked as the daily run checks them, and serve the "
+            "newest. Holds the serving lock; skips the versions the history holds, so it can "
+            "be run again after a failure."
         ),
     )
     def history_backfill() -> None:

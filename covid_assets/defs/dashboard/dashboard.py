@@ -1,32 +1,33 @@
-"""The dashboard asset: charts of the Athena export, in the Dagster UI and as a page in S3, and
+"""The dashboard asset: charts of the Athena exports, in the Dagster UI and as a page in S3, and
 the revisions of the national history.
 
-It reads the export back the way Athena does, through the Glue table (``glue_export``), so what
-it draws is exactly what a query of the table would see, with no second copy of the data. Its
-revisions' panel, and on request its national charts "as published on" a past day, come from
-the national history (``merged_daily_history``), read through its ``HistoryStore``.
+It reads the exports back the way Athena does, through their Glue tables, so what it draws is
+exactly what a query of the tables would see (in a run, the export's own checks read the same
+objects just before, so the dashboard reads nothing again). Its revisions come from
+``merged_daily_history``'s last output, which each run keeps up to date from the newest version
+(trusted as that asset trusts it: when the history's Glue table records it), so what it reads
+does not grow with the versions. On request, its national charts are drawn "as published on" a
+past day, from the history itself.
 """
 
 import hashlib
 from collections.abc import Sequence
 
-import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     Config,
     Failure,
+    IOManager,
     MaterializeResult,
     MetadataValue,
+    ResourceParam,
     asset,
 )
 from pydantic import Field
 
 from covid_assets.defs.automation.freshness import served_freshness_policy
-from covid_assets.defs.history.history_assets import NATIONAL_HISTORY, history_resource_keys
-from covid_assets.defs.history.history_store import HistoryStore
-from covid_assets.defs.serving.athena_export import EXPORT
-from covid_assets.defs.tables.level_assets import bucket_resource_key, glue_resource_key
+from covid_assets.defs.history.history_assets import history_state, last_published
 from covid_assets.domain.dashboard_data import (
     chosen_day,
     prepare_dashboard_data,
@@ -34,11 +35,11 @@ from covid_assets.domain.dashboard_data import (
     revisions_by_publication_day,
 )
 from covid_assets.domain.dashboard_render import dashboard_html, dashboard_markdown, dashboard_svgs
-from covid_assets.domain.tables import STATE, Level
+from covid_assets.domain.tables import NATIONAL, STATE, ServedTable
 from covid_assets.domain.transform import MERGED_COLUMNS
-from covid_assets.resources.glue import GlueCatalogResource
-from covid_assets.resources.glue_export import ExportUnreadableError, read_glue_export
-from covid_assets.resources.s3 import S3BucketResource
+from covid_assets.resources.exports import ExportUnreadableError
+from covid_assets.resources.served_tables import ServedTablesResource
+from covid_assets.resources.serving_lock import ServingLockResource
 
 DASHBOARD = "dashboard"
 DASHBOARD_KEY = "dashboard/index.html"
@@ -63,28 +64,22 @@ class DashboardConfig(Config):
     )
 
 
-def read_export(
-    glue: GlueCatalogResource, bucket: S3BucketResource, columns: list[str], asset_name: str
-) -> tuple[pd.DataFrame, str]:
+def read_export(served: ServedTablesResource, table: ServedTable, columns: list[str]) -> tuple:
     """An export's ``columns`` as read through its Glue table, and its location."""
     try:
-        glue_export = read_glue_export(glue, bucket)
-        return glue_export.to_arrow(columns).to_pandas(), glue_export.location
+        return served.export(table).read(columns)
     except ExportUnreadableError as error:
-        raise ExportUnreadableError(f"{error}; materialize {asset_name} first.") from None
+        raise ExportUnreadableError(f"{error}; materialize {table.export_asset} first.") from None
 
 
-def build_dashboard(levels: Sequence[Level]) -> AssetsDefinition:
-    """The dashboard of the national export, with the states' panel when the state level is
-    among ``levels``: only then does it read the state export (through the level's own Glue
-    table and bucket resources) and depend on it."""
-    states = STATE in levels
-    state_resources = (glue_resource_key(STATE), bucket_resource_key(STATE)) if states else ()
-    history_glue_key, history_bucket_key = history_resource_keys(NATIONAL_HISTORY)
+def build_dashboard(tables: Sequence[ServedTable]) -> AssetsDefinition:
+    """The dashboard of the national export, with the states' panel when the state table is
+    among ``tables``: only then does it read the state export and depend on it."""
+    states = STATE in tables
     description = (
         "Charts of cumulative cases, deaths and recovered and of daily new cases and deaths, "
         "drawn from the Athena export (read through its Glue table) or, with the run config's "
-        f"as_published_on, from {NATIONAL_HISTORY.asset} as of that day; the latest totals "
+        f"as_published_on, from {NATIONAL.history_asset} as of that day; the latest totals "
         "written as numbers; the revisions per publication day (past days revised, and the "
         "total change) from the history"
     )
@@ -94,7 +89,11 @@ def build_dashboard(levels: Sequence[Level]) -> AssetsDefinition:
     @asset(
         name=DASHBOARD,
         group_name="reporting",
-        deps=[EXPORT, NATIONAL_HISTORY.asset, *([STATE.export_asset] if states else [])],
+        deps=[
+            NATIONAL.history_asset,
+            NATIONAL.export_asset,
+            *([STATE.export_asset] if states else []),
+        ],
         freshness_policy=served_freshness_policy(),
         description=(
             f"{description}: SVG charts in the materialization and a self-contained page at "
@@ -102,54 +101,41 @@ def build_dashboard(levels: Sequence[Level]) -> AssetsDefinition:
             f"{as_published_page_key('<day>')})."
         ),
         kinds={"svg", "html", "s3"},
-        # Keys of the state level's and the history's own resources, so none can be a typed
-        # parameter (Dagster takes resources from one or the other).
-        required_resource_keys={
-            "bucket",
-            "glue",
-            "serving_lock",
-            history_glue_key,
-            history_bucket_key,
-            *state_resources,
-        },
     )
-    def dashboard(context: AssetExecutionContext, config: DashboardConfig) -> MaterializeResult:
+    def dashboard(
+        context: AssetExecutionContext,
+        config: DashboardConfig,
+        served: ServedTablesResource,
+        serving_lock: ServingLockResource,
+        io_manager: ResourceParam[IOManager],
+    ) -> MaterializeResult:
         try:
             day = chosen_day(config.as_published_on)
         except ValueError as error:
             raise Failure(f"as_published_on: {error}") from None
-        resources = context.resources
-        resources.serving_lock.hold(context)
-        bucket: S3BucketResource = resources.bucket
-        store = HistoryStore(
-            NATIONAL_HISTORY,
-            getattr(resources, history_glue_key),
-            getattr(resources, history_bucket_key),
-        )
-        history = store.read().rows
+        serving_lock.hold(context)
+        bucket = served.bucket
         if day is None:
-            national, location = read_export(resources.glue, bucket, MERGED_COLUMNS, EXPORT)
+            rows, location = read_export(served, NATIONAL, list(MERGED_COLUMNS))
             location_key = "export_location"
             page_key = DASHBOARD_KEY
         else:
+            store = served.history(NATIONAL)
             try:
-                national = published_on(history, day)
+                rows = published_on(store.read().rows, day)
             except ValueError as error:
                 raise Failure(f"as_published_on {day}: {error}") from None
-            location = store.bucket.uri(store.root)
+            location = bucket.uri(store.root)
             location_key = "history_location"
             page_key = as_published_page_key(day.isoformat())
-        state_export = None
-        if states:
-            glue_key, bucket_key = state_resources
-            state_export, _ = read_export(
-                getattr(resources, glue_key),
-                getattr(resources, bucket_key),
-                STATE_COLUMNS,
-                STATE.export_asset,
-            )
-        revisions = revisions_by_publication_day(history)
-        data = prepare_dashboard_data(national, state_export, revisions, day)
+        state_export = read_export(served, STATE, STATE_COLUMNS)[0] if states else None
+        history = history_state(
+            served.history(NATIONAL),
+            last_published(context.instance, io_manager, NATIONAL),
+            context.log.warning,
+        )
+        revisions = revisions_by_publication_day(history.revisions)
+        data = prepare_dashboard_data(rows, state_export, revisions, day)
         svgs = dashboard_svgs(data)
         page_html = dashboard_html(data, svgs).encode()
         page = bucket.uri(page_key)
@@ -159,7 +145,7 @@ def build_dashboard(levels: Sequence[Level]) -> AssetsDefinition:
             bucket.put(page_key, page_html, content_type="text/html; charset=utf-8")
         context.log.info(
             "Dashboard of %d days (to %s%s) %s %s",
-            len(national),
+            len(rows),
             data.last_date,
             f", as published on {day}" if day else "",
             "written to" if page_written else "unchanged at",
@@ -172,7 +158,7 @@ def build_dashboard(levels: Sequence[Level]) -> AssetsDefinition:
                 "html_page": MetadataValue.path(page),
                 "as_published_on": day.isoformat() if day else "",
                 location_key: MetadataValue.path(location),
-                "days": len(national),
+                "days": len(rows),
                 "first_date": str(data.first_date),
                 "last_date": str(data.last_date),
                 "cases": headline.cases,

@@ -1,15 +1,20 @@
-"""The history assets: ``merged_daily_history`` and one per level (``state_daily_history``,
-``county_daily_history``), each the append-only record of every published version of its
-served table (``history``, ``history_store``).
+"""The history assets, ``merged_daily_history``, ``state_daily_history`` and
+``county_daily_history`` (declared in ``domain.tables``): the append-only record of every
+published version of a served table (``domain.history``, ``resources.histories``).
 
 A history asset sits between its table and the assets that serve it: it appends the version's
-new and changed rows, then hands on the table to serve (``PublishedTable``). A version older
-than the newest one in the history (a stale copy, a version loaded late) only adds to the
-history what it lacks: the assets downstream then serve the newest version again, so what is
-served is never replaced by an older version. The newest version is read from the history's
-Glue table each run, not from the run's memory.
+new and changed rows, then hands on what to serve (``PublishedTable``: the newest version's
+table and the history's revisions). A version older than the newest one in the history (a stale
+copy, a version loaded late) only adds to the history what it lacks: the assets downstream then
+serve the newest version again, so what is served is never replaced by an older version. The
+newest version is read from the history's Glue table each run, not from the run's memory.
+
+``append_version`` is the one way a version gets into a history: the asset calls it for the
+run's version, the backfill for each version of an archive.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,84 +25,218 @@ from dagster import (
     AssetKey,
     AssetOut,
     AssetsDefinition,
+    DagsterInstance,
     DataVersion,
+    IOManager,
     MetadataValue,
     Output,
+    ResourceParam,
     build_input_context,
     multi_asset,
 )
 
-from covid_assets.defs.history.history_store import HistoryStore
-from covid_assets.defs.metadata import column_schema, markdown_preview, table_sha256
-from covid_assets.defs.serving.athena_export import EXPORT_SCHEMA, ROW_COUNT_PARAMETER
-from covid_assets.defs.tables.merged_daily_table import MERGED
+from covid_assets.defs.metadata import column_schema, markdown_preview
 from covid_assets.domain.history import (
     NEWEST_OBJECT,
     NEWEST_PUBLISHED,
     NEWEST_SHA256,
+    REVISIONS_SHA256,
     VALID_FROM,
-    HistoryOf,
     PublishedTable,
     Version,
     as_of,
     as_of_sql,
     changed_rows,
-    history_prefix_of,
-    history_table_of,
+    history_schema,
     iso,
+    no_revisions,
+    revision_rows,
     source_version,
     stale_reason,
+    version_revisions,
     version_rows,
+    with_revisions,
 )
 from covid_assets.domain.reading import RawSourceFile
-from covid_assets.domain.sources import JHU, NYT
-from covid_assets.domain.tables import Level
-from covid_assets.resources.glue import GlueCatalogResource
-from covid_assets.resources.s3 import S3BucketResource
-from covid_assets.settings import configured, value
+from covid_assets.domain.tables import ServedTable, table_sha256
+from covid_assets.resources.exports import ROW_COUNT_PARAMETER
+from covid_assets.resources.histories import HistoryStore, Newest, StoredHistory
+from covid_assets.resources.served_tables import ServedTablesResource
+from covid_assets.resources.serving_lock import ServingLockResource
 
 HISTORY_GROUP = "history"
 
-NATIONAL_HISTORY = HistoryOf(
-    table_asset=MERGED,
-    sources=(NYT, JHU),
-    key_columns=("date",),
-    served_schema=EXPORT_SCHEMA,
-    glue_table_setting="COVID_GLUE_TABLE",
-    export_prefix_setting="COVID_S3_PREFIX",
-)
+Log = Callable[[str], None]
 
 
-def level_history(level: Level) -> HistoryOf:
-    return HistoryOf(
-        table_asset=level.table_asset,
-        sources=(level.source,),
-        key_columns=level.key_columns,
-        served_schema=level.export_schema,
-        glue_table_setting=level.glue_table_setting,
-        export_prefix_setting=level.export_prefix_setting,
+@dataclass(frozen=True)
+class HistoryState:
+    """A history as a run finds it: what its Glue table records (``current``), the newest
+    version's table (None: no history yet) and the history's revisions, how they were had, and
+    every row when they were read from the history's files."""
+
+    current: dict[str, Any] | None
+    table: pd.DataFrame | None
+    revisions: pd.DataFrame
+    note: str
+    stored: StoredHistory | None = None
+
+    @property
+    def recorded(self) -> dict[str, str]:
+        return HistoryStore.parameters(self.current)
+
+
+def read_state(store: HistoryStore, current: dict[str, Any] | None, why: str) -> HistoryState:
+    """The state from the history's files: the newest version as of every version, and the
+    revisions recomputed from every row."""
+    stored = store.read()
+    table = None
+    if stored.version_times:
+        newest = max(stored.version_times)
+        table = as_of(stored.rows, newest, store.table.key_columns)[store.table.columns]
+    note = f"read from the history's {len(stored.version_times)} versions ({why})"
+    return HistoryState(current, table, revision_rows(stored.rows, store.table), note, stored)
+
+
+def history_state(
+    store: HistoryStore, last_output: Callable[[], PublishedTable], log: Log
+) -> HistoryState:
+    """The history's state: the asset's last output, when its table's and revisions' hashes
+    are the ones the Glue table records and the history's files are those it records; else
+    the history's files, read."""
+    current = store.current()
+    if current is None:
+        return HistoryState(None, None, no_revisions(store.table), "no history yet")
+    recorded = store.parameters(current)
+    problem = store.newest_problem(current)
+    if problem is None:
+        try:
+            last = last_output()
+        except Exception as error:  # whatever the IO manager raises: the history is read
+            problem = f"the last output is unreadable ({error})"
+        else:
+            if table_sha256(last.table) != recorded.get(NEWEST_SHA256):
+                problem = "the last output is not the newest version the Glue table records"
+            elif table_sha256(last.revisions) != recorded.get(REVISIONS_SHA256):
+                problem = "the last output's revisions are not those the Glue table records"
+            else:
+                note = "the last output, as the Glue table records it"
+                return HistoryState(current, last.table, last.revisions, note)
+    log(f"{store.table.history_asset}: {problem}; reading the history")
+    return read_state(store, current, problem)
+
+
+@dataclass(frozen=True)
+class AppendedVersion:
+    """What one version did to a history: the rows it appended (none when the history held
+    it already), what is served after it, why it is not served when it is older than the
+    newest, where its object is, the history's row count, and the history's state after it."""
+
+    rows: pd.DataFrame
+    served: PublishedTable
+    stale: str | None
+    location: str
+    total_rows: int
+    state: HistoryState
+
+    @property
+    def appended(self) -> bool:
+        return bool(self.location)
+
+
+def append_version(
+    store: HistoryStore, state: HistoryState, version: Version, table: pd.DataFrame
+) -> AppendedVersion:
+    """Append ``version`` (its ``table``) to the history. A version newer than the newest adds
+    its new and changed rows, and becomes what is served; an older one adds what the history
+    lacks at its time (``history.version_rows``) and leaves the newest served. The same version
+    again appends nothing, unless the history lost part of it."""
+    served_table = store.table
+    keys, columns = list(served_table.key_columns), served_table.columns
+    recorded = state.recorded
+    key = store.object_key(version)
+    stale = stale_reason(state.current, version)
+    stored = state.stored
+    if stale is not None:
+        stored = stored or store.read()
+        history = stored.rows[[*columns, VALID_FROM]]
+        rows = version_rows(history, table, version.valid_from, stored.version_times, keys)
+        appended = not rows.empty or version.valid_from not in stored.version_times
+        revisions = (
+            revision_rows(pd.concat([history, rows], ignore_index=True), served_table)
+            if appended
+            else state.revisions
+        )
+        served = PublishedTable(state.table, recorded[NEWEST_PUBLISHED], stale, revisions)
+        newest_table = None
+    else:
+        rows = changed_rows(state.table, table, keys).assign(**{VALID_FROM: version.valid_from})
+        appended = recorded.get(NEWEST_OBJECT) != key or not rows.empty
+        added = version_revisions(state.table, rows, version.valid_from, served_table)
+        revisions = with_revisions(state.revisions, added) if appended else state.revisions
+        served = PublishedTable(table, iso(version.published), None, revisions)
+        newest_table = table
+    total = int(recorded.get(ROW_COUNT_PARAMETER, 0))
+    location = ""
+    current = state.current
+    if appended:
+        newest = Newest(
+            None if newest_table is None else table_sha256(newest_table),
+            table_sha256(revisions),
+        )
+        written = store.append(current, rows, version, newest)
+        location, total, current = written.location, written.total_rows, written.current
+    else:
+        rows = rows.head(0)
+    if stored is not None and appended:
+        stored = StoredHistory(
+            pd.concat([stored.rows, rows], ignore_index=True),
+            sorted({*stored.version_times, version.valid_from}),
+        )
+    after = replace(
+        state,
+        current=current,
+        table=served.table,
+        revisions=revisions,
+        stored=stored if state.stored is not None else None,
     )
+    return AppendedVersion(rows, served, stale, location, total, after)
 
 
-def history_resource_keys(history: HistoryOf) -> tuple[str, str]:
-    """The resource keys of the history's Glue table and of the bucket with its prefix."""
-    return f"{history.asset}_glue", f"{history.asset}_bucket"
-
-
-def history_resources(history: HistoryOf, region: str) -> dict[str, Any]:
-    """The history's Glue table and folder, named after the served export's: the settings'
-    values as the definitions are loaded."""
-    glue_key, bucket_key = history_resource_keys(history)
+def history_metadata(
+    store: HistoryStore, version: Version, appended: AppendedVersion, state_note: str
+) -> dict[str, Any]:
+    """What a history materialization says of the version it saw."""
+    table = store.table
+    status = ("stale: " if appended.stale else "") + (
+        "appended" if appended.appended else "unchanged"
+    )
     return {
-        glue_key: GlueCatalogResource(
-            database=configured("COVID_GLUE_DATABASE"),
-            table_name=history_table_of(value(history.glue_table_setting)),
-            region_name=region,
-        ),
-        bucket_key: S3BucketResource(
-            bucket=configured("COVID_S3_BUCKET"),
-            export_prefix=history_prefix_of(value(history.export_prefix_setting)),
-            region_name=region,
+        "glue_table": store.label,
+        "dagster/row_count": appended.total_rows,
+        "dagster/column_schema": column_schema(history_schema(table).names),
+        "status": status,
+        "stale_version": appended.stale or "",
+        "rows_appended": len(appended.rows),
+        "appended_object": appended.location,
+        "published": iso(version.published),
+        "newest_compared_with": state_note,
+        "revisions": len(appended.served.revisions),
+        **{
+            f"{source.asset}_published": f"{iso(source.published)} ({source.published_from})"
+            for source in version.sources
+        },
+        **{f"{source.asset}_sha256": source.sha256 for source in version.sources},
+        "appended_rows_preview": markdown_preview(appended.rows),
+        "as_of_query": MetadataValue.md(
+            "```sql\n"
+            + as_of_sql(
+                store.label,
+                table.key_columns,
+                table.value_columns,
+                f"{version.valid_from:%Y-%m-%d %H:%M:%S}",
+            )
+            + "\n```"
         ),
     }
 
@@ -108,149 +247,80 @@ def run_started(context: AssetExecutionContext) -> datetime:
     return datetime.fromtimestamp(started, UTC) if started else datetime.now(UTC)
 
 
-def served_rows(history: HistoryOf, rows: pd.DataFrame) -> pd.DataFrame:
-    """History rows as the served table has them (no valid_from, no hashes)."""
-    return rows[history.served_schema.names]
-
-
-def newest_state(
-    context: AssetExecutionContext, store: HistoryStore, glue_table: dict[str, Any] | None
-) -> tuple[pd.DataFrame | None, str]:
-    """The newest version's table, which a newer version is compared with, and how it was had:
-    the asset's last output, when its hash is the one the Glue table records and the history's
-    files are those it records; else the history's files read as of the newest version; None
-    when there is no history yet."""
-    if glue_table is None:
-        return None, "no history yet"
-    history, recorded = store.history, store.parameters(glue_table)
-    problem = store.newest_problem(glue_table)
-    if problem is None:
-        try:
-            last = context.resources.io_manager.load_input(
-                build_input_context(asset_key=AssetKey(history.asset), instance=context.instance)
-            )
-        except Exception as error:  # whatever the IO manager raises: the history is read
-            problem = f"the last output is unreadable ({error})"
-        else:
-            if table_sha256(last.table) == recorded.get(NEWEST_SHA256):
-                return last.table, "the last output, as the Glue table records it"
-            problem = "the last output is not the newest version the Glue table records"
-    context.log.warning("%s: %s; reading the history", history.asset, problem)
-    stored = store.read()
-    state = as_of(
-        stored.rows, max(stored.version_times, default=pd.Timestamp.max), history.key_columns
+def last_published(
+    instance: DagsterInstance, io_manager: IOManager, table: ServedTable
+) -> Callable[[], PublishedTable]:
+    """Reads the history asset's last output back through the IO manager that stored it."""
+    return lambda: io_manager.load_input(
+        build_input_context(asset_key=AssetKey(table.history_asset), instance=instance)
     )
-    return served_rows(
-        history, state
-    ), f"read from the history's {len(stored.version_times)} versions ({problem})"
 
 
-def build_history_asset(history: HistoryOf) -> AssetsDefinition:
+def build_history_asset(table: ServedTable) -> AssetsDefinition:
     """The history asset of one served table."""
-    glue_key, bucket_key = history_resource_keys(history)
 
     @multi_asset(
-        name=history.asset,
+        name=table.history_asset,
         outs={
-            history.asset: AssetOut(
+            table.history_asset: AssetOut(
                 group_name=HISTORY_GROUP,
                 description=(
-                    f"Every published version of {history.table_asset}, append-only: one row per "
+                    f"Every published version of {table.table_asset}, append-only: one row per "
                     "key whose values a version made new or changed, with valid_from (when "
                     "that version was published, UTC) and its source files' sha256. Parquet "
-                    f"under s3://$COVID_S3_BUCKET/history/${history.export_prefix_setting}, "
+                    f"under s3://$COVID_S3_BUCKET/history/${table.export_prefix_setting}, "
                     "partitioned by published_day, catalogued in Glue as "
-                    f"${history.glue_table_setting}_history. Hands on the table to serve: the "
-                    "newest version's."
+                    f"${table.glue_table_setting}_history. Hands on the table to serve (the "
+                    "newest version's) and the history's revisions."
                 ),
                 kinds={"s3", "parquet", "athena"},
             )
         },
         ins={
-            "table": AssetIn(history.table_asset),
-            **{source.asset: AssetIn(source.asset) for source in history.sources},
+            "version_table": AssetIn(table.table_asset),
+            **{source.asset: AssetIn(source.asset) for source in table.sources},
         },
-        required_resource_keys={glue_key, bucket_key, "serving_lock", "io_manager"},
     )
-    def history_asset(
-        context: AssetExecutionContext, table: pd.DataFrame, **raw_files: RawSourceFile
+    def history(
+        context: AssetExecutionContext,
+        version_table: pd.DataFrame,
+        served: ServedTablesResource,
+        serving_lock: ServingLockResource,
+        io_manager: ResourceParam[IOManager],
+        **raw_files: RawSourceFile,
     ) -> Output[PublishedTable]:
-        context.resources.serving_lock.hold(context)
-        store = HistoryStore(
-            history, getattr(context.resources, glue_key), getattr(context.resources, bucket_key)
-        )
+        serving_lock.hold(context)
+        store = served.history(table)
         started = run_started(context)
         version = Version(
             tuple(
                 source_version(raw_files[source.asset], source.asset, started)
-                for source in history.sources
+                for source in table.sources
             )
         )
-        glue_table = store.table()
-        stale = stale_reason(glue_table, version)
-        state, state_note = newest_state(context, store, glue_table)
-        recorded = store.parameters(glue_table)
-        key = store.object_key(version)
-        if stale is not None:
-            stored = store.read()
-            rows = version_rows(
-                stored.rows[[*history.served_schema.names, VALID_FROM]],
-                table,
-                version.valid_from,
-                stored.version_times,
-                history.key_columns,
+        state = history_state(
+            store,
+            last_published(context.instance, io_manager, table),
+            context.log.warning,
+        )
+        appended = append_version(store, state, version, version_table)
+        if appended.stale:
+            context.log.warning(
+                "%s: %s; the newest version stays served", table.history_asset, appended.stale
             )
-            served = PublishedTable(state, recorded[NEWEST_PUBLISHED], stale)
-            context.log.warning("%s: %s; the newest version stays served", history.asset, stale)
-            newest_sha256 = None
-            appended = not rows.empty or version.valid_from not in stored.version_times
-        else:
-            rows = changed_rows(state, table, history.key_columns).assign(
-                **{VALID_FROM: version.valid_from}
+        if appended.appended:
+            context.log.info(
+                "%s: %d row(s) appended at %s",
+                table.history_asset,
+                len(appended.rows),
+                appended.location,
             )
-            served = PublishedTable(table, iso(version.published), None)
-            newest_sha256 = table_sha256(table)
-            # The same version again appends nothing, unless the history lost some of it.
-            appended = recorded.get(NEWEST_OBJECT) != key or not rows.empty
-        total = int(recorded.get(ROW_COUNT_PARAMETER, 0))
-        location = ""
-        if appended:
-            location, total = store.append(glue_table, rows, version, newest_sha256)
-            context.log.info("%s: %d row(s) appended at %s", history.asset, len(rows), location)
-        else:
-            rows = rows.head(0)
-        metadata = {
-            "glue_table": f"{store.glue.database}.{store.glue.table_name}",
-            "dagster/row_count": total,
-            "dagster/column_schema": column_schema(history.schema.names),
-            "status": ("stale: " if stale else "") + ("appended" if appended else "unchanged"),
-            "stale_version": stale or "",
-            "rows_appended": len(rows),
-            "appended_object": location,
-            "published": iso(version.published),
-            "newest_compared_with": state_note,
-            **{
-                f"{source.asset}_published": f"{iso(source.published)} ({source.published_from})"
-                for source in version.sources
-            },
-            **{f"{source.asset}_sha256": source.sha256 for source in version.sources},
-            "appended_rows_preview": markdown_preview(rows),
-            "as_of_query": MetadataValue.md(
-                "```sql\n"
-                + as_of_sql(
-                    f"{store.glue.database}.{store.glue.table_name}",
-                    history.key_columns,
-                    history.value_columns,
-                    f"{version.valid_from:%Y-%m-%d %H:%M:%S}",
-                )
-                + "\n```"
-            ),
-        }
+        recorded = appended.state.recorded
         return Output(
-            served,
-            output_name=history.asset,
-            metadata=metadata,
-            data_version=DataVersion(newest_sha256 or recorded[NEWEST_SHA256]),
+            appended.served,
+            output_name=table.history_asset,
+            metadata=history_metadata(store, version, appended, state.note),
+            data_version=DataVersion(recorded[NEWEST_SHA256]),
         )
 
-    return history_asset
+    return history

@@ -1,13 +1,18 @@
-"""The asset ``dynamodb_records`` and its check: the merged table loaded incrementally, one item
-per region and day.
+"""The DynamoDB load of every served table, ``dynamodb_records``, ``state_dynamodb_records`` and
+``county_dynamodb_records`` (declared in ``domain.tables``), and its check.
 
-The load diffs the merged table against what the table really holds (one paginated Query), so
-it writes only new or revised days, never rewrites a day that is already right, and finishes
-whatever an interrupted run left undone. Its check then reads back the days it wrote.
+A load writes exactly the new and revised items (``load_items``). Its value is the table it
+loaded, kept by the IO manager with its hash in the materialization: the next load diffs its
+table against it, reads back only the items that differ (BatchGetItem, strongly consistent) and
+writes those the table does not already hold as wanted, so a load that failed half-way is
+finished without rewriting what it wrote, and a day's reads grow with what changed. Without that
+record (a first run, a new instance, an item gone behind the pipeline's back), it reads what is
+stored instead (``stored_items``). The backfill loads with the same function.
 """
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -15,258 +20,380 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
-    MaterializeResult,
+    AssetIn,
+    AssetKey,
+    AssetOut,
+    AssetsDefinition,
+    DagsterInstance,
+    IOManager,
     MetadataValue,
-    OpExecutionContext,
+    Output,
+    ResourceParam,
+    build_input_context,
+    multi_asset,
 )
 
+from covid_assets.defs.automation.freshness import served_freshness_policy
 from covid_assets.defs.checks import check_result
 from covid_assets.defs.metadata import column_schema, markdown_preview
-from covid_assets.defs.tables.merged_daily_table import serving_asset
-from covid_assets.domain.history import PublishedTable, largest_revisions
-from covid_assets.domain.rules import COUNT_COLUMNS, Problem
+from covid_assets.defs.provenance import latest_materialization
+from covid_assets.domain.history import PublishedTable, Revision, largest, largest_revisions
+from covid_assets.domain.items import (
+    ItemKey,
+    by_date_then_region,
+    differing,
+    item_columns,
+    item_key,
+    key_text,
+    latest_item,
+    plan_writes,
+    table_items,
+)
+from covid_assets.domain.rules import Problem
+from covid_assets.domain.tables import ServedTable, table_sha256
 from covid_assets.resources.dynamodb import DynamoDBResource
 from covid_assets.resources.serving_lock import ServingLockResource
 from covid_assets.resources.sns import SNSResource
 
-DYNAMODB_RECORDS = "dynamodb_records"
+RECORDS_CHECK = "table_matches_served_table"
+LISTED_VANISHED_KEYS = 100
+LOADED_HASH = "loaded_sha256"
+LATEST_ITEM = "latest_item"
+# Rows mapped to items, read, compared and written at a time: bounds the items held in memory
+# (a backfill serves millions of county-days), and is the unit of progress in the logs.
+CHUNK_ROWS = 50_000
+# Items written last that a load's metadata shows.
+PREVIEW_ITEMS = 10
 
-REGION = "US"
-
-ITEM_COLUMNS = ["region", "date", *COUNT_COLUMNS]
-# What an item records of the versions that carried it (see ``stamped``).
-PROVENANCE = ("first_published", "last_revised", "revisions")
-
-
-ItemKey = tuple[str, str]
-
-
-def item_key(item: dict[str, Any]) -> ItemKey:
-    """An item's key in the table: (region, date)."""
-    return item["region"], item["date"]
+Log = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class WritePlan:
-    """What one load must write: items for new keys, items for revised ones (and the stored
-    items they revise), and the rest."""
-
-    inserts: list[dict[str, Any]]
-    updates: list[dict[str, Any]]
-    unchanged: int
-    vanished: list[ItemKey]
-    revised_from: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def items_to_write(self) -> list[dict[str, Any]]:
-        return self.inserts + self.updates
-
-    @property
-    def vanished_dates(self) -> list[str]:
-        return [date for _, date in self.vanished]
-
-    def largest_revisions(self, fields: Sequence[str], key_of: Callable[[dict], str]) -> list[str]:
-        """The largest changes of the revised items (up to five), as ``key field: old → new``."""
-        pairs = list(zip(self.revised_from, self.updates, strict=True))
-        return [str(revision) for revision in largest_revisions(pairs, fields, key_of)]
+def last_load_rows(table: ServedTable, rows: pd.DataFrame) -> pd.DataFrame:
+    """What a load leaves as its last load, which the next load diffs against: the rows it
+    loaded; for a window, those of the window's days only (the next window shares no other)."""
+    if not table.source_is_window or rows.empty:
+        return rows
+    return rows[rows["date"] > rows["date"].max() - timedelta(days=table.window_days)]
 
 
-def to_items(merged_daily_table: pd.DataFrame, region: str = REGION) -> list[dict[str, Any]]:
-    """One DynamoDB item per day: ``date`` as an ISO string, counts as plain ints."""
-    return [
-        {
-            "region": region,
-            "date": row.date.isoformat(),
-            **{column: int(getattr(row, column)) for column in COUNT_COLUMNS},
-        }
-        for row in merged_daily_table.itertuples(index=False)
-    ]
+def last_day(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the latest day."""
+    return rows[rows["date"] == rows["date"].max()] if len(rows) else rows
 
 
-def values_of(item: dict[str, Any]) -> dict[str, Any]:
-    """An item without the attributes that record its versions (PROVENANCE)."""
-    return {name: value for name, value in item.items() if name not in PROVENANCE}
-
-
-def stamped(item: dict[str, Any], stored: dict[str, Any] | None, published: str) -> dict[str, Any]:
-    """The item with its versions recorded: first published when its key first appeared, last
-    revised when its values last changed (both the publication times of those versions), and
-    how many times they changed. An item stored before versions were recorded keeps no first
-    publication time: it is not known."""
-    if stored is None:
-        return {**item, "first_published": published, "last_revised": published, "revisions": 0}
-    first = {"first_published": stored["first_published"]} if "first_published" in stored else {}
-    revisions = int(stored.get("revisions", 0)) + 1
-    return {**item, **first, "last_revised": published, "revisions": revisions}
-
-
-def plan_writes(
-    wanted_items: list[dict[str, Any]],
-    stored_items: list[dict[str, Any]],
-    published: str | None = None,
-) -> WritePlan:
-    """Compare the wanted items with the stored ones by key (region, date). A stored item whose
-    values differ (a count changed, or one gained or lost) is rewritten whole; stored keys that
-    are no longer wanted are left alone. With ``published`` (the version's publication time),
-    the items to write carry their versions (``stamped``)."""
-    stored_by_key = {item_key(item): item for item in stored_items}
-    inserts, updates, revised_from, unchanged = [], [], [], 0
-    for item in wanted_items:
-        stored = stored_by_key.get(item_key(item))
-        if stored is None:
-            inserts.append(item if published is None else stamped(item, None, published))
-        elif values_of(stored) != values_of(item):
-            updates.append(item if published is None else stamped(item, stored, published))
-            revised_from.append(stored)
-        else:
-            unchanged += 1
-    wanted_keys = {item_key(item) for item in wanted_items}
-    vanished = sorted(set(stored_by_key) - wanted_keys, key=lambda key: (key[1], key[0]))
-    return WritePlan(inserts, updates, unchanged, vanished, revised_from)
-
-
-DYNAMODB_TABLE_CHECK = AssetCheckSpec(
-    "table_matches_merged_table",
-    asset=DYNAMODB_RECORDS,
-    description=(
-        "Every merged day is in the table with the same values: after a load, the days it "
-        "wrote are read back (the others were just read and compared); run alone, every item "
-        "is read and compared."
-    ),
-)
-
-
-def table_check_result(
-    table_name: str, mismatched: Sequence[dict], vanished_dates: list[str], days_read: int
-) -> AssetCheckResult:
-    """``mismatched``: the merged days the table does not hold with the same values."""
-    problems = [
-        Problem(table_name, None, "date", item["date"], f"an item equal to {item}")
-        for item in mismatched
-    ]
-    # Days gone from the sources are kept on purpose; they are shown, not counted as errors.
-    return check_result(
-        DYNAMODB_RECORDS,
-        DYNAMODB_TABLE_CHECK.name,
-        problems,
-        extra_metadata={
-            "kept_vanished_dates": MetadataValue.json(vanished_dates),
-            "days_read": days_read,
-        },
-    )
-
-
-@serving_asset(
-    DYNAMODB_RECORDS,
-    description=(
-        "The merged table in DynamoDB, one item per day (partition key region = 'US', sort key "
-        "date). Each run writes only new and revised days."
-    ),
-    kinds={"dynamodb"},
-    # Run alone, the check compares every item.
-    check_specs=[DYNAMODB_TABLE_CHECK],
-)
-def dynamodb_records(
-    context: AssetExecutionContext,
-    merged_daily_history: PublishedTable,
+def previous_load(
+    instance: DagsterInstance,
+    io_manager: IOManager,
     dynamodb: DynamoDBResource,
-    alerts: SNSResource,
-    serving_lock: ServingLockResource,
-) -> Iterator[MaterializeResult | AssetCheckResult]:
-    serving_lock.hold(context)
-    if not context.selected_asset_keys:
-        yield compare_every_item(dynamodb, to_items(merged_daily_history.table))
-        return
-    plan, metadata = load_national_items(context, dynamodb, merged_daily_history)
-    if plan.items_to_write:
-        alerts.publish(
-            subject=(
-                f"covid_assets: {len(plan.items_to_write)} day(s) updated in {dynamodb.table_name}"
-            ),
-            message=(
-                f"Loaded {dynamodb.table_name}: {len(plan.inserts)} inserted, "
-                f"{len(plan.updates)} updated, {plan.unchanged} unchanged. "
-                f"Latest date: {metadata['latest_date']}."
-                + revisions_text(metadata["largest_revisions"].value)
-            ),
+    table: ServedTable,
+    log: Log,
+) -> pd.DataFrame | None:
+    """The rows the table's last load recorded (its output), when they can be read back, are
+    the ones it recorded, and DynamoDB still holds that load's latest item as it wrote it (one
+    GetItem: the record is not trusted over the table); None otherwise."""
+    metadata = latest_materialization(instance, table.records_asset)[0]
+    recorded = metadata.get(LOADED_HASH)
+    if recorded is None:
+        return None
+    problem = dynamodb.item_problem(metadata.get(LATEST_ITEM) or {})
+    if problem:
+        log(f"{table.records_asset}: {problem}; reading what is stored instead")
+        return None
+    try:
+        rows = io_manager.load_input(
+            build_input_context(asset_key=AssetKey(table.records_asset), instance=instance)
         )
-    yield MaterializeResult(metadata=metadata)
-    if DYNAMODB_TABLE_CHECK.key in context.selected_asset_check_keys:
-        yield verify_written(dynamodb, plan)
+    except Exception as error:  # whatever the IO manager raises: what is stored is read instead
+        log(f"{table.records_asset}: the last load is unreadable: {error}")
+        return None
+    return rows if table_sha256(rows) == recorded else None
 
 
-def load_national_items(
-    context: AssetExecutionContext | OpExecutionContext,
+def stored_items(
+    dynamodb: DynamoDBResource, table: ServedTable, rows: pd.DataFrame
+) -> tuple[list[dict[str, Any]], str]:
+    """What the table's items of these rows' days are, read without a record of the last load:
+    the nation's region between the rows' first and last day (one Query); a window's days one
+    by one (one Query of the level index per day), so the read does not grow with the days
+    that have left the window; any other level whole (one Query of the level index)."""
+    if rows.empty:
+        return [], "nothing"
+    if table.level is None:
+        first, last = rows["date"].min().isoformat(), rows["date"].max().isoformat()
+        region = table.region_of({})
+        return dynamodb.query_region(region, (first, last)), f"the region {region} (a Query)"
+    if not table.source_is_window:
+        return dynamodb.query_level(
+            table.level.name
+        ), "the whole level (a Query of the level index)"
+    days = sorted({day.isoformat() for day in rows["date"]})
+    stored = [item for day in days for item in dynamodb.query_level(table.level.name, day)]
+    return stored, f"{len(days)} day(s) (a Query of the level index per day)"
+
+
+@dataclass
+class LoadResult:
+    """What one load did."""
+
+    rows: int
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    batch_write_calls: int = 0
+    vanished: list[ItemKey] = field(default_factory=list)
+    revisions: list[Revision] = field(default_factory=list)
+    written: list[dict[str, Any]] = field(default_factory=list)
+    mismatched: list[dict[str, Any]] = field(default_factory=list)
+    items_read_back: int = 0
+    read: str = ""
+
+    @property
+    def items_written(self) -> int:
+        return self.inserted + self.updated
+
+
+def load_items(
     dynamodb: DynamoDBResource,
-    published: PublishedTable,
-) -> tuple[WritePlan, dict[str, Any]]:
-    """Write the days of ``published``'s table that the region lacks or holds with other values
-    (diffed against one Query of the region), stamped with its publication time; the plan and
-    the load's metadata. A run that writes nothing announces nothing (a run launched by hand on
-    a quiet day), so the notice is the caller's."""
-    if dynamodb.ensure_table():
-        context.log.info("Created DynamoDB table %s", dynamodb.table_name)
-    table = published.table
-    wanted = to_items(table)
-    plan = plan_writes(wanted, dynamodb.query_region(REGION), published.published)
-    batch_calls = dynamodb.put_items(plan.items_to_write)
-    context.log.info(
-        "%s: %d inserted, %d updated, %d unchanged",
-        dynamodb.table_name,
-        len(plan.inserts),
-        len(plan.updates),
-        plan.unchanged,
+    table: ServedTable,
+    rows: pd.DataFrame,
+    last_load: pd.DataFrame | None,
+    published: str,
+    log: Log,
+    read_back: bool = True,
+) -> LoadResult:
+    """Write the items of ``rows`` that DynamoDB lacks or holds with other values, stamped with
+    their version's publication time, CHUNK_ROWS at a time; with ``read_back``, read each
+    written item back (the check after a load). With ``last_load``, only the items that differ
+    from it are read (BatchGetItem); without, what is stored of the rows' days
+    (``stored_items``). A key of the last load (or of what was read) that the rows lack has
+    vanished from the source and is kept, but reported; in a window, one dated before the
+    window's first day has only left it."""
+    result = LoadResult(len(rows))
+    first_day = rows["date"].min().isoformat() if table.source_is_window and len(rows) else ""
+    before = None
+    if last_load is not None:
+        before = {item_key(item): item for item in table_items(table, last_load)}
+    wanted_keys: set[ItemKey] = set()
+    read_keys: set[ItemKey] = set()
+    reads = []
+    for start in range(0, len(rows), CHUNK_ROWS):
+        chunk = rows.iloc[start : start + CHUNK_ROWS]
+        wanted = table_items(table, chunk)
+        wanted_keys |= {item_key(item) for item in wanted}
+        if before is None:
+            stored, read = stored_items(dynamodb, table, chunk)
+            read_keys |= {item_key(item) for item in stored}
+            candidates = wanted
+        else:
+            candidates = differing(wanted, before)
+            stored = dynamodb.get_items([item_key(item) for item in candidates])
+            read = f"the {len(candidates)} item(s) that differ from the last load (BatchGetItem)"
+        reads.append(read)
+        plan = plan_writes(candidates, stored, published)
+        unchanged = plan.unchanged + len(wanted) - len(candidates)
+        result.inserted += len(plan.inserts)
+        result.updated += len(plan.updates)
+        result.unchanged += unchanged
+        result.batch_write_calls += dynamodb.put_items(plan.items_to_write)
+        pairs = list(zip(plan.revised_from, plan.updates, strict=True))
+        chunk_revisions = largest_revisions(pairs, table.count_columns, key_of=_key_of(table))
+        result.revisions = largest([*result.revisions, *chunk_revisions])
+        result.written = (result.written + plan.items_to_write)[-PREVIEW_ITEMS:]
+        if read_back and plan.items_to_write:
+            back = dynamodb.get_items([item_key(item) for item in plan.items_to_write])
+            result.items_read_back += len(back)
+            result.mismatched += plan_writes(plan.items_to_write, back).items_to_write
+        if len(rows) > CHUNK_ROWS:
+            log(
+                f"{table.records_asset}: rows {start + 1} to {start + len(chunk)} of "
+                f"{len(rows)}: {len(plan.items_to_write)} written, {unchanged} unchanged"
+            )
+    known = read_keys if before is None else set(before)
+    result.vanished = sorted(
+        (key for key in known - wanted_keys if key[1] >= first_day), key=by_date_then_region
     )
-    revisions = plan.largest_revisions(COUNT_COLUMNS, key_of=lambda item: item["date"])
-    written = pd.DataFrame(plan.items_to_write, columns=ITEM_COLUMNS)
-    return plan, {
-        "table": dynamodb.table_name,
-        "dagster/row_count": len(table) + len(plan.vanished_dates),
-        "dagster/column_schema": column_schema(ITEM_COLUMNS),
-        "inserted": len(plan.inserts),
-        "updated": len(plan.updates),
-        "unchanged": plan.unchanged,
-        "items_written": len(plan.items_to_write),
-        "batch_write_calls": batch_calls,
-        "latest_date": str(table["date"].max()) if len(table) else "none",
-        **published.metadata,
-        "largest_revisions": MetadataValue.json(revisions),
-        # What a tick reads back (one GetItem) to confirm the table still serves this load.
-        "latest_item": MetadataValue.json(wanted[-1] if wanted else {}),
-        # Days the sources no longer have are kept (history is not deleted) but reported.
-        "vanished_dates": MetadataValue.json(plan.vanished_dates),
-        "written_items_preview": markdown_preview(written),
-    }
+    result.read = "; ".join(dict.fromkeys(reads)) if reads else "nothing"
+    return result
 
 
-def revisions_text(revisions: Sequence[str]) -> str:
+def _key_of(table: ServedTable) -> Callable[[dict[str, Any]], str]:
+    """How a revised item is named in a notice."""
+    return lambda item: key_text(table, item_key(item))
+
+
+def revisions_text(revisions: Sequence[Revision]) -> str:
     """The notice's list of the largest revisions, or nothing when there are none."""
     if not revisions:
         return ""
     return "\nLargest revisions:\n" + "\n".join(f"- {revision}" for revision in revisions)
 
 
-def compare_every_item(
-    dynamodb: DynamoDBResource, wanted: list[dict[str, Any]]
+def notify(
+    alerts: SNSResource,
+    dynamodb: DynamoDBResource,
+    table: ServedTable,
+    load: LoadResult,
+    latest_date: str,
+) -> None:
+    """The load notice on SNS, when the load wrote anything (a run by hand on a quiet day
+    announces nothing)."""
+    if not load.items_written:
+        return
+    alerts.publish(
+        subject=(
+            f"covid_assets: {load.items_written} {table.unit}(s) updated in {dynamodb.table_name}"
+        ),
+        message=(
+            f"Loaded the {table.name} table into {dynamodb.table_name}: {summary(load)}. "
+            f"Latest date: {latest_date}." + revisions_text(load.revisions)
+        ),
+    )
+
+
+def summary(load: LoadResult) -> str:
+    return f"{load.inserted} inserted, {load.updated} updated, {load.unchanged} unchanged"
+
+
+def load_metadata(
+    dynamodb: DynamoDBResource,
+    table: ServedTable,
+    rows: pd.DataFrame,
+    load: LoadResult,
+    served_before: int | None,
+) -> dict[str, Any]:
+    """The load's materialization metadata, the same for every table. ``served_before``: the
+    table's item count after the last load, when this one follows it (a window's items that
+    left it are served too)."""
+    columns = item_columns(table)
+    served = load.rows + len(load.vanished)
+    if table.source_is_window and served_before is not None:
+        served = int(served_before) + load.inserted
+    last_load = last_load_rows(table, rows)
+    return {
+        "table": dynamodb.table_name,
+        "served_table": table.name,
+        "dagster/row_count": served,
+        "dagster/column_schema": column_schema(columns),
+        "inserted": load.inserted,
+        "updated": load.updated,
+        "unchanged": load.unchanged,
+        "items_written": load.items_written,
+        "batch_write_calls": load.batch_write_calls,
+        "latest_date": str(rows["date"].max()) if len(rows) else "none",
+        "read": load.read,
+        # Keys the source no longer has are kept (history is not deleted) but reported.
+        "vanished_count": len(load.vanished),
+        "vanished_keys": MetadataValue.json(
+            [key_text(table, key) for key in load.vanished[:LISTED_VANISHED_KEYS]]
+        ),
+        "largest_revisions": MetadataValue.json([str(r) for r in load.revisions]),
+        "written_items_preview": markdown_preview(pd.DataFrame(load.written, columns=columns)),
+        # The rows this load leaves as its last load: the next load trusts its stored output
+        # only if it is these.
+        LOADED_HASH: table_sha256(last_load),
+        # What the next load and a tick read back (one GetItem) to confirm the table still
+        # holds this load.
+        LATEST_ITEM: MetadataValue.json(latest_item(table_items(table, last_day(last_load)))),
+    }
+
+
+def records_check_result(
+    table: ServedTable, dynamodb: DynamoDBResource, mismatched: Sequence[dict], read: int
 ) -> AssetCheckResult:
-    """The check run alone: every stored item of the region against the merged table."""
-    stored = dynamodb.query_region(REGION)
-    plan = plan_writes(wanted, stored)
-    return table_check_result(
-        dynamodb.table_name, plan.items_to_write, plan.vanished_dates, len(stored)
+    """``mismatched``: the items the table does not hold with these values."""
+    problems = [
+        Problem(
+            dynamodb.table_name,
+            None,
+            "date" if table.level is None else "region, date",
+            key_text(table, item_key(item)),
+            f"an item equal to {item}",
+        )
+        for item in mismatched
+    ]
+    return check_result(
+        table.records_asset, RECORDS_CHECK, problems, extra_metadata={"items_read": read}
     )
 
 
-def verify_written(dynamodb: DynamoDBResource, plan: WritePlan) -> AssetCheckResult:
-    """The check after a load. The days it left alone were compared with the table moments ago;
-    the days it wrote are read back, with one Query from the first to the last (on a usual day,
-    the one new day)."""
-    written = plan.items_to_write
-    dates = sorted(item["date"] for item in written)
-    read_back = dynamodb.query_region(REGION, (dates[0], dates[-1])) if written else []
-    return table_check_result(
-        dynamodb.table_name,
-        plan_writes(written, read_back).items_to_write,
-        plan.vanished_dates,
-        len(read_back),
+def compare_stored(
+    dynamodb: DynamoDBResource, table: ServedTable, rows: pd.DataFrame
+) -> AssetCheckResult:
+    """The check run alone: every stored item of the table's days against the table."""
+    stored, _ = stored_items(dynamodb, table, rows)
+    mismatched = plan_writes(table_items(table, rows), stored).items_to_write
+    return records_check_result(table, dynamodb, mismatched, len(stored))
+
+
+def build_records_asset(table: ServedTable) -> AssetsDefinition:
+    """The table's DynamoDB load and its check."""
+    check = AssetCheckSpec(
+        RECORDS_CHECK,
+        asset=table.records_asset,
+        description=(
+            f"Every row of {table.table_asset} is an item with the same values: after a load, "
+            "the items written are read back (BatchGetItem, strongly consistent); run alone, "
+            "every stored item of the table's days is read and compared."
+        ),
     )
+    index = f"; level = '{table.level.name}' for the index level-date-index" if table.level else ""
+
+    @multi_asset(
+        name=table.records_asset,
+        outs={
+            table.records_asset: AssetOut(
+                group_name="serving",
+                description=(
+                    f"{table.table_asset} in DynamoDB, one item per {table.unit} (partition key "
+                    f"region = {table.region_scheme}, sort key date{index}). Each run writes "
+                    "only new and revised items; a blank count is no attribute."
+                ),
+                kinds={"dynamodb"},
+                freshness_policy=served_freshness_policy(),
+                is_required=False,
+            )
+        },
+        check_specs=[check],
+        ins={"published": AssetIn(table.history_asset)},
+        # Run alone (no asset selected, from the UI's "Execute"), the check compares every item.
+        can_subset=True,
+    )
+    def records(
+        context: AssetExecutionContext,
+        published: PublishedTable,
+        dynamodb: DynamoDBResource,
+        alerts: SNSResource,
+        serving_lock: ServingLockResource,
+        io_manager: ResourceParam[IOManager],
+    ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
+        serving_lock.hold(context)
+        rows = published.table
+        if not context.selected_asset_keys:
+            yield compare_stored(dynamodb, table, rows)
+            return
+        created = dynamodb.ensure_table()
+        previous = (
+            None
+            if created or table.load_reads_stored
+            else previous_load(context.instance, io_manager, dynamodb, table, context.log.warning)
+        )
+        load = load_items(dynamodb, table, rows, previous, published.published, context.log.info)
+        context.log.info(
+            "%s (%s table), read %s: %s", dynamodb.table_name, table.name, load.read, summary(load)
+        )
+        notify(alerts, dynamodb, table, load, str(rows["date"].max()) if len(rows) else "none")
+        served_before = (
+            latest_materialization(context.instance, table.records_asset)[0].get(
+                "dagster/row_count"
+            )
+            if previous is not None
+            else None
+        )
+        metadata = load_metadata(dynamodb, table, rows, load, served_before) | published.metadata
+        yield Output(
+            last_load_rows(table, rows), output_name=table.records_asset, metadata=metadata
+        )
+        if check.key in context.selected_asset_check_keys:
+            yield records_check_result(table, dynamodb, load.mismatched, load.items_read_back)
+
+    return records

@@ -34,8 +34,8 @@ from dagster import (
     multi_asset,
 )
 
-from covid_assets.defs.automation.provenance import stored_download
 from covid_assets.defs.checks import check_result, rule_check_specs, selected_results
+from covid_assets.defs.provenance import stored_download
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.rules import Problem, find_problems, parse_iso_dates
 from covid_assets.domain.sources import Source

@@ -1,12 +1,15 @@
 """The asset ``merged_daily_table`` and its checks: NYT cases and deaths joined with JHU US
-recoveries by date. Also the decorator of the serving assets, which are built from it.
+recoveries by date (``domain.table_checks.checked_national``).
 
 Its blocking checks (the table's shape, one row per date the sources share, and what it would
 publish against what is served now) stop everything downstream when they fail, and keep the
-table in quarantine with an alert.
+table in quarantine with an alert. What is served is the export as users query it, read through
+its Glue table; a version older than the newest in the history is not compared, since it will
+not be served.
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -15,44 +18,38 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetIn,
-    AssetsDefinition,
-    AssetSpec,
     DataVersion,
     Output,
     asset,
-    multi_asset,
 )
 
-from covid_assets.defs.automation.freshness import served_freshness_policy
 from covid_assets.defs.checks import check_result, rule_check_specs
-from covid_assets.defs.metadata import daily_table_metadata, table_sha256
-from covid_assets.domain.history import Version, history_asset_of, source_version
+from covid_assets.defs.metadata import daily_table_metadata
+from covid_assets.domain.history import Version, source_version, stale_reason
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.rules import (
     CUMULATIVE_TOTALS_RULE,
     MERGED_BLOCKING_RULES,
-    Problem,
-    SourceDataError,
-    common_dates_mismatch,
-    lost_served_days,
-    no_common_dates,
-    served_counts_dropped,
-    served_days_lost_beyond_tolerance,
+    MERGED_COLUMNS,
 )
-from covid_assets.domain.sources import JHU, NYT
-from covid_assets.domain.transform import merge_daily
+from covid_assets.domain.table_checks import (
+    AGAINST_SERVED,
+    COMMON_DATES_CHECK,
+    LOST_DAYS_WARNING,
+    ROW_COUNT_CHECK,
+    SERVED_COUNTS_CHECK,
+    SERVED_DAYS_CHECK,
+    CheckedVersion,
+    checked_national,
+)
+from covid_assets.domain.tables import NATIONAL, table_sha256
+from covid_assets.resources.exports import ExportUnreadableError
 from covid_assets.resources.quarantine import QuarantineResource
-from covid_assets.resources.served import ServedExportResource, ServedTable
+from covid_assets.resources.served_tables import ServedTablesResource
 from covid_assets.resources.serving_lock import ServingLockResource
+from covid_assets.resources.tolerances import ServedTolerancesResource
 
-MERGED = "merged_daily_table"
-MERGED_HISTORY = history_asset_of(MERGED)
-ROW_COUNT_CHECK = "row_count_matches_common_dates"
-COMMON_DATES_CHECK = "sources_share_dates"
-SERVED_DAYS_CHECK = "served_days_kept"
-SERVED_COUNTS_CHECK = "served_counts_kept"
-LOST_DAYS_WARNING = "no_served_day_lost"
+MERGED = NATIONAL.table_asset
 
 MERGED_CHECK_SPECS = [
     *rule_check_specs(MERGED, MERGED_BLOCKING_RULES),
@@ -85,54 +82,43 @@ MERGED_CHECK_SPECS = [
 ]
 
 
-def blocking_problems(
-    table: pd.DataFrame,
-    nyt_raw: RawSourceFile,
-    jhu_raw: RawSourceFile,
-    served: ServedTable,
-    served_export: ServedExportResource,
-) -> dict[str, list[Problem]]:
-    """The problems of each blocking check: the table's rules, its row count against the dates
-    the sources share, and what it would publish against what is served (nothing to compare
-    with on a first run)."""
-    found = {rule.name: rule.find_problems(table, MERGED) for rule in MERGED_BLOCKING_RULES}
-    found[ROW_COUNT_CHECK] = common_dates_mismatch(table, nyt_raw.table, jhu_raw.table, MERGED)
-    found[COMMON_DATES_CHECK] = no_common_dates(nyt_raw.table, jhu_raw.table, MERGED)
-    found[SERVED_DAYS_CHECK] = found[SERVED_COUNTS_CHECK] = []
-    if served.rows is not None:
-        tolerances = served_export.tolerances
-        found[SERVED_DAYS_CHECK] = served_days_lost_beyond_tolerance(
-            table, served.rows, tolerances, MERGED
-        )
-        found[SERVED_COUNTS_CHECK] = served_counts_dropped(table, served.rows, tolerances, MERGED)
-    return found
+@dataclass(frozen=True)
+class ServedRows:
+    """The served export's rows (None when nothing is served yet, or when the version will not
+    be served), and where they come from or why there are none."""
+
+    rows: pd.DataFrame | None
+    note: str
 
 
-def merged_check_results(
-    table: pd.DataFrame,
-    blocking: dict[str, list[Problem]],
-    quarantine: str | None,
-    served: ServedTable,
+def served_rows(served: ServedTablesResource, version: Version) -> ServedRows:
+    """What a new table of ``version`` is compared with: the export as a query of its Glue
+    table reads it; nothing when the version is older than the newest one in the history."""
+    older = stale_reason(served.history(NATIONAL).current(), version)
+    if older is not None:
+        return ServedRows(None, f"not compared: {older}, so it will not be served")
+    try:
+        rows, location = served.export(NATIONAL).read(MERGED_COLUMNS)
+    except ExportUnreadableError as error:
+        return ServedRows(None, f"nothing served yet ({error}): nothing to compare with")
+    return ServedRows(rows, f"compared with the {len(rows)} days served at {location}")
+
+
+def check_results(
+    checked: CheckedVersion, quarantine: str | None, served: ServedRows
 ) -> list[AssetCheckResult]:
     """Every check's result: the blocking ones from their problems, then the warnings. The
     checks against the served export say what they compared with."""
-    warnings = {
-        CUMULATIVE_TOTALS_RULE.name: CUMULATIVE_TOTALS_RULE.find_problems(table, MERGED),
-        LOST_DAYS_WARNING: []
-        if served.rows is None
-        else lost_served_days(table, served.rows, MERGED),
-    }
 
     def served_note(name: str) -> dict | None:
-        compared = (SERVED_DAYS_CHECK, SERVED_COUNTS_CHECK, LOST_DAYS_WARNING)
-        return {"served": served.note} if name in compared else None
+        return {"served": served.note} if name in AGAINST_SERVED else None
 
     return [
         *(
             check_result(
                 MERGED, name, problems, quarantine=quarantine, extra_metadata=served_note(name)
             )
-            for name, problems in blocking.items()
+            for name, problems in checked.blocking.items()
         ),
         *(
             check_result(
@@ -142,7 +128,7 @@ def merged_check_results(
                 severity=AssetCheckSeverity.WARN,
                 extra_metadata=served_note(name),
             )
-            for name, problems in warnings.items()
+            for name, problems in checked.warnings.items()
         ),
     ]
 
@@ -150,10 +136,7 @@ def merged_check_results(
 @asset(
     name=MERGED,
     group_name="curated",
-    description=(
-        "One row per day present in both sources: date, cases and deaths (NYT), recovered "
-        "(JHU US, 0 where blank), counts as int64, sorted by date."
-    ),
+    description=NATIONAL.description,
     kinds={"pandas"},
     check_specs=MERGED_CHECK_SPECS,
 )
@@ -162,56 +145,30 @@ def merged_daily_table(
     nyt_raw: RawSourceFile,
     jhu_raw: RawSourceFile,
     quarantine: QuarantineResource,
-    served_export: ServedExportResource,
+    served: ServedTablesResource,
+    tolerances: ServedTolerancesResource,
     serving_lock: ServingLockResource,
 ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
     serving_lock.hold(context)
-    unreadable = nyt_raw.read_problems + jhu_raw.read_problems
-    if unreadable:
-        raise SourceDataError(unreadable)
-    table = merge_daily(nyt_raw.table, jhu_raw.table, nyt_raw.url, jhu_raw.url)
+    version = Version(
+        tuple(
+            source_version(raw, source.asset, datetime.now(UTC))
+            for raw, source in zip((nyt_raw, jhu_raw), NATIONAL.sources, strict=True)
+        )
+    )
+    baseline = served_rows(served, version)
+    context.log.info("Checks against what is served: %s", baseline.note)
+    checked = checked_national(nyt_raw, jhu_raw, baseline.rows, tolerances.tolerances)
+    table = checked.table
     context.log.info("Merged %d days", len(table))
     yield Output(
         table, metadata=daily_table_metadata(table), data_version=DataVersion(table_sha256(table))
     )
-    version = Version(
-        tuple(
-            source_version(raw, source.asset, datetime.now(UTC))
-            for raw, source in ((nyt_raw, NYT), (jhu_raw, JHU))
-        )
-    )
-    served = served_export.read(version)
-    context.log.info("Checks against what is served: %s", served.note)
-    blocking = blocking_problems(table, nyt_raw, jhu_raw, served, served_export)
     location = quarantine.keep_failed_input(
         run_id=context.run.run_id,
         asset_name=MERGED,
         file_name=f"{MERGED}.csv",
         original=table.to_csv(index=False).encode(),
-        problems_by_check=blocking,
+        problems_by_check=checked.blocking,
     )
-    yield from merged_check_results(table, blocking, location, served)
-
-
-def serving_asset(
-    name: str, description: str, kinds: set[str], check_specs: Sequence[AssetCheckSpec]
-) -> Callable[[Callable], AssetsDefinition]:
-    """The decorator of a serving asset built from the merged table's newest version (its input,
-    from the history), whose checks run in its step and can also run alone, from the UI's
-    "Execute checks": the step is subsettable, and with no asset selected the function only
-    checks."""
-    return multi_asset(
-        specs=[
-            AssetSpec(
-                name,
-                deps=[MERGED_HISTORY],
-                group_name="serving",
-                description=description,
-                kinds=kinds,
-                freshness_policy=served_freshness_policy(),
-            )
-        ],
-        check_specs=check_specs,
-        ins={MERGED_HISTORY: AssetIn()},
-        can_subset=True,
-    )
+    yield from check_results(checked, location, baseline)

@@ -1,11 +1,12 @@
-"""A history table (``history``) in S3 and Glue.
+"""A served table's history (``domain.history``) in S3 and Glue.
 
 Each appended version is one Parquet object, never rewritten, in a Hive partition of its
 publication day: ``<prefix>published_day=2021-03-17/20210317T071503Z-<source hashes>.parquet``.
 The Glue table finds the partitions by Athena's partition projection, so an append registers
 nothing: it is one PutObject and one UpdateTable, whose parameters record the newest version
-appended (its publication time per source, the hash of its table and its object). One day, or a
-month, of publications is read alone by filtering on ``published_day``.
+appended (its publication time per source, the hash of its table and of the history's
+revisions, and its object). One day, or a month, of publications is read alone by filtering on
+``published_day``.
 """
 
 import io
@@ -18,27 +19,30 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from covid_assets.defs.serving.athena_export import (
-    ROW_COUNT_PARAMETER,
-    external_table_input,
-    parquet_bytes,
-    storage_descriptor,
-)
 from covid_assets.domain.history import (
     NEWEST_ETAG,
     NEWEST_OBJECT,
     NEWEST_PUBLISHED,
     NEWEST_SHA256,
+    REVISIONS_SHA256,
     SOURCE_PUBLISHED,
     STAMP,
-    HistoryOf,
     Version,
     as_of_sql,
+    history_schema,
     iso,
+    sha256_columns,
     utc_timestamp,
 )
+from covid_assets.domain.tables import ServedTable
+from covid_assets.resources.exports import (
+    ROW_COUNT_PARAMETER,
+    external_table_input,
+    is_data_file,
+    parquet_bytes,
+    storage_descriptor,
+)
 from covid_assets.resources.glue import GlueCatalogResource
-from covid_assets.resources.glue_export import is_data_file
 from covid_assets.resources.s3 import S3BucketResource
 
 PARTITION = "published_day"
@@ -63,67 +67,95 @@ class StoredHistory:
 
 
 @dataclass(frozen=True)
-class HistoryStore:
-    """One history table: its Glue table and the bucket resource whose prefix is its folder."""
+class Newest:
+    """What an append records: the hash of the history's revisions after it, and the hash of
+    the version's table when the version becomes the newest (None: it is older than the
+    newest, which stays recorded)."""
 
-    history: HistoryOf
+    table_sha256: str | None
+    revisions_sha256: str
+
+
+@dataclass(frozen=True)
+class Appended:
+    """Where an appended version's object is, the history's row count after it, and the Glue
+    table as the append left it."""
+
+    location: str
+    total_rows: int
+    current: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HistoryStore:
+    """One served table's history: its Glue table ``glue_table`` and its objects under
+    ``root``."""
+
+    table: ServedTable
     glue: GlueCatalogResource
     bucket: S3BucketResource
+    glue_table: str
+    root: str
 
     @property
-    def root(self) -> str:
-        return self.bucket.export_root
+    def label(self) -> str:
+        return f"{self.glue.database}.{self.glue_table}"
 
     def object_key(self, version: Version) -> str:
         return f"{self.root}{PARTITION}={version.valid_from.date()}/{version.object_name()}"
 
-    def table(self) -> dict[str, Any] | None:
-        return self.glue.get_table()
+    def current(self) -> dict[str, Any] | None:
+        return self.glue.get_table(self.glue_table)
 
     @staticmethod
-    def parameters(table: dict[str, Any] | None) -> dict[str, str]:
-        return {} if table is None else table.get("Parameters", {})
+    def parameters(current: dict[str, Any] | None) -> dict[str, str]:
+        return {} if current is None else current.get("Parameters", {})
 
-    def newest_problem(self, table: dict[str, Any] | None) -> str | None:
+    def newest_problem(self, current: dict[str, Any] | None) -> str | None:
         """Why the history's files are not those its Glue table records, or None when they
-        are: the newest version's object is the one appended (one HeadObject), and no object
-        was appended after it without being recorded (one List that starts after it)."""
-        recorded = self.parameters(table)
+        are: the newest version's object is the one appended, and no object was appended after
+        it without being recorded (one List from the newest version's day on)."""
+        recorded = self.parameters(current)
         key = recorded.get(NEWEST_OBJECT)
         if not key:
             return "the Glue table records no newest version"
-        if self.bucket.etag(key) != recorded.get(NEWEST_ETAG):
+        day_folder = key.rsplit("/", 1)[0] + "/"
+        listed = self.bucket.list_objects(self.root, start_after=day_folder)
+        etag = next((entry.etag for entry in listed if entry.key == key), None)
+        if etag != recorded.get(NEWEST_ETAG):
             return f"{self.bucket.uri(key)} is not the object the history recorded"
-        later = next(iter(self.bucket.list_keys(self.root, start_after=key)), None)
+        later = next((entry.key for entry in listed if entry.key > key), None)
         if later is not None:
             return f"{self.bucket.uri(later)} was appended after the newest recorded version"
         return None
 
+    def keys(self) -> list[str]:
+        """The objects of every version, in order."""
+        return [key for key in self.bucket.list_keys(self.root) if is_data_file(key)]
+
     def read(self, until: pd.Timestamp | None = None) -> StoredHistory:
         """The rows (and version times) of every version published up to ``until`` (all when
-        None): only the partitions of those days are read."""
-        keys = [key for key in self.bucket.list_keys(self.root) if is_data_file(key)]
+        None)."""
+        keys = self.keys()
         if until is not None:
             keys = [key for key in keys if version_time(key) <= until]
         tables = [pq.read_table(io.BytesIO(self.bucket.get(key))) for key in keys]
-        schema = self.history.schema
+        schema = history_schema(self.table)
         arrow = pa.concat_tables(tables).cast(schema) if tables else schema.empty_table()
         rows = arrow.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
         return StoredHistory(rows, sorted({version_time(key) for key in keys}))
 
     def append(
         self,
-        table: dict[str, Any] | None,
+        current: dict[str, Any] | None,
         rows: pd.DataFrame,
         version: Version,
-        newest_sha256: str | None,
-    ) -> tuple[str, int]:
+        newest: Newest,
+    ) -> Appended:
         """Write the version's rows as one new object and record it in the Glue table (one
-        UpdateTable; the table is created the first time). ``newest_sha256``: the hash of the
-        version's table when it becomes the newest version, None for an older version (the
-        newest stays recorded). Returns the object's URI and the history's row count."""
-        schema = self.history.schema
-        hashes = dict(zip(self.history.sha256_columns, version.sources, strict=True))
+        UpdateTable; the table is created the first time)."""
+        schema = history_schema(self.table)
+        hashes = dict(zip(sha256_columns(self.table), version.sources, strict=True))
         stamped = rows.assign(**{name: source.sha256 for name, source in hashes.items()})
         key = self.object_key(version)
         etag = self.bucket.put(
@@ -131,30 +163,31 @@ class HistoryStore:
         )
         recorded = {
             name: value
-            for name, value in self.parameters(table).items()
+            for name, value in self.parameters(current).items()
             if name.startswith("covid_assets.")
         }
         total = int(recorded.get(ROW_COUNT_PARAMETER, 0)) + len(rows)
         recorded[VERSIONS] = str(int(recorded.get(VERSIONS, 0)) + 1)
-        if newest_sha256 is not None:
+        recorded[REVISIONS_SHA256] = newest.revisions_sha256
+        if newest.table_sha256 is not None:
             recorded |= {
                 NEWEST_PUBLISHED: iso(version.published),
-                NEWEST_SHA256: newest_sha256,
+                NEWEST_SHA256: newest.table_sha256,
                 NEWEST_OBJECT: key,
                 NEWEST_ETAG: etag,
                 **{SOURCE_PUBLISHED + s.asset: iso(s.published) for s in version.sources},
             }
-        self.glue.put_table(self.table_input(total, recorded))
-        return self.bucket.uri(key), total
+        table_input = self.table_input(total, recorded)
+        self.glue.put_table(table_input)
+        return Appended(self.bucket.uri(key), total, table_input)
 
     def table_input(self, rows: int, recorded: dict[str, str]) -> dict[str, Any]:
         """The history's Glue table: its Parquet files partitioned by publication day, with the
         partitions projected (Athena computes them; none is registered)."""
         location = self.bucket.uri(self.root)
-        schema = self.history.schema
         table = external_table_input(
-            self.glue.table_name,
-            storage_descriptor(location, schema),
+            self.glue_table,
+            storage_descriptor(location, history_schema(self.table)),
             rows,
             {
                 **recorded,
@@ -174,8 +207,7 @@ class HistoryStore:
         """The served table as it was at ``moment``: the history's as-of SQL (``history``), run
         by DuckDB over the files of the versions published until then."""
         until = utc_timestamp(moment)
-        history = self.history
-        sql = as_of_sql("history", history.key_columns, history.value_columns, f"{until}")
+        sql = as_of_sql("history", self.table.key_columns, self.table.value_columns, f"{until}")
         with duckdb.connect() as connection:
             connection.register("history", self.read(until).rows)
             return connection.sql(sql).df()
