@@ -236,7 +236,7 @@ def timed_process(command: list[str]) -> float:
 
 
 def pipeline_process(
-    snapshot: Snapshot, module: str = "covid_assets.definitions", job: str = JOB
+    snapshot: Snapshot, module: str = "covid_assets.code_location", job: str = JOB
 ) -> float:
     """The daily job's run worker, started as a scheduled run starts it (see scheduled_run)."""
     snapshot.use()
@@ -595,7 +595,7 @@ def county_scale_scenarios(
     use_fresh_emulator_account(endpoint, workdir / "national-next-day")
     for day in ("2021-03-14", "2021-03-15"):  # a full load, then its next day
         Snapshot.of(snapshots_dir, day).use()
-        national = ProcessFigures(*measured_run("covid_assets.definitions", JOB))
+        national = ProcessFigures(*measured_run("covid_assets.code_location", JOB))
     recent = snapshots_dir / "2021-03-18" / "nyt-us-counties-recent.csv"
     files = county_files(recent, workdir / "counties", SCALES[scale])
     runs = [("one", 1, files.history[:1]), ("parallel", PARALLEL_WRITERS, files.history[:1])]

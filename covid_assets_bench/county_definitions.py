@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dagster import AssetSelection, Definitions, define_asset_job
 
-from covid_assets.definitions import build_definitions
+from covid_assets.code_location import defs as project_defs
 from covid_assets.domain.tables import COUNTY, STATE
 from covid_assets_bench.aws_calls import CallCounts, on_every_aws_call
 from covid_assets_bench.county_scale import CALLS_FILE_SETTING, COUNTY_LEVEL_JOB
@@ -24,7 +24,7 @@ if calls_file := os.environ.get(CALLS_FILE_SETTING):
     atexit.register(lambda: Path(calls_file).write_text(json.dumps(counts.as_json())))
 
 defs = Definitions.merge(
-    build_definitions(),
+    project_defs,
     Definitions(
         jobs=[
             define_asset_job(

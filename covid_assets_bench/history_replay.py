@@ -12,6 +12,7 @@ them all.
 """
 
 import argparse
+import csv
 import os
 import shutil
 import sys
@@ -42,6 +43,7 @@ from covid_assets_bench.real_files import (
     history_files,
     history_place_rows,
     manifest_versions,
+    national_file_of,
     new_and_revised,
     run_sql,
 )
@@ -73,13 +75,37 @@ def write_manifest(versions: Sequence[ManifestVersion], path: Path) -> Path:
 def national_config(manifest: Path, files: Path, jhu: Path) -> dict[str, Any]:
     """The run config of a national backfill of the manifest's versions, each file in ``files``."""
     return history_backfill_run_config(
-        str(manifest), "national", f"{files}/{{run_day}}.csv", str(jhu)
+        "national", str(manifest), f"{files}/{{run_day}}.csv", jhu_url=str(jhu)
     )
 
 
-def level_config(level: ServedTable, manifest: Path, files: Path) -> dict[str, Any]:
-    """The run config of a backfill of a level's history, each file in ``files``."""
-    return history_backfill_run_config(str(manifest), level.name, f"{files}/{{run_day}}.csv")
+def level_config(
+    level: ServedTable, manifest: Path, files: Path, upstream: Path | None = None
+) -> dict[str, Any]:
+    """The run config of a backfill of a level's history, each file in ``files``. The states'
+    versions are reconciled with national files written to ``upstream`` (by default ``files``):
+    the sums of their states (``real_files.national_file_of``), as NYT's us.csv of the same
+    commit is; the counties' reconciliation, a warning, is left out."""
+    if level is not STATE:
+        return history_backfill_run_config(
+            level.name, str(manifest), f"{files}/{{run_day}}.csv", upstream_url=""
+        )
+    upstream = upstream or files
+    upstream.mkdir(parents=True, exist_ok=True)
+    for version in manifest_versions_of(manifest, files):
+        national_file_of(version, upstream / f"us-{version.stem}.csv")
+    return history_backfill_run_config(
+        level.name,
+        str(manifest),
+        f"{files}/{{run_day}}.csv",
+        upstream_url=f"{upstream}/us-{{run_day}}.csv",
+    )
+
+
+def manifest_versions_of(manifest: Path, files: Path) -> list[Path]:
+    """The files of the manifest's versions in ``files``, named by their run day."""
+    with manifest.open(newline="") as lines:
+        return [files / f"{row['run_day']}.csv" for row in csv.DictReader(lines)]
 
 
 def run_history_backfill(
@@ -219,7 +245,9 @@ def main() -> None:
         with DagsterInstance.ephemeral() as instance:
             figures = measured_backfill(
                 instance,
-                level_config(STATE, states_dir / "MANIFEST.csv", states_dir),
+                level_config(
+                    STATE, states_dir / "MANIFEST.csv", states_dir, Path(folder) / "national"
+                ),
                 STATE.history_asset,
             )
         report("states (history/nyt-us-states)", figures)

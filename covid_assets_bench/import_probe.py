@@ -1,4 +1,4 @@
-"""Run in a fresh interpreter: import ``covid_assets.definitions`` and print, as JSON, how long
+"""Run in a fresh interpreter: import ``covid_assets.code_location`` and print, as JSON, how long
 the import took and every AWS call and network connection it attempted.
 
 Network attempts are seen through Python's audit events (``socket.connect``,
@@ -25,7 +25,7 @@ def main() -> None:
     from covid_assets_bench.aws_calls import recorded_calls
 
     with recorded_calls() as calls:
-        import covid_assets.definitions  # noqa: F401
+        import covid_assets.code_location  # noqa: F401
 
     seconds = time.perf_counter() - started
     print(

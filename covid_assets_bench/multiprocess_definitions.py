@@ -4,12 +4,12 @@
 
 from dagster import AssetSelection, Definitions, define_asset_job, multiprocess_executor
 
-from covid_assets.definitions import build_definitions
+from covid_assets.code_location import defs as project_defs
 
 MULTIPROCESS_JOB = "covid_daily_job_multiprocess"
 
 defs = Definitions.merge(
-    build_definitions(),
+    project_defs,
     Definitions(
         jobs=[
             define_asset_job(

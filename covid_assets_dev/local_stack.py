@@ -155,7 +155,7 @@ def main() -> None:
             )
         else:
             command = dagster_command(
-                "asset", "materialize", "--select", "*", "-m", "covid_assets.definitions"
+                "asset", "materialize", "--select", "*", "-m", "covid_assets.code_location"
             )
         sys.exit(run_until_stopped(command))
 

@@ -418,7 +418,7 @@ def freshness_states(instance: DagsterInstance, at: dt.datetime) -> dict[str, st
     """One iteration of Dagster's freshness daemon, as if at ``at``: each asset with a freshness
     policy, by name, with the state the daemon recorded (``PASS``, ``FAIL``...)."""
     origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(module_name="covid_assets.definitions", attribute="defs"),
+        LoadableTargetOrigin(module_name="covid_assets.code_location", attribute="defs"),
         location_name="covid_assets",
     )
     with (

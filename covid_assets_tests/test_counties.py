@@ -62,7 +62,7 @@ COUNTY_LEVEL_ASSETS = [
     COUNTY.source.asset,
     *COUNTY.assets,
 ]
-RECONCILIATION = f"{COUNTY.table_asset}:{COUNTY.reconciliation.check_name}"
+RECONCILIATION = f"{COUNTY.table_asset}:{COUNTY.level.reconciliation.check_name}"
 
 CountyDay = tuple[str, str, str]  # state, county, date
 

@@ -105,7 +105,7 @@ def test_a_bad_row_is_named_by_line_column_and_what_was_expected(line, rule, exp
 
 def test_counties_are_reconciled_with_their_state_on_the_window_days_only():
     table = county_daily(raw(WINDOW))
-    problems = COUNTY.reconciliation_problems(table, type("Raw", (), {"table": raw(STATES)}))
+    problems = COUNTY.reconciliation_problems(table, raw(STATES))
     # 2021-02-28 is outside the window, and Puerto Rico's deaths are unknown: neither is a
     # mismatch. New York's cases on 2021-03-02 (810 + 205 = 1,015) are.
     assert [str(problem) for problem in problems] == [

@@ -21,6 +21,8 @@ from covid_assets.domain.dashboard_data import (
     values_or_none,
     weekly_new_cases,
 )
+from covid_assets.domain.history import revision_rows
+from covid_assets.domain.tables import NATIONAL
 
 
 def export_rows(cases: list[int], deaths: list[int], recovered: list[int]) -> pd.DataFrame:
@@ -251,7 +253,7 @@ def history_rows(rows: list[tuple[str, str, int, int]]) -> pd.DataFrame:
 
 def revisions_table(history: pd.DataFrame) -> dict[str, tuple[int, int, int]]:
     """Publication day -> (revised days, cases change, deaths change)."""
-    revisions = revisions_by_publication_day(history)
+    revisions = revisions_by_publication_day(revision_rows(history, NATIONAL))
     return {
         f"{day:%Y-%m-%d}": (row.revised_days, row.cases_change, row.deaths_change)
         for day, row in revisions.iterrows()
@@ -319,7 +321,7 @@ def test_revisions_by_publication_day(rows, expected):
 
 
 def test_no_history_has_no_publication_day():
-    revisions = revisions_by_publication_day(history_rows([]))
+    revisions = revisions_by_publication_day(revision_rows(history_rows([]), NATIONAL))
     assert revisions.empty
     assert list(revisions.columns) == ["revised_days", "cases_change", "deaths_change"]
 
@@ -392,7 +394,7 @@ def test_a_chosen_day_not_in_iso_form_is_refused_with_an_example(text):
 
 
 def test_prepared_data_hands_on_the_revisions_and_the_day_published_on():
-    revisions = revisions_by_publication_day(history_rows(THREE_VERSIONS))
+    revisions = revisions_by_publication_day(revision_rows(history_rows(THREE_VERSIONS), NATIONAL))
     data = prepare_dashboard_data(export_rows([1], [0], [0]), None, revisions, dt.date(2020, 5, 1))
     assert data.revisions is revisions
     assert data.as_published_on == dt.date(2020, 5, 1)

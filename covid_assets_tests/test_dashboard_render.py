@@ -28,6 +28,8 @@ from covid_assets.domain.dashboard_render import (
     revisions_charts,
     thousands,
 )
+from covid_assets.domain.history import revision_rows
+from covid_assets.domain.tables import NATIONAL
 from covid_assets_tests.test_dashboard_data import export_rows, history_rows, state_rows
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -408,7 +410,9 @@ REVISION_LINES = [
 
 @pytest.fixture(scope="module")
 def with_revisions():
-    revisions = revisions_by_publication_day(history_rows(THREE_PUBLICATIONS))
+    revisions = revisions_by_publication_day(
+        revision_rows(history_rows(THREE_PUBLICATIONS), NATIONAL)
+    )
     return prepare_dashboard_data(export_rows([1] * 3, [0] * 3, [0] * 3), None, revisions)
 
 
@@ -470,7 +474,7 @@ def test_captions_say_how_the_revisions_are_counted(with_revisions):
 
 def test_without_a_history_the_revisions_panel_says_no_history_yet(stopped_recovered, svgs):
     no_history = "No history yet: the revisions are shown once merged_daily_history has a version."
-    empty = revisions_by_publication_day(history_rows([]))
+    empty = revisions_by_publication_day(revision_rows(history_rows([]), NATIONAL))
     for data in (
         stopped_recovered,
         prepare_dashboard_data(export_rows([1], [0], [0]), None, empty),
@@ -506,7 +510,7 @@ def test_the_page_of_the_export_says_nothing_of_a_day_published_on(stopped_recov
 
 def test_a_history_of_one_version_draws_its_publication_day_with_no_revision():
     revisions = revisions_by_publication_day(
-        history_rows([("2021-03-18 07:00", "2021-03-16", 5, 1)])
+        revision_rows(history_rows([("2021-03-18 07:00", "2021-03-16", 5, 1)]), NATIONAL)
     )
     data = prepare_dashboard_data(export_rows([1, 2], [0, 0], [0, 0]), None, revisions)
     assert list(dashboard_svgs(data))[4:] == REVISIONS_CHARTS

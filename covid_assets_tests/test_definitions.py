@@ -76,7 +76,7 @@ def test_settings_set_in_the_environment_become_env_vars(monkeypatch):
     monkeypatch.delenv("COVID_S3_BUCKET", raising=False)
     resources = build_definitions().resources
     assert resources["dynamodb"].table_name == "COVID_DYNAMODB_TABLE"  # an EnvVar holds its name
-    assert resources["bucket"].bucket == SETTINGS["COVID_S3_BUCKET"].default
+    assert resources["served"].bucket.bucket == SETTINGS["COVID_S3_BUCKET"].default
 
 
 def test_readme_configuration_table_lists_every_setting_with_its_default():
@@ -124,7 +124,7 @@ def freeze_counts() -> dict[str, int]:
         "atexit.register(lambda: print('at exit:', gc.get_freeze_count()))\n"
         "print('before:', gc.get_freeze_count())\n"
         "full_collections = gc.get_stats()[2]['collections']\n"
-        "import covid_assets.definitions\n"
+        "import covid_assets.code_location\n"
         "print('after import:', gc.get_freeze_count())\n"
         "print('full collections during import:',"
         " gc.get_stats()[2]['collections'] - full_collections)\n"

@@ -360,7 +360,11 @@ def test_a_jhu_publication_time_in_the_config_stamps_the_versions(
     jhu = tmp_path / "jhu-combined.csv"
     shutil.copyfile(snapshots_dir / "2021-03-17" / "jhu-combined.csv", jhu)
     config = history_backfill_run_config(
-        str(manifest), "national", f"{NATIONAL_DIR}/{{run_day}}.csv", str(jhu), JHU_PUBLISHED_AT
+        "national",
+        str(manifest),
+        f"{NATIONAL_DIR}/{{run_day}}.csv",
+        jhu_url=str(jhu),
+        jhu_published=JHU_PUBLISHED_AT,
     )
 
     run_history_backfill(instance, config)
@@ -381,8 +385,10 @@ def test_the_readmes_history_backfill_config_is_the_jobs(aws):
     )
 
 
-def test_a_backfill_of_a_level_that_is_off_fails_saying_which_setting_turns_it_on(aws, instance):
-    config = level_config(STATE, STATES_DIR / "MANIFEST.csv", STATES_DIR)
+def test_a_backfill_of_a_level_that_is_off_fails_saying_which_setting_turns_it_on(
+    aws, instance, tmp_path
+):
+    config = level_config(STATE, STATES_DIR / "MANIFEST.csv", STATES_DIR, tmp_path)
     result = run_history_backfill(instance, config, raise_on_error=False)
     [failure] = [event for event in result.all_events if event.is_step_failure]
     assert "The state level is off (COVID_NYT_STATES_URL is empty)" in failure_reason(
@@ -394,7 +400,7 @@ def test_a_file_url_with_another_placeholder_fails_before_anything_is_written(
     aws, instance, tmp_path
 ):
     manifest = write_manifest(national_subset()[:1], tmp_path / "MANIFEST.csv")
-    config = history_backfill_run_config(str(manifest), "national", f"{NATIONAL_DIR}/{{day}}.csv")
+    config = history_backfill_run_config("national", str(manifest), f"{NATIONAL_DIR}/{{day}}.csv")
     result = run_history_backfill(instance, config, raise_on_error=False)
     [failure] = [event for event in result.all_events if event.is_step_failure]
     assert "it may hold {nyt_commit} and {run_day} only" in failure_reason(

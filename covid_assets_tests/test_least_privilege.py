@@ -97,6 +97,8 @@ def resources_of(action: str, params: dict[str, Any], arns: Arns) -> list[str]:
             return arns.glue(params["DatabaseInput"]["Name"])
         case "glue:GetTable":
             return arns.glue(params["DatabaseName"], params["Name"])
+        case "glue:GetTables":
+            return arns.glue(params["DatabaseName"], "*")
         case "glue:CreateTable" | "glue:UpdateTable":
             return arns.glue(params["DatabaseName"], params["TableInput"]["Name"])
         case "glue:BatchGetPartition" | "glue:BatchCreatePartition" | "glue:BatchUpdatePartition":

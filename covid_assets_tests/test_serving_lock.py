@@ -210,7 +210,7 @@ def test_two_runs_launched_together_outside_the_queue_end_with_one_runs_complete
     # once would race to stamp the schema version.
     DagsterInstance.get().dispose()
     command = dagster_command(
-        "asset", "materialize", "--select", "*", "-m", "covid_assets.definitions"
+        "asset", "materialize", "--select", "*", "-m", "covid_assets.code_location"
     )
 
     logs = [tmp_path / f"{day}.log" for day in TWO_DAYS]

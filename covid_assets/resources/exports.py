@@ -258,13 +258,13 @@ class ExportStore:
         this run has listed or read it already)."""
         table = self.current() if current is ... else current
         if table is None:
-            return f"the Glue table {self.label} does not exist"
+            return "the Glue table does not exist"
         parameters = table.get("Parameters", {})
         if content_sha256 is None or parameters.get(CONTENT_HASH_PARAMETER) != content_sha256:
-            return f"the Glue table {self.label} records other content"
+            return "the Glue table records other content"
         key = parameters.get(PARQUET_KEY_PARAMETER)
         if not key:
-            return f"the Glue table {self.label} records no data file"
+            return "the Glue table records no data file"
         etag = self.bucket.etag(key)
         if etag is None:
             return f"{self.bucket.uri(key)} does not exist"
