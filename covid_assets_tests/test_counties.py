@@ -368,11 +368,12 @@ def test_a_partition_file_deleted_behind_the_pipelines_back_is_found_and_rewritt
     assert check_evaluation(result, f"{COUNTY.export_asset}:{ROWS_CHECK}").passed
 
 
-def test_a_quiet_tick_with_every_level_on_makes_the_aws_calls_of_the_nations_alone(
+def test_a_quiet_tick_with_every_level_on_looks_at_every_table_the_way_it_looks_at_the_nations(
     aws, instance, three_county_days
 ):
-    """Each level adds one look at its source (here a file's hash) and no AWS call: every
-    load's latest item is read in the one BatchGetItem the nation's needs anyway."""
+    """Each level adds one look at its source (here a file's hash) and a HeadObject of its
+    export's last file: every load's latest item is read in the one BatchGetItem, and every
+    export's Glue table in the one GetTables, the nation's tick makes anyway."""
     run_daily_job(instance)
     with recorded_calls() as calls:
         tick = sensor_tick(instance)
@@ -380,10 +381,13 @@ def test_a_quiet_tick_with_every_level_on_makes_the_aws_calls_of_the_nations_alo
     assert tick.skip_reason.startswith("NYT, JHU, NYT states and NYT counties unchanged since")
     assert sorted(call.operation for call in calls) == [
         "BatchGetItem",
-        "GetTable",
-        "HeadObject",
-        "HeadObject",
+        "GetTables",
+        *["HeadObject"] * 4,
     ]
+    heads = sorted(
+        call.params["Key"].split("/")[1] for call in calls if call.operation == "HeadObject"
+    )
+    assert heads == ["index.html", "us_counties_daily", "us_daily", "us_states_daily"]
     [batch] = [call for call in calls if call.operation == "BatchGetItem"]
     [keys] = [request["Keys"] for request in batch.params["RequestItems"].values()]
     assert [key["region"]["S"] for key in keys] == ["US", "US-WA", "US-WA-Unknown"]

@@ -80,11 +80,6 @@ def assert_same_table_but_location(in_template: dict, written: dict) -> None:
     assert template_storage == written_storage
 
 
-@pytest.mark.parametrize(
-    ("resource", "table"),
-    [("GlueTable", NATIONAL), ("GlueStatesTable", STATE)],
-    ids=["national", "state"],
-)
 def export_store(table) -> ExportStore:
     """The table's export with a made-up Glue table and prefix."""
     return ExportStore(
@@ -92,6 +87,11 @@ def export_store(table) -> ExportStore:
     )
 
 
+@pytest.mark.parametrize(
+    ("resource", "table"),
+    [("GlueTable", NATIONAL), ("GlueStatesTable", STATE)],
+    ids=["national", "state"],
+)
 def test_glue_table_in_the_template_is_the_one_the_export_writes(resource, table):
     in_template = template()["Resources"][resource]["Properties"]["TableInput"]
     written = export_store(table).table_input(1, {}, "s3://bucket/prefix/")

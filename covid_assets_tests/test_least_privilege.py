@@ -13,6 +13,11 @@ from typing import Any
 import boto3
 import pytest
 
+from covid_assets.definitions import build_definitions
+from covid_assets.defs.backfills.history_backfill import (
+    HISTORY_BACKFILL,
+    history_backfill_run_config,
+)
 from covid_assets.domain.tables import COUNTY, STATE
 from covid_assets_bench.aws_calls import on_every_aws_call
 from covid_assets_dev.local_stack import LOCAL_STACK_NAME
@@ -244,12 +249,35 @@ def replay_requests(
             use_snapshot(monkeypatch, snapshots_dir, day)
             assert run_daily_job(instance).success, day
         assert sensor_tick(instance).run_requests == []
+        # A backfill of an older national version: it reads the history's files.
+        backfill_one_older_version(instance, snapshots_dir, tmp_path)
         write_sources(NYT_THREE_DAYS.replace(",20,", ",-20,"), JHU_THREE_DAYS)
         assert not run_daily_job(instance, raise_on_error=False).success
     return requests
 
 
 EARLY_MARCH_2020 = dt.datetime(2020, 3, 5, tzinfo=dt.UTC)
+
+
+def backfill_one_older_version(instance: Any, snapshots_dir: Path, folder: Path) -> None:
+    """The 2020-10-09 snapshot's us.csv, as a version NYT committed then, backfilled with its
+    JHU file: older than the history's newest, it is appended, not served."""
+    snapshot = snapshots_dir / "2020-10-09"
+    manifest = folder / "MANIFEST.csv"
+    manifest.write_text(
+        "run_day,nyt_commit,committed_utc\n2020-10-09,d01d5d8,2020-10-09T05:30:00Z\n"
+    )
+    config = history_backfill_run_config(
+        "national",
+        str(manifest),
+        f"{snapshot}/nyt-us.csv",
+        jhu_url=str(snapshot / "jhu-combined.csv"),
+        jhu_published="2020-10-09T05:00:00Z",
+    )
+    job = build_definitions().resolve_job_def(HISTORY_BACKFILL)
+    assert job.execute_in_process(run_config=config, instance=instance).success
+
+
 # The fourth day of STATES_THREE_DAYS, adding up to NYT_FOUR_DAYS's 2020-03-04.
 STATES_FOURTH_DAY = "2020-03-04,Washington,53,28,4\n2020-03-04,Puerto Rico,72,12,0\n"
 COUNTIES_FOURTH_DAY = (
