@@ -79,7 +79,7 @@ SETTINGS: dict[str, Setting] = {
             "COVID_DYNAMODB_WRITERS",
             "4",
             "BatchWriteItem calls (25 items each) in flight at once in a large write, such as a "
-            "first load or the county history backfill; 1 writes one batch after another.",
+            "first load or a backfill; 1 writes one batch after another.",
         ),
         Setting(
             "COVID_S3_BUCKET",

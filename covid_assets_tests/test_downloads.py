@@ -195,7 +195,7 @@ def test_missing_local_file_names_the_path_and_the_setting(tmp_path: Path):
 
 @pytest.mark.parametrize(("retry", "earliest", "latest"), [(1, 0, 120), (2, 120, 240)])
 def test_the_step_retries_wait_as_the_readme_says(monkeypatch, retry, earliest, latest):
-    """README: the first retry 0–2 minutes later, the second 2–4 minutes after that."""
+    """docs/pipeline.md: the first retry 0–2 minutes later, the second 2–4 minutes after that."""
     waits = []
     for jitter in (0.0, 1.0):
         monkeypatch.setattr("dagster._core.definitions.policy.random", lambda jitter=jitter: jitter)

@@ -373,16 +373,18 @@ def test_a_jhu_publication_time_in_the_config_stamps_the_versions(
         assert national_as_of(history, version.sql_time) == csv_merged_days(version.file, jhu)
 
 
-def test_the_readmes_history_backfill_config_is_the_jobs(aws):
-    example = re.search(
+def test_the_readmes_backfill_configs_are_the_jobs(aws):
+    examples = re.findall(
         r"```yaml\n(ops:\n  backfill_history:.*?)```", README.read_text(), re.DOTALL
     )
-    assert example, "README: no history_backfill config"
+    assert len(examples) == 2, "README: a manifest's and a list of files' backfill config"
     job = build_definitions().resolve_job_def(HISTORY_BACKFILL)
-    config = validate_run_config(job, yaml.safe_load(example.group(1)))
-    assert config["ops"]["backfill_history"]["config"]["manifest"] == (
-        "../shared/data/history/nyt-us/MANIFEST.csv"
+    manifest, files = (
+        validate_run_config(job, yaml.safe_load(example))["ops"]["backfill_history"]["config"]
+        for example in examples
     )
+    assert manifest["manifest"] == "../shared/data/history/nyt-us/MANIFEST.csv"
+    assert (files["table"], len(files["files"])) == ("county", 4)
 
 
 def test_a_backfill_of_a_level_that_is_off_fails_saying_which_setting_turns_it_on(

@@ -148,3 +148,75 @@ def test_a_new_source_is_one_declaration():
     )
     assert seen["default"] == "https://example.org/us-territories.csv"
     assert seen["url"] == "https://example.org/us-territories.csv"
+
+
+def test_a_new_level_is_one_declaration():
+    """A level added to the declarations (its source to SOURCES, its table to LEVELS and
+    TABLES), and nothing else, gives its four assets with their checks, its settings, and its
+    Glue table and prefix in the served tables' resource."""
+    probe = textwrap.dedent(
+        """
+        import dataclasses
+        import covid_assets.domain.sources as sources
+        import covid_assets.domain.tables as tables
+
+        TERRITORIES = dataclasses.replace(
+            sources.NYT_STATES,
+            asset="nyt_territories_raw",
+            url_setting="COVID_NYT_TERRITORIES_URL",
+            default_url="https://example.org/us-territories.csv",
+            label="NYT territories file",
+        )
+        TERRITORY = dataclasses.replace(
+            tables.STATE,
+            name="territory",
+            sources=(TERRITORIES,),
+            table_asset="territory_daily_table",
+            history_asset="territory_daily_history",
+            records_asset="territory_dynamodb_records",
+            export_asset="territory_athena_export",
+            glue_table_setting="COVID_GLUE_TERRITORIES_TABLE",
+            glue_table_default="us_territories_daily",
+            export_prefix_setting="COVID_S3_TERRITORIES_PREFIX",
+            export_prefix_default="athena/us_territories_daily/",
+        )
+        sources.SOURCES = (*sources.SOURCES, TERRITORIES)
+        tables.LEVELS = (*tables.LEVELS, TERRITORY)
+        tables.TABLES = (*tables.TABLES, TERRITORY)
+
+        from covid_assets.definitions import defs
+        from covid_assets.settings import SETTINGS
+
+        graph = defs.resolve_asset_graph()
+        for name in TERRITORY.assets:
+            checks = sorted(k.name for k in graph.asset_check_keys if k.asset_key.path == [name])
+            print(f"{name}:", ",".join(checks))
+        print("settings:", SETTINGS["COVID_GLUE_TERRITORIES_TABLE"].default,
+              SETTINGS["COVID_S3_TERRITORIES_PREFIX"].default)
+        served = defs.resources["served"]
+        print("served:", served.glue_tables["territory"], served.export_prefixes["territory"])
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PACKAGE_DIR.parent, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    seen = dict(line.split(": ", 1) for line in result.stdout.splitlines())
+    assert seen["territory_daily_table"] == ",".join(
+        sorted(
+            [
+                "keys_are_present",
+                "keys_are_unique",
+                "counts_are_non_negative_nullable_integers",
+                "states_are_known",
+                "states_sum_to_national_totals",
+            ]
+        )
+    )
+    assert seen["territory_daily_history"] == ""
+    assert seen["territory_dynamodb_records"] == "table_matches_served_table"
+    assert seen["territory_athena_export"] == (
+        "glue_columns_match_parquet_schema,row_count_matches_served_table"
+    )
+    assert seen["settings"] == "us_territories_daily athena/us_territories_daily/"
+    assert seen["served"] == "us_territories_daily athena/us_territories_daily/"

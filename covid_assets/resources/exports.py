@@ -1,21 +1,8 @@
 """A served table's Athena export: Parquet in S3, catalogued in Glue, written so that a reader
-never sees half of it, and read back the way Athena reads it.
-
-Two layouts, chosen by the table's declaration:
-- **one file**: each export goes to a fresh folder under the prefix, and only then does the
-  Glue table's location switch to it, in one UpdateTable call. The folder before it is kept for
-  one more run (a query started just before the switch can finish); older ones are deleted.
-- **partitions** (``ServedTable.export_partitions``; the counties', by state and month): a
-  partition's rows are one file in a version folder of its own
-  (``<prefix>usps=CA/month=2021-03/<version>/part-00000.parquet``), registered as a Glue
-  partition. A run reads only the partitions its table touches, lays the table's rows over
-  what they hold (``transform.lay_over``: a row the table lacks, such as a day that has left
-  the source's window, stays as last exported), writes only those whose content changed and
-  switches them in BatchUpdatePartition.
-
-Either way the Glue table records what it serves: the content hash of the table written (or
-laid) last, its row count, and the key and ETag of the data file written last, which a tick
-checks with one HeadObject.
+never sees half of it (one file switched by one UpdateTable, or partitions switched in
+BatchUpdatePartition), and read back the way Athena reads it. The Glue table records what it
+serves: the content hash of the table written last and its last data file's key and ETag, which
+a tick checks with one HeadObject. See docs/pipeline.md, "Export".
 """
 
 from __future__ import annotations

@@ -1,23 +1,10 @@
 """The serving lock: one run at a time builds and writes what is served, however it started.
 
-The run queue (``max_concurrent_runs: 1``) holds back only the runs it launches; a run started
-outside it (``dagster job execute``, ``dagster asset materialize``, a run in process) is not
-queued. So every step of the pipeline first holds this lock, one item in the DynamoDB table of
-the daily records under a partition key of its own, ``#serving-lock``, which no load reads (they
-query the region ``US``). The item names the run that holds it and since when.
-
-Why every step, from the downloads on, and not only the writes: a step's output is stored per
-asset, not per run (the IO manager keeps one object per asset), so another run's step in between
-could replace the file or the table this run reads next; and the merged table's checks compare
-it with what is served, which must be what this run's load and export then replace. Held from a
-run's first step to its end, two runs never interleave: what is served ends as one run left it,
-complete, and each run was checked against what it replaced.
-
-A run releases the lock when its steps are done: with the in-process executor the definitions
-use, a run's resources are set up once and torn down once, after its last step, also when a step
-failed or was skipped. A run whose process died never releases it; once Dagster has that run as
-ended (or does not know it), the lock is stale and the next run takes it over, on the condition
-that it still names that run, so two waiting runs cannot both take it.
+The run queue holds back only the runs it launches; a run started outside it (``dagster job
+execute``, ``dagster asset materialize``, in process) is not queued. So every step first holds
+this lock, one DynamoDB item under the partition key ``#serving-lock``, from the run's first
+step to its end: a run's step outputs are stored per asset, and its checks compare with what it
+will replace, so no other run may write in between. See docs/pipeline.md, "One run at a time".
 """
 
 import time

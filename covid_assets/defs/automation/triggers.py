@@ -1,16 +1,8 @@
-"""What starts runs and what watches them.
-
-A run starts because something needs doing: the sensor ``covid_sources_sensor`` looks every few
-minutes, and the schedule ``covid_daily_schedule`` once a day at 12:15 UTC, at each source's
-newest file and at what is served (``inspection``). Either starts a run of every asset only when a
-source changed or what is served needs repair, with the reason in the tick and the run's tags;
-otherwise its tick is skipped with the reason, and no run is made. A run launched by hand always
-does the work it is asked for, at the cost of what changed. ``covid_run_failure_alert`` alerts on
-any failed run that no validation alert has explained.
-
-There is no named job. The sensor and the schedule launch Dagster's job of every asset, the one
-the UI's "Materialize all" runs, so every run is a run of the same job: the UI lists them alike
-under Runs, each with the trigger that started it, and no job page shows a job none of them ran.
+"""What starts runs and what watches them: the sensor ``covid_sources_sensor`` and the schedule
+``covid_daily_schedule`` start a run of every asset only when a source changed or what is served
+needs repair (``inspection``), else skip their tick with the reason; ``covid_run_failure_alert``
+alerts on a failed run no validation alert has explained. Both triggers launch Dagster's job of
+every asset, the one "Materialize all" runs, so the UI lists every run alike.
 """
 
 from dagster import (

@@ -1,25 +1,9 @@
-"""The backfill: the job ``history_backfill`` loads an archive of published versions of any
-served table (the nation's, the states' or the counties') into its history, in order, then
-serves the newest: the path of the daily run, version after version.
-
-Each version meets the daily run's checks before anything of it is written
-(``domain.table_checks``: a version the daily run would refuse is refused, naming its file,
-line and column), is appended with the daily run's ``append_version``, and the newest is served
-with the daily run's load (``load_items``) and export (``export_rows``), read back as their
-checks read them.
-
-The versions are either a manifest (``run_day, nyt_commit, committed_utc``, as
-``shared/data/history/*/MANIFEST.csv``), each version's file fetched from the config's
-``file_url`` template and published at its ``committed_utc``; or a list of ``files`` (such as
-NYT's yearly county files), each published at its Last-Modified or modification time. The
-nation's versions are merged with one JHU file, and a level's reconciled with the file of the
-level above of the same commit (``upstream_url``).
-
-Resumable: a version whose object (named by its publication time and its files' hashes) is in
-the history already is skipped, so a run again after a failure appends only what did not get
-in, and the serving writes only what differs. Progress: a log line per version and a
-materialization of the history asset every PROGRESS_EVERY versions (its Events tab), with the
-versions done out of the total.
+"""The backfill: the job ``history_backfill`` loads an archive of versions of any served table
+(a manifest of NYT commits, or a list of files such as the yearly county files) into its
+history, in order, then serves the newest, by the daily run's path: each version meets the daily
+run's checks (``domain.table_checks``) before anything of it is written, is appended with
+``append_version``, and the newest is served with ``load_items`` and ``export_rows``. Resumable:
+a version the history holds is skipped. See docs/pipeline.md, "Backfill".
 """
 
 import csv

@@ -1,16 +1,8 @@
 """The history assets, ``merged_daily_history``, ``state_daily_history`` and
-``county_daily_history`` (declared in ``domain.tables``): the append-only record of every
-published version of a served table (``domain.history``, ``resources.histories``).
-
-A history asset sits between its table and the assets that serve it: it appends the version's
-new and changed rows, then hands on what to serve (``PublishedTable``: the newest version's
-table and the history's revisions). A version older than the newest one in the history (a stale
-copy, a version loaded late) only adds to the history what it lacks: the assets downstream then
-serve the newest version again, so what is served is never replaced by an older version. The
-newest version is read from the history's Glue table each run, not from the run's memory.
-
-``append_version`` is the one way a version gets into a history: the asset calls it for the
-run's version, the backfill for each version of an archive.
+``county_daily_history`` (declared in ``domain.tables``): each appends a table's version to its
+append-only history and hands on what to serve, the newest version's table and the history's
+revisions. ``append_version`` is the one way a version gets into a history, for the daily run
+and the backfill alike. See docs/pipeline.md, "History".
 """
 
 from collections.abc import Callable
