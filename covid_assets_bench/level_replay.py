@@ -51,7 +51,7 @@ EXPECTED_REVISIONS = {
 
 
 def level_assets(level: ServedTable) -> list[str]:
-    reconciled_with = [level.reconciliation.against, level.source.asset]
+    reconciled_with = [level.level.reconciliation.against.asset, level.source.asset]
     return [*reconciled_with, *level.assets]
 
 

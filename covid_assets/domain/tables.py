@@ -127,11 +127,6 @@ class ServedTable:
         """The table's assets from its table on: the table, its history, load and export."""
         return [self.table_asset, self.history_asset, self.records_asset, self.export_asset]
 
-    @property
-    def serving_assets(self) -> list[str]:
-        """The assets that write what users read of the table."""
-        return [self.records_asset, self.export_asset]
-
     def reconciliation_problems(self, table: pd.DataFrame, upstream: pd.DataFrame) -> list[Problem]:
         """Where the level's rows do not add up to the level above's (``upstream``: that
         level's raw file). The level above covers every day; a window is held to its own."""
