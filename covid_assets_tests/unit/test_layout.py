@@ -1,5 +1,6 @@
 """The shape of the package: modules import each other in one direction, and a source is one
-declaration."""
+declaration. The shape of the tests: each module in one tier's folder with that tier's marker,
+none importing the benchmark or Dagster's private modules."""
 
 import ast
 import subprocess
@@ -14,6 +15,12 @@ from covid_assets_dev.local_stack import PROJECT_ROOT
 pytestmark = pytest.mark.unit
 
 PACKAGE_DIR = PROJECT_ROOT / "covid_assets"
+TESTS_DIR = PROJECT_ROOT / "covid_assets_tests"
+DEV_DIR = PROJECT_ROOT / "covid_assets_dev"
+TIERS = ("unit", "integration", "system")
+PYTEST_COLLECT = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+# The one function outside the package allowed Dagster's private API (see its module).
+PRIVATE_DAGSTER_USE = (DEV_DIR / "freshness.py", "record_freshness_state")
 # Libraries that reach Dagster or AWS: the pure domain code imports none of them.
 DAGSTER_OR_AWS = {"dagster", "dagster_aws", "boto3", "botocore", "requests", "duckdb"}
 
@@ -154,3 +161,108 @@ def test_a_new_source_is_one_declaration():
     )
     assert seen["default"] == "https://example.org/us-territories.csv"
     assert seen["url"] == "https://example.org/us-territories.csv"
+
+
+def every_test_module() -> list[Path]:
+    """Every test module under covid_assets_tests/, whatever its folder."""
+    return sorted(TESTS_DIR.rglob("test_*.py"))
+
+
+def tier_marks(path: Path) -> list[str]:
+    """Every ``pytest.mark.<tier>`` the module names, wherever it names it."""
+    return [
+        node.attr
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr in TIERS
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "mark"
+    ]
+
+
+def module_mark_tiers(path: Path) -> list[str]:
+    """The tiers of the marks in the module's ``pytestmark`` (one mark or a list of them)."""
+    [assignment] = [
+        node
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.Assign)
+        and [getattr(target, "id", None) for target in node.targets] == ["pytestmark"]
+    ] or [None]
+    if assignment is None:
+        return []
+    marks = assignment.value.elts if isinstance(assignment.value, ast.List) else [assignment.value]
+    return [mark.attr for mark in marks if isinstance(mark, ast.Attribute) and mark.attr in TIERS]
+
+
+def imported_roots(tree: ast.AST) -> set[str]:
+    """The full dotted names a module's imports name (``from a.b import c`` as ``a.b``)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def private_dagster_names(tree: ast.AST) -> set[str]:
+    """Dagster's private modules the tree imports or names in a string (as a patch target)."""
+    names = {name for name in imported_roots(tree) if name.split(".")[0].startswith("dagster")}
+    names |= {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+    return {name for name in names if name.startswith("dagster") and "._" in name}
+
+
+def test_every_test_module_is_in_one_tier_folder_and_carries_its_marker():
+    assert every_test_module(), TESTS_DIR
+    for path in every_test_module():
+        tier = path.parent.name
+        assert path.parent.parent == TESTS_DIR, path
+        assert tier in TIERS, path
+        assert (path.parent / "__init__.py").is_file(), path
+        assert module_mark_tiers(path) == [tier], f"{path}: pytestmark = pytest.mark.{tier}"
+        assert tier_marks(path) == [tier], f"{path}: a tier mark besides its pytestmark"
+
+
+def test_every_collected_test_carries_exactly_one_tier_marker():
+    pairs = [f"{a} and {b}" for n, a in enumerate(TIERS) for b in TIERS[n + 1 :]]
+    in_no_tier_or_in_two = " or ".join([f"not ({' or '.join(TIERS)})", *pairs])
+    collected = subprocess.run(
+        [*PYTEST_COLLECT, "-m", in_no_tier_or_in_two],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    # pytest exits 5 when nothing is collected: no test is in no tier or in two.
+    assert collected.returncode == 5, collected.stdout[-3000:] + collected.stderr[-3000:]
+
+
+def test_no_test_module_imports_the_benchmark():
+    """The tests run the benchmark as a process (system/test_benchmark.py) and share code with
+    it through covid_assets_dev, which does not import it either."""
+    for path in [*TESTS_DIR.rglob("*.py"), *DEV_DIR.rglob("*.py")]:
+        roots = {name.split(".")[0] for name in imported_roots(ast.parse(path.read_text()))}
+        assert "covid_assets_bench" not in roots, path
+
+
+def test_no_test_module_uses_dagsters_private_modules():
+    for path in TESTS_DIR.rglob("*.py"):
+        assert private_dagster_names(ast.parse(path.read_text())) == set(), path
+
+
+def test_the_developer_tooling_uses_dagsters_private_api_in_one_function_only():
+    path, function = PRIVATE_DAGSTER_USE
+    for module in DEV_DIR.rglob("*.py"):
+        tree = ast.parse(module.read_text())
+        allowed = [
+            node
+            for node in tree.body
+            if module == path and isinstance(node, ast.FunctionDef) and node.name == function
+        ]
+        outside = set(private_dagster_names(tree)) - {
+            name for node in allowed for name in private_dagster_names(node)
+        }
+        assert outside == set(), module
