@@ -24,15 +24,12 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import boto3
 from dagster import (
     BetaWarning,
     DagsterInstance,
     RunsFilter,
-    build_schedule_context,
-    build_sensor_context,
 )
 
 from covid_assets.definitions import build_definitions
@@ -41,7 +38,6 @@ from covid_assets.domain.reading import read_csv_text
 from covid_assets.domain.tables import LEVELS
 from covid_assets.domain.transform import merge_daily
 from covid_assets.settings import SETTINGS
-from covid_assets_bench.aws_calls import recorded_calls
 from covid_assets_bench.baseline import create_baseline_table, load_like_the_original, merged_table
 from covid_assets_bench.county_scale import (
     PARALLEL_WRITERS,
@@ -56,21 +52,18 @@ from covid_assets_bench.county_scale import (
     print_next_days,
     use_county_files,
 )
-from covid_assets_bench.empty_job import EMPTY_JOB
-from covid_assets_bench.figures import RunFigures, add_run_events, figures_from_calls, ratio
 from covid_assets_bench.multiprocess_definitions import MULTIPROCESS_JOB
-from covid_assets_bench.run_worker import scheduled_run
-from covid_assets_bench.table import heading, row
-from covid_assets_bench.targets import (
-    Target,
-    exactly,
-    print_targets,
-    process_targets,
-    revision_targets,
-    scenario_targets,
-    tick_targets,
+from covid_assets_bench.table import heading, print_targets, row
+from covid_assets_dev.aws_calls import recorded_calls
+from covid_assets_dev.empty_job import EMPTY_JOB
+from covid_assets_dev.figures import (
+    RunFigures,
+    add_run_events,
+    figures_from_calls,
+    median_ratio,
+    ratio,
 )
-from covid_assets_bench.web_sources import ServedFolder, served_folder
+from covid_assets_dev.history_backfill import QUIET_RUN
 from covid_assets_dev.local_stack import (
     EMULATOR_CREDENTIALS,
     PROJECT_ROOT,
@@ -78,6 +71,17 @@ from covid_assets_dev.local_stack import (
     prepare_dagster_home,
     provision,
 )
+from covid_assets_dev.run_worker import run_worker_command
+from covid_assets_dev.targets import (
+    Target,
+    exactly,
+    process_targets,
+    revision_targets,
+    scenario_targets,
+    tick_targets,
+)
+from covid_assets_dev.ticks import evaluate
+from covid_assets_dev.web_sources import ServedFolder, served_folder
 
 SNAPSHOTS_DIR = PROJECT_ROOT.parent / "shared" / "data" / "snapshots"
 HISTORY_DIR = PROJECT_ROOT.parent / "shared" / "data" / "history"
@@ -85,11 +89,8 @@ HISTORY_DIR = PROJECT_ROOT.parent / "shared" / "data" / "history"
 REVISION_DAYS = ("2020-05-07", "2020-05-08")
 BASELINE_TABLE = "covid_daily_original_baseline"
 JOB = ALL_ASSETS_JOB
-# The run's own log lines would bury the tables; failures still show, and the figures come
-# from the instance's event log, which keeps every event whatever the console shows.
 # Resetting an emulator that holds a county history of a million items takes tens of seconds.
 RESET_TIMEOUT_SECONDS = 120
-QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 NEXT_DAY_PROCESS = "next day (2021-03-15)"
 NO_CHANGE_PROCESS = "no-change day, run by hand (2021-03-15 again)"
 EMPTY_JOB_PROCESS = "Dagster's floor: an empty job"
@@ -145,37 +146,16 @@ class TickFigures:
     skip_reason: str | None
 
 
-def evaluate(instance: DagsterInstance, name: str, cursor: str | None = None) -> tuple[Any, float]:
-    """One evaluation of the schedule or the sensor ``name`` (from a sensor's ``cursor``), as the
-    daemon's code server makes it, and the seconds the evaluation itself took (the definitions
-    are loaded there already)."""
-    defs = build_definitions()
-    if name == "covid_daily_schedule":
-        context = build_schedule_context(
-            instance=instance, resources=defs.resources, repository_def=defs.get_repository_def()
-        )
-        definition = defs.resolve_schedule_def(name)
-    else:
-        context = build_sensor_context(
-            instance=instance, definitions=defs, resources=defs.resources, cursor=cursor
-        )
-        definition = defs.resolve_sensor_def(name)
-    with context:
-        started = time.perf_counter()
-        data = definition.evaluate_tick(context)
-        return data, time.perf_counter() - started
-
-
 def evaluate_tick(instance: DagsterInstance, web: ServedFolder, name: str) -> TickFigures:
     """``evaluate``, with every AWS call and HTTP answer of the evaluation recorded."""
     web.answers.clear()
     with recorded_calls() as calls:
-        data, seconds = evaluate(instance, name)
+        tick, seconds = evaluate(instance, name)
     return TickFigures(
         figures_from_calls(calls, seconds),
         web.statuses,
-        len(data.run_requests or []),
-        data.skip_message,
+        len(tick.run_requests),
+        tick.skip_reason,
     )
 
 
@@ -238,10 +218,10 @@ def timed_process(command: list[str]) -> float:
 def pipeline_process(
     snapshot: Snapshot, module: str = "covid_assets.code_location", job: str = JOB
 ) -> float:
-    """The daily job's run worker, started as a scheduled run starts it (see scheduled_run)."""
+    """The daily job's run in a process of its own, as a run launcher starts one
+    (``run_worker_command``), on the instance at DAGSTER_HOME."""
     snapshot.use()
-    with DagsterInstance.get() as instance:
-        return timed_process(scheduled_run(instance, module, job).get_command_args())
+    return timed_process(run_worker_command(module, job))
 
 
 def latest_run_figures(job: str, process_seconds: float) -> RunFigures:
@@ -517,7 +497,7 @@ def whole_process_times(snapshots_dir: Path) -> dict[str, tuple[float, float]]:
         )
     }
     processes[EMPTY_JOB_PROCESS] = (
-        pipeline_process(next_day, "covid_assets_bench.empty_job", EMPTY_JOB),
+        pipeline_process(next_day, "covid_assets_dev.empty_job", EMPTY_JOB),
         baseline_process(next_day),
     )
     return processes
@@ -534,11 +514,6 @@ def whole_process_rounds(
         for name, seconds in whole_process_times(snapshots_dir).items():
             measured.setdefault(name, []).append(seconds)
     return measured
-
-
-def median_ratio(rounds: list[tuple[float, float]]) -> float:
-    """The median over rounds of pipeline/baseline, each pair measured back to back."""
-    return statistics.median(ratio(pipeline, baseline) for pipeline, baseline in rounds)
 
 
 def print_whole_processes(processes: dict[str, list[tuple[float, float]]]) -> None:

@@ -13,8 +13,8 @@ from dagster import AssetSelection, Definitions, define_asset_job
 
 from covid_assets.code_location import defs as project_defs
 from covid_assets.domain.tables import COUNTY, STATE
-from covid_assets_bench.aws_calls import CallCounts, on_every_aws_call
 from covid_assets_bench.county_scale import CALLS_FILE_SETTING, COUNTY_LEVEL_JOB
+from covid_assets_dev.aws_calls import CallCounts, on_every_aws_call
 
 if calls_file := os.environ.get(CALLS_FILE_SETTING):
     counts = CallCounts()

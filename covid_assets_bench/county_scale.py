@@ -33,9 +33,11 @@ from covid_assets.defs.backfills.history_backfill import (
 from covid_assets.defs.provenance import latest_materialization
 from covid_assets.domain.tables import COUNTY, STATE
 from covid_assets.resources.dynamodb import DYNAMODB_BATCH_SIZE
-from covid_assets_bench.aws_calls import CallCounts, on_every_aws_call
-from covid_assets_bench.run_worker import scheduled_run
-from covid_assets_bench.synthetic_counties import (
+from covid_assets_bench.table import heading, row
+from covid_assets_dev.aws_calls import CallCounts, on_every_aws_call
+from covid_assets_dev.local_stack import PROJECT_ROOT
+from covid_assets_dev.run_worker import run_worker_command
+from covid_assets_dev.synthetic_counties import (
     WINDOW_DAYS,
     next_day,
     real_counties,
@@ -43,9 +45,7 @@ from covid_assets_bench.synthetic_counties import (
     write_csv,
     write_history_files,
 )
-from covid_assets_bench.table import heading, row
-from covid_assets_bench.targets import Target, exactly
-from covid_assets_dev.local_stack import PROJECT_ROOT
+from covid_assets_dev.targets import Target, exactly
 
 SCALES = {"small": 130, "full": 1100}  # days of synthetic history
 REVISED = 65  # county-days of the next window revised, as in a real NYT day
@@ -168,11 +168,9 @@ def measured_process(command: list[str], environment: dict[str, str]) -> tuple[f
 
 
 def measured_run(module: str, job: str, **settings: str) -> tuple[float, int]:
-    """``measured_process`` of a run of ``job``, started as the daemon starts a scheduled one,
-    with these settings added to the worker's environment."""
-    with DagsterInstance.get() as instance:
-        command = scheduled_run(instance, module, job).get_command_args()
-    return measured_process(command, {**os.environ, **settings})
+    """``measured_process`` of a run of ``job`` in a process of its own, as a run launcher starts
+    one (``run_worker_command``), with these settings added to its environment."""
+    return measured_process(run_worker_command(module, job), {**os.environ, **settings})
 
 
 def county_next_day_process(workdir: Path) -> ProcessFigures:

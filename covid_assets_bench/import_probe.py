@@ -22,7 +22,7 @@ def main() -> None:
 
     sys.addaudithook(audit)
     # botocore would be imported by the definitions anyway; the recorder needs it first.
-    from covid_assets_bench.aws_calls import recorded_calls
+    from covid_assets_dev.aws_calls import recorded_calls
 
     with recorded_calls() as calls:
         import covid_assets.code_location  # noqa: F401

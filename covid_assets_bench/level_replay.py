@@ -24,9 +24,12 @@ from dagster import AssetKey, DagsterInstance
 
 from covid_assets.definitions import build_definitions
 from covid_assets.domain.tables import COUNTY, STATE, ServedTable
-from covid_assets_bench.aws_calls import recorded_calls
-from covid_assets_bench.benchmark import QUIET_RUN, use_fresh_emulator_account
-from covid_assets_bench.real_files import (
+from covid_assets_bench.benchmark import use_fresh_emulator_account
+from covid_assets_bench.table import heading, row
+from covid_assets_dev.aws_calls import recorded_calls
+from covid_assets_dev.history_backfill import QUIET_RUN
+from covid_assets_dev.local_stack import moto_server
+from covid_assets_dev.real_files import (
     PlaceDay,
     csv_place_rows,
     expected_items,
@@ -37,8 +40,6 @@ from covid_assets_bench.real_files import (
     with_partitions,
     written_keys,
 )
-from covid_assets_bench.table import heading, row
-from covid_assets_dev.local_stack import moto_server
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 ReplayedDay = tuple[str, Path, Path]  # the day, its level file, the national file beside it

@@ -115,8 +115,16 @@ def prepare_dagster_home() -> Path:
 
 
 def dagster_command(*arguments: str) -> list[str]:
+    """``dagster ARGUMENTS`` with this environment's Dagster."""
     executable = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
     return [executable, *arguments]
+
+
+def dagster_daemon_command(*arguments: str) -> list[str]:
+    """``dagster-daemon ARGUMENTS`` with this environment's Dagster (``run -w workspace.yaml``
+    runs the schedules, the sensors, the run queue and the freshness evaluation)."""
+    executable = shutil.which("dagster-daemon", path=str(Path(sys.executable).parent))
+    return [executable or "dagster-daemon", *arguments]
 
 
 def run_until_stopped(command: list[str]) -> int:

@@ -2,7 +2,6 @@
 source snapshots, a test instance, source files written on the fly, and an alert inbox. Shared
 helpers that are not fixtures live in ``helpers``."""
 
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,14 +9,15 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, instance_for_test
 
-from covid_assets_bench.web_sources import ServedFolder
 from covid_assets_dev.local_stack import moto_server
+from covid_assets_dev.web_sources import ServedFolder
 from covid_assets_tests.fault_proxy import FaultProxy
 from covid_assets_tests.helpers import (
     SNAPSHOTS_DIR,
     AlertInbox,
     EmulatedAws,
     blank_emulated_account,
+    subscribed_alert_inbox,
     use_sources,
     web_sources_in,
 )
@@ -78,15 +78,7 @@ def write_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture
 def alert_inbox(aws: EmulatedAws) -> AlertInbox:
-    sqs = aws.client("sqs")
-    queue_url = sqs.create_queue(QueueName="alert-inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    aws.client("sns").subscribe(
-        TopicArn=os.environ["COVID_SNS_TOPIC_ARN"], Protocol="sqs", Endpoint=queue_arn
-    )
-    return AlertInbox(sqs, queue_url)
+    return subscribed_alert_inbox(aws)
 
 
 @pytest.fixture

@@ -6,17 +6,18 @@ import datetime as dt
 import functools
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
-import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pandas as pd
 import pyarrow as pa
 import pytest
 import requests
@@ -26,26 +27,19 @@ from dagster import (
     AssetKey,
     DagsterInstance,
     ExecuteInProcessResult,
-    RunRequest,
 )
-from dagster._core.remote_origin import InProcessCodeLocationOrigin
-from dagster._core.test_utils import freeze_time
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from dagster._core.workspace.context import WorkspaceProcessContext
-from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
-from dagster._daemon.freshness import FreshnessDaemon
 
 from covid_assets.definitions import build_definitions
-from covid_assets.defs.automation.freshness import assets_with_freshness_policy
+from covid_assets.domain.reading import read_csv_text
 from covid_assets.domain.tables import LEVELS, TABLES, ServedTable
 from covid_assets.resources.exports import read_glue_export
 from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.s3 import S3BucketResource
 from covid_assets.resources.served_tables import ServedTablesResource
 from covid_assets.settings import SETTINGS
-from covid_assets_bench.benchmark import evaluate
-from covid_assets_bench.web_sources import ServedFolder, served_folder
 from covid_assets_dev.local_stack import EMULATOR_CREDENTIALS, provision
+from covid_assets_dev.ticks import TickResult, evaluate
+from covid_assets_dev.web_sources import ServedFolder, served_folder
 
 SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 SNAPSHOTS_DIR = SHARED_DATA_DIR / "snapshots"
@@ -76,6 +70,8 @@ LINEAGE = {
     "athena_export": {"merged_daily_history"},
     "dashboard": {"athena_export", "merged_daily_history"},
 }
+# What the national pipeline serves: each carries the freshness policy.
+SERVED_ASSETS = {"dynamodb_records", "athena_export", "dashboard"}
 # The state level's assets, when it is on; the dashboard then draws the states too.
 STATE_LINEAGE = {
     "nyt_states_raw": set(),
@@ -367,6 +363,20 @@ class AlertInbox:
         return received
 
 
+def subscribed_alert_inbox(aws: EmulatedAws) -> AlertInbox:
+    """An SQS queue subscribed to the pipeline's SNS topic (COVID_SNS_TOPIC_ARN), to read what
+    the pipeline publishes from then on."""
+    sqs = aws.client("sqs")
+    queue_url = sqs.create_queue(QueueName="alert-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    aws.client("sns").subscribe(
+        TopicArn=os.environ["COVID_SNS_TOPIC_ARN"], Protocol="sqs", Endpoint=queue_arn
+    )
+    return AlertInbox(sqs, queue_url)
+
+
 # Two modification times a day apart, for files served over HTTP.
 DAY_ONE, DAY_TWO = 1_600_000_000, 1_600_086_400
 
@@ -393,49 +403,93 @@ def stored_output_path(instance: DagsterInstance, asset: str) -> Path:
     return Path(instance.storage_directory()) / AssetKey(asset).path[-1]
 
 
-@dataclass(frozen=True)
-class Tick:
-    """What one evaluation of the sensor or the schedule decided."""
-
-    run_requests: list[RunRequest]
-    skip_reason: str | None
-    asset_events: list[Any]
-
-
-def sensor_tick(instance: DagsterInstance) -> Tick:
+def sensor_tick(instance: DagsterInstance) -> TickResult:
     """One evaluation of covid_sources_sensor, as the daemon makes it."""
-    data, _ = evaluate(instance, "covid_sources_sensor")
-    return Tick(list(data.run_requests or []), data.skip_message, list(data.asset_events or []))
+    return evaluate(instance, "covid_sources_sensor")[0]
 
 
-def schedule_tick(instance: DagsterInstance) -> Tick:
+def schedule_tick(instance: DagsterInstance) -> TickResult:
     """One evaluation of covid_daily_schedule, as the daemon makes it at 12:15 UTC."""
-    data, _ = evaluate(instance, "covid_daily_schedule")
-    return Tick(list(data.run_requests or []), data.skip_message, [])
-
-
-def freshness_states(instance: DagsterInstance, at: dt.datetime) -> dict[str, str]:
-    """One iteration of Dagster's freshness daemon, as if at ``at``: each asset with a freshness
-    policy, by name, with the state the daemon recorded (``PASS``, ``FAIL``...)."""
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(module_name="covid_assets.code_location", attribute="defs"),
-        location_name="covid_assets",
-    )
-    with (
-        # Dagster's own snapshot of a schedule reads a property it has deprecated.
-        warnings.catch_warnings(action="ignore", category=DeprecationWarning),
-        WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace,
-        freeze_time(at),
-    ):
-        list(FreshnessDaemon().run_iteration(workspace))
-    watched = assets_with_freshness_policy(build_definitions().get_repository_def())
-    return {
-        key.to_user_string(): record.freshness_state.value
-        for key, record in instance.get_freshness_state_records(watched).items()
-    }
+    return evaluate(instance, "covid_daily_schedule")[0]
 
 
 def freshness_alert_tick(instance: DagsterInstance, cursor: str | None) -> tuple[str, str | None]:
     """One evaluation of covid_freshness_alert from ``cursor``: its skip reason and new cursor."""
-    data, _ = evaluate(instance, "covid_freshness_alert", cursor)
-    return data.skip_message, data.cursor
+    tick, _ = evaluate(instance, "covid_freshness_alert", cursor)
+    return tick.skip_reason, tick.cursor
+
+
+NYT_HEADER = "date,cases,deaths"
+
+
+JHU_HEADER = "Date,Country/Region,Province/State,Confirmed,Recovered,Deaths"
+
+
+def raw_table(*lines: str) -> pd.DataFrame:
+    """A raw table as the reading module reads one: text cells, indexed by line number."""
+    return read_csv_text("\n".join(lines).encode())
+
+
+def nyt(*rows: str) -> pd.DataFrame:
+    return raw_table(NYT_HEADER, *rows)
+
+
+def jhu(*rows: str) -> pd.DataFrame:
+    return raw_table(JHU_HEADER, *rows)
+
+
+def export_rows(cases: list[int], deaths: list[int], recovered: list[int]) -> pd.DataFrame:
+    """An export as read back from Parquet: consecutive days from 2020-12-10, dates as dates."""
+    start = dt.date(2020, 12, 10)
+    return pd.DataFrame(
+        {
+            "date": [start + dt.timedelta(days=day) for day in range(len(cases))],
+            "cases": cases,
+            "deaths": deaths,
+            "recovered": recovered,
+        }
+    )
+
+
+def state_rows(cases_by_state: dict[str, list[int | None]]) -> pd.DataFrame:
+    """A state export as read back: consecutive days from 2020-12-01 for each state, in the
+    order given (a None is a blank count)."""
+    start = dt.date(2020, 12, 1)
+    return pd.DataFrame(
+        [
+            {"date": start + dt.timedelta(days=day), "state": state, "cases": cases}
+            for state, counts in cases_by_state.items()
+            for day, cases in enumerate(counts)
+        ]
+    )
+
+
+def history_rows(rows: list[tuple[str, str, int, int]]) -> pd.DataFrame:
+    """A national history as read back: (valid_from, date, cases, deaths) per row, in any order,
+    counts as nullable integers as the history's Parquet has them, recovered 0."""
+    return pd.DataFrame(
+        {
+            "date": [dt.date.fromisoformat(date) for _, date, _, _ in rows],
+            "cases": pd.array([cases for *_, cases, _ in rows], dtype="Int64"),
+            "deaths": pd.array([deaths for *_, deaths in rows], dtype="Int64"),
+            "recovered": pd.array([0] * len(rows), dtype="Int64"),
+            "valid_from": pd.to_datetime(
+                [valid_from for valid_from, *_ in rows], format="ISO8601"
+            ).as_unit("ms"),
+            "nyt_sha256": "0" * 64,
+        }
+    )
+
+
+SVG_IMAGE = re.compile(r"!\[([^\]]+)\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)")
+
+
+def run_messages(instance: DagsterInstance, run_id: str) -> list[str]:
+    return [entry.user_message for entry in instance.all_logs(run_id)]
+
+
+def freshness_states(instance: DagsterInstance, assets: Iterable[str]) -> dict[str, str]:
+    """Each asset's freshness state as Dagster's freshness daemon last recorded it (``PASS``,
+    ``FAIL``, ``UNKNOWN``...); an asset it has not evaluated yet is left out."""
+    records = instance.get_freshness_state_records([AssetKey(name) for name in assets])
+    return {key.to_user_string(): record.freshness_state.value for key, record in records.items()}

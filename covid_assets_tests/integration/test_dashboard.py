@@ -1,0 +1,416 @@
+"""The dashboard asset against the moto server: what it reads, what it writes, what it shows.
+
+Most tests write an export the way ``athena_export`` does (its Parquet and Glue table input), and
+for the states the state level's export, and materialize the dashboard alone; one runs the whole
+daily job on a real snapshot, and a few replay real national versions served over HTTP for the
+revisions and the charts "as published on" a day.
+"""
+
+import base64
+import csv
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pytest
+from dagster import DagsterInstance, materialize
+
+from covid_assets.definitions import build_definitions
+from covid_assets.defs.dashboard.dashboard import (
+    DASHBOARD_KEY,
+    as_published_page_key,
+    build_dashboard,
+)
+from covid_assets.domain.tables import NATIONAL, STATE, ServedTable
+from covid_assets.resources.exports import PARQUET_FILE_NAME, ExportUnreadableError, parquet_bytes
+from covid_assets_dev.real_files import ManifestVersion, csv_merged_days, manifest_versions
+from covid_assets_dev.web_sources import served_folder
+from covid_assets_tests.helpers import (
+    JHU_PUBLISHED,
+    NATIONAL_HISTORY_DIR,
+    SVG_IMAGE,
+    MergedDays,
+    blank_emulated_account,
+    materialization_metadata,
+    run_daily_job,
+    served_tables,
+    state_rows,
+    use_level_source,
+    use_snapshot,
+    use_sources,
+)
+
+pytestmark = pytest.mark.integration
+
+EXPORT_FOLDER = "athena/us_daily/test-export/"
+STATE_EXPORT_FOLDER = "athena/us_states_daily/test-export/"
+
+# Three days: cases revised down on the last, and recovered no longer reported on it.
+THREE_DAYS = pd.DataFrame(
+    {
+        "date": [dt.date(2020, 12, 12), dt.date(2020, 12, 13), dt.date(2020, 12, 14)],
+        "cases": [100, 120, 110],
+        "deaths": [1, 2, 3],
+        "recovered": [50, 60, 0],
+    }
+)
+
+
+def write_export(aws, table: pd.DataFrame, folder: str = EXPORT_FOLDER) -> str:
+    """Put ``table`` where athena_export would, and point the Glue table at it."""
+    aws.client("s3").put_object(
+        Bucket=aws.bucket,
+        Key=folder + PARQUET_FILE_NAME,
+        Body=parquet_bytes(table, NATIONAL.export_schema),
+    )
+    location = f"s3://{aws.bucket}/{folder}"
+    served = served_tables(aws)
+    served.glue.ensure_database()
+    served.glue.put_table(served.export(NATIONAL).table_input(len(table), {}, location))
+    return location
+
+
+def write_state_export(aws, table: pd.DataFrame) -> None:
+    """Put ``table`` where state_athena_export would, and point its Glue table at it."""
+    schema = STATE.export_schema
+    aws.client("s3").put_object(
+        Bucket=aws.bucket,
+        Key=STATE_EXPORT_FOLDER + PARQUET_FILE_NAME,
+        # The dashboard reads only date, state and cases.
+        Body=parquet_bytes(table.assign(fips=None, deaths=None), schema),
+    )
+    location = f"s3://{aws.bucket}/{STATE_EXPORT_FOLDER}"
+    served = served_tables(aws)
+    served.glue.ensure_database()
+    served.glue.put_table(served.export(STATE).table_input(len(table), {}, location))
+
+
+def materialize_dashboard(instance, levels: Sequence[ServedTable] = (), as_published_on: str = ""):
+    return materialize(
+        [build_dashboard(levels)],
+        resources=build_definitions().resources,
+        instance=instance,
+        raise_on_error=False,
+        run_config={"ops": {"dashboard": {"config": {"as_published_on": as_published_on}}}},
+    )
+
+
+@pytest.fixture
+def with_states(aws, instance, monkeypatch):
+    """The dashboard's metadata after drawing THREE_DAYS and two weeks of two states, with the
+    state level on."""
+    use_level_source(monkeypatch, STATE, "unused-by-the-dashboard.csv")
+    write_export(aws, THREE_DAYS)
+    write_state_export(aws, state_rows({"Utah": [0, *[70] * 7, *[140] * 7], "Ohio": [0] * 15}))
+    return materialization_metadata(materialize_dashboard(instance, [STATE]), "dashboard")
+
+
+@pytest.fixture
+def three_days(aws, instance):
+    """The dashboard's metadata after drawing THREE_DAYS."""
+    write_export(aws, THREE_DAYS)
+    return materialization_metadata(materialize_dashboard(instance), "dashboard")
+
+
+def dashboard_page(aws, key: str = DASHBOARD_KEY) -> tuple[str, str]:
+    page = aws.client("s3").get_object(Bucket=aws.bucket, Key=key)
+    return page["Body"].read().decode(), page["ContentType"]
+
+
+def failure_error(result):
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    return failure.step_failure_data.error
+
+
+def failure_cause(result):
+    return failure_error(result).cause
+
+
+def test_html_page_is_written_to_the_bucket_and_named_in_the_metadata(aws, three_days):
+    text, content_type = dashboard_page(aws)
+    assert content_type == "text/html; charset=utf-8"
+    assert text.startswith("<!DOCTYPE html>")
+    assert three_days["html_page"] == f"s3://{aws.bucket}/{DASHBOARD_KEY}"
+
+
+def test_metadata_embeds_the_four_charts_as_markdown_svg_images(three_days):
+    images = SVG_IMAGE.findall(three_days["dashboard"])
+    assert len(images) == 4
+    assert all(base64.b64decode(svg).startswith(b"<svg") for _, svg in images)
+
+
+def test_metadata_names_the_export_read_and_the_quirks_drawn(aws, three_days):
+    assert three_days["export_location"] == f"s3://{aws.bucket}/{EXPORT_FOLDER}"
+    assert (three_days["days"], three_days["last_date"]) == (3, "2020-12-14")
+    assert three_days["recovered_last_reported"] == "2020-12-13"
+    assert three_days["days_with_negative_new_cases"] == 1
+
+
+def test_metadata_has_the_last_days_totals_and_changes_as_numbers(three_days):
+    figures = ("cases", "deaths", "new_cases", "new_deaths")
+    assert [three_days[name] for name in figures] == [110, 3, -10, 1]
+
+
+def test_page_states_the_headline_figures(aws, three_days):
+    text, _ = dashboard_page(aws)
+    assert "<strong>110</strong> cases in total to 2020-12-14" in text
+    assert "<strong>60</strong> recovered to 2020-12-13, the last day reported" in text
+
+
+def test_with_the_state_level_off_the_dashboard_draws_no_states(aws, three_days):
+    assert three_days["states_drawn"] == 0
+    assert "by state" not in dashboard_page(aws)[0]
+
+
+def test_with_the_state_level_on_the_page_and_the_metadata_show_the_states_panel(aws, with_states):
+    assert with_states["states_drawn"] == 2
+    images = SVG_IMAGE.findall(with_states["dashboard"])
+    assert [title for title, _ in images][-1] == "Daily new cases by state"
+    text, _ = dashboard_page(aws)
+    assert '<figure aria-label="Daily new cases by state" class="wide">' in text
+    assert "Utah: 10 a day in the week to 2020-12-15" in text
+
+
+def test_with_the_state_level_on_and_no_state_export_the_dashboard_says_what_to_run(
+    aws, instance, monkeypatch
+):
+    use_level_source(monkeypatch, STATE, "unused-by-the-dashboard.csv")
+    write_export(aws, THREE_DAYS)
+    cause = failure_cause(materialize_dashboard(instance, [STATE]))
+    assert (
+        "covid.us_states_daily does not exist; materialize state_athena_export first"
+        in cause.message
+    )
+
+
+def test_dashboard_reads_the_folder_the_glue_table_points_at(aws, instance):
+    write_export(aws, THREE_DAYS.head(2), folder="athena/us_daily/elsewhere/")
+    aws.client("s3").put_object(
+        Bucket=aws.bucket,
+        Key=EXPORT_FOLDER + PARQUET_FILE_NAME,
+        Body=parquet_bytes(THREE_DAYS, NATIONAL.export_schema),
+    )
+    metadata = materialization_metadata(materialize_dashboard(instance), "dashboard")
+    assert metadata["last_date"] == "2020-12-13"
+
+
+def test_every_data_file_at_the_location_is_read(aws, instance):
+    write_export(aws, THREE_DAYS.head(2))
+    aws.client("s3").put_object(
+        Bucket=aws.bucket,
+        Key=EXPORT_FOLDER + "part-00001.parquet",
+        Body=parquet_bytes(THREE_DAYS.tail(1), NATIONAL.export_schema),
+    )
+    metadata = materialization_metadata(materialize_dashboard(instance), "dashboard")
+    assert (metadata["days"], metadata["last_date"]) == (3, "2020-12-14")
+
+
+def test_files_athena_would_skip_are_not_read(aws, instance):
+    write_export(aws, THREE_DAYS)
+    aws.client("s3").put_object(Bucket=aws.bucket, Key=EXPORT_FOLDER + "_SUCCESS", Body=b"")
+    result = materialize_dashboard(instance)
+    assert result.success
+    assert materialization_metadata(result, "dashboard")["days"] == 3
+
+
+def test_without_an_export_the_dashboard_fails_saying_what_to_run(aws, instance):
+    cause = failure_cause(materialize_dashboard(instance))
+    assert cause.cls_name == ExportUnreadableError.__name__
+    assert "covid.us_daily does not exist; materialize athena_export first" in cause.message
+
+
+def test_export_without_a_column_the_dashboard_needs_is_refused(aws, instance):
+    write_export(aws, THREE_DAYS)
+    glue = aws.client("glue")
+    table = glue.get_table(DatabaseName="covid", Name="us_daily")["Table"]
+    storage = table["StorageDescriptor"]
+    storage["Columns"] = [column for column in storage["Columns"] if column["Name"] != "deaths"]
+    glue.update_table(
+        DatabaseName="covid", TableInput={"Name": "us_daily", "StorageDescriptor": storage}
+    )
+    cause = failure_cause(materialize_dashboard(instance))
+    assert "covid.us_daily has no column(s) ['deaths']" in cause.message
+
+
+def nyt_cases_by_day(path) -> dict[str, int]:
+    with path.open(newline="") as nyt_file:
+        return {row["date"]: int(row["cases"]) for row in csv.DictReader(nyt_file)}
+
+
+def test_daily_job_draws_the_real_snapshot_stating_its_last_days_new_cases(
+    aws, instance, snapshots_dir, monkeypatch
+):
+    """Recovered stops where JHU stopped counting, and the new cases of the last day in both
+    sources are those of NYT's file read with the csv module: the page once drew that day's
+    change as a stroke down to zero."""
+    cases = nyt_cases_by_day(snapshots_dir / "2021-03-18" / "nyt-us.csv")
+    new_cases = cases["2021-03-16"] - cases["2021-03-15"]
+    assert new_cases == 54_440
+    use_snapshot(monkeypatch, snapshots_dir, "2021-03-18")
+    metadata = materialization_metadata(run_daily_job(instance), "dashboard")
+    assert (metadata["days"], metadata["first_date"], metadata["last_date"]) == (
+        420,
+        "2020-01-22",
+        "2021-03-16",
+    )
+    assert metadata["recovered_last_reported"] == "2020-12-13"
+    assert metadata["new_cases"] == new_cases
+    assert "- **54,440** new cases on 2021-03-16" in metadata["dashboard"]
+    text, _ = dashboard_page(aws)
+    assert "<strong>54,440</strong> new cases on 2021-03-16" in text
+    assert "Recovered: no longer reported after 2020-12-13." in text
+    assert "Last data: 2021-03-16." in text
+
+
+def test_without_a_history_the_revisions_panel_says_no_history_yet(aws, three_days):
+    assert three_days["publication_days"] == 0
+    assert "No history yet" in three_days["dashboard"]
+    assert "<li>No history yet: the revisions are shown once" in dashboard_page(aws)[0]
+
+
+def test_a_day_published_on_that_is_no_iso_day_is_refused_before_anything_is_read(aws, instance):
+    error = failure_error(materialize_dashboard(instance, as_published_on="14/06/2020"))
+    assert "as_published_on: '14/06/2020' is not a day in ISO form, like 2020-06-14" in (
+        error.message
+    )
+
+
+# Three real national versions, published on 2020-05-06, 2020-05-07 (which revises dozens of
+# past days) and 2020-05-08; the dashboard is then drawn as published on the middle one's day.
+REPLAYED_RUN_DAYS = ("2020-05-07", "2020-05-08", "2020-05-09")
+PUBLISHED_ON = "2020-05-07"
+BEFORE_THE_FIRST_VERSION = "2020-05-05"
+
+
+@dataclass
+class DashboardReplay:
+    bucket: str
+    versions: list[ManifestVersion]
+    merged: dict[str, MergedDays]
+    daily: dict[str, Any]
+    page: str
+    published_on: dict[str, Any]
+    published_on_page: str
+    before_the_first: Any
+
+
+def csv_revisions(before: MergedDays, after: MergedDays) -> tuple[int, int, int]:
+    """The past days a version revised (days the one before had, with other values) and the
+    total absolute change of their cases and deaths: computed from the csv rows alone."""
+    revised = [day for day in before.keys() & after.keys() if before[day] != after[day]]
+    return (
+        len(revised),
+        sum(abs(after[day][0] - before[day][0]) for day in revised),
+        sum(abs(after[day][1] - before[day][1]) for day in revised),
+    )
+
+
+@pytest.fixture(scope="module")
+def dashboard_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> DashboardReplay:
+    """The replayed versions through the daily job, each served over HTTP with its NYT commit
+    time as Last-Modified (JHU published before all of them); then the dashboard alone as
+    published on PUBLISHED_ON, and as published on a day before the first version."""
+    if not NATIONAL_HISTORY_DIR.is_dir():
+        pytest.skip(
+            f"real NYT history not found at {NATIONAL_HISTORY_DIR} (see shared/data/README.md)"
+        )
+    versions = [
+        v for v in manifest_versions(NATIONAL_HISTORY_DIR) if v.run_day in REPLAYED_RUN_DAYS
+    ]
+    jhu = snapshots_dir / "2021-03-17" / "jhu-combined.csv"
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        DagsterInstance.ephemeral() as instance,
+        served_folder(tmp_path_factory.mktemp("web")) as web,
+    ):
+        aws = blank_emulated_account(moto_endpoint, monkeypatch)
+        use_sources(
+            monkeypatch, f"{web.url}/us.csv", web.publish("jhu.csv", jhu, JHU_PUBLISHED.timestamp())
+        )
+        for version in versions:
+            web.publish("us.csv", version.file, version.at.timestamp())
+            daily = materialization_metadata(run_daily_job(instance), "dashboard")
+        published_on = materialize_dashboard(instance, as_published_on=PUBLISHED_ON)
+        published_on_page, _ = dashboard_page(aws, as_published_page_key(PUBLISHED_ON))
+        page, _ = dashboard_page(aws)
+        return DashboardReplay(
+            bucket=aws.bucket,
+            versions=versions,
+            merged={v.run_day: csv_merged_days(v.file, jhu) for v in versions},
+            daily=daily,
+            page=page,
+            published_on=materialization_metadata(published_on, "dashboard"),
+            published_on_page=published_on_page,
+            before_the_first=materialize_dashboard(
+                instance, as_published_on=BEFORE_THE_FIRST_VERSION
+            ),
+        )
+
+
+def revision_line(day: str, revised: tuple[int, int, int]) -> str:
+    days, cases, deaths = revised
+    return (
+        f"{day}: {days} past day{'' if days == 1 else 's'} revised, by {cases:,} cases and "
+        f"{deaths:,} deaths in all."
+    )
+
+
+def test_revisions_of_each_publication_day_are_those_of_the_csv_files(dashboard_replay):
+    """Each version's publication day (its NYT commit's, UTC) lists the days it revised, and
+    their total change, as a comparison of its file with the one before finds them."""
+    first, middle, last = dashboard_replay.versions
+    merged = dashboard_replay.merged
+    revised = csv_revisions(merged[first.run_day], merged[middle.run_day])
+    assert revised[0] > 30  # the version of 2020-05-07 revises dozens of past days
+    middle_line = revision_line(middle.committed_utc[:10], revised)
+    assert f"- {middle_line}" in dashboard_replay.daily["dashboard"]
+    assert f"<li>{middle_line}</li>" in dashboard_replay.page
+    last_revised = csv_revisions(merged[middle.run_day], merged[last.run_day])
+    last_line = revision_line(last.committed_utc[:10], last_revised)
+    assert f"<li>Last publication day, {last_line}</li>" in dashboard_replay.page
+    assert dashboard_replay.daily["publication_days"] == 3
+    assert dashboard_replay.daily["revised_days_last_publication_day"] == last_revised[0]
+
+
+def test_the_daily_runs_draw_the_newest_version_from_the_export(dashboard_replay):
+    newest = dashboard_replay.merged[dashboard_replay.versions[-1].run_day]
+    last_day = max(newest)
+    assert dashboard_replay.daily["as_published_on"] == ""
+    assert (dashboard_replay.daily["last_date"], dashboard_replay.daily["cases"]) == (
+        last_day,
+        newest[last_day][0],
+    )
+    assert "as published on" not in dashboard_replay.page
+
+
+def test_as_published_on_a_day_draws_that_days_version_and_says_so(dashboard_replay):
+    """The version published on PUBLISHED_ON (the second): its last day's totals and its day
+    count, not the newest version's; the page is written beside today's, which it leaves."""
+    [version] = [v for v in dashboard_replay.versions if v.committed_utc.startswith(PUBLISHED_ON)]
+    table = dashboard_replay.merged[version.run_day]
+    last_day = max(table)
+    cases, deaths, _ = table[last_day]
+    metadata = dashboard_replay.published_on
+    assert metadata["as_published_on"] == PUBLISHED_ON
+    assert (metadata["days"], metadata["last_date"]) == (len(table), last_day)
+    assert (metadata["cases"], metadata["deaths"]) == (cases, deaths)
+    page_uri = f"s3://{dashboard_replay.bucket}/{as_published_page_key(PUBLISHED_ON)}"
+    assert metadata["html_page"] == page_uri
+    page = dashboard_replay.published_on_page
+    assert f"<h1>COVID-19 in the United States, as published on {PUBLISHED_ON}</h1>" in page
+    assert f"<strong>{cases:,}</strong> cases in total to {last_day}" in page
+    assert (
+        f"**COVID-19 in the United States, as published on {PUBLISHED_ON}**"
+        in (metadata["dashboard"])
+    )
+    assert "as published on" not in dashboard_replay.page
+
+
+def test_as_published_on_a_day_before_the_first_version_says_there_was_none(dashboard_replay):
+    error = failure_error(dashboard_replay.before_the_first)
+    assert (
+        f"as_published_on {BEFORE_THE_FIRST_VERSION}: the history has no version published by "
+        f"the end of {BEFORE_THE_FIRST_VERSION}"
+    ) in error.message

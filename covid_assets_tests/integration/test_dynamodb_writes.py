@@ -1,0 +1,63 @@
+"""DynamoDBResource.put_items with parallel writers: every item written, one call per batch of
+25 and one more per UnprocessedItems resend, and never more calls in flight than allowed."""
+
+from typing import Any
+
+import pytest
+
+from covid_assets.domain.tables import COUNTY
+from covid_assets.resources.dynamodb import DynamoDBResource
+from covid_assets_dev.real_files import stored_place_items
+from covid_assets_tests.fault_proxy import Fault, InFlight, leave_half_unprocessed
+
+pytestmark = pytest.mark.integration
+
+
+def county_items(count: int) -> list[dict[str, Any]]:
+    """``count`` county items, each of its own county, as a large load writes them."""
+    return [
+        {"region": f"US-WA-{n:05d}", "date": "2021-03-01", "level": "county", "place": f"C{n}"}
+        | {"cases": n}
+        for n in range(count)
+    ]
+
+
+def by_key(items: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (item["region"], item["date"]): {
+            k: v for k, v in item.items() if k not in ("region", "date")
+        }
+        for item in items
+    }
+
+
+def test_parallel_writers_write_every_item_with_one_call_per_batch_of_25(aws):
+    items = county_items(500)
+    table = DynamoDBResource(table_name=aws.table_name, max_parallel_writers=4)
+    assert table.put_items(items) == 20
+    assert stored_place_items(COUNTY) == by_key(items)
+
+
+def test_parallel_writers_resend_unprocessed_items_and_count_each_resend(aws, fault_proxy):
+    fault_proxy.inject(Fault("BatchWriteItem", leave_half_unprocessed, times=10))
+    items = county_items(500)
+    table = DynamoDBResource(table_name=aws.table_name, max_parallel_writers=4)
+    assert table.put_items(items) == 20 + 10
+    assert fault_proxy.calls["BatchWriteItem"] == 30
+    assert stored_place_items(COUNTY) == by_key(items)
+
+
+def test_no_more_batches_are_in_flight_at_once_than_max_parallel_writers(aws, fault_proxy):
+    in_flight = InFlight(pause=0.05)
+    fault_proxy.inject(Fault("BatchWriteItem", in_flight))
+    table = DynamoDBResource(table_name=aws.table_name, max_parallel_writers=3)
+    table.put_items(county_items(300))
+    assert in_flight.peak == 3
+
+
+def test_one_writer_sends_one_batch_after_another(aws, fault_proxy):
+    in_flight = InFlight(pause=0.01)
+    fault_proxy.inject(Fault("BatchWriteItem", in_flight))
+    table = DynamoDBResource(table_name=aws.table_name, max_parallel_writers=1)
+    assert table.put_items(county_items(100)) == 4
+    assert in_flight.peak == 1

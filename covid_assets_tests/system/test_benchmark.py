@@ -1,0 +1,66 @@
+"""The benchmark keeps working, run as a user runs it: its quick mode runs every scenario against
+its own emulator and prints the tables, the baseline ratio and the targets (a measurement, not a
+timed test: the figures themselves are not asserted here); and the run worker it times a run's
+whole process with runs a job in a process of its own. (Its figures and targets are tested in
+unit/test_figures.py.)"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus
+
+from covid_assets_dev.empty_job import EMPTY_JOB
+from covid_assets_dev.local_stack import PROJECT_ROOT
+from covid_assets_dev.run_worker import run_worker_command
+
+pytestmark = pytest.mark.system
+
+
+def test_quick_benchmark_prints_every_scenario_the_baseline_ratio_and_the_targets(snapshots_dir):
+    finished = subprocess.run(
+        [sys.executable, "-m", "covid_assets_bench", "--quick", "--snapshots", str(snapshots_dir)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    output = finished.stdout
+    for heading in (
+        "import covid_assets.definitions:",
+        "=== full load (snapshot 2021-03-14)",
+        "=== next day (snapshot 2021-03-15)",
+        "=== revision day (snapshot 2021-03-18)",
+        "=== no-change day, run by hand (snapshot 2021-03-18)",
+        "=== no-change day: the schedule's tick (snapshot 2021-03-18)",
+        "=== same-day revision: NYT 2020-05-07 then 2020-05-08",
+        "AWS API calls",
+        "DynamoDB items in write calls",
+        "history appended: Parquet objects",
+        "bytes downloaded",
+        "wall time, seconds",
+        "=== targets",
+    ):
+        assert heading in output, f"{heading!r} missing from:\n{output}"
+    assert output.count("baseline ratio (pipeline/baseline AWS calls): ") == 4
+    assert "the pipeline run FAILED" not in output
+    assert "the table holds the revision after the run: yes" in output
+
+
+def test_a_run_worker_executes_its_run_in_a_process_of_its_own(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    finished = subprocess.run(
+        run_worker_command("covid_assets_dev.empty_job", EMPTY_JOB),
+        cwd=PROJECT_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+    )
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    with DagsterInstance.get() as instance:
+        [run] = instance.get_runs()
+        assert (run.job_name, run.status) == (EMPTY_JOB, DagsterRunStatus.SUCCESS)

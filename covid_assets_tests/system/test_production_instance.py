@@ -1,0 +1,141 @@
+"""The production instance of infra/dagster.yaml.example: its storage and run retries, with the
+daily job run on them against a real PostgreSQL server that these tests start on 127.0.0.1.
+
+The ECS run launcher of the example is left out (there is no ECS here); everything else is the
+file as deployed, with only the port changed to the test server's.
+"""
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import AssetCheckKey, AssetKey, DagsterInstance, DagsterRunStatus
+
+from covid_assets_dev.local_stack import PROJECT_ROOT, free_port
+from covid_assets_tests.helpers import (
+    JHU_THREE_DAYS,
+    NYT_THREE_DAYS,
+    THREE_DAYS,
+    run_daily_job,
+    stored_days,
+)
+
+pytestmark = pytest.mark.system
+
+EXAMPLE = PROJECT_ROOT / "infra" / "dagster.yaml.example"
+USER = "dagster"
+
+
+def postgres_programs() -> Path | None:
+    """The newest Debian PostgreSQL server's programs (``initdb``, ``pg_ctl``), if installed."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda initdb: [int(part) for part in initdb.parts[-3].split(".")],
+    )
+    return found[-1].parent if found else None
+
+
+@dataclass(frozen=True)
+class PostgresCluster:
+    port: int
+    run: Callable[..., None]
+
+    def new_database(self) -> str:
+        """An empty database: each test starts from a blank instance."""
+        name = f"dagster_{uuid.uuid4().hex[:12]}"
+        self.run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, name)
+        return name
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (trust authentication, no fsync). As root it
+    runs as the ``postgres`` user, as PostgreSQL wants."""
+    programs = postgres_programs()
+    if programs is None:
+        pytest.skip("PostgreSQL server not installed (apt-get install postgresql)")
+    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    cluster = Path(tempfile.mkdtemp(prefix="covid-assets-pg-"))
+    if as_owner:
+        shutil.chown(cluster, "postgres")
+    data, port = cluster / "data", free_port()
+
+    def run(program: str, *arguments: str) -> None:
+        subprocess.run(
+            [*as_owner, str(programs / program), *arguments], check=True, capture_output=True
+        )
+
+    run("initdb", "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync")
+    options = f"-p {port} -k {cluster} -c listen_addresses=127.0.0.1 -c fsync=off"
+    run("pg_ctl", "-D", str(data), "-o", options, "-l", str(cluster / "log"), "-w", "start")
+    try:
+        yield PostgresCluster(port, run)
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            run("pg_ctl", "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(cluster, ignore_errors=True)
+
+
+@pytest.fixture
+def production_home(
+    postgres: PostgresCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A DAGSTER_HOME with the example's configuration (no run launcher) and a new database,
+    its environment set as the deployment sets it."""
+    config = yaml.safe_load(EXAMPLE.read_text())
+    del config["run_launcher"]
+    config["storage"]["postgres"]["postgres_db"]["port"] = postgres.port
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    for name, value in {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_DB": postgres.new_database(),
+        "DAGSTER_PG_USERNAME": USER,
+        "DAGSTER_PG_PASSWORD": "unused-with-trust-authentication",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return home
+
+
+def test_the_daily_job_runs_on_the_production_storage(aws, write_sources, production_home):
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    with DagsterInstance.get() as instance:
+        result = run_daily_job(instance)
+    assert result.success
+    assert stored_days(aws) == THREE_DAYS
+
+
+def test_runs_events_and_check_results_are_kept_in_postgresql(aws, write_sources, production_home):
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    with DagsterInstance.get() as instance:
+        run_id = run_daily_job(instance).run_id
+    # A second instance (another process in a deployment) reads them from the server: no SQLite
+    # storage was made beside the configuration.
+    assert list(production_home.rglob("*.db")) == []
+    with DagsterInstance.get() as instance:
+        assert instance.get_run_by_id(run_id).status == DagsterRunStatus.SUCCESS
+        loaded = instance.get_latest_materialization_event(AssetKey("dynamodb_records"))
+        assert loaded.run_id == run_id
+        check = AssetCheckKey(AssetKey("dynamodb_records"), "table_matches_served_table")
+        [evaluation] = instance.event_log_storage.get_asset_check_execution_history(check, 10)
+        assert evaluation.run_id == run_id
+
+
+def test_failed_runs_are_relaunched_twice(production_home):
+    with DagsterInstance.get() as instance:
+        assert (instance.run_retries_enabled, instance.run_retries_max_retries) == (True, 2)
+
+
+def test_the_production_instance_launches_one_run_at_a_time(production_home):
+    with DagsterInstance.get() as instance:
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1

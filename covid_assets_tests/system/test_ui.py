@@ -1,0 +1,509 @@
+"""The Dagster UI in a real browser, used the way a person uses it, and the daemon beside it.
+
+One ``dagster dev`` (webserver and daemon) serves the whole module, against the moto server and
+the real 2021-03-18 snapshot; headless Chromium from Debian, driven by Playwright, opens it.
+Screenshots go to ``test-artifacts/ui/`` (not committed). The freshness window
+(COVID_FRESHNESS_HOURS) is Dagster's shortest, a minute, so that the daemon finds what is served
+stale while the module runs: the UI marks it, and the alert sensor alerts once.
+"""
+
+import datetime as dt
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from dagster import DagsterInstance
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY
+from covid_assets.domain.dashboard_data import prepare_dashboard_data
+from covid_assets.domain.dashboard_render import dashboard_html, dashboard_svgs
+from covid_assets.domain.reading import read_csv_text
+from covid_assets.domain.transform import merge_daily, state_daily
+from covid_assets_dev.local_stack import (
+    LOCAL_HOST,
+    PROJECT_ROOT,
+    dagster_command,
+    free_port,
+    prepare_dagster_home,
+)
+from covid_assets_tests.helpers import (
+    LINEAGE,
+    SERVED_ASSETS,
+    AlertInbox,
+    EmulatedAws,
+    blank_emulated_account,
+    freshness_alert_tick,
+    freshness_states,
+    run_daily_job,
+    subscribed_alert_inbox,
+    use_snapshot,
+)
+
+pytestmark = pytest.mark.system
+
+ARTIFACTS_DIR = PROJECT_ROOT / "test-artifacts" / "ui"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PIPELINE_ASSETS = (
+    "nyt_raw",
+    "jhu_raw",
+    "merged_daily_table",
+    "dynamodb_records",
+    "athena_export",
+    "dashboard",
+)
+STARTUP_SECONDS = 120
+RUN_SECONDS = 120
+SENSOR_INTERVAL_SECONDS = 10
+# One minute, Dagster's shortest window, in hours (to the microsecond, which the UI's whole seconds
+# need). The asset page states it as "a minute".
+FRESHNESS_HOURS = "0.01666666667"
+FRESHNESS_SECONDS = 120
+STALE_SUBJECT = "covid_assets: what is served is stale"
+
+
+@dataclass
+class DagsterUI:
+    url: str
+    aws: EmulatedAws
+    inbox: AlertInbox
+
+    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = requests.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=30
+        )
+        response.raise_for_status()
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+
+LOCATION_STATUS = "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
+RUN_STATUS = "query ($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }"
+ASSET_NODES = """{ assetNodes { assetKey { path } dependencyKeys { path }
+  assetChecksOrError { ... on AssetChecks { checks {
+    name executionForLatestMaterialization { status } } } } } }"""
+CHECK_RESULT_LABELS = {"SUCCEEDED": "Succeeded", "FAILED": "Failed"}
+SENSOR_RUNS = """{ runsOrError(filter: {tags: [
+  {key: "covid_assets/trigger", value: "covid_sources_sensor"}]}) {
+  ... on Runs { results { runId status tags { key value } } } } }"""
+ALL_RUNS = "{ runsOrError { ... on Runs { results { runId pipelineName } } } }"
+SENSOR_TICKS = """{ sensorOrError(sensorSelector: {repositoryName: "__repository__",
+  repositoryLocationName: "covid_assets", sensorName: "covid_sources_sensor"}) {
+  ... on Sensor { sensorState { ticks(limit: 20) { status skipReason timestamp } } } } }"""
+
+
+def wait_for_run(dagster_ui: "DagsterUI", run_id: str) -> str:
+    """The run's final status."""
+    deadline = time.monotonic() + RUN_SECONDS
+    status = "QUEUED"
+    while status not in ("SUCCESS", "FAILURE", "CANCELED"):
+        assert time.monotonic() < deadline, f"run {run_id} still {status} after {RUN_SECONDS} s"
+        time.sleep(0.5)
+        status = dagster_ui.graphql(RUN_STATUS, runId=run_id)["runOrError"]["status"]
+    return status
+
+
+def wait_until_loaded(server: subprocess.Popen, url: str, log: Path) -> None:
+    """Wait until the webserver answers and the code location has loaded."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"dagster dev exited with {server.returncode}; see {log}")
+        try:
+            response = requests.post(f"{url}/graphql", json={"query": LOCATION_STATUS}, timeout=5)
+            entries = response.json()["data"]["workspaceOrError"]["locationEntries"]
+            if entries and all(entry["loadStatus"] == "LOADED" for entry in entries):
+                return
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"dagster dev did not load within {STARTUP_SECONDS} s; see {log}")
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop dagster dev and every process it started (they share its session)."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(moto_endpoint, snapshots_dir, tmp_path_factory) -> Iterator[DagsterUI]:
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        aws = blank_emulated_account(moto_endpoint, monkeypatch)
+        inbox = subscribed_alert_inbox(aws)
+        use_snapshot(monkeypatch, snapshots_dir, "2021-03-18")
+        monkeypatch.setenv("DAGSTER_HOME", str(tmp_path_factory.mktemp("dagster_home")))
+        monkeypatch.setenv("COVID_SENSOR_INTERVAL_SECONDS", str(SENSOR_INTERVAL_SECONDS))
+        # What is served turns stale a minute after the last run, while the module runs, and
+        # the daemon's freshness evaluation sees it within seconds.
+        monkeypatch.setenv("COVID_FRESHNESS_HOURS", FRESHNESS_HOURS)
+        monkeypatch.setenv("FRESHNESS_DAEMON_INTERVAL_SECONDS", "2")
+        prepare_dagster_home()
+        port = str(free_port())
+        url = f"http://{LOCAL_HOST}:{port}"
+        log = ARTIFACTS_DIR / "dagster-dev.log"
+        with log.open("w") as output:
+            server = subprocess.Popen(
+                dagster_command("dev", "-w", "workspace.yaml", "-h", LOCAL_HOST, "-p", port),
+                cwd=PROJECT_ROOT,
+                env=os.environ.copy(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                wait_until_loaded(server, url, log)
+                yield DagsterUI(url, aws, inbox)
+            finally:
+                stop(server)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: run `make browser-deps` (apt-get install -y chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser: Browser) -> Page:
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.set_default_timeout(30_000)
+    return page
+
+
+@pytest.fixture
+def page(browser) -> Iterator[Page]:
+    page = open_page(browser)
+    yield page
+    page.context.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    page.screenshot(path=ARTIFACTS_DIR / f"{name}.png")
+
+
+@pytest.fixture(scope="module")
+def sensor_run(dagster_ui) -> dict[str, Any]:
+    """The run the sensor's first tick starts on a new instance, once it has ended."""
+    deadline = time.monotonic() + RUN_SECONDS
+    while not (runs := dagster_ui.graphql(SENSOR_RUNS)["runsOrError"]["results"]):
+        assert time.monotonic() < deadline, f"the sensor started no run in {RUN_SECONDS} s"
+        time.sleep(1)
+    [run] = runs
+    return {**run, "status": wait_for_run(dagster_ui, run["runId"])}
+
+
+@pytest.fixture(scope="module")
+def materialize_all_run(dagster_ui, browser, sensor_run) -> str:
+    """Click "Materialize all" in the lineage view and wait for the run to end; its status.
+    (After the sensor's own first run, so that the two do not overlap.)"""
+    page = open_page(browser)
+    try:
+        page.goto(f"{dagster_ui.url}/asset-groups")
+        button = page.get_by_role("button", name="Materialize all")
+        with page.expect_response(
+            lambda response: "LaunchPipelineExecution" in (response.request.post_data or "")
+        ) as launch:
+            button.click()
+        run_id = launch.value.json()["data"]["launchPipelineExecution"]["run"]["id"]
+        status = wait_for_run(dagster_ui, run_id)
+        page.goto(f"{dagster_ui.url}/runs/{run_id}")
+        expect(page.get_by_text(run_id[:8]).first).to_be_visible()
+        screenshot(page, "run")
+        return status
+    finally:
+        page.context.close()
+
+
+def open_expanded_lineage(page: Page, url: str) -> None:
+    """The lineage view with every group expanded, each asset of the pipeline on it once."""
+    page.goto(f"{url}/asset-groups")
+    # With several groups the graph opens with each group collapsed to one box: expand them
+    # from the graph's settings menu (the last settings button; the first is the sidebar's).
+    expect(page.locator("svg foreignObject [data-tooltip='raw']")).to_be_visible()
+    page.locator("button:has([aria-label='settings'])").last.click()
+    page.get_by_role("menuitem", name="Expand all groups").click()
+    page.keyboard.press("Escape")
+    for asset in PIPELINE_ASSETS:
+        node = page.locator("svg foreignObject").filter(has=page.get_by_text(asset, exact=True))
+        expect(node).to_have_count(1)
+
+
+def test_lineage_view_shows_every_asset_of_the_pipeline(dagster_ui, page):
+    open_expanded_lineage(page, dagster_ui.url)
+    screenshot(page, "lineage")
+
+
+def test_lineage_runs_raw_to_table_to_history_to_load_and_export_to_dashboard(dagster_ui):
+    nodes = dagster_ui.graphql(ASSET_NODES)["assetNodes"]
+    upstream = {
+        node["assetKey"]["path"][-1]: sorted(key["path"][-1] for key in node["dependencyKeys"])
+        for node in nodes
+    }
+    assert upstream == {asset: sorted(parents) for asset, parents in LINEAGE.items()}
+
+
+def test_materialize_all_from_the_ui_succeeds(materialize_all_run):
+    assert materialize_all_run == "SUCCESS"
+
+
+# The snapshot's last day in both sources, and its new cases (see test_dashboard).
+LAST_DAYS_NEW_CASES = ("54,440", "new cases on 2021-03-16")
+
+
+def test_dashboard_asset_page_renders_the_chart_and_the_latest_figures(
+    dagster_ui, materialize_all_run, page
+):
+    page.goto(f"{dagster_ui.url}/assets/dashboard")
+    # Long markdown metadata opens in a dialog.
+    page.get_by_text("[Show Markdown]").click()
+    chart = page.locator('img[src^="data:image/svg+xml;base64,"]').first
+    expect(chart).to_be_visible()
+    assert chart.evaluate("image => image.complete && image.naturalWidth") > 0
+    number, label = LAST_DAYS_NEW_CASES
+    expect(page.locator("li", has_text=label).locator("strong")).to_have_text(number)
+    screenshot(page, "dashboard-asset")
+
+
+def test_checks_tab_shows_the_check_results(dagster_ui, materialize_all_run, page):
+    results = {
+        node["assetKey"]["path"][-1]: {
+            check["name"]: (check["executionForLatestMaterialization"] or {}).get("status")
+            for check in node["assetChecksOrError"].get("checks", [])
+        }
+        for node in dagster_ui.graphql(ASSET_NODES)["assetNodes"]
+    }
+    checked = {asset: checks for asset, checks in results.items() if checks}
+    if not checked:
+        pytest.skip("no asset of the pipeline has asset checks yet")
+    for asset, checks in checked.items():
+        page.goto(f"{dagster_ui.url}/assets/{asset}?view=checks")
+        for name, status in checks.items():
+            assert status in CHECK_RESULT_LABELS, f"{asset} check {name}: no result ({status})"
+            # The checks list shows each check's name over its latest result.
+            entry = page.locator(f'[title="{name}"]').locator("xpath=..")
+            expect(entry).to_contain_text(CHECK_RESULT_LABELS[status])
+        screenshot(page, f"checks-{asset}")
+
+
+def test_dashboard_page_in_s3_renders_without_console_errors(dagster_ui, materialize_all_run, page):
+    """Open the page the way someone given a link would: a presigned URL to the object."""
+    url = dagster_ui.aws.client("s3").generate_presigned_url(
+        "get_object", Params={"Bucket": dagster_ui.aws.bucket, "Key": DASHBOARD_KEY}
+    )
+    problems: list[str] = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(url)
+    # The four national charts, and the revisions' three (the run's one version revised none).
+    charts = page.locator("figure > svg")
+    expect(charts).to_have_count(7)
+    for chart in charts.all():
+        expect(chart).to_be_visible()
+        assert chart.bounding_box()["width"] > 300
+    number, label = LAST_DAYS_NEW_CASES
+    expect(page.locator(".totals li", has_text=label).locator("strong")).to_have_text(number)
+    revisions = page.locator('section[aria-label="Revisions"] li').first
+    expect(revisions).to_be_visible()
+    expect(revisions).to_contain_text(re.compile(r"^Last publication day, .*: 0 past days revised"))
+    screenshot(page, "dashboard-html")
+    assert problems == []
+    assert [address for address in requested if not address.startswith("data:")] == [url]
+
+
+def test_the_states_panel_of_the_real_files_renders_across_the_page(snapshots_dir, page):
+    """The page the dashboard writes with the state level on, from the real 2021-03-18 files
+    through the pipeline's own transforms: a small chart for each of the 55 states, drawn at its
+    full size. (Opened as content: the served module runs with the state level off.)"""
+    folder = snapshots_dir / "2021-03-18"
+    nyt, jhu, states = (
+        read_csv_text((folder / name).read_bytes())
+        for name in ("nyt-us.csv", "jhu-combined.csv", "nyt-us-states.csv")
+    )
+    data = prepare_dashboard_data(merge_daily(nyt, jhu), state_daily(states))
+    problems: list[str] = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.set_content(dashboard_html(data, dashboard_svgs(data)))
+    panel = page.locator("figure.wide > svg")
+    expect(panel).to_be_visible()
+    assert panel.bounding_box()["width"] == float(panel.get_attribute("width"))
+    expect(panel.locator("g.state")).to_have_count(55)
+    expect(page.locator("figure > svg")).to_have_count(5)
+    screenshot(page, "dashboard-html-states")
+    assert problems == []
+
+
+def test_the_sensors_run_and_materialize_all_are_runs_of_the_same_job(
+    dagster_ui, sensor_run, materialize_all_run
+):
+    runs = dagster_ui.graphql(ALL_RUNS)["runsOrError"]["results"]
+    assert len(runs) == 2
+    assert {run["pipelineName"] for run in runs} == {"__ASSET_JOB"}
+
+
+def test_the_sensor_starts_the_first_run_with_no_click_and_says_why(sensor_run):
+    tags = {tag["key"]: tag["value"] for tag in sensor_run["tags"]}
+    assert sensor_run["status"] == "SUCCESS"
+    assert "NYT published a new file" in tags["covid_assets/reason"]
+
+
+@pytest.fixture(scope="module")
+def quiet_tick(dagster_ui, materialize_all_run) -> dict[str, Any]:
+    """The first sensor tick after "Materialize all" that found nothing to do."""
+    since = time.time()
+    deadline = time.monotonic() + 6 * SENSOR_INTERVAL_SECONDS + 30
+    while True:
+        ticks = dagster_ui.graphql(SENSOR_TICKS)["sensorOrError"]["sensorState"]["ticks"]
+        skipped = [t for t in ticks if t["status"] == "SKIPPED" and t["timestamp"] > since]
+        if skipped:
+            return skipped[0]
+        assert time.monotonic() < deadline, f"no quiet tick after the runs: {ticks[:3]}"
+        time.sleep(2)
+
+
+def test_a_quiet_tick_is_skipped_with_its_reason_on_the_sensors_page(dagster_ui, quiet_tick, page):
+    assert "DynamoDB and the export verified" in quiet_tick["skipReason"]
+    page.goto(f"{dagster_ui.url}/locations/covid_assets/sensors/covid_sources_sensor")
+    # A skipped tick reads "0 runs requested"; its reason shows over it.
+    latest = page.get_by_role("row").filter(has_text="View logs").first
+    latest.get_by_text("0 runs requested").first.hover()
+    expect(page.get_by_text("DynamoDB and the export verified").first).to_be_visible()
+    screenshot(page, "sensor-quiet-tick")
+
+
+def test_the_lineage_stays_green_after_a_quiet_tick(dagster_ui, quiet_tick, page):
+    """A quiet tick makes no run, so every check keeps the result of the last run: passed."""
+    results = {
+        (node["assetKey"]["path"][-1], check["name"]): (
+            check["executionForLatestMaterialization"] or {}
+        ).get("status")
+        for node in dagster_ui.graphql(ASSET_NODES)["assetNodes"]
+        for check in node["assetChecksOrError"].get("checks", [])
+    }
+    assert results, "the pipeline's assets have no checks"
+    assert {key: status for key, status in results.items() if status != "SUCCEEDED"} == {}
+    open_expanded_lineage(page, dagster_ui.url)
+    screenshot(page, "lineage-after-quiet-tick")
+
+
+def wait_until_served_is(state: str) -> dict[str, str]:
+    """Wait until the daemon has recorded ``state`` for every served asset; those states."""
+    deadline = time.monotonic() + FRESHNESS_SECONDS
+    with DagsterInstance.get() as instance:
+        while (states := freshness_states(instance, SERVED_ASSETS)) != dict.fromkeys(
+            SERVED_ASSETS, state
+        ):
+            assert time.monotonic() < deadline, f"not {state} in {FRESHNESS_SECONDS} s: {states}"
+            time.sleep(1)
+    return states
+
+
+@pytest.fixture(scope="module")
+def fresh_after_the_runs(materialize_all_run) -> dict[str, str]:
+    """The served assets' freshness states once the daemon has seen the runs' materializations."""
+    return wait_until_served_is("PASS")
+
+
+@dataclass
+class Stale:
+    """The served assets' freshness states once the window has passed, and two ticks of the
+    alert sensor then (its own ticks in the daemon come five minutes apart)."""
+
+    states: dict[str, str]
+    built_on: dt.date
+    first_tick: tuple[str, str | None]
+    first_alerts: list[tuple[str, str]]
+    tick_again: tuple[str, str | None]
+    alerts_again: list[tuple[str, str]]
+
+
+@pytest.fixture(scope="module")
+def stale(dagster_ui, fresh_after_the_runs, quiet_tick) -> Stale:
+    states = wait_until_served_is("FAIL")
+    dagster_ui.inbox.messages()  # the runs' load notices
+    with DagsterInstance.get() as instance:
+        first_tick = freshness_alert_tick(instance, None)
+        first_alerts = dagster_ui.inbox.messages()
+        tick_again = freshness_alert_tick(instance, first_tick[1])
+    return Stale(
+        states,
+        dt.datetime.now(dt.UTC).date(),
+        first_tick,
+        first_alerts,
+        tick_again,
+        dagster_ui.inbox.messages(),
+    )
+
+
+def test_after_a_run_what_is_served_is_fresh(fresh_after_the_runs):
+    assert fresh_after_the_runs == dict.fromkeys(SERVED_ASSETS, "PASS")
+
+
+def test_with_no_run_for_longer_than_the_window_what_is_served_is_stale(stale):
+    assert stale.states == dict.fromkeys(SERVED_ASSETS, "FAIL")
+
+
+def test_going_stale_sends_one_alert_naming_what_is_stale_and_since_when(stale):
+    reason, _ = stale.first_tick
+    again, _ = stale.tick_again
+    [(subject, message)] = stale.first_alerts
+    assert subject == STALE_SUBJECT
+    assert message.startswith(
+        f"No run has built what is served for more than {FRESHNESS_HOURS} h "
+        "(COVID_FRESHNESS_HOURS):"
+    )
+    for name in sorted(SERVED_ASSETS):
+        assert f"\n{name}: last built {stale.built_on:%Y-%m-%d}" in message
+    assert reason == "Stale (athena_export, dashboard, dynamodb_records); alert sent"
+    assert again == "Stale (athena_export, dashboard, dynamodb_records); the alert was already sent"
+    assert stale.alerts_again == []
+
+
+def test_what_is_served_is_marked_stale_once_the_window_has_passed_without_a_run(
+    dagster_ui, stale, page
+):
+    page.goto(f"{dagster_ui.url}/assets/dashboard")
+    # The asset page's "Freshness policy" section: its state, then the policy.
+    stale = re.compile(r"Failed\s*Last materialized .* ago\s*Fails if more than a minute since")
+    expect(page.get_by_text(stale).last).to_be_visible()
+    screenshot(page, "dashboard-stale")
+
+
+def test_a_run_makes_what_is_served_fresh_again(stale):
+    # In a thread of its own: the run's event loop must not meet Playwright's, which runs here.
+    with DagsterInstance.get() as instance, ThreadPoolExecutor(1) as thread:
+        thread.submit(run_daily_job, instance).result()
+    assert wait_until_served_is("PASS") == dict.fromkeys(SERVED_ASSETS, "PASS")

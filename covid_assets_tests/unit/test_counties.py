@@ -1,0 +1,167 @@
+"""The county level's pure parts: the NYT county file's rules, the county daily table and its
+keys, the reconciliation of the counties with their states inside the window, and how a window
+is laid over what is served."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from covid_assets.domain.reading import read_csv_text
+from covid_assets.domain.rules import COUNTY_RULES, find_problems
+from covid_assets.domain.tables import COUNTY, county_region, state_and_month
+from covid_assets.domain.transform import county_daily, lay_over, rows_not_in, state_totals
+
+pytestmark = pytest.mark.unit
+
+HEADER = "date,county,state,fips,cases,deaths\n"
+WINDOW = HEADER + (
+    "2021-03-01,Adjuntas,Puerto Rico,72001,450,\n"
+    "2021-03-01,New York City,New York,,800,30\n"
+    "2021-03-01,Albany,New York,36001,200,10\n"
+    "2021-03-02,Adjuntas,Puerto Rico,72001,454,\n"
+    "2021-03-02,New York City,New York,,810,31\n"
+    "2021-03-02,Albany,New York,36001,205,10\n"
+)
+STATES = "date,state,fips,cases,deaths\n" + (
+    "2021-02-28,New York,36,990,40\n"
+    "2021-03-01,New York,36,1000,40\n"
+    "2021-03-02,New York,36,1016,41\n"
+    "2021-03-01,Puerto Rico,72,450,3\n"
+    "2021-03-02,Puerto Rico,72,454,3\n"
+)
+
+
+def raw(text: str) -> pd.DataFrame:
+    return read_csv_text(text.encode())
+
+
+def problems_of(text: str) -> dict[str, list[str]]:
+    found = find_problems(raw(text), COUNTY_RULES, "us-counties-recent.csv")
+    return {rule: [str(problem) for problem in problems] for rule, problems in found.items()}
+
+
+def test_the_table_is_typed_and_sorted_by_date_state_and_county():
+    table = county_daily(raw(WINDOW))
+    assert list(table.columns) == COUNTY.columns
+    assert table["date"].iloc[0] == dt.date(2021, 3, 1)
+    assert list(table["county"][:3]) == ["Albany", "New York City", "Adjuntas"]
+    assert str(table["cases"].dtype) == str(table["deaths"].dtype) == "Int64"
+
+
+def test_a_blank_death_count_stays_missing_and_is_never_zero():
+    table = county_daily(raw(WINDOW))
+    adjuntas = table[table["county"] == "Adjuntas"]
+    assert adjuntas["deaths"].isna().all()
+    assert list(adjuntas["cases"]) == [450, 454]
+
+
+@pytest.mark.parametrize(
+    ("county", "state", "fips", "region"),
+    [
+        ("Los Angeles", "California", "06037", "US-CA-06037"),
+        ("New York City", "New York", None, "US-NY-New York City"),
+        ("Kansas City", "Missouri", None, "US-MO-Kansas City"),
+        ("Unknown", "Puerto Rico", None, "US-PR-Unknown"),
+    ],
+    ids=["fips", "new-york-city", "kansas-city", "unknown"],
+)
+def test_a_county_is_keyed_by_its_fips_or_by_its_name_when_it_has_none(county, state, fips, region):
+    assert county_region({"county": county, "state": state, "fips": fips}) == region
+
+
+@pytest.mark.parametrize(
+    ("line", "rule", "expected"),
+    [
+        (
+            "2021-03-01,Allegany,New York,3603,1,0",
+            "fips_are_five_digits_or_blank",
+            "us-counties-recent.csv, line 8, column 'fips': found '3603', expected 5 digits "
+            "(01001) or blank",
+        ),
+        (
+            "2021-03-01,Albany,New York,36001,201,10",
+            "date_state_and_county_are_unique",
+            "us-counties-recent.csv, line 8, column 'date, state, county': found '2021-03-01 "
+            "New York Albany', expected one row per date, state, county (the same is on line 4)",
+        ),
+        (
+            "2021-03-01,,New York,,1,0",
+            "counties_are_named",
+            "us-counties-recent.csv, line 8, column 'county': found a blank cell, expected a value",
+        ),
+        (
+            "2021-03-01,Gotham,Atlantis,99001,1,0",
+            "states_are_known",
+            "us-counties-recent.csv, line 8, column 'state': found 'Atlantis', expected a state "
+            "name as NYT spells it",
+        ),
+    ],
+    ids=["short-fips", "repeated-county-day", "unnamed-county", "unknown-state"],
+)
+def test_a_bad_row_is_named_by_line_column_and_what_was_expected(line, rule, expected):
+    problems = problems_of(WINDOW + line + "\n")
+    assert problems[rule] == [expected]
+    assert all(not found for name, found in problems.items() if name != rule)
+
+
+def test_counties_are_reconciled_with_their_state_on_the_window_days_only():
+    table = county_daily(raw(WINDOW))
+    problems = COUNTY.reconciliation_problems(table, raw(STATES))
+    # 2021-02-28 is outside the window, and Puerto Rico's deaths are unknown: neither is a
+    # mismatch. New York's cases on 2021-03-02 (810 + 205 = 1,015) are.
+    assert [str(problem) for problem in problems] == [
+        "county_daily_table, column 'cases': found '2021-03-02 New York: sum 1,015', expected "
+        "the state total 1,016"
+    ]
+
+
+def test_state_totals_are_the_state_file_without_its_fips():
+    totals = state_totals(raw(STATES))
+    assert list(totals.columns) == ["date", "state", "cases", "deaths"]
+    assert len(totals) == 5
+
+
+def test_the_export_is_partitioned_by_usps_code_and_month():
+    partitions = state_and_month(county_daily(raw(WINDOW)))
+    assert list(partitions.columns) == ["usps", "month"]
+    assert set(map(tuple, partitions.to_numpy())) == {("NY", "2021-03"), ("PR", "2021-03")}
+
+
+KEYS = ("date", "county")
+
+
+def frame(rows: list[tuple[str, str, int | None]]) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=[*KEYS, "cases"])
+    table["cases"] = table["cases"].astype("Int64")
+    return table
+
+
+@pytest.mark.parametrize(
+    ("served", "latest", "expected"),
+    [
+        (None, [("d2", "a", 1)], [("d2", "a", 1)]),
+        ([("d1", "a", 1)], [("d2", "a", 2)], [("d1", "a", 1), ("d2", "a", 2)]),
+        ([("d1", "a", 1), ("d2", "a", 2)], [("d2", "a", 3)], [("d1", "a", 1), ("d2", "a", 3)]),
+        ([("d2", "b", 5)], [("d2", "a", None)], [("d2", "a", None), ("d2", "b", 5)]),
+    ],
+    ids=["nothing-served", "left-the-window-is-kept", "revised-replaces", "absent-is-kept"],
+)
+def test_the_latest_rows_are_laid_over_the_served_ones(served, latest, expected):
+    laid = lay_over(None if served is None else frame(served), frame(latest), KEYS)
+    assert laid.equals(frame(expected))
+
+
+@pytest.mark.parametrize(
+    ("other", "expected"),
+    [
+        ([("d1", "a", 1), ("d1", "b", None)], []),
+        ([("d1", "a", 2), ("d1", "b", None)], ["d1 a"]),
+        ([("d1", "a", 1), ("d1", "b", 0)], ["d1 b"]),
+        ([("d1", "a", 1)], ["d1 b"]),
+    ],
+    ids=["same", "other-value", "zero-is-not-missing", "row-absent"],
+)
+def test_rows_not_in_names_the_rows_absent_or_different(other, expected):
+    rows = frame([("d1", "a", 1), ("d1", "b", None)])
+    assert rows_not_in(rows, frame(other), KEYS) == expected

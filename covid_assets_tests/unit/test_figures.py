@@ -1,0 +1,88 @@
+"""What a run cost and the benchmark's targets (covid_assets_dev.figures, covid_assets_dev.targets):
+writes and items are counted rightly, and each target's verdict follows its rule."""
+
+import pytest
+
+from covid_assets_dev.aws_calls import AwsCall
+from covid_assets_dev.figures import RunFigures, figures_from_calls, median_ratio
+from covid_assets_dev.targets import process_targets, scenario_targets, tick_targets
+
+pytestmark = pytest.mark.unit
+
+
+def figures(calls: list[AwsCall]) -> RunFigures:
+    return figures_from_calls(calls, seconds=1.0)
+
+
+def test_items_written_counts_every_request_of_a_batch_across_tables():
+    batch = AwsCall(
+        "dynamodb",
+        "BatchWriteItem",
+        {"RequestItems": {"a": [{"PutRequest": {}}] * 25, "b": [{"DeleteRequest": {}}] * 2}},
+    )
+    put = AwsCall("dynamodb", "PutItem", {"TableName": "a"})
+    query = AwsCall("dynamodb", "Query", {"TableName": "a"})
+
+    assert figures([batch, put, query]).dynamodb_items_written == 28
+
+
+def test_write_calls_are_those_that_change_state_and_only_of_their_service():
+    run = figures(
+        [
+            AwsCall("glue", "CreateDatabase", {}),
+            AwsCall("glue", "UpdateTable", {}),
+            AwsCall("glue", "GetTable", {}),
+            AwsCall("s3", "ListObjectsV2", {}),
+            AwsCall("s3", "GetObject", {}),
+            AwsCall("sns", "Publish", {}),
+        ]
+    )
+
+    assert (run.write_calls("glue"), run.write_calls("s3"), run.write_calls("sns")) == (2, 0, 0)
+
+
+def test_full_load_target_wants_one_write_call_per_25_rows():
+    one_call_per_batch = figures([AwsCall("dynamodb", "BatchWriteItem", {"RequestItems": {}})] * 17)
+    no_calls = figures([])
+
+    [full_load] = [
+        target
+        for target in scenario_targets(one_call_per_batch, no_calls, no_calls, 417)
+        if target.what.startswith("full load")
+    ]
+
+    assert (full_load.wanted, full_load.verdict) == ("17", "PASS")
+
+
+def test_a_quiet_tick_passes_with_four_reads_and_misses_with_a_write_or_a_download():
+    reads = [AwsCall("dynamodb", "GetItem", {}), AwsCall("glue", "GetTable", {})] + [
+        AwsCall("s3", "HeadObject", {})
+    ] * 2
+    baseline = figures([AwsCall("dynamodb", "PutItem", {})] * 421)
+
+    quiet = tick_targets(figures(reads), [304, 304], 0, baseline)
+    writing = tick_targets(
+        figures([*reads, AwsCall("s3", "PutObject", {})]), [200, 304], 0, baseline
+    )
+
+    assert {t.what: t.verdict for t in quiet if t.verdict != "PASS"} == {
+        "no-change day, tick: seconds of evaluation": "MISS"  # figures() times every call 1 s
+    }
+    missed = {t.what for t in writing if t.verdict == "MISS"}
+    assert {
+        "no-change day, tick: write calls",
+        "no-change day, tick: requests answered 200",
+        "no-change day, tick: conditional requests answered 304",
+    } <= missed
+
+
+def test_whole_process_targets_are_skipped_when_not_measured_and_missed_above_one_and_a_half():
+    skipped = process_targets(None, None)
+    measured = process_targets(next_day=1.5, no_change=1.55)
+
+    assert [t.verdict for t in skipped] == ["SKIP", "SKIP"]
+    assert [t.verdict for t in measured] == ["PASS", "MISS"]
+
+
+def test_whole_process_ratio_is_the_median_of_back_to_back_pairs():
+    assert median_ratio([(3.0, 2.0), (6.0, 2.0), (2.0, 2.0)]) == 1.5
