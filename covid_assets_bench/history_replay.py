@@ -13,6 +13,7 @@ them all.
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -23,11 +24,13 @@ from typing import Any
 
 from dagster import DagsterInstance
 
+from covid_assets.definitions import build_definitions
 from covid_assets.domain.tables import STATE, history_table_of
 from covid_assets_bench.benchmark import use_fresh_emulator_account
 from covid_assets_bench.table import heading, row
 from covid_assets_dev.aws_calls import recorded_calls
 from covid_assets_dev.history_backfill import (
+    QUIET_RUN,
     changed_in_order,
     jhu_published_before_nyt,
     level_config,
@@ -35,6 +38,7 @@ from covid_assets_dev.history_backfill import (
     national_config,
     national_history,
     run_history_backfill,
+    write_manifest,
 )
 from covid_assets_dev.local_stack import moto_server
 from covid_assets_dev.real_files import (
@@ -123,6 +127,36 @@ def report(name: str, figures: BackfillFigures) -> None:
     )
 
 
+QUIET_RUN_CALLS = 15
+
+
+def quiet_run_calls(
+    instance: DagsterInstance, version: ManifestVersion, jhu: Path, folder: Path
+) -> list[str]:
+    """The AWS calls of a run by hand of the newest version's files after a run of them (a
+    quiet day): the version's file as a daily run downloads it, modified when NYT published it."""
+    newest = folder / "us.csv"
+    shutil.copyfile(version.file, newest)
+    os.utime(newest, (version.at.timestamp(), version.at.timestamp()))
+    os.environ["COVID_NYT_URL"], os.environ["COVID_JHU_URL"] = str(newest), str(jhu)
+    job = build_definitions().resolve_implicit_global_asset_job_def()
+    job.execute_in_process(instance=instance, run_config=QUIET_RUN)
+    with recorded_calls() as calls:
+        job.execute_in_process(instance=instance, run_config=QUIET_RUN)
+    return sorted(f"{call.service}:{call.operation}" for call in calls)
+
+
+def quiet_run_after(
+    endpoint: str, folder: Path, versions: list[ManifestVersion], files: Path, jhu: Path
+) -> list[str]:
+    """``quiet_run_calls`` after a backfill of ``versions`` on a fresh account."""
+    use_fresh_emulator_account(endpoint, folder)
+    manifest = write_manifest(versions, folder / "MANIFEST.csv")
+    with DagsterInstance.ephemeral() as instance:
+        run_history_backfill(instance, national_config(manifest, files, jhu))
+        return quiet_run_calls(instance, versions[-1], jhu, folder)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA_DIR)
@@ -161,12 +195,30 @@ def main() -> None:
         report("states (history/nyt-us-states)", figures)
         failures += [] if figures.success else ["state: the run failed"]
         failures += state_mismatches(states)
+
+        heading("a run by hand on a quiet day (national), after a backfill of")
+        after = {
+            count: quiet_run_after(
+                endpoint, Path(folder) / f"quiet-{count}", national[:count], national_dir, jhu
+            )
+            for count in (3, len(national))
+        }
+        for count, calls in after.items():
+            row(f"{count} versions: AWS calls", len(calls))
+        print("  " + ", ".join(after[len(national)]))
+        if after[3] != after[len(national)] or len(after[3]) > QUIET_RUN_CALLS:
+            failures.append(
+                f"quiet run: {len(after[3])} and {len(after[len(national)])} AWS calls after 3 "
+                f"and {len(national)} versions, not the same at most {QUIET_RUN_CALLS}"
+            )
     heading("history backfill: what must hold")
     for failure in failures:
         print(f"FAIL  {failure}")
     if not failures:
         print("PASS  as of each version's committed_utc, each history is that version's table")
-        print("      (csv module), and holds exactly the replay's new and revised rows")
+        print("      (csv module), and holds exactly the replay's new and revised rows; a quiet")
+        print(f"      run by hand makes as many AWS calls (at most {QUIET_RUN_CALLS}) after 3")
+        print("      versions as after every one")
     sys.exit(1 if failures else 0)
 
 

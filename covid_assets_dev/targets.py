@@ -11,6 +11,7 @@ from covid_assets_dev.figures import RunFigures, ratio
 WHOLE_PROCESS_LIMIT = 1.5  # the pipeline's whole process, as a multiple of the baseline's
 FEWER_CALLS_WANTED = 50  # on a no-change day, the baseline's calls over the tick's
 TICK_AWS_CALLS_LIMIT = 5  # a quiet tick reads what is served back, with no scan
+RUN_BY_HAND_AWS_CALLS_LIMIT = 15  # a quiet run by hand reads each thing once, whatever the history
 TICK_SECONDS_LIMIT = 1.0  # the schedule's evaluation, its own work
 
 
@@ -44,6 +45,12 @@ def scenario_targets(
                 run_by_hand.write_calls(service),
             )
             for service in ("dynamodb", "s3", "glue")
+        ),
+        Target(
+            "no-change day, run by hand: AWS calls",
+            f"<= {RUN_BY_HAND_AWS_CALLS_LIMIT}",
+            str(run_by_hand.total_calls),
+            run_by_hand.total_calls <= RUN_BY_HAND_AWS_CALLS_LIMIT,
         ),
         exactly("next day: DynamoDB items in write calls", 1, next_day.dynamodb_items_written),
         exactly("next day: history objects appended", 1, next_day.history_objects),
