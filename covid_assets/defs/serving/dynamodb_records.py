@@ -377,7 +377,10 @@ def build_records_asset(table: ServedTable) -> AssetsDefinition:
             if created or table.load_reads_stored
             else previous_load(context.instance, io_manager, dynamodb, table, context.log.warning)
         )
-        load = load_items(dynamodb, table, rows, previous, published.published, context.log.info)
+        checked = check.key in context.selected_asset_check_keys
+        load = load_items(
+            dynamodb, table, rows, previous, published.published, context.log.info, checked
+        )
         context.log.info(
             "%s (%s table), read %s: %s", dynamodb.table_name, table.name, load.read, summary(load)
         )
@@ -393,7 +396,7 @@ def build_records_asset(table: ServedTable) -> AssetsDefinition:
         yield Output(
             last_load_rows(table, rows), output_name=table.records_asset, metadata=metadata
         )
-        if check.key in context.selected_asset_check_keys:
+        if checked:
             yield records_check_result(table, dynamodb, load.mismatched, load.items_read_back)
 
     return records
