@@ -20,7 +20,7 @@ from covid_assets.defs.automation.triggers import (
     covid_daily_schedule,
     covid_run_failure_alert,
 )
-from covid_assets.defs.backfills.history_backfill import build_history_backfill
+from covid_assets.defs.backfills.history_backfill import history_backfill
 from covid_assets.defs.dashboard.dashboard import build_dashboard
 from covid_assets.defs.history.history_assets import build_history_asset
 from covid_assets.defs.metadata import with_code_references
@@ -81,7 +81,7 @@ def build_definitions() -> Definitions:
     return Definitions(
         assets=[with_code_references(asset) for asset in assets],
         # The backfill, launched by hand: an archive of versions of any served table.
-        jobs=[build_history_backfill()],
+        jobs=[history_backfill],
         schedules=[covid_daily_schedule],
         sensors=[
             build_sources_sensor(int(value("COVID_SENSOR_INTERVAL_SECONDS"))),

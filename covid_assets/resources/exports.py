@@ -19,25 +19,27 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from covid_assets.domain.rules import Problem
-from covid_assets.domain.tables import ServedTable, table_sha256
+from covid_assets.domain.tables import table_sha256
 from covid_assets.domain.transform import lay_over, rows_not_in
 from covid_assets.resources.glue import GlueCatalogResource, Partition
+from covid_assets.resources.parquet_tables import (
+    ROW_COUNT_PARAMETER,
+    CataloguedFiles,
+    external_table_input,
+    folder_of,
+    glue_columns,
+    is_data_file,
+    parquet_bytes,
+    storage_descriptor,
+)
 from covid_assets.resources.s3 import S3BucketResource
 
-GLUE_TYPES = {
-    pa.date32(): "date",
-    pa.int64(): "bigint",
-    pa.string(): "string",
-    # A history's valid_from: UTC, without a zone, as Athena's timestamp is.
-    pa.timestamp("ms"): "timestamp",
-}
 CONTENT_HASH_PARAMETER = "covid_assets.content_sha256"
 # The data file written last, and its ETag then: a reader can tell with one HeadObject that the
 # object is still the one the export wrote.
 PARQUET_KEY_PARAMETER = "covid_assets.parquet_key"
 PARQUET_ETAG_PARAMETER = "covid_assets.parquet_etag"
 PARQUET_FILE_NAME = "part-00000.parquet"
-ROW_COUNT_PARAMETER = "covid_assets.row_count"
 PARTITION_TYPE = "string"
 
 Log = Callable[[str], None]
@@ -45,53 +47,6 @@ Log = Callable[[str], None]
 
 class ExportUnreadableError(RuntimeError):
     """The Glue table is missing, lacks a column asked for, or has no data files."""
-
-
-def parquet_bytes(table: pd.DataFrame, schema: pa.Schema) -> bytes:
-    """The table as one Parquet file of ``schema`` (a missing count is null, not 0)."""
-    arrow_table = pa.Table.from_pandas(table, schema=schema, preserve_index=False)
-    buffer = io.BytesIO()
-    pq.write_table(arrow_table, buffer, compression="snappy")
-    return buffer.getvalue()
-
-
-def glue_columns(schema: pa.Schema) -> list[dict[str, str]]:
-    return [
-        {"Name": field.name, "Type": GLUE_TYPES.get(field.type, str(field.type))}
-        for field in schema
-    ]
-
-
-def storage_descriptor(location: str, schema: pa.Schema) -> dict[str, Any]:
-    """Parquet files at ``location`` whose columns are derived from the files' own schema."""
-    return {
-        "Columns": glue_columns(schema),
-        "Location": location,
-        "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-        "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-        "SerdeInfo": {
-            "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
-            "Parameters": {"serialization.format": "1"},
-        },
-    }
-
-
-def external_table_input(
-    name: str, storage: dict[str, Any], rows: int, recorded: dict[str, str]
-) -> dict[str, Any]:
-    """An external Parquet table of ``storage``, with its row count and what else the pipeline
-    ``recorded`` in its parameters."""
-    return {
-        "Name": name,
-        "TableType": "EXTERNAL_TABLE",
-        "Parameters": {
-            "EXTERNAL": "TRUE",
-            "classification": "parquet",
-            ROW_COUNT_PARAMETER: str(rows),
-            **recorded,
-        },
-        "StorageDescriptor": storage,
-    }
 
 
 def served_file(key: str, etag: str, content_sha256: str) -> dict[str, str]:
@@ -113,19 +68,6 @@ def athena_ddl(database: str, table: str, location: str, schema: pa.Schema) -> s
         f"STORED AS PARQUET\nLOCATION '{location}'\n"
         "TBLPROPERTIES ('classification'='parquet')"
     )
-
-
-def folder_of(location: str, bucket: str) -> str:
-    """The key prefix of an ``s3://bucket/prefix/`` location, as a folder ("x/"), so that a
-    sibling folder "x2/" is not taken for part of it."""
-    folder = location.removeprefix(f"s3://{bucket}/").strip("/")
-    return f"{folder}/" if folder else ""
-
-
-def is_data_file(key: str) -> bool:
-    """Athena skips "folders" and files whose name starts with "_" or "." (e.g. _SUCCESS)."""
-    name = key.rsplit("/", 1)[-1]
-    return bool(name) and not name.startswith(("_", "."))
 
 
 def partition_folder(names: Sequence[str], values: Sequence[str]) -> str:
@@ -214,18 +156,8 @@ class ExportProblems:
 
 
 @dataclass(frozen=True)
-class ExportStore:
-    """One served table's export: its Glue table ``glue_table`` and its files under ``root``."""
-
-    table: ServedTable
-    glue: GlueCatalogResource
-    bucket: S3BucketResource
-    glue_table: str
-    root: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.glue.database}.{self.glue_table}"
+class ExportStore(CataloguedFiles):
+    """One served table's export: its Glue table and its files."""
 
     @property
     def partition_names(self) -> list[str]:
@@ -234,9 +166,6 @@ class ExportStore:
 
     def table_head(self) -> pd.DataFrame:
         return pd.DataFrame(columns=self.table.columns)
-
-    def current(self) -> dict[str, Any] | None:
-        return self.glue.get_table(self.glue_table)
 
     def served_problem(self, content_sha256: str | None, current: Any = ...) -> str | None:
         """Why the export is not serving ``content_sha256`` (the content its last write

@@ -34,16 +34,14 @@ from covid_assets.domain.history import (
     sha256_columns,
     utc_timestamp,
 )
-from covid_assets.domain.tables import ServedTable
-from covid_assets.resources.exports import (
+from covid_assets.resources.parquet_tables import (
     ROW_COUNT_PARAMETER,
+    CataloguedFiles,
     external_table_input,
     is_data_file,
     parquet_bytes,
     storage_descriptor,
 )
-from covid_assets.resources.glue import GlueCatalogResource
-from covid_assets.resources.s3 import S3BucketResource
 
 PARTITION = "published_day"
 VERSIONS = "covid_assets.versions"
@@ -87,25 +85,11 @@ class Appended:
 
 
 @dataclass(frozen=True)
-class HistoryStore:
-    """One served table's history: its Glue table ``glue_table`` and its objects under
-    ``root``."""
-
-    table: ServedTable
-    glue: GlueCatalogResource
-    bucket: S3BucketResource
-    glue_table: str
-    root: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.glue.database}.{self.glue_table}"
+class HistoryStore(CataloguedFiles):
+    """One served table's history: its Glue table and its objects."""
 
     def object_key(self, version: Version) -> str:
         return f"{self.root}{PARTITION}={version.valid_from.date()}/{version.object_name()}"
-
-    def current(self) -> dict[str, Any] | None:
-        return self.glue.get_table(self.glue_table)
 
     @staticmethod
     def parameters(current: dict[str, Any] | None) -> dict[str, str]:

@@ -24,7 +24,8 @@ from covid_assets.defs.dashboard.dashboard import (
     build_dashboard,
 )
 from covid_assets.domain.tables import NATIONAL, STATE, ServedTable
-from covid_assets.resources.exports import PARQUET_FILE_NAME, ExportUnreadableError, parquet_bytes
+from covid_assets.resources.exports import PARQUET_FILE_NAME, ExportUnreadableError
+from covid_assets.resources.parquet_tables import parquet_bytes
 from covid_assets_dev.real_files import ManifestVersion, csv_merged_days, manifest_versions
 from covid_assets_dev.web_sources import served_folder
 from covid_assets_tests.helpers import (

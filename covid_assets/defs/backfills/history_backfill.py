@@ -22,7 +22,6 @@ from dagster import (
     Config,
     Failure,
     IOManager,
-    JobDefinition,
     OpExecutionContext,
     ResourceParam,
     build_output_context,
@@ -58,7 +57,8 @@ from covid_assets.domain.table_checks import CheckedVersion, checked_level, chec
 from covid_assets.domain.tables import TABLES, ServedTable
 from covid_assets.resources.downloads import SourceFileDownloader
 from covid_assets.resources.dynamodb import DynamoDBResource
-from covid_assets.resources.exports import ROW_COUNT_PARAMETER, ExportUnreadableError
+from covid_assets.resources.exports import ExportUnreadableError
+from covid_assets.resources.parquet_tables import ROW_COUNT_PARAMETER
 from covid_assets.resources.served_tables import ServedTablesResource
 from covid_assets.resources.serving_lock import ServingLockResource
 from covid_assets.resources.sns import SNSResource
@@ -391,7 +391,15 @@ def jhu_file(
     return replace(jhu, table=jhu_us_rows(jhu.table)), version
 
 
-def backfill(
+@op(
+    name=BACKFILL_OP,
+    out={},
+    description=(
+        "Load each version of the config's archive, in order, into the chosen table's history "
+        "(skipping those it holds), then serve the newest version."
+    ),
+)
+def backfill_history(
     context: OpExecutionContext,
     config: HistoryBackfillConfig,
     downloader: SourceFileDownloader,
@@ -399,10 +407,12 @@ def backfill(
     served: ServedTablesResource,
     tolerances: ServedTolerancesResource,
     alerts: SNSResource,
-    io_manager: IOManager,
+    serving_lock: ServingLockResource,
+    io_manager: ResourceParam[IOManager],
 ) -> Iterator[AssetMaterialization]:
-    """The backfill's op: every version of the archive into the history, then the newest
-    served (see the module)."""
+    """Every version of the archive into the history, then the newest served (see the
+    module)."""
+    serving_lock.hold(context)
     table = TABLES_BY_NAME[config.table]
     if not all(source.asset in downloader.urls for source in table.sources):
         raise Failure(
@@ -528,44 +538,15 @@ def serve_newest(
     )
 
 
-def build_history_backfill() -> JobDefinition:
-    """The job of the backfill: one op, which holds the serving lock."""
-
-    @op(
-        name=BACKFILL_OP,
-        out={},
-        description=(
-            "Load each version of the config's archive, in order, into the chosen table's "
-            "history (skipping those it holds), then serve the newest version."
-        ),
-    )
-    def backfill_history(
-        context: OpExecutionContext,
-        config: HistoryBackfillConfig,
-        downloader: SourceFileDownloader,
-        dynamodb: DynamoDBResource,
-        served: ServedTablesResource,
-        tolerances: ServedTolerancesResource,
-        alerts: SNSResource,
-        serving_lock: ServingLockResource,
-        io_manager: ResourceParam[IOManager],
-    ) -> Iterator[AssetMaterialization]:
-        serving_lock.hold(context)
-        yield from backfill(
-            context, config, downloader, dynamodb, served, tolerances, alerts, io_manager
-        )
-
-    @job(
-        name=HISTORY_BACKFILL,
-        description=(
-            "Load an archive of published versions (a manifest of NYT commits, or a list of "
-            "files such as the yearly county files) into the history of the national, state or "
-            "county table, in order, checked as the daily run checks them, and serve the "
-            "newest. Holds the serving lock; skips the versions the history holds, so it can "
-            "be run again after a failure."
-        ),
-    )
-    def history_backfill() -> None:
-        backfill_history()
-
-    return history_backfill
+@job(
+    name=HISTORY_BACKFILL,
+    description=(
+        "Load an archive of published versions (a manifest of NYT commits, or a list of files "
+        "such as the yearly county files) into the history of the national, state or county "
+        "table, in order, checked as the daily run checks them, and serve the newest. Holds the "
+        "serving lock; skips the versions the history holds, so it can be run again after a "
+        "failure."
+    ),
+)
+def history_backfill() -> None:
+    backfill_history()

@@ -51,8 +51,8 @@ from covid_assets.domain.history import (
 )
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.tables import ServedTable, table_sha256
-from covid_assets.resources.exports import ROW_COUNT_PARAMETER
 from covid_assets.resources.histories import HistoryStore, Newest, StoredHistory
+from covid_assets.resources.parquet_tables import ROW_COUNT_PARAMETER
 from covid_assets.resources.served_tables import ServedTablesResource
 from covid_assets.resources.serving_lock import ServingLockResource
 
