@@ -283,14 +283,14 @@ def refuse_shared_publication_times(
 class FetchedVersion:
     """One archived version's files, downloaded, and the version they make."""
 
-    position: int
-    archived: ArchivedVersion
     raw: RawSourceFile
     upstream: RawSourceFile | None
     version: Version
 
 
-def download(downloader: SourceFileDownloader, url: str, setting: str, label: str) -> RawSourceFile:
+def downloaded(
+    downloader: SourceFileDownloader, url: str, setting: str, label: str
+) -> RawSourceFile:
     fetched = downloader.download(url, setting, label=label)
     return RawSourceFile.from_bytes(url, fetched.content, fetched.last_modified)
 
@@ -299,7 +299,6 @@ def fetch_version(
     downloader: SourceFileDownloader,
     table: ServedTable,
     archived: ArchivedVersion,
-    position: int,
     jhu: SourceVersion | None,
 ) -> FetchedVersion:
     """The version's files, downloaded, and the version: published at its commit time (an
@@ -307,11 +306,11 @@ def fetch_version(
     with the JHU file's when there is one."""
     [source] = [s for s in table.sources if s != JHU]
     label = f"{source.label} of {archived.label} ({archived.url})"
-    raw = download(downloader, archived.url, "file_url", label)
+    raw = downloaded(downloader, archived.url, "file_url", label)
     upstream = None
     if archived.upstream_url:
         above = table.level.reconciliation.against
-        upstream = download(
+        upstream = downloaded(
             downloader,
             archived.upstream_url,
             "upstream_url",
@@ -325,7 +324,7 @@ def fetch_version(
         hashlib.sha256(raw.content).hexdigest(),
     )
     version = Version((nyt, jhu) if jhu else (nyt,))
-    return FetchedVersion(position, archived, raw, upstream, version)
+    return FetchedVersion(raw, upstream, version)
 
 
 def checked(
@@ -380,7 +379,7 @@ def jhu_file(
     those rows, and this spares reading every country's rows again for each version), and
     when it was published."""
     url = config.jhu_url or downloader.url_of(JHU)
-    jhu = download(downloader, url, "jhu_url", f"{JHU.label} {url}")
+    jhu = downloaded(downloader, url, "jhu_url", f"{JHU.label} {url}")
     if jhu.read_problems:
         raise SourceDataError(jhu.read_problems)
     published = published_time(jhu.last_modified) or datetime.now(UTC)
@@ -437,13 +436,12 @@ def backfill_history(
     total = len(archived)
     started = time.monotonic()
     appended_rows = skipped = 0
-    newest_of_archive: FetchedVersion | None = None
+    newest_of_archive = None
     for position, entry in enumerate(archived, start=1):
-        fetched = fetch_version(downloader, table, entry, position, jhu_version)
+        fetched = fetch_version(downloader, table, entry, jhu_version)
         version = fetched.version
         label = f"version {position} / {total} ({entry.label})"
-        if newest_of_archive is None or version.valid_from > newest_of_archive.version.valid_from:
-            newest_of_archive = fetched
+        newest_of_archive = max(newest_of_archive or version.valid_from, version.valid_from)
         if store.object_key(version) in held:
             skipped += 1
             context.log.info("%s: in the history already, skipped", label)
@@ -470,7 +468,7 @@ def backfill_history(
     yield progress(table, state, total, total, appended_rows, skipped, started)
 
     newest_time = max(state.stored.version_times, default=None)
-    if newest_of_archive is None or newest_of_archive.version.valid_from != newest_time:
+    if newest_of_archive != newest_time:
         context.log.info(
             "The newest version in the history (%s) is newer than every version of the "
             "archive: what is served stays as it is",
@@ -490,8 +488,8 @@ def serve_newest(
     io_manager: IOManager,
 ) -> Iterator[AssetMaterialization]:
     """Serve the history's newest version as a daily run does: the history asset's output is
-    stored where the next daily run reads it, then the load and the export write what differs
-    and read it back; their materializations say so."""
+    stored where the next daily run reads it, the load writes what differs, and the export too,
+    read back as its checks read it; their materializations say so."""
     published = state.recorded[NEWEST_PUBLISHED]
     newest = PublishedTable(state.table, published, None, state.revisions)
     instance = context.instance
