@@ -100,18 +100,6 @@ class DynamoDBResource(AwsClientResource):
             for index in table.get("GlobalSecondaryIndexes", [])
         )
 
-    def query_level(self, level: str, date: str | None = None) -> list[dict[str, Any]]:
-        """Every item of a level, or of a level on one day, through the level index (a
-        paginated Query, 1 MB a page; eventually consistent, like every index read)."""
-        condition = "#level = :level"
-        names = {"#level": "level"}
-        values: dict[str, Any] = {":level": {"S": level}}
-        if date is not None:
-            condition += " AND #date = :date"
-            names["#date"] = "date"
-            values[":date"] = {"S": date}
-        return self._query(condition, names, values, IndexName=LEVEL_INDEX)
-
     def get_items(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         """The items of these (region, date) keys that exist, read with strongly consistent
         BatchGetItem calls (100 keys a call), resending UnprocessedKeys with backoff."""

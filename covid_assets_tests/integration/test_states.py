@@ -105,7 +105,7 @@ def test_a_state_item_deleted_behind_the_pipelines_back_starts_a_run_that_writes
     records = materialization_metadata(run_daily_job(instance), STATE.records_asset)
     assert (records["inserted"], records["read"]) == (
         1,
-        "the whole level (a Query of the level index)",
+        "the 6 item(s) of the table (BatchGetItem)",
     )
     assert ("US-WA", "2020-03-03") in stored_place_items(STATE)
 

@@ -110,25 +110,23 @@ def previous_load(
 
 
 def stored_items(
-    dynamodb: DynamoDBResource, table: ServedTable, rows: pd.DataFrame
+    dynamodb: DynamoDBResource, table: ServedTable, wanted: Sequence[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], str]:
-    """What the table's items of these rows' days are, read without a record of the last load:
-    the nation's region between the rows' first and last day (one Query); a window's days one
-    by one (one Query of the level index per day), so the read does not grow with the days
-    that have left the window; any other level whole (one Query of the level index)."""
-    if rows.empty:
+    """What is stored of the ``wanted`` items, read without a record of the last load: the
+    nation's region between their first and last day (one Query, which also finds the days the
+    table no longer has); a level's by key (BatchGetItem, 100 keys a call), so that the read
+    grows with the rows, never with the level (the emulator answers a Query of the level index
+    by scanning the whole table)."""
+    if not wanted:
         return [], "nothing"
     if table.level is None:
-        first, last = rows["date"].min().isoformat(), rows["date"].max().isoformat()
+        dates = sorted(item["date"] for item in wanted)
         region = table.region_of({})
-        return dynamodb.query_region(region, (first, last)), f"the region {region} (a Query)"
-    if not table.source_is_window:
-        return dynamodb.query_level(
-            table.level.name
-        ), "the whole level (a Query of the level index)"
-    days = sorted({day.isoformat() for day in rows["date"]})
-    stored = [item for day in days for item in dynamodb.query_level(table.level.name, day)]
-    return stored, f"{len(days)} day(s) (a Query of the level index per day)"
+        return dynamodb.query_region(
+            region, (dates[0], dates[-1])
+        ), f"the region {region} (a Query)"
+    stored = dynamodb.get_items([item_key(item) for item in wanted])
+    return stored, f"the {len(wanted)} item(s) of the table (BatchGetItem)"
 
 
 @dataclass
@@ -181,7 +179,7 @@ def load_items(
         wanted = table_items(table, chunk)
         wanted_keys |= {item_key(item) for item in wanted}
         if before is None:
-            stored, read = stored_items(dynamodb, table, chunk)
+            stored, read = stored_items(dynamodb, table, wanted)
             read_keys |= {item_key(item) for item in stored}
             candidates = wanted
         else:
@@ -320,8 +318,9 @@ def compare_stored(
     dynamodb: DynamoDBResource, table: ServedTable, rows: pd.DataFrame
 ) -> AssetCheckResult:
     """The check run alone: every stored item of the table's days against the table."""
-    stored, _ = stored_items(dynamodb, table, rows)
-    mismatched = plan_writes(table_items(table, rows), stored).items_to_write
+    wanted = table_items(table, rows)
+    stored, _ = stored_items(dynamodb, table, wanted)
+    mismatched = plan_writes(wanted, stored).items_to_write
     return records_check_result(table, dynamodb, mismatched, len(stored))
 
 
