@@ -424,6 +424,8 @@ class ExportStore(CataloguedFiles):
             )
         row_problems = []
         names = self.partition_names
+        keys = list(self.table.key_columns)
+        read_parts, exported_parts, where_of = [], [], {}
         for values, part in wanted.items():
             where = f"{self.label} partition {partition_folder(names, values).rstrip('/')}"
             partition = existing.get(values)
@@ -442,10 +444,28 @@ class ExportStore(CataloguedFiles):
                 schema_problems.append(
                     Problem(where, None, None, str(glue_columns(file_schema)), f"Glue's {declared}")
                 )
+            read_parts.append(part)
+            exported_parts.append(exported)
+            where_of[values] = where
+        if read_parts:
+            # One comparison of every partition read: the partitions hold disjoint keys.
+            table_rows = pd.concat(read_parts, ignore_index=True)
+            differing = rows_not_in(table_rows, pd.concat(exported_parts, ignore_index=True), keys)
+            partition_of = dict(
+                zip(
+                    (" ".join(map(str, key)) for key in table_rows[keys].itertuples(index=False)),
+                    map(tuple, self.table.export_partitions(table_rows).itertuples(index=False)),
+                    strict=True,
+                )
+            )
             row_problems += [
                 Problem(
-                    where, None, ", ".join(self.table.key_columns), key, "the served row's values"
+                    where_of[partition_of[key]],
+                    None,
+                    ", ".join(keys),
+                    key,
+                    "the served row's values",
                 )
-                for key in rows_not_in(part, exported, self.table.key_columns)
+                for key in differing
             ]
         return ExportProblems(schema_problems, row_problems)
