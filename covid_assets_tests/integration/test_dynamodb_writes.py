@@ -1,10 +1,15 @@
 """DynamoDBResource.put_items with parallel writers: every item written, one call per batch of
-25 and one more per UnprocessedItems resend, and never more calls in flight than allowed."""
+25 and one more per UnprocessedItems resend, and never more calls in flight than allowed; a
+load larger than a chunk still writes whole batches."""
 
+from datetime import date
 from typing import Any
 
+import pandas as pd
 import pytest
 
+from covid_assets.defs.serving import dynamodb_records
+from covid_assets.defs.serving.dynamodb_records import load_items
 from covid_assets.domain.tables import COUNTY
 from covid_assets.resources.dynamodb import DynamoDBResource
 from covid_assets_dev.real_files import stored_place_items
@@ -61,3 +66,32 @@ def test_one_writer_sends_one_batch_after_another(aws, fault_proxy):
     table = DynamoDBResource(table_name=aws.table_name, max_parallel_writers=1)
     assert table.put_items(county_items(100)) == 4
     assert in_flight.peak == 1
+
+
+def county_rows(count: int) -> pd.DataFrame:
+    """``count`` county-days of the county table, each of its own county."""
+    return pd.DataFrame(
+        {
+            "date": [date(2021, 3, 1)] * count,
+            "state": ["Washington"] * count,
+            "county": [f"C{n}" for n in range(count)],
+            "fips": [f"{53000 + n}" for n in range(count)],
+            "cases": range(count),
+            "deaths": [0] * count,
+        }
+    )
+
+
+def test_a_load_of_several_chunks_writes_whole_batches_and_reports_every_key_it_read(
+    aws, monkeypatch
+):
+    # Chunks of 40 rows: a batch of 25 would end short at the end of each chunk if not carried.
+    monkeypatch.setattr(dynamodb_records, "CHUNK_ROWS", 40)
+    table = DynamoDBResource(table_name=aws.table_name)
+    rows = county_rows(110)
+    messages: list[str] = []
+    load = load_items(table, COUNTY, rows, None, "2021-03-02T00:00:00Z", messages.append)
+    assert (load.inserted, load.batch_write_calls, load.items_read_back) == (110, 5, 110)
+    assert load.read == "the 110 item(s) of the table (BatchGetItem)"
+    assert len(messages) == 3  # one progress line a chunk
+    assert len(stored_place_items(COUNTY)) == 110

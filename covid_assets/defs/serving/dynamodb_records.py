@@ -51,7 +51,7 @@ from covid_assets.domain.items import (
 )
 from covid_assets.domain.rules import Problem
 from covid_assets.domain.tables import ServedTable, table_sha256
-from covid_assets.resources.dynamodb import DynamoDBResource
+from covid_assets.resources.dynamodb import DYNAMODB_BATCH_SIZE, DynamoDBResource
 from covid_assets.resources.serving_lock import ServingLockResource
 from covid_assets.resources.sns import SNSResource
 
@@ -112,13 +112,14 @@ def previous_load(
 def stored_items(
     dynamodb: DynamoDBResource, table: ServedTable, wanted: Sequence[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], str]:
-    """What is stored of the ``wanted`` items, read without a record of the last load: the
+    """What is stored of the ``wanted`` items, read without a record of the last load, and how
+    it was read (a text to format with their number): the
     nation's region between their first and last day (one Query, which also finds the days the
     table no longer has); a level's by key (BatchGetItem, 100 keys a call), so that the read
     grows with the rows, never with the level (the emulator answers a Query of the level index
     by scanning the whole table)."""
     if not wanted:
-        return [], "nothing"
+        return [], ""
     if table.level is None:
         dates = sorted(item["date"] for item in wanted)
         region = table.region_of({})
@@ -126,7 +127,7 @@ def stored_items(
             region, (dates[0], dates[-1])
         ), f"the region {region} (a Query)"
     stored = dynamodb.get_items([item_key(item) for item in wanted])
-    return stored, f"the {len(wanted)} item(s) of the table (BatchGetItem)"
+    return stored, "the {} item(s) of the table (BatchGetItem)"
 
 
 @dataclass
@@ -173,45 +174,60 @@ def load_items(
         before = {item_key(item): item for item in table_items(table, last_load)}
     wanted_keys: set[ItemKey] = set()
     read_keys: set[ItemKey] = set()
-    reads = []
+    items_read: dict[str, int] = {}  # how items were read: how many were asked for
+    unwritten: list[dict[str, Any]] = []  # carried to the next chunk to fill whole batches
     for start in range(0, len(rows), CHUNK_ROWS):
         chunk = rows.iloc[start : start + CHUNK_ROWS]
         wanted = table_items(table, chunk)
         wanted_keys |= {item_key(item) for item in wanted}
         if before is None:
-            stored, read = stored_items(dynamodb, table, wanted)
+            stored, how = stored_items(dynamodb, table, wanted)
             read_keys |= {item_key(item) for item in stored}
             candidates = wanted
         else:
             candidates = differing(wanted, before)
             stored = dynamodb.get_items([item_key(item) for item in candidates])
-            read = f"the {len(candidates)} item(s) that differ from the last load (BatchGetItem)"
-        reads.append(read)
+            how = "the {} item(s) that differ from the last load (BatchGetItem)"
+        if how:
+            items_read[how] = items_read.get(how, 0) + len(candidates)
         plan = plan_writes(candidates, stored, published)
         unchanged = plan.unchanged + len(wanted) - len(candidates)
         result.inserted += len(plan.inserts)
         result.updated += len(plan.updates)
         result.unchanged += unchanged
-        result.batch_write_calls += dynamodb.put_items(plan.items_to_write)
         pairs = list(zip(plan.revised_from, plan.updates, strict=True))
         chunk_revisions = largest_revisions(pairs, table.count_columns, key_of=_key_of(table))
         result.revisions = largest([*result.revisions, *chunk_revisions])
-        result.written = (result.written + plan.items_to_write)[-PREVIEW_ITEMS:]
-        if read_back and plan.items_to_write:
-            back = dynamodb.get_items([item_key(item) for item in plan.items_to_write])
-            result.items_read_back += len(back)
-            result.mismatched += plan_writes(plan.items_to_write, back).items_to_write
+        unwritten += plan.items_to_write
+        last_chunk = start + CHUNK_ROWS >= len(rows)
+        whole = len(unwritten) - (0 if last_chunk else len(unwritten) % DYNAMODB_BATCH_SIZE)
+        _write(dynamodb, unwritten[:whole], result, read_back)
+        unwritten = unwritten[whole:]
         if len(rows) > CHUNK_ROWS:
             log(
                 f"{table.records_asset}: rows {start + 1} to {start + len(chunk)} of "
-                f"{len(rows)}: {len(plan.items_to_write)} written, {unchanged} unchanged"
+                f"{len(rows)}: {len(plan.items_to_write)} to write, {unchanged} unchanged"
             )
     known = read_keys if before is None else set(before)
     result.vanished = sorted(
         (key for key in known - wanted_keys if key[1] >= first_day), key=by_date_then_region
     )
-    result.read = "; ".join(dict.fromkeys(reads)) if reads else "nothing"
+    result.read = "; ".join(how.format(count) for how, count in items_read.items()) or "nothing"
     return result
+
+
+def _write(
+    dynamodb: DynamoDBResource, items: list[dict[str, Any]], result: LoadResult, read_back: bool
+) -> None:
+    """Write ``items`` and, with ``read_back``, read them back (the check after a load)."""
+    if not items:
+        return
+    result.batch_write_calls += dynamodb.put_items(items)
+    result.written = (result.written + items)[-PREVIEW_ITEMS:]
+    if read_back:
+        back = dynamodb.get_items([item_key(item) for item in items])
+        result.items_read_back += len(back)
+        result.mismatched += plan_writes(items, back).items_to_write
 
 
 def _key_of(table: ServedTable) -> Callable[[dict[str, Any]], str]:
