@@ -47,7 +47,8 @@ from covid_assets_tests.helpers import (
     use_sources,
 )
 
-pytestmark = pytest.mark.integration
+# Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("integration/test_dashboard")]
 
 EXPORT_FOLDER = "athena/us_daily/test-export/"
 STATE_EXPORT_FOLDER = "athena/us_states_daily/test-export/"

@@ -37,7 +37,8 @@ from covid_assets_tests.helpers import (
     three_days_served,
 )
 
-pytestmark = pytest.mark.integration
+# Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("integration/test_triggers")]
 
 QUIET_DAY = (
     r"NYT and JHU unchanged since \d{4}-\d\d-\d\d \d\d:\d\d UTC; "

@@ -16,7 +16,8 @@ from covid_assets_dev.empty_job import EMPTY_JOB
 from covid_assets_dev.local_stack import PROJECT_ROOT
 from covid_assets_dev.run_worker import run_worker_command
 
-pytestmark = pytest.mark.system
+# Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
+pytestmark = [pytest.mark.system, pytest.mark.xdist_group("system/test_benchmark")]
 
 BENCHMARK = [sys.executable, "-m", "covid_assets_bench"]
 
