@@ -56,7 +56,8 @@ def served_folder(folder: Path) -> Iterator[ServedFolder]:
     server = ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(handler, directory=str(folder))
     )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # Polled often, so that shutting it down takes no time (the default waits up to 0.5 s).
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
     served.url = f"http://127.0.0.1:{server.server_port}"
     try:
         yield served

@@ -101,7 +101,8 @@ class FaultProxy:
         self._counting = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # Polled often, so that closing it at the end of a test takes no time.
+        threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()
 
     def inject(self, fault: Fault) -> None:
         self.faults.append(fault)

@@ -398,6 +398,28 @@ def load_three_days_served(web_sources: ServedFolder, instance: DagsterInstance)
     web_sources.answers.clear()
 
 
+@dataclass
+class ServedAccount:
+    """A blank emulated account, a new instance and the sources served over HTTP, for a module
+    fixture that runs a scenario once and hands its tests what it saw."""
+
+    aws: EmulatedAws
+    instance: DagsterInstance
+    web: ServedFolder
+    monkeypatch: pytest.MonkeyPatch
+
+
+@contextmanager
+def three_days_served(moto_endpoint: str, folder: Path) -> Iterator[ServedAccount]:
+    """The ``served`` state of a test, for a module fixture: on a blank account and a new
+    instance, the three-day sources served from ``folder`` and loaded by one run."""
+    with pytest.MonkeyPatch.context() as monkeypatch, DagsterInstance.ephemeral() as instance:
+        aws = blank_emulated_account(moto_endpoint, monkeypatch)
+        with web_sources_in(folder, monkeypatch) as web:
+            load_three_days_served(web, instance)
+            yield ServedAccount(aws, instance, web, monkeypatch)
+
+
 def stored_output_path(instance: DagsterInstance, asset: str) -> Path:
     """Where Dagster's default IO manager keeps the asset's latest output."""
     return Path(instance.storage_directory()) / AssetKey(asset).path[-1]

@@ -54,7 +54,8 @@ from covid_assets_tests.helpers import (
     use_level_source,
 )
 
-pytestmark = pytest.mark.integration
+# Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("integration/test_counties")]
 
 REPLAYED_STATES = {"Delaware", "Iowa", "New York", "Puerto Rico", "Rhode Island"}
 COUNTY_HISTORY = HISTORY_DIR / "nyt-us-counties-recent"

@@ -43,7 +43,8 @@ from covid_assets_tests.helpers import (
     use_sources,
 )
 
-pytestmark = pytest.mark.integration
+# Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("integration/test_dashboard")]
 
 EXPORT_FOLDER = "athena/us_daily/test-export/"
 STATE_EXPORT_FOLDER = "athena/us_states_daily/test-export/"
@@ -108,16 +109,32 @@ def with_states(aws, instance, monkeypatch):
     return materialization_metadata(materialize_dashboard(instance, [STATE]), "dashboard")
 
 
-@pytest.fixture
-def three_days(aws, instance):
-    """The dashboard's metadata after drawing THREE_DAYS."""
-    write_export(aws, THREE_DAYS)
-    return materialization_metadata(materialize_dashboard(instance), "dashboard")
-
-
 def dashboard_page(aws, key: str = DASHBOARD_KEY) -> tuple[str, str]:
     page = aws.client("s3").get_object(Bucket=aws.bucket, Key=key)
     return page["Body"].read().decode(), page["ContentType"]
+
+
+@dataclass
+class DrawnDashboard:
+    """The dashboard's metadata (read by name, as a dict), the page it wrote, and its bucket."""
+
+    metadata: dict[str, Any]
+    page: tuple[str, str]  # text, content type
+    bucket: str
+
+    def __getitem__(self, name: str) -> Any:
+        return self.metadata[name]
+
+
+@pytest.fixture(scope="module")
+def three_days(moto_endpoint) -> DrawnDashboard:
+    """The dashboard after drawing THREE_DAYS (state level off): one drawing for the tests that
+    only read it."""
+    with pytest.MonkeyPatch.context() as monkeypatch, DagsterInstance.ephemeral() as instance:
+        aws = blank_emulated_account(moto_endpoint, monkeypatch)
+        write_export(aws, THREE_DAYS)
+        metadata = materialization_metadata(materialize_dashboard(instance), "dashboard")
+        return DrawnDashboard(metadata, dashboard_page(aws), aws.bucket)
 
 
 def failure_error(result):
@@ -129,11 +146,11 @@ def failure_cause(result):
     return failure_error(result).cause
 
 
-def test_html_page_is_written_to_the_bucket_and_named_in_the_metadata(aws, three_days):
-    text, content_type = dashboard_page(aws)
+def test_html_page_is_written_to_the_bucket_and_named_in_the_metadata(three_days):
+    text, content_type = three_days.page
     assert content_type == "text/html; charset=utf-8"
     assert text.startswith("<!DOCTYPE html>")
-    assert three_days["html_page"] == f"s3://{aws.bucket}/{DASHBOARD_KEY}"
+    assert three_days["html_page"] == f"s3://{three_days.bucket}/{DASHBOARD_KEY}"
 
 
 def test_metadata_embeds_the_four_charts_as_markdown_svg_images(three_days):
@@ -142,8 +159,8 @@ def test_metadata_embeds_the_four_charts_as_markdown_svg_images(three_days):
     assert all(base64.b64decode(svg).startswith(b"<svg") for _, svg in images)
 
 
-def test_metadata_names_the_export_read_and_the_quirks_drawn(aws, three_days):
-    assert three_days["export_location"] == f"s3://{aws.bucket}/{EXPORT_FOLDER}"
+def test_metadata_names_the_export_read_and_the_quirks_drawn(three_days):
+    assert three_days["export_location"] == f"s3://{three_days.bucket}/{EXPORT_FOLDER}"
     assert (three_days["days"], three_days["last_date"]) == (3, "2020-12-14")
     assert three_days["recovered_last_reported"] == "2020-12-13"
     assert three_days["days_with_negative_new_cases"] == 1
@@ -154,15 +171,15 @@ def test_metadata_has_the_last_days_totals_and_changes_as_numbers(three_days):
     assert [three_days[name] for name in figures] == [110, 3, -10, 1]
 
 
-def test_page_states_the_headline_figures(aws, three_days):
-    text, _ = dashboard_page(aws)
+def test_page_states_the_headline_figures(three_days):
+    text, _ = three_days.page
     assert "<strong>110</strong> cases in total to 2020-12-14" in text
     assert "<strong>60</strong> recovered to 2020-12-13, the last day reported" in text
 
 
-def test_with_the_state_level_off_the_dashboard_draws_no_states(aws, three_days):
+def test_with_the_state_level_off_the_dashboard_draws_no_states(three_days):
     assert three_days["states_drawn"] == 0
-    assert "by state" not in dashboard_page(aws)[0]
+    assert "by state" not in three_days.page[0]
 
 
 def test_with_the_state_level_on_the_page_and_the_metadata_show_the_states_panel(aws, with_states):
@@ -265,10 +282,10 @@ def test_daily_job_draws_the_real_snapshot_stating_its_last_days_new_cases(
     assert "Last data: 2021-03-16." in text
 
 
-def test_without_a_history_the_revisions_panel_says_no_history_yet(aws, three_days):
+def test_without_a_history_the_revisions_panel_says_no_history_yet(three_days):
     assert three_days["publication_days"] == 0
     assert "No history yet" in three_days["dashboard"]
-    assert "<li>No history yet: the revisions are shown once" in dashboard_page(aws)[0]
+    assert "<li>No history yet: the revisions are shown once" in three_days.page[0]
 
 
 def test_a_day_published_on_that_is_no_iso_day_is_refused_before_anything_is_read(aws, instance):

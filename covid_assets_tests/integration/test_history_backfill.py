@@ -61,7 +61,8 @@ from covid_assets_tests.helpers import (
     use_sources,
 )
 
-pytestmark = pytest.mark.integration
+# Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("integration/test_history_backfill")]
 
 NATIONAL_DIR = HISTORY_DIR / "nyt-us"
 STATES_DIR = HISTORY_DIR / "nyt-us-states"

@@ -53,7 +53,8 @@ from covid_assets_tests.helpers import (
     use_sources,
 )
 
-pytestmark = pytest.mark.integration
+# Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("integration/test_replay")]
 
 # (snapshot day, items written, of which new days, of which revised days), from the data README.
 REPLAY = [

@@ -46,7 +46,8 @@ from covid_assets_tests.helpers import (
     use_level_source,
 )
 
-pytestmark = pytest.mark.integration
+# Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("integration/test_states")]
 
 StateDay = tuple[str, str]
 

@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import pytest
@@ -16,8 +17,9 @@ from covid_assets.definitions import build_definitions
 from covid_assets.defs.automation.triggers import REASON_TAG, TRIGGER_TAG
 from covid_assets.domain.reading import read_csv_text
 from covid_assets.domain.transform import merge_daily
-from covid_assets_dev.aws_calls import recorded_calls
+from covid_assets_dev.aws_calls import AwsCall, recorded_calls
 from covid_assets_dev.figures import is_write
+from covid_assets_dev.ticks import TickResult
 from covid_assets_tests.helpers import (
     DAY_ONE,
     DAY_TWO,
@@ -32,9 +34,11 @@ from covid_assets_tests.helpers import (
     schedule_tick,
     sensor_tick,
     stored_days,
+    three_days_served,
 )
 
-pytestmark = pytest.mark.integration
+# Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("integration/test_triggers")]
 
 QUIET_DAY = (
     r"NYT and JHU unchanged since \d{4}-\d\d-\d\d \d\d:\d\d UTC; "
@@ -60,8 +64,26 @@ def test_the_first_tick_on_a_new_instance_requests_a_run(aws, instance, web_sour
     assert "NYT published a new file" in request.tags[REASON_TAG]
 
 
-def test_a_quiet_tick_is_skipped_and_says_why(served, instance):
-    tick = sensor_tick(instance)
+@dataclass
+class ObservedTick:
+    """A sensor tick, and what it asked the sources and AWS."""
+
+    tick: TickResult
+    answers: list[tuple[str, int]]
+    calls: list[AwsCall]
+
+
+@pytest.fixture(scope="module")
+def quiet_tick(moto_endpoint, tmp_path_factory) -> ObservedTick:
+    """A tick of the sensor after a run loaded the sources, nothing published since."""
+    with three_days_served(moto_endpoint, tmp_path_factory.mktemp("web")) as served:
+        with recorded_calls() as calls:
+            tick = sensor_tick(served.instance)
+        return ObservedTick(tick, list(served.web.answers), calls)
+
+
+def test_a_quiet_tick_is_skipped_and_says_why(quiet_tick):
+    tick = quiet_tick.tick
 
     assert tick.run_requests == []
     assert re.fullmatch(QUIET_DAY, tick.skip_reason), tick.skip_reason
@@ -76,57 +98,62 @@ def test_the_schedule_skips_a_quiet_day_with_the_same_reason(aws, instance_on_di
     assert re.fullmatch(QUIET_DAY, tick.skip_reason), tick.skip_reason
 
 
-def test_a_quiet_tick_asks_each_source_once_and_is_answered_304(served, instance):
-    sensor_tick(instance)
-
-    assert served.answers == [("/us.csv", 304), ("/jhu.csv", 304)]
+def test_a_quiet_tick_asks_each_source_once_and_is_answered_304(quiet_tick):
+    assert quiet_tick.answers == [("/us.csv", 304), ("/jhu.csv", 304)]
 
 
-def test_a_quiet_tick_makes_at_most_five_aws_calls_and_writes_nothing(served, instance):
-    with recorded_calls() as calls:
-        sensor_tick(instance)
+def test_a_quiet_tick_makes_at_most_five_aws_calls_and_writes_nothing(quiet_tick):
+    calls = quiet_tick.calls
 
     assert len(calls) <= 5, [call.operation for call in calls]
     assert [call.operation for call in calls if is_write(call.operation)] == []
 
 
-def test_a_quiet_tick_leaves_no_event_on_the_raw_assets(served, instance):
-    assert sensor_tick(instance).asset_events == []
+def test_a_quiet_tick_leaves_no_event_on_the_raw_assets(quiet_tick):
+    assert quiet_tick.tick.asset_events == []
 
 
-def test_a_tick_after_a_source_published_requests_one_run_and_says_which(served, instance):
-    served.write("us.csv", NYT_THREE_DAYS.replace("2020-03-03,30,3", "2020-03-03,31,3"), DAY_TWO)
+# The NYT file a day later, with one day revised.
+NEW_NYT_FILE = NYT_THREE_DAYS.replace("2020-03-03,30,3", "2020-03-03,31,3")
 
-    tick = sensor_tick(instance)
 
-    [request] = tick.run_requests
+@dataclass
+class NewFile:
+    """The sensor's tick after NYT published NEW_NYT_FILE, the run it asked for, and the tick
+    after that run."""
+
+    tick: ObservedTick
+    stored_after_the_run: dict[str, tuple[int, int, int]]
+    next_tick: TickResult
+
+
+@pytest.fixture(scope="module")
+def new_file(moto_endpoint, tmp_path_factory) -> NewFile:
+    with three_days_served(moto_endpoint, tmp_path_factory.mktemp("web")) as served:
+        served.web.write("us.csv", NEW_NYT_FILE, DAY_TWO)
+        tick = ObservedTick(sensor_tick(served.instance), list(served.web.answers), [])
+        run_daily_job(served.instance)
+        return NewFile(tick, stored_days(served.aws), sensor_tick(served.instance))
+
+
+def test_a_tick_after_a_source_published_requests_one_run_and_says_which(new_file):
+    [request] = new_file.tick.tick.run_requests
     assert request.tags[REASON_TAG] == "NYT published a new file"
-    assert served.answers == [("/us.csv", 200), ("/jhu.csv", 304)]
+    assert new_file.tick.answers == [("/us.csv", 200), ("/jhu.csv", 304)]
 
 
-def test_a_tick_that_sees_a_new_file_records_its_version_on_the_raw_asset(served, instance):
-    new_file = NYT_THREE_DAYS.replace("2020-03-03,30,3", "2020-03-03,31,3")
-    served.write("us.csv", new_file, DAY_TWO)
-
-    tick = sensor_tick(instance)
-
-    by_asset = {event.asset_key: event for event in tick.asset_events}
+def test_a_tick_that_sees_a_new_file_records_its_version_on_the_raw_asset(new_file):
+    by_asset = {event.asset_key: event for event in new_file.tick.tick.asset_events}
     nyt = by_asset[AssetKey("nyt_raw")]
     assert nyt.metadata["status"].value == "changed"
-    assert nyt.tags["dagster/data_version"] == hashlib.sha256(new_file.encode()).hexdigest()
+    assert nyt.tags["dagster/data_version"] == hashlib.sha256(NEW_NYT_FILE.encode()).hexdigest()
     assert by_asset[AssetKey("jhu_raw")].metadata["status"].value == "unchanged"
 
 
-def test_the_run_after_one_source_changed_loads_it_and_the_next_tick_is_quiet(
-    aws, served, instance
-):
-    served.write("us.csv", NYT_THREE_DAYS.replace("2020-03-03,30,3", "2020-03-03,31,3"), DAY_TWO)
-    assert len(sensor_tick(instance).run_requests) == 1
-
-    run_daily_job(instance)
-
-    assert stored_days(aws)["2020-03-03"] == (31, 3, 0)
-    assert sensor_tick(instance).run_requests == []
+def test_the_run_after_one_source_changed_loads_it_and_the_next_tick_is_quiet(new_file):
+    assert len(new_file.tick.tick.run_requests) == 1
+    assert new_file.stored_after_the_run["2020-03-03"] == (31, 3, 0)
+    assert new_file.next_tick.run_requests == []
 
 
 def delete_table(aws: EmulatedAws) -> None:
@@ -163,48 +190,45 @@ def delete_dashboard_page(aws: EmulatedAws) -> None:
     aws.client("s3").delete_object(Bucket=aws.bucket, Key="dashboard/index.html")
 
 
-@pytest.mark.parametrize(
-    ("damage", "reason"),
-    [
-        (delete_table, "DynamoDB table covid_daily does not exist"),
-        (delete_latest_item, "DynamoDB table covid_daily has no item for US 2020-03-03"),
-        (change_latest_item, "DynamoDB item US 2020-03-03 differs from the last load"),
-        (delete_parquet_object, "part-00000.parquet does not exist"),
-        (delete_glue_table, "export: the Glue table does not exist"),
-        (delete_dashboard_page, "dashboard: s3://covid-assets-local/dashboard/index.html"),
-    ],
-    ids=lambda value: getattr(value, "__name__", None),
-)
-def test_a_tick_requests_a_repair_when_what_is_served_is_not_what_was_written(
-    aws, served, instance, damage: Callable[[EmulatedAws], None], reason: str
-):
-    damage(aws)
-
-    [request] = sensor_tick(instance).run_requests
-
-    assert reason in request.tags[REASON_TAG]
+# Each damage done behind the pipeline's back, and the reason the tick gives for the repair.
+DAMAGES = {
+    delete_table: "DynamoDB table covid_daily does not exist",
+    delete_latest_item: "DynamoDB table covid_daily has no item for US 2020-03-03",
+    change_latest_item: "DynamoDB item US 2020-03-03 differs from the last load",
+    delete_parquet_object: "part-00000.parquet does not exist",
+    delete_glue_table: "export: the Glue table does not exist",
+    delete_dashboard_page: "dashboard: s3://covid-assets-local/dashboard/index.html",
+}
 
 
-@pytest.mark.parametrize(
-    "damage",
-    [
-        delete_table,
-        change_latest_item,
-        delete_parquet_object,
-        delete_glue_table,
-        delete_dashboard_page,
-    ],
-    ids=lambda damage: damage.__name__,
-)
-def test_the_repair_run_restores_what_is_served_and_the_next_tick_is_quiet(
-    aws, served, instance, damage: Callable[[EmulatedAws], None]
-):
-    damage(aws)
+@dataclass
+class Repair:
+    """After a damage: the sensor's tick, the repair run, and the tick after it."""
 
-    run_daily_job(instance)
+    damage: Callable[[EmulatedAws], None]
+    tick: TickResult
+    stored_after_the_run: dict[str, tuple[int, int, int]]
+    next_tick: TickResult
 
-    assert stored_days(aws) == THREE_DAYS
-    assert sensor_tick(instance).run_requests == []
+
+@pytest.fixture(scope="module", params=list(DAMAGES), ids=lambda damage: damage.__name__)
+def repair(request, moto_endpoint, tmp_path_factory) -> Repair:
+    with three_days_served(moto_endpoint, tmp_path_factory.mktemp("web")) as served:
+        request.param(served.aws)
+        tick = sensor_tick(served.instance)
+        run_daily_job(served.instance)
+        return Repair(request.param, tick, stored_days(served.aws), sensor_tick(served.instance))
+
+
+def test_a_tick_requests_a_repair_when_what_is_served_is_not_what_was_written(repair):
+    [request] = repair.tick.run_requests
+
+    assert DAMAGES[repair.damage] in request.tags[REASON_TAG]
+
+
+def test_the_repair_run_restores_what_is_served_and_the_next_tick_is_quiet(repair):
+    assert repair.stored_after_the_run == THREE_DAYS
+    assert repair.next_tick.run_requests == []
 
 
 def test_a_tick_after_a_run_that_built_only_one_source_requests_the_rest(aws, served, instance):

@@ -28,7 +28,8 @@ from covid_assets_tests.helpers import (
     stored_days,
 )
 
-pytestmark = pytest.mark.system
+# Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
+pytestmark = [pytest.mark.system, pytest.mark.xdist_group("system/test_production_instance")]
 
 EXAMPLE = PROJECT_ROOT / "infra" / "dagster.yaml.example"
 USER = "dagster"

@@ -49,7 +49,8 @@ from covid_assets_tests.helpers import (
     use_snapshot,
 )
 
-pytestmark = pytest.mark.system
+# Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
+pytestmark = [pytest.mark.system, pytest.mark.xdist_group("system/test_ui")]
 
 ARTIFACTS_DIR = PROJECT_ROOT / "test-artifacts" / "ui"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -32,7 +32,8 @@ from covid_assets.domain.history import revision_rows
 from covid_assets.domain.tables import NATIONAL
 from covid_assets_tests.helpers import SVG_IMAGE, export_rows, history_rows, state_rows
 
-pytestmark = pytest.mark.unit
+# Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
+pytestmark = [pytest.mark.unit, pytest.mark.xdist_group("unit/test_dashboard_render")]
 
 SVG = "{http://www.w3.org/2000/svg}"
 

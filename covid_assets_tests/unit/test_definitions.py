@@ -17,7 +17,8 @@ from covid_assets_tests.helpers import (
     every_level_at_its_default,
 )
 
-pytestmark = pytest.mark.unit
+# Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
+pytestmark = [pytest.mark.unit, pytest.mark.xdist_group("unit/test_definitions")]
 
 
 def test_lineage_runs_from_raw_sources_to_dynamodb_the_export_and_the_dashboard(monkeypatch):

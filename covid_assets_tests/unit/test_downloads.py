@@ -60,7 +60,8 @@ def http_server() -> Iterator[str]:
     ScriptedHandler.requests_seen = []
     ScriptedHandler.conditions_seen = []
     server = QuietServer(("127.0.0.1", 0), ScriptedHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Polled often, so that shutting it down at the end of a test takes no time.
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()

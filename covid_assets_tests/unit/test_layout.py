@@ -338,3 +338,42 @@ def test_the_developer_tooling_uses_dagsters_private_api_in_one_function_only():
             name for node in allowed for name in private_dagster_names(node)
         }
         assert outside == set(), module
+
+
+def module_fixtures(tree: ast.AST) -> list[str]:
+    """The module's fixtures declared with ``scope="module"``."""
+    return [
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+        for decorator in node.decorator_list
+        if isinstance(decorator, ast.Call)
+        and any(
+            keyword.arg == "scope" and getattr(keyword.value, "value", None) == "module"
+            for keyword in decorator.keywords
+        )
+    ]
+
+
+def xdist_groups(tree: ast.AST) -> list[str]:
+    """The names of the ``pytest.mark.xdist_group(NAME)`` marks the module carries."""
+    return [
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "attr", None) == "xdist_group"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    ]
+
+
+def test_a_module_whose_tests_share_a_module_fixture_keeps_them_on_one_worker():
+    """``make test`` hands tests to workers one by one (``--dist loadgroup``), except a group's,
+    which go to one worker together: a module fixture is then set up once, not on each worker."""
+    for path in every_test_module():
+        tree = ast.parse(path.read_text())
+        name = str(path.relative_to(TESTS_DIR).with_suffix(""))
+        if module_fixtures(tree):
+            assert xdist_groups(tree) == [name], f"{path}: pytest.mark.xdist_group({name!r})"
+        else:
+            assert xdist_groups(tree) == [], f"{path}: a group, and no module fixture to share"
