@@ -51,6 +51,7 @@ from covid_assets_dev.real_files import (
 from covid_assets_tests.helpers import (
     HISTORY_DIR,
     README,
+    STATES_THREE_DAYS,
     blank_emulated_account,
     exported_days,
     materialization_metadata,
@@ -393,12 +394,15 @@ def test_the_readmes_backfill_configs_are_the_jobs(aws):
 def test_a_backfill_of_a_level_that_is_off_fails_saying_which_setting_turns_it_on(
     aws, instance, tmp_path
 ):
-    config = level_config(STATE, STATES_DIR / "MANIFEST.csv", STATES_DIR, tmp_path)
+    states = tmp_path / "us-states.csv"
+    states.write_text(STATES_THREE_DAYS)
+    config = history_backfill_run_config(STATE.name, files=[str(states)])
     result = run_history_backfill(instance, config, raise_on_error=False)
     [failure] = [event for event in result.all_events if event.is_step_failure]
     assert "The state level is off (COVID_NYT_STATES_URL is empty)" in failure_reason(
         failure.step_failure_data.error
     )
+    assert not s3_keys(aws, "history/")
 
 
 def test_a_file_url_with_another_placeholder_fails_before_anything_is_written(
