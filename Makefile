@@ -6,10 +6,11 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: run materialize test benchmark browser-deps postgres-deps format clean
 
+# uv resolves pyproject.toml as pip does and installs much faster; a clean checkout (CI) pays it.
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
 	touch $(INSTALLED)
 
 run: $(INSTALLED)
