@@ -7,10 +7,12 @@ INSTALLED := $(VENV)/.installed
 .PHONY: run materialize test benchmark browser-deps postgres-deps format clean
 
 # uv resolves pyproject.toml as pip does and installs much faster; a clean checkout (CI) pays it.
+# Compiled at install, as pip does: the tests start many interpreters, and where
+# PYTHONDONTWRITEBYTECODE is set none of them would keep what it compiles.
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	touch $(INSTALLED)
 
 run: $(INSTALLED)
