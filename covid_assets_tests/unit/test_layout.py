@@ -18,7 +18,6 @@ PACKAGE_DIR = PROJECT_ROOT / "covid_assets"
 TESTS_DIR = PROJECT_ROOT / "covid_assets_tests"
 DEV_DIR = PROJECT_ROOT / "covid_assets_dev"
 TIERS = ("unit", "integration", "system")
-PYTEST_COLLECT = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
 # The one function outside the package allowed Dagster's private API (see its module).
 PRIVATE_DAGSTER_USE = (DEV_DIR / "freshness.py", "record_freshness_state")
 # Libraries that reach Dagster or AWS: the pure domain code imports none of them.
@@ -299,17 +298,15 @@ def test_every_test_module_is_in_one_tier_folder_and_carries_its_marker():
         assert tier_marks(path) == [tier], f"{path}: a tier mark besides its pytestmark"
 
 
-def test_every_collected_test_carries_exactly_one_tier_marker():
-    pairs = [f"{a} and {b}" for n, a in enumerate(TIERS) for b in TIERS[n + 1 :]]
-    in_no_tier_or_in_two = " or ".join([f"not ({' or '.join(TIERS)})", *pairs])
-    collected = subprocess.run(
-        [*PYTEST_COLLECT, "-m", in_no_tier_or_in_two],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    # pytest exits 5 when nothing is collected: no test is in no tier or in two.
-    assert collected.returncode == 5, collected.stdout[-3000:] + collected.stderr[-3000:]
+def test_every_collected_test_carries_exactly_one_tier_marker(request: pytest.FixtureRequest):
+    """Read off this session's own collection, which make test makes of every test (a run of one
+    tier, pytest -m unit, holds that tier's tests only)."""
+    tiers_of = {
+        item.nodeid: [mark.name for mark in item.iter_markers() if mark.name in TIERS]
+        for item in request.session.items
+    }
+    assert tiers_of, "nothing collected"
+    assert {node: tiers for node, tiers in tiers_of.items() if len(tiers) != 1} == {}
 
 
 def test_no_test_module_imports_the_benchmark():
