@@ -203,6 +203,16 @@ def run_assets(instance: DagsterInstance, assets: list[str]) -> ExecuteInProcess
     )
 
 
+def run_checks_only(instance: DagsterInstance, *checks: str) -> dict[str, AssetCheckEvaluation]:
+    """Evaluate some checks again, in a run of their own (the UI's Execute), against the last
+    materializations; their evaluations by name."""
+    keys = {AssetCheckKey.from_user_string(check) for check in checks}
+    job = build_definitions().resolve_implicit_global_asset_job_def()
+    only_checks = job.get_subset(asset_selection=set(), asset_check_selection=keys)
+    result = only_checks.execute_in_process(instance=instance, raise_on_error=False)
+    return {e.asset_check_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
+
+
 def stored_days(aws: EmulatedAws) -> dict[str, tuple[int, int, int]]:
     """The DynamoDB table's national items (region US) as date → (cases, deaths, recovered),
     read with a Scan."""

@@ -147,9 +147,9 @@ def lay_over(
     return combined.sort_values(list(keys), ignore_index=True)
 
 
-def rows_not_in(rows: pd.DataFrame, other: pd.DataFrame, keys: Sequence[str]) -> list[str]:
-    """The keys (as text) of ``rows`` that ``other`` lacks or holds with other values; a missing
-    value equals only a missing value."""
+def differing_rows(rows: pd.DataFrame, other: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """The rows of ``rows`` that ``other`` lacks or holds with other values; a missing value
+    equals only a missing value."""
     values = [column for column in rows.columns if column not in keys]
     joined = rows.merge(other, on=list(keys), how="left", suffixes=("", "_other"), indicator=True)
     differs = joined["_merge"].ne("both")
@@ -157,6 +157,10 @@ def rows_not_in(rows: pd.DataFrame, other: pd.DataFrame, keys: Sequence[str]) ->
         mine, theirs = joined[column], joined[f"{column}_other"]
         same = (mine == theirs).fillna(False) | (mine.isna() & theirs.isna())
         differs |= ~same.astype(bool)
-    return [
-        " ".join(map(str, key)) for key in joined.loc[differs, list(keys)].itertuples(index=False)
-    ]
+    return joined.loc[differs, list(rows.columns)]
+
+
+def rows_not_in(rows: pd.DataFrame, other: pd.DataFrame, keys: Sequence[str]) -> list[str]:
+    """The keys (as text) of the ``differing_rows``."""
+    differing = differing_rows(rows, other, keys)
+    return [" ".join(map(str, key)) for key in differing[list(keys)].itertuples(index=False)]

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from covid_assets.domain.rules import Problem
 from covid_assets.domain.tables import table_sha256
-from covid_assets.domain.transform import lay_over, rows_not_in
+from covid_assets.domain.transform import differing_rows, lay_over
 from covid_assets.resources.glue import GlueCatalogResource, Partition
 from covid_assets.resources.parquet_tables import (
     ROW_COUNT_PARAMETER,
@@ -41,6 +41,9 @@ PARQUET_KEY_PARAMETER = "covid_assets.parquet_key"
 PARQUET_ETAG_PARAMETER = "covid_assets.parquet_etag"
 PARQUET_FILE_NAME = "part-00000.parquet"
 PARTITION_TYPE = "string"
+# A check compares the partitions it reads in batches of about this many rows: few comparisons
+# when a backfill checks every partition, and a bounded peak of memory whatever their number.
+CHECK_BATCH_ROWS = 50_000
 
 Log = Callable[[str], None]
 
@@ -408,6 +411,31 @@ class ExportStore(CataloguedFiles):
             partitions=counts,
         )
 
+    def _rows_differing(
+        self, batch: list[tuple[pd.DataFrame, pd.DataFrame]], where_of: dict[tuple, str]
+    ) -> list[Problem]:
+        """The served rows that their partitions' files lack or hold otherwise, compared in one
+        pass over the batch (partitions hold disjoint keys)."""
+        keys = list(self.table.key_columns)
+        differing = differing_rows(
+            pd.concat([part for part, _ in batch], ignore_index=True),
+            pd.concat([exported for _, exported in batch], ignore_index=True),
+            keys,
+        )
+        partitions = self.table.export_partitions(differing).itertuples(index=False)
+        return [
+            Problem(
+                where_of[tuple(partition)],
+                None,
+                ", ".join(keys),
+                " ".join(map(str, key)),
+                "the served row's values",
+            )
+            for key, partition in zip(
+                differing[keys].itertuples(index=False), partitions, strict=True
+            )
+        ]
+
     def _check_partitions(self, rows: pd.DataFrame) -> ExportProblems:
         current = self.current()
         if current is None:
@@ -424,8 +452,9 @@ class ExportStore(CataloguedFiles):
             )
         row_problems = []
         names = self.partition_names
-        keys = list(self.table.key_columns)
-        read_parts, exported_parts, where_of = [], [], {}
+        batch: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+        batch_rows = 0
+        where_of = {}
         for values, part in wanted.items():
             where = f"{self.label} partition {partition_folder(names, values).rstrip('/')}"
             partition = existing.get(values)
@@ -444,28 +473,12 @@ class ExportStore(CataloguedFiles):
                 schema_problems.append(
                     Problem(where, None, None, str(glue_columns(file_schema)), f"Glue's {declared}")
                 )
-            read_parts.append(part)
-            exported_parts.append(exported)
+            batch.append((part, exported))
+            batch_rows += len(part)
             where_of[values] = where
-        if read_parts:
-            # One comparison of every partition read: the partitions hold disjoint keys.
-            table_rows = pd.concat(read_parts, ignore_index=True)
-            differing = rows_not_in(table_rows, pd.concat(exported_parts, ignore_index=True), keys)
-            partition_of = dict(
-                zip(
-                    (" ".join(map(str, key)) for key in table_rows[keys].itertuples(index=False)),
-                    map(tuple, self.table.export_partitions(table_rows).itertuples(index=False)),
-                    strict=True,
-                )
-            )
-            row_problems += [
-                Problem(
-                    where_of[partition_of[key]],
-                    None,
-                    ", ".join(keys),
-                    key,
-                    "the served row's values",
-                )
-                for key in differing
-            ]
+            if batch_rows >= CHECK_BATCH_ROWS:
+                row_problems += self._rows_differing(batch, where_of)
+                batch, batch_rows = [], 0
+        if batch:
+            row_problems += self._rows_differing(batch, where_of)
         return ExportProblems(schema_problems, row_problems)

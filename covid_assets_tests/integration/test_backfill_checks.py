@@ -92,15 +92,20 @@ def national_daily(nyt: str, jhu: str) -> Callable:
     return setup
 
 
+def one_version_manifest(folder: Path) -> str:
+    """A manifest of one version, run day "v", in ``folder``."""
+    manifest = folder / "MANIFEST.csv"
+    manifest.write_text("run_day,nyt_commit,committed_utc\nv,c,2020-03-06T12:00:00Z\n")
+    return str(manifest)
+
+
 def national_backfill(nyt: str, jhu: str) -> Callable:
     def config(folder: Path) -> dict:
         (folder / "v.csv").write_text(nyt)
         (folder / "jhu-v.csv").write_text(jhu)
-        manifest = folder / "MANIFEST.csv"
-        manifest.write_text("run_day,nyt_commit,committed_utc\nv,c,2020-03-06T12:00:00Z\n")
         return history_backfill_run_config(
             "national",
-            str(manifest),
+            one_version_manifest(folder),
             f"{folder}/{{run_day}}.csv",
             jhu_url=published(folder / "jhu-v.csv"),
         )
@@ -116,11 +121,9 @@ def states_daily(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def states_backfill(folder: Path) -> dict:
     (folder / "states-v.csv").write_text(STATES_SHORT)
     (folder / "us-v.csv").write_text(NYT_THREE_DAYS)
-    manifest = folder / "MANIFEST.csv"
-    manifest.write_text("run_day,nyt_commit,committed_utc\nv,c,2020-03-06T12:00:00Z\n")
     return history_backfill_run_config(
         "state",
-        str(manifest),
+        one_version_manifest(folder),
         f"{folder}/states-{{run_day}}.csv",
         upstream_url=f"{folder}/us-{{run_day}}.csv",
     )

@@ -9,17 +9,20 @@ Puerto Rico, whose deaths are blank; Delaware and Rhode Island); the benchmark r
 whole."""
 
 import csv
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from dagster import AssetCheckSeverity, DagsterInstance
 
 from covid_assets.defs.serving.athena_export import ROWS_CHECK
 from covid_assets.domain.rules import USPS_CODES
 from covid_assets.domain.tables import COUNTY, STATE
+from covid_assets.resources import exports
 from covid_assets_dev.aws_calls import AwsCall, recorded_calls
 from covid_assets_dev.figures import is_history_glue_write, is_history_object_write
 from covid_assets_dev.real_files import (
@@ -48,6 +51,7 @@ from covid_assets_tests.helpers import (
     materialization_metadata,
     published_at,
     run_assets,
+    run_checks_only,
     run_daily_job,
     s3_keys,
     sensor_tick,
@@ -368,6 +372,35 @@ def test_a_partition_file_deleted_behind_the_pipelines_back_is_found_and_rewritt
     assert (export["status"], export["partitions_rewritten"]) == ("written", 1)
     assert exported_place_rows(COUNTY) == exported
     assert check_evaluation(result, f"{COUNTY.export_asset}:{ROWS_CHECK}").passed
+
+
+def test_a_partition_row_changed_behind_the_pipelines_back_fails_the_rows_check_naming_both(
+    aws, instance, three_county_days, monkeypatch
+):
+    # Every partition its own batch: a row is named by the partition it was read from.
+    monkeypatch.setattr(exports, "CHECK_BATCH_ROWS", 1)
+    run_assets(instance, COUNTY_LEVEL_ASSETS)
+    [washington] = [
+        key for key in s3_keys(aws, os.environ[COUNTY.export_prefix_setting]) if "usps=WA" in key
+    ]
+    s3 = aws.client("s3")
+    rows = pq.read_table(
+        io.BytesIO(s3.get_object(Bucket=aws.bucket, Key=washington)["Body"].read())
+    )
+    cases = rows.column("cases").to_pylist()
+    cases[-1] += 1
+    changed = io.BytesIO()
+    pq.write_table(rows.set_column(rows.schema.get_field_index("cases"), "cases", [cases]), changed)
+    s3.put_object(Bucket=aws.bucket, Key=washington, Body=changed.getvalue())
+
+    check = f"{COUNTY.export_asset}:{ROWS_CHECK}"
+    evaluation = run_checks_only(instance, check)[check]
+    assert not evaluation.passed
+    assert evaluation.description.count("the served row's values") == 1
+    assert (
+        "partition usps=WA/month=2020-03, column 'date, state, county': "
+        "found '2020-03-03 Washington Unknown'" in evaluation.description
+    )
 
 
 def test_a_quiet_tick_with_every_level_on_looks_at_every_table_the_way_it_looks_at_the_nations(

@@ -2,15 +2,15 @@
 alone look again at what is there, and store nothing."""
 
 import pytest
-from dagster import AssetCheckKey, AssetKey
+from dagster import AssetKey
 
-from covid_assets.definitions import build_definitions
 from covid_assets_tests.helpers import (
     JHU_FOUR_DAYS,
     JHU_THREE_DAYS,
     NYT_FOUR_DAYS,
     NYT_THREE_DAYS,
     check_evaluation,
+    run_checks_only,
     run_daily_job,
     stored_days,
 )
@@ -18,15 +18,6 @@ from covid_assets_tests.helpers import (
 pytestmark = pytest.mark.integration
 
 DYNAMODB_CHECK = "dynamodb_records:table_matches_served_table"
-
-
-def run_checks_only(instance, *checks: str):
-    """Evaluate some checks again, in a run of their own, against the last materializations."""
-    keys = {AssetCheckKey.from_user_string(check) for check in checks}
-    job = build_definitions().resolve_implicit_global_asset_job_def()
-    only_checks = job.get_subset(asset_selection=set(), asset_check_selection=keys)
-    result = only_checks.execute_in_process(instance=instance, raise_on_error=False)
-    return {e.asset_check_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
 
 
 def test_a_dynamodb_item_changed_behind_the_pipelines_back_is_named_by_its_date(
