@@ -401,7 +401,7 @@ def main() -> None:
 
     probe = import_probe()
     print(
-        f"import covid_assets.definitions: {probe['seconds']:.2f} s in a fresh interpreter; "
+        f"import covid_assets.code_location: {probe['seconds']:.2f} s in a fresh interpreter; "
         f"{len(probe['aws_calls'])} AWS call(s), {len(probe['connections'])} network attempt(s)"
     )
     with (

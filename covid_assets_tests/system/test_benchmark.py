@@ -62,7 +62,7 @@ def test_quick_benchmark_prints_every_scenario_the_baseline_ratio_and_the_target
     assert finished.returncode == 0, finished.stderr[-3000:]
     output = finished.stdout
     for heading in (
-        "import covid_assets.definitions:",
+        "import covid_assets.code_location:",
         "=== full load (snapshot 2021-03-14)",
         "=== next day (snapshot 2021-03-15)",
         "=== revision day (snapshot 2021-03-18)",
