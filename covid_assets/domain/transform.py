@@ -158,9 +158,3 @@ def differing_rows(rows: pd.DataFrame, other: pd.DataFrame, keys: Sequence[str])
         same = (mine == theirs).fillna(False) | (mine.isna() & theirs.isna())
         differs |= ~same.astype(bool)
     return joined.loc[differs, list(rows.columns)]
-
-
-def rows_not_in(rows: pd.DataFrame, other: pd.DataFrame, keys: Sequence[str]) -> list[str]:
-    """The keys (as text) of the ``differing_rows``."""
-    differing = differing_rows(rows, other, keys)
-    return [" ".join(map(str, key)) for key in differing[list(keys)].itertuples(index=False)]

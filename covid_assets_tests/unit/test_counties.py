@@ -10,7 +10,7 @@ import pytest
 from covid_assets.domain.reading import read_csv_text
 from covid_assets.domain.rules import COUNTY_RULES, find_problems
 from covid_assets.domain.tables import COUNTY, county_region, state_and_month
-from covid_assets.domain.transform import county_daily, lay_over, rows_not_in, state_totals
+from covid_assets.domain.transform import county_daily, differing_rows, lay_over, state_totals
 
 pytestmark = pytest.mark.unit
 
@@ -162,6 +162,7 @@ def test_the_latest_rows_are_laid_over_the_served_ones(served, latest, expected)
     ],
     ids=["same", "other-value", "zero-is-not-missing", "row-absent"],
 )
-def test_rows_not_in_names_the_rows_absent_or_different(other, expected):
+def test_differing_rows_are_the_rows_absent_or_different(other, expected):
     rows = frame([("d1", "a", 1), ("d1", "b", None)])
-    assert rows_not_in(rows, frame(other), KEYS) == expected
+    differing = differing_rows(rows, frame(other), KEYS)
+    assert [" ".join(key) for key in differing[list(KEYS)].itertuples(index=False)] == expected

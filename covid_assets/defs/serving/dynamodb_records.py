@@ -113,11 +113,10 @@ def stored_items(
     dynamodb: DynamoDBResource, table: ServedTable, wanted: Sequence[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], str]:
     """What is stored of the ``wanted`` items, read without a record of the last load, and how
-    it was read (a text to format with their number): the
-    nation's region between their first and last day (one Query, which also finds the days the
-    table no longer has); a level's by key (BatchGetItem, 100 keys a call), so that the read
-    grows with the rows, never with the level (the emulator answers a Query of the level index
-    by scanning the whole table)."""
+    it was read (a text to format with their number): the nation's region between their first
+    and last day (one Query, which also finds the days the table no longer has); a level's by
+    key (BatchGetItem, 100 keys a call), so that the read grows with the rows, never with the
+    level (the emulator answers a Query of the level index by scanning the whole table)."""
     if not wanted:
         return [], ""
     if table.level is None:
