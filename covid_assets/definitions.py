@@ -26,6 +26,7 @@ from covid_assets.defs.history.history_assets import build_history_asset
 from covid_assets.defs.metadata import with_code_references
 from covid_assets.defs.serving.athena_export import build_export_asset
 from covid_assets.defs.serving.dynamodb_records import build_records_asset
+from covid_assets.defs.serving.served_check import build_served_check
 from covid_assets.defs.sources.raw_sources import build_raw_sources
 from covid_assets.defs.tables.merged_daily_table import merged_daily_table
 from covid_assets.defs.tables.place_tables import build_place_table
@@ -80,6 +81,8 @@ def build_definitions() -> Definitions:
     ]
     return Definitions(
         assets=[with_code_references(asset) for asset in assets],
+        # Whether what is served is what was written, on every serving asset at once.
+        asset_checks=[build_served_check(tables)],
         # The backfill, launched by hand: an archive of versions of any served table.
         jobs=[history_backfill],
         schedules=[covid_daily_schedule],

@@ -183,21 +183,21 @@ class DynamoDBResource(AwsClientResource):
             return self._missing_table_problem(error)
         return self._stored_problem(expected, stored)
 
-    def items_problems(self, expected: Sequence[dict[str, Any]]) -> list[str]:
-        """``item_problem`` of several items at once: one BatchGetItem (up to 100 items)."""
+    def items_problems(self, expected: Sequence[dict[str, Any]]) -> list[str | None]:
+        """``item_problem`` of each of several items, in their order, at once: one
+        BatchGetItem (up to 100 items)."""
         wanted = [item for item in expected if item]
         if not wanted:
-            return []
+            return [None] * len(expected)
         try:
             found = self.get_items([(item["region"], item["date"]) for item in wanted])
         except ClientError as error:
-            return [self._missing_table_problem(error)]
+            return [self._missing_table_problem(error) if item else None for item in expected]
         stored = {(item["region"], item["date"]): item for item in found}
-        problems = [
-            self._stored_problem(item, stored.get((item["region"], item["date"])))
-            for item in wanted
+        return [
+            self._stored_problem(item, stored.get((item["region"], item["date"]))) if item else None
+            for item in expected
         ]
-        return [problem for problem in problems if problem]
 
     def _missing_table_problem(self, error: ClientError) -> str:
         if error.response["Error"]["Code"] == "ResourceNotFoundException":

@@ -177,7 +177,7 @@ class ExportStore(CataloguedFiles):
         this run has listed or read it already)."""
         table = self.current() if current is ... else current
         if table is None:
-            return "the Glue table does not exist"
+            return f"Glue table {self.label} does not exist"
         parameters = table.get("Parameters", {})
         if content_sha256 is None or parameters.get(CONTENT_HASH_PARAMETER) != content_sha256:
             return "the Glue table records other content"

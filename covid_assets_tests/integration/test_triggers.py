@@ -4,30 +4,40 @@ the reason, and no run is made."""
 
 import csv
 import hashlib
+import json
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import pytest
-from dagster import AssetKey
+from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
 from covid_assets.definitions import build_definitions
-from covid_assets.defs.automation.triggers import REASON_TAG, TRIGGER_TAG
+from covid_assets.defs.automation.triggers import (
+    REASON_TAG,
+    THIS_PROCESS,
+    TRIGGER_TAG,
+    inspected_cursor,
+)
+from covid_assets.defs.serving.served_check import SERVED_CHECK
 from covid_assets.domain.reading import read_csv_text
 from covid_assets.domain.transform import merge_daily
 from covid_assets_dev.aws_calls import AwsCall, recorded_calls
 from covid_assets_dev.figures import is_write
-from covid_assets_dev.ticks import TickResult
+from covid_assets_dev.ticks import TickResult, evaluate
 from covid_assets_tests.helpers import (
     DAY_ONE,
     DAY_TWO,
     HISTORY_DIR,
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
+    SERVED_ASSETS,
     THREE_DAYS,
     EmulatedAws,
+    blank_emulated_account,
     glue_export_table,
     load_three_days_served,
     run_daily_job,
@@ -35,6 +45,7 @@ from covid_assets_tests.helpers import (
     sensor_tick,
     stored_days,
     three_days_served,
+    use_sources,
 )
 
 # Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
@@ -62,6 +73,41 @@ def test_the_first_tick_on_a_new_instance_requests_a_run(aws, instance, web_sour
     [request] = tick.run_requests
     assert request.tags[TRIGGER_TAG] == "covid_sources_sensor"
     assert "NYT published a new file" in request.tags[REASON_TAG]
+
+
+def test_the_first_tick_in_a_new_process_inspects_at_once(aws, instance, web_sources):
+    """A restart of `make run` starts a new code-server process: Dagster's cadence carries over,
+    the sensor's inspection does not wait for it."""
+    web_sources.write("us.csv", NYT_THREE_DAYS, DAY_ONE)
+    web_sources.write("jhu.csv", JHU_THREE_DAYS, DAY_ONE)
+    another_process = json.dumps({"inspected_at": time.time() - 1, "process": "1-0123456789ab"})
+
+    tick, _ = evaluate(instance, "covid_sources_sensor", another_process)
+
+    assert len(tick.run_requests) == 1
+    assert json.loads(tick.cursor)["process"] == THIS_PROCESS
+
+
+def test_a_tick_within_the_interval_after_this_processs_inspection_says_when_the_next_is(
+    aws, instance, web_sources
+):
+    tick, _ = evaluate(instance, "covid_sources_sensor", inspected_cursor(time.time() - 60))
+
+    assert tick.run_requests == []
+    assert re.fullmatch(
+        r"next look at the sources and what is served at \d\d:\d\d:\d\d UTC \(every 300 s\)",
+        tick.skip_reason,
+    )
+    assert web_sources.answers == []
+
+
+def test_a_tick_an_interval_after_this_processs_inspection_inspects(aws, instance, web_sources):
+    load_three_days_served(web_sources, instance)
+
+    tick, _ = evaluate(instance, "covid_sources_sensor", inspected_cursor(time.time() - 301))
+
+    assert re.fullmatch(QUIET_DAY, tick.skip_reason), tick.skip_reason
+    assert len(web_sources.answers) == 2
 
 
 @dataclass
@@ -196,7 +242,7 @@ DAMAGES = {
     delete_latest_item: "DynamoDB table covid_daily has no item for US 2020-03-03",
     change_latest_item: "DynamoDB item US 2020-03-03 differs from the last load",
     delete_parquet_object: "part-00000.parquet does not exist",
-    delete_glue_table: "export: the Glue table does not exist",
+    delete_glue_table: "athena_export: Glue table covid.us_daily does not exist",
     delete_dashboard_page: "dashboard: s3://covid-assets-local/dashboard/index.html",
 }
 
@@ -229,6 +275,59 @@ def test_a_tick_requests_a_repair_when_what_is_served_is_not_what_was_written(re
 def test_the_repair_run_restores_what_is_served_and_the_next_tick_is_quiet(repair):
     assert repair.stored_after_the_run == THREE_DAYS
     assert repair.next_tick.run_requests == []
+
+
+def served_check_states(instance: DagsterInstance) -> dict[str, tuple[str, str | None]]:
+    """The latest evaluation of served_as_last_written on each serving asset, as the UI shows
+    it: its status and description."""
+    states = {}
+    for asset in SERVED_ASSETS:
+        key = AssetCheckKey(AssetKey(asset), SERVED_CHECK)
+        [latest] = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
+        evaluation = latest.event.dagster_event.event_specific_data
+        states[asset] = (latest.status.value, evaluation.description)
+    return states
+
+
+@dataclass
+class Wiped:
+    """After a run, the emulated account wiped (as a restart of `make run` leaves it): the
+    served check on each serving asset after the sensor's tick, and after the repair run."""
+
+    after_the_tick: dict[str, tuple[str, str | None]]
+    after_the_run: dict[str, tuple[str, str | None]]
+
+
+@pytest.fixture(scope="module")
+def wiped(moto_endpoint, tmp_path_factory) -> Wiped:
+    with three_days_served(moto_endpoint, tmp_path_factory.mktemp("web")) as served:
+        blank_emulated_account(served.aws.endpoint, served.monkeypatch)
+        use_sources(served.monkeypatch, f"{served.web.url}/us.csv", f"{served.web.url}/jhu.csv")
+        # What the daemon does with a sensor's asset events.
+        for event in sensor_tick(served.instance).asset_events:
+            served.instance.report_runless_asset_event(event)
+        after_the_tick = served_check_states(served.instance)
+        run_daily_job(served.instance)
+        return Wiped(after_the_tick, served_check_states(served.instance))
+
+
+def test_a_tick_that_finds_what_is_served_missing_fails_the_served_check_naming_it(wiped):
+    assert {asset: status for asset, (status, _) in wiped.after_the_tick.items()} == dict.fromkeys(
+        SERVED_ASSETS, "FAILED"
+    )
+    descriptions = {asset: text for asset, (_, text) in wiped.after_the_tick.items()}
+    assert (
+        "DynamoDB table covid_daily has no item for US 2020-03-03"
+        in descriptions["dynamodb_records"]
+    )
+    assert "Glue table covid.us_daily does not exist" in descriptions["athena_export"]
+    assert (
+        "s3://covid-assets-local/dashboard/index.html does not exist" in descriptions["dashboard"]
+    )
+
+
+def test_the_repair_run_passes_the_served_check_on_each_serving_asset(wiped):
+    assert wiped.after_the_run == dict.fromkeys(SERVED_ASSETS, ("SUCCEEDED", None))
 
 
 def test_a_tick_after_a_run_that_built_only_one_source_requests_the_rest(aws, served, instance):

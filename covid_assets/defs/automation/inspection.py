@@ -5,25 +5,32 @@ published a newer file (a conditional request, or a file's hash); was everything
 built from the files the raw assets stored (Dagster's recorded provenance); and is what is
 served of every table still what the last run wrote: one BatchGetItem of every load's latest
 item, one GetTables of every export's Glue table, one HeadObject of each export's last file and
-one of the dashboard page (no scans, no writes). Dagster's records say what to expect; the
-services say whether it is there.
+one of the dashboard page (no scans, no writes; ``serving.served_check``). Dagster's records say
+what to expect; the services say whether it is there. What is served is looked at on every
+inspection, so that what a tick finds missing is failed on the serving asset at once, even when a
+run is due for another reason.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dagster import AssetKey, AssetObservation, DagsterInstance, RepositoryDefinition
-
-from covid_assets.defs.dashboard.dashboard import DASHBOARD, DASHBOARD_KEY
-from covid_assets.defs.provenance import (
-    DATA_VERSION_TAG,
-    StoredDownload,
-    downstream_built_from,
-    latest_materialization,
+from dagster import (
+    AssetCheckEvaluation,
+    AssetKey,
+    AssetObservation,
+    DagsterInstance,
+    RepositoryDefinition,
 )
+
+from covid_assets.defs.provenance import DATA_VERSION_TAG, StoredDownload, downstream_built_from
 from covid_assets.defs.provenance import stored_download as stored_download_of
-from covid_assets.defs.serving.dynamodb_records import LATEST_ITEM
+from covid_assets.defs.serving.served_check import (
+    NEVER_MATERIALIZED,
+    failed_served_check,
+    served_assets,
+    served_problems,
+)
 from covid_assets.domain.sources import Source
 from covid_assets.resources.downloads import Download, SourceFileDownloader
 from covid_assets.resources.dynamodb import DynamoDBResource
@@ -63,9 +70,11 @@ class SourceLook:
 
 @dataclass(frozen=True)
 class Inspection:
-    """What a tick saw, and the reasons (if any) a run is needed."""
+    """What a tick saw: each source, what is served (each serving asset's problems, none
+    when it is as written), and the reasons (if any) a run is needed."""
 
     looks: Sequence[SourceLook]
+    served: dict[str, list[str]]
     reasons: Sequence[str]
 
     @property
@@ -89,6 +98,20 @@ class Inspection:
     def observations(self) -> list[AssetObservation]:
         return [look.observation() for look in self.looks]
 
+    def failed_checks(self, seen_by: str) -> list[AssetCheckEvaluation]:
+        """The check ``served_as_last_written`` failed on each serving asset the tick found
+        missing or different (an asset never materialized shows as such already)."""
+        return [
+            failed_served_check(asset, problems, seen_by)
+            for asset, problems in self.served.items()
+            if problems and problems != [NEVER_MATERIALIZED]
+        ]
+
+    def asset_events(self, seen_by: str) -> list[AssetObservation | AssetCheckEvaluation]:
+        """What a tick that asks for a run reports: what it saw of each source, and each
+        serving asset it found wrong."""
+        return [*self.observations(), *self.failed_checks(seen_by)]
+
 
 def inspect_world(
     instance: DagsterInstance,
@@ -103,9 +126,11 @@ def inspect_world(
         instance, repository, {AssetKey(look.source.asset): look.stored.sha256 for look in looks}
     ):
         reasons.append("an earlier run did not finish building from the current files")
+    problems = served_problems(instance, dynamodb, served, served_assets(enabled_tables()))
     if not reasons:
-        reasons += served_problems(instance, dynamodb, served)
-    return Inspection(looks, reasons)
+        found = (f"{asset}: {problem}" for asset, listed in problems.items() for problem in listed)
+        reasons += list(dict.fromkeys(found))
+    return Inspection(looks, problems, reasons)
 
 
 def look_at(
@@ -114,34 +139,3 @@ def look_at(
     stored = stored_download_of(instance, source.asset)
     download = downloader.download_source(source, stored.etag, stored.last_modified)
     return SourceLook(source, stored, download)
-
-
-def served_problems(
-    instance: DagsterInstance, dynamodb: DynamoDBResource, served: ServedTablesResource
-) -> list[str]:
-    """Why what is served of every table that is on is not what the last run wrote; empty when
-    it is. Each table is looked at the same way, and together: its load's latest item (one
-    BatchGetItem for all), its export's Glue table (one GetTables for all) and the data file
-    that table records (a HeadObject each), then the dashboard's page."""
-    tables = enabled_tables()
-    problems, latest_items = [], []
-    for table in tables:
-        metadata = latest_materialization(instance, table.records_asset)[0]
-        if not metadata:
-            problems.append(f"{table.records_asset} has never been materialized")
-        else:
-            latest_items.append(metadata.get(LATEST_ITEM) or {})
-    problems += dynamodb.items_problems(latest_items)
-    exports = {table: served.export(table) for table in tables}
-    glue_tables = served.glue.get_tables([store.glue_table for store in exports.values()])
-    for table, store in exports.items():
-        content_sha256 = latest_materialization(instance, table.export_asset)[0].get(
-            "content_sha256"
-        )
-        if content_sha256 is None:
-            problems.append(f"{table.export_asset} has never been materialized")
-        elif problem := store.served_problem(content_sha256, glue_tables[store.glue_table]):
-            problems.append(f"{table.export_asset}: {problem}")
-    if served.bucket.etag(DASHBOARD_KEY) is None:
-        problems.append(f"{DASHBOARD}: {served.bucket.uri(DASHBOARD_KEY)} does not exist")
-    return problems

@@ -1,11 +1,19 @@
 """What starts runs and what watches them: the sensor ``covid_sources_sensor`` and the schedule
 ``covid_daily_schedule`` start a run of every asset only when a source changed or what is served
 needs repair (``inspection``), else skip their tick with the reason; ``covid_run_failure_alert``
-alerts on a failed run no validation alert has explained. Both triggers launch Dagster's job of
-every asset, the one "Materialize all" runs, so the UI lists every run alike.
+alerts on a failed run no validation alert has explained. Both triggers target every asset
+(``AssetSelection.all()``), as "Materialize all" does, so the UI shows their target and lists
+every run alike: by the assets it materializes. Each tick logs what it saw and decided.
 """
 
+import json
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+
 from dagster import (
+    AssetSelection,
     DagsterEvent,
     DagsterEventType,
     DagsterRun,
@@ -32,10 +40,6 @@ from covid_assets.resources.dynamodb import DynamoDBResource
 from covid_assets.resources.served_tables import ServedTablesResource
 from covid_assets.resources.sns import SNSResource
 
-# Dagster's implicit job of every asset. Naming it, rather than giving a selection as `target`,
-# keeps the triggers' runs in the job "Materialize all" runs: a selection would make each trigger
-# an anonymous job of its own.
-ALL_ASSETS_JOB = "__ASSET_JOB"
 SCHEDULE_NAME = "covid_daily_schedule"
 SENSOR_NAME = "covid_sources_sensor"
 # The name of the schedule or sensor that started a run; a run started by hand has none.
@@ -50,12 +54,49 @@ ACTIVE_RUN_STATUSES = [
 ]
 
 
-def run_request(trigger: str, inspection: Inspection) -> RunRequest:
+TickContext = SensorEvaluationContext | ScheduleEvaluationContext
+# The sensor ticks this often, and inspects every COVID_SENSOR_INTERVAL_SECONDS; a new code-server
+# process (a restart of `make run`, a reload) inspects at its first tick: Dagster's own cadence
+# carries over from the previous process, whose last tick may be a whole interval ago.
+TICK_SECONDS = 15
+# This process, as the sensor's cursor records it (a process id alone can be reused).
+THIS_PROCESS = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def run_request(
+    context: TickContext,
+    trigger: str,
+    inspection: Inspection,
+) -> RunRequest:
     """A run of every asset (the trigger's target), tagged with the trigger and its reason."""
-    return RunRequest(tags={TRIGGER_TAG: trigger, REASON_TAG: inspection.reason[:4000]})
+    reason = inspection.reason
+    context.log.info("%s: a run of every asset is requested: %s", trigger, reason)
+    return RunRequest(
+        asset_selection=sorted(AssetSelection.all().resolve(context.repository_def.asset_graph)),
+        tags={TRIGGER_TAG: trigger, REASON_TAG: reason[:4000]},
+    )
 
 
-def active_run_id(context: SensorEvaluationContext | ScheduleEvaluationContext) -> str | None:
+def skipped(context: TickContext, reason: str) -> str:
+    """The tick's skip reason, logged."""
+    context.log.info("Skipped: %s", reason)
+    return reason
+
+
+def log_inspection(context: TickContext, inspection: Inspection) -> None:
+    """What the tick saw of each source and of what is served."""
+    for look in inspection.looks:
+        context.log.info(
+            "%s: %s (%s)",
+            look.source.name,
+            "a new file" if look.changed else "unchanged",
+            look.download.last_modified or look.stored.last_modified or "no publication time",
+        )
+    for asset, problems in inspection.served.items():
+        context.log.info("%s: %s", asset, "; ".join(problems) or "served as last written")
+
+
+def active_run_id(context: TickContext) -> str | None:
     runs = context.instance.get_runs(RunsFilter(statuses=ACTIVE_RUN_STATUSES), limit=1)
     return runs[0].run_id if runs else None
 
@@ -65,7 +106,7 @@ def under_way(run_id: str) -> str:
 
 
 def inspect_for(
-    context: SensorEvaluationContext | ScheduleEvaluationContext,
+    context: TickContext,
     downloader: SourceFileDownloader,
     dynamodb: DynamoDBResource,
     served: ServedTablesResource,
@@ -77,7 +118,7 @@ def inspect_for(
 # schedule is the daily guarantee that everything was looked at, even if the sensor is off.
 @schedule(
     name=SCHEDULE_NAME,
-    job_name=ALL_ASSETS_JOB,
+    target=AssetSelection.all(),
     cron_schedule="15 12 * * *",
     execution_timezone="UTC",
     default_status=DefaultScheduleStatus.RUNNING,
@@ -91,13 +132,30 @@ def covid_daily_schedule(
 ) -> RunRequest | SkipReason:
     running = active_run_id(context)
     if running:
-        return SkipReason(under_way(running))
+        return SkipReason(skipped(context, under_way(running)))
     inspection = inspect_for(context, downloader, dynamodb, served)
-    for observation in inspection.observations():
-        context.instance.report_runless_asset_event(observation)
+    log_inspection(context, inspection)
+    events = inspection.asset_events(SCHEDULE_NAME) if inspection.needs_run else []
+    for event in inspection.observations() + events:
+        context.instance.report_runless_asset_event(event)
     if inspection.needs_run:
-        return run_request(SCHEDULE_NAME, inspection)
-    return SkipReason(inspection.skip_reason)
+        return run_request(context, SCHEDULE_NAME, inspection)
+    return SkipReason(skipped(context, inspection.skip_reason))
+
+
+def inspected_cursor(at: float) -> str:
+    """The sensor's cursor: when this process last inspected."""
+    return json.dumps({"inspected_at": at, "process": THIS_PROCESS})
+
+
+def next_inspection(cursor: str | None, interval_seconds: int, now: float) -> float | None:
+    """When this process inspects next, after the inspection the cursor records; None when
+    that is now (no inspection recorded, or one by another process)."""
+    last = json.loads(cursor) if cursor else {}
+    if last.get("process") != THIS_PROCESS:
+        return None
+    due = last["inspected_at"] + interval_seconds
+    return due if due > now else None
 
 
 def build_sources_sensor(interval_seconds: int) -> SensorDefinition:
@@ -105,8 +163,8 @@ def build_sources_sensor(interval_seconds: int) -> SensorDefinition:
 
     @sensor(
         name=SENSOR_NAME,
-        job_name=ALL_ASSETS_JOB,
-        minimum_interval_seconds=interval_seconds,
+        asset_selection=AssetSelection.all(),
+        minimum_interval_seconds=min(interval_seconds, TICK_SECONDS),
         default_status=DefaultSensorStatus.RUNNING,
         description=(
             "Asks each source for a newer file and checks what is served; starts a run only "
@@ -119,16 +177,29 @@ def build_sources_sensor(interval_seconds: int) -> SensorDefinition:
         dynamodb: DynamoDBResource,
         served: ServedTablesResource,
     ) -> SensorResult:
+        now = time.time()
+        due = next_inspection(context.cursor, interval_seconds, now)
+        if due is not None:
+            return SensorResult(
+                skip_reason=skipped(
+                    context,
+                    f"next look at the sources and what is served at "
+                    f"{datetime.fromtimestamp(due, UTC):%H:%M:%S} UTC (every {interval_seconds} s)",
+                )
+            )
+        cursor = inspected_cursor(now)
         running = active_run_id(context)
         if running:
-            return SensorResult(skip_reason=under_way(running))
+            return SensorResult(skip_reason=skipped(context, under_way(running)), cursor=cursor)
         inspection = inspect_for(context, downloader, dynamodb, served)
+        log_inspection(context, inspection)
         if not inspection.needs_run:
             # A quiet tick leaves no event behind: the sources' last observations still hold.
-            return SensorResult(skip_reason=inspection.skip_reason)
+            return SensorResult(skip_reason=skipped(context, inspection.skip_reason), cursor=cursor)
         return SensorResult(
-            run_requests=[run_request(SENSOR_NAME, inspection)],
-            asset_events=inspection.observations(),
+            run_requests=[run_request(context, SENSOR_NAME, inspection)],
+            asset_events=inspection.asset_events(SENSOR_NAME),
+            cursor=cursor,
         )
 
     return covid_sources_sensor
