@@ -8,10 +8,19 @@ the input data versions Dagster records with it (its provenance).
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import AssetKey, DagsterInstance, DataProvenance, DataVersion, RepositoryDefinition
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    DataProvenance,
+    DataVersion,
+    EventLogEntry,
+    RepositoryDefinition,
+)
 
 # The tag in which Dagster records an asset materialization's data version.
 DATA_VERSION_TAG = "dagster/data_version"
+# Materializations read at a time while looking for the latest one a step built.
+PAGE = 20
 
 
 @dataclass(frozen=True)
@@ -46,21 +55,38 @@ def stored_download(instance: DagsterInstance, asset: str) -> StoredDownload:
     return StoredDownload(**recorded, materialized_at=materialized_at)
 
 
+def latest_built(instance: DagsterInstance, key: AssetKey) -> EventLogEntry | None:
+    """The asset's latest materialization that a step of the asset graph built, which is what
+    carries Dagster's provenance; None if none did. The backfill's materializations (reported by
+    its op, after it served the history's newest version by the same functions) are passed
+    over: what a step built before them is still what the graph's inputs say."""
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(key, limit=PAGE, cursor=cursor)
+        for record in page.records:
+            if DataProvenance.from_tags(record.event_log_entry.tags or {}) is not None:
+                return record.event_log_entry
+        if not page.has_more:
+            return None
+        cursor = page.cursor
+
+
 def downstream_built_from(
     instance: DagsterInstance,
     repository: RepositoryDefinition,
     source_versions: dict[AssetKey, str],
 ) -> bool:
     """True when every asset of ``repository`` downstream of the sources was last materialized from
-    exactly the current data versions of its parents, all the way from these source versions. A
-    run that failed part-way leaves some asset behind, so the next run does the work again."""
+    exactly the current data versions of its parents, all the way from these source versions
+    (``latest_built``). A run that failed part-way leaves some asset behind, so the next run
+    does the work again."""
     asset_graph = repository.asset_graph
     versions = dict(source_versions)
     for key in asset_graph.toposorted_asset_keys:
         parents = asset_graph.get(key).parent_keys
         if key in versions or not parents & versions.keys():
             continue
-        entry = instance.get_latest_materialization_event(key)
+        entry = latest_built(instance, key)
         if entry is None:
             return False
         provenance = DataProvenance.from_tags(entry.tags or {})

@@ -57,6 +57,7 @@ from covid_assets_tests.helpers import (
     materialization_metadata,
     run_daily_job,
     s3_keys,
+    sensor_tick,
     stored_days,
     use_level_source,
     use_sources,
@@ -334,6 +335,26 @@ def test_a_daily_run_of_the_newest_version_after_the_backfill_appends_and_writes
     assert history["newest_compared_with"] == "the last output, as the Glue table records it"
     assert materialization_metadata(result, "dynamodb_records")["items_written"] == 0
     assert materialization_metadata(result, "athena_export")["status"] == "unchanged"
+
+
+def test_the_sensor_after_a_backfill_that_served_a_newer_version_requests_no_run(
+    aws, instance, snapshots_dir, tmp_path, monkeypatch
+):
+    versions = national_subset()[:3]
+    jhu = jhu_published_before_nyt(snapshots_dir / "2021-03-17" / "jhu-combined.csv", tmp_path)
+    # A daily run of the first version, as a daily run downloads it, then a backfill to the third.
+    first = tmp_path / "us.csv"
+    shutil.copyfile(versions[0].file, first)
+    os.utime(first, (versions[0].at.timestamp(), versions[0].at.timestamp()))
+    use_sources(monkeypatch, first, jhu)
+    run_daily_job(instance)
+    manifest = write_manifest(versions, tmp_path / "MANIFEST.csv")
+    run_history_backfill(instance, national_config(manifest, NATIONAL_DIR, jhu))
+
+    tick = sensor_tick(instance)
+
+    assert tick.run_requests == []
+    assert stored_days(aws) == csv_merged_days(versions[-1].file, jhu)
 
 
 def test_a_jhu_file_published_after_the_versions_is_refused_before_anything_is_written(
