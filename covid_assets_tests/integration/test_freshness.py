@@ -38,3 +38,25 @@ def test_a_run_makes_it_fresh_again_and_a_later_staleness_is_alerted_again(
     record_freshness_state(instance, SERVED_ASSETS, "FAIL")
     freshness_alert_tick(instance, cursor)
     assert [subject for subject, _ in alert_inbox.messages()] == [STALE_SUBJECT]
+
+
+def test_before_anything_is_served_the_alert_says_nothing_is_served_yet(aws, instance):
+    reason, cursor = freshness_alert_tick(instance, None)
+
+    assert reason.startswith("Nothing is served yet"), reason
+    assert cursor is None
+
+
+def test_after_a_run_not_yet_evaluated_the_alert_says_which_are_fresh_and_which_not_yet(
+    aws, instance, write_sources
+):
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    run_daily_job(instance)
+    record_freshness_state(instance, {"dynamodb_records"}, "PASS")
+
+    reason, _ = freshness_alert_tick(instance, None)
+
+    assert reason == (
+        "Nothing is stale; fresh: dynamodb_records; "
+        "not evaluated yet by the freshness daemon: athena_export, dashboard"
+    )

@@ -9,10 +9,13 @@ policy and the UI marks the assets; ``covid_freshness_alert`` sends one SNS aler
 stale, and none again until they have been fresh.
 """
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from dagster import (
     AssetKey,
+    DagsterInstance,
     DefaultSensorStatus,
     FreshnessPolicy,
     RepositoryDefinition,
@@ -55,18 +58,15 @@ def assets_with_freshness_policy(repository: RepositoryDefinition) -> list[Asset
     ),
 )
 def covid_freshness_alert(context: SensorEvaluationContext, alerts: SNSResource) -> SkipReason:
-    records = context.instance.get_freshness_state_records(
-        assets_with_freshness_policy(context.repository_def)
-    )
-    stale = sorted(
-        key.to_user_string()
-        for key, record in records.items()
-        if record.freshness_state == FreshnessState.FAIL
-    )
+    assets = assets_with_freshness_policy(context.repository_def)
+    records = context.instance.get_freshness_state_records(assets)
+    stale = names_in(records, FreshnessState.FAIL)
     # The cursor holds the stale assets already alerted on, so one episode is one alert.
     if not stale:
         context.update_cursor(None)
-        return SkipReason("What is served is fresh")
+        return SkipReason(
+            not_stale(context.instance, assets, names_in(records, FreshnessState.PASS))
+        )
     if context.cursor:
         return SkipReason(f"Stale ({', '.join(stale)}); the alert was already sent")
     alerts.publish(
@@ -74,6 +74,36 @@ def covid_freshness_alert(context: SensorEvaluationContext, alerts: SNSResource)
     )
     context.update_cursor(",".join(stale))
     return SkipReason(f"Stale ({', '.join(stale)}); alert sent")
+
+
+def names_in(records: Mapping[AssetKey, Any], state: FreshnessState) -> list[str]:
+    """The assets whose freshness state the daemon last recorded as ``state``, by name."""
+    return sorted(k.to_user_string() for k, r in records.items() if r.freshness_state == state)
+
+
+def not_stale(instance: DagsterInstance, assets: Sequence[AssetKey], fresh: list[str]) -> str:
+    """What is true when nothing is stale: all is fresh, or nothing was ever served, or which
+    assets are fresh, never built, or not evaluated yet by the freshness daemon."""
+    if len(fresh) == len(assets):
+        return "What is served is fresh"
+    never = sorted(
+        key.to_user_string()
+        for key in assets
+        if instance.get_latest_materialization_event(key) is None
+    )
+    if len(never) == len(assets):
+        return "Nothing is served yet: no run has built what is served, so nothing can be stale"
+    unknown = sorted({key.to_user_string() for key in assets} - {*fresh, *never})
+    parts = [
+        f"{label}: {', '.join(names)}"
+        for label, names in (
+            ("fresh", fresh),
+            ("never built", never),
+            ("not evaluated yet by the freshness daemon", unknown),
+        )
+        if names
+    ]
+    return "Nothing is stale; " + "; ".join(parts)
 
 
 def stale_message(context: SensorEvaluationContext, stale: list[str]) -> str:
