@@ -91,25 +91,30 @@ def provision() -> dict[str, str]:
 # Run logs keep INFO and above: Dagster's DEBUG lines (the IO manager's "Loading file from ...")
 # tell a user nothing, and each is one more write to the event log of every run.
 INSTANCE_CONFIG = """\
+# Written by `make run` at every start (covid_assets_dev/local_stack.py): edit it there.
 telemetry:
   enabled: false
 python_logs:
   python_log_level: INFO
 # Runs write what is served: the run queue launches one at a time, so the sensor, the schedule
-# and a click never interleave their loads and export switches.
+# and a click never interleave their loads and export switches. Every run of the location is
+# tagged with it; a limit by tag, unlike max_concurrent_runs, does not make the queue daemon
+# log "1 runs are currently in progress" every 5 s while nothing waits.
 concurrency:
   runs:
-    max_concurrent_runs: 1
+    tag_concurrency_limits:
+      - key: dagster/code_location
+        value: covid_assets
+        limit: 1
 """
 
 
 def prepare_dagster_home() -> Path:
-    """A DAGSTER_HOME inside the project, so run history survives restarts."""
+    """A DAGSTER_HOME inside the project, so run history survives restarts; its instance
+    configuration is this version's."""
     home = Path(os.environ.get("DAGSTER_HOME", PROJECT_ROOT / ".dagster_home"))
     (home / ".nux").mkdir(parents=True, exist_ok=True)
-    instance_config = home / "dagster.yaml"
-    if not instance_config.exists():
-        instance_config.write_text(INSTANCE_CONFIG)
+    (home / "dagster.yaml").write_text(INSTANCE_CONFIG)
     (home / ".nux" / "nux.yaml").write_text("seen: 1\n")
     return home
 
@@ -118,6 +123,13 @@ def dagster_command(*arguments: str) -> list[str]:
     """``dagster ARGUMENTS`` with this environment's Dagster."""
     executable = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
     return [executable, *arguments]
+
+
+def dg_command(*arguments: str) -> list[str]:
+    """``dg ARGUMENTS`` with this environment's dg (``dev`` starts the webserver and the daemon;
+    ``dagster dev`` does the same, and prints at every start that dg supersedes it)."""
+    executable = shutil.which("dg", path=str(Path(sys.executable).parent))
+    return [executable or "dg", *arguments]
 
 
 def dagster_daemon_command(*arguments: str) -> list[str]:
@@ -158,9 +170,9 @@ def main() -> None:
         os.environ.update(provision())
         print(f"moto server (local AWS) at {endpoint}; DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
         if arguments.command == "dev":
-            command = dagster_command(
-                "dev", "-w", "workspace.yaml", "-h", LOCAL_HOST, "-p", str(arguments.ui_port)
-            )
+            # dg runs the project in the virtual environment it is told is active.
+            os.environ["VIRTUAL_ENV"] = sys.prefix
+            command = dg_command("dev", "-h", LOCAL_HOST, "-p", str(arguments.ui_port))
         else:
             command = dagster_command(
                 "asset", "materialize", "--select", "*", "-m", "covid_assets.code_location"

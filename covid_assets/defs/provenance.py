@@ -5,22 +5,35 @@ Only Dagster's public records are read: each materialization's metadata, its dat
 the input data versions Dagster records with it (its provenance).
 """
 
+import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from dagster import (
     AssetKey,
+    BetaWarning,
     DagsterInstance,
     DataProvenance,
     DataVersion,
     EventLogEntry,
+    Output,
     RepositoryDefinition,
 )
 
 # The tag in which Dagster records an asset materialization's data version.
 DATA_VERSION_TAG = "dagster/data_version"
+T = TypeVar("T")
 # Materializations read at a time while looking for the latest one a step built.
 PAGE = 20
+
+
+def versioned_output(value: T, data_version: str, **kwargs: Any) -> Output[T]:
+    """An output with its data version (a content hash), from which Dagster records the
+    provenance of what is built from it. ``data_version`` is in beta in Dagster 1.13; its
+    warning, printed at every output of every run, says nothing to a user of this project."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)
+        return Output(value, data_version=DataVersion(data_version), **kwargs)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from dagster import (
     AssetOut,
     AssetsDefinition,
     DagsterInstance,
-    DataVersion,
     IOManager,
     MetadataValue,
     Output,
@@ -28,6 +27,7 @@ from dagster import (
 )
 
 from covid_assets.defs.metadata import column_schema, markdown_preview
+from covid_assets.defs.provenance import versioned_output
 from covid_assets.domain.history import (
     NEWEST_OBJECT,
     NEWEST_PUBLISHED,
@@ -308,11 +308,11 @@ def build_history_asset(table: ServedTable) -> AssetsDefinition:
                 appended.location,
             )
         recorded = appended.state.recorded
-        return Output(
+        return versioned_output(
             appended.served,
+            recorded[NEWEST_SHA256],
             output_name=table.history_asset,
             metadata=history_metadata(store, version, appended, state.note),
-            data_version=DataVersion(recorded[NEWEST_SHA256]),
         )
 
     return history

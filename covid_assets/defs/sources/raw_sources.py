@@ -22,7 +22,6 @@ from dagster import (
     AssetOut,
     AssetsDefinition,
     Backoff,
-    DataVersion,
     Failure,
     IOManager,
     Jitter,
@@ -35,7 +34,7 @@ from dagster import (
 )
 
 from covid_assets.defs.checks import check_result, rule_check_specs, selected_results
-from covid_assets.defs.provenance import stored_download
+from covid_assets.defs.provenance import stored_download, versioned_output
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.rules import Problem, find_problems, parse_iso_dates
 from covid_assets.domain.sources import Source
@@ -121,9 +120,7 @@ class CurrentFile:
                     metadata["first_date"] = str(dates.min())
                     metadata["last_date"] = str(dates.max())
         # The content hash is the data version: an unchanged file leaves downstream up to date.
-        return Output(
-            raw, output_name=source.asset, metadata=metadata, data_version=DataVersion(self.sha256)
-        )
+        return versioned_output(raw, self.sha256, output_name=source.asset, metadata=metadata)
 
 
 def build_raw_sources(sources: Sequence[Source]) -> AssetsDefinition:

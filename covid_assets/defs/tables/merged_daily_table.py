@@ -18,13 +18,13 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    DataVersion,
     Output,
     asset,
 )
 
 from covid_assets.defs.checks import check_result, rule_check_specs
 from covid_assets.defs.metadata import daily_table_metadata
+from covid_assets.defs.provenance import versioned_output
 from covid_assets.domain.history import Version, source_version, stale_reason
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.rules import (
@@ -161,9 +161,7 @@ def merged_daily_table(
     checked = checked_national(nyt_raw, jhu_raw, baseline.rows, tolerances.tolerances)
     table = checked.table
     context.log.info("Merged %d days", len(table))
-    yield Output(
-        table, metadata=daily_table_metadata(table), data_version=DataVersion(table_sha256(table))
-    )
+    yield versioned_output(table, table_sha256(table), metadata=daily_table_metadata(table))
     location = quarantine.keep_failed_input(
         run_id=context.run.run_id,
         asset_name=MERGED,

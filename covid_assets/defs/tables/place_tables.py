@@ -15,13 +15,13 @@ from dagster import (
     AssetIn,
     AssetOut,
     AssetsDefinition,
-    DataVersion,
     Output,
     multi_asset,
 )
 
 from covid_assets.defs.checks import check_result, rule_check_specs
 from covid_assets.defs.metadata import daily_table_metadata
+from covid_assets.defs.provenance import versioned_output
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.table_checks import checked_level
 from covid_assets.domain.tables import ServedTable, table_sha256
@@ -65,11 +65,11 @@ def build_place_table(table: ServedTable) -> AssetsDefinition:
         checked = checked_level(table, raw, upstream)
         rows = checked.table
         context.log.info("%s: %d rows", table.table_asset, len(rows))
-        yield Output(
+        yield versioned_output(
             rows,
+            table_sha256(rows),
             output_name=table.table_asset,
             metadata=daily_table_metadata(rows),
-            data_version=DataVersion(table_sha256(rows)),
         )
         location = quarantine.keep_failed_input(
             run_id=context.run.run_id,
