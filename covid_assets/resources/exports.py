@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from covid_assets.domain.progress import ProgressLog
 from covid_assets.domain.rules import Problem
 from covid_assets.domain.tables import table_sha256
 from covid_assets.domain.transform import differing_rows, lay_over
@@ -347,7 +348,14 @@ class ExportStore(CataloguedFiles):
             recorded.get(PARQUET_KEY_PARAMETER, ""),
             recorded.get(PARQUET_ETAG_PARAMETER, ""),
         )
-        for values, part in wanted.items():
+        progress, rows_done = ProgressLog(log), 0
+        for number, (values, part) in enumerate(wanted.items(), start=1):
+            rows_done += len(part)
+            progress(
+                rows_done,
+                f"{self.glue_table}: {number} of {len(wanted)} partition(s), {rows_done:,} of "
+                f"{len(rows):,} rows",
+            )
             partition = existing.get(values)
             read = stored.get(values)
             old = read[0] if read else None

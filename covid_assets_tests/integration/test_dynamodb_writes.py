@@ -3,6 +3,7 @@
 load larger than a chunk still writes whole batches."""
 
 from datetime import date
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 
 from covid_assets.defs.serving import dynamodb_records
 from covid_assets.defs.serving.dynamodb_records import load_items
+from covid_assets.domain.progress import ProgressLog
 from covid_assets.domain.tables import COUNTY
 from covid_assets.resources.dynamodb import DynamoDBResource
 from covid_assets_dev.real_files import stored_place_items
@@ -89,9 +91,19 @@ def test_a_load_of_several_chunks_writes_whole_batches_and_reports_every_key_it_
     monkeypatch.setattr(dynamodb_records, "CHUNK_ROWS", 40)
     table = DynamoDBResource(table_name=aws.table_name)
     rows = county_rows(110)
-    messages: list[str] = []
-    load = load_items(table, COUNTY, rows, None, "2021-03-02T00:00:00Z", messages.append)
+    load = load_items(table, COUNTY, rows, None, "2021-03-02T00:00:00Z", lambda message: None)
     assert (load.inserted, load.batch_write_calls, load.items_read_back) == (110, 5, 110)
     assert load.read == "the 110 item(s) of the table (BatchGetItem)"
-    assert len(messages) == 3  # one progress line a chunk
     assert len(stored_place_items(COUNTY)) == 110
+
+
+def test_a_long_load_logs_how_far_it_has_got(aws, monkeypatch):
+    # A line every 50 rows instead of every 50,000: here after the second chunk of 40.
+    monkeypatch.setattr(dynamodb_records, "CHUNK_ROWS", 40)
+    monkeypatch.setattr(dynamodb_records, "ProgressLog", partial(ProgressLog, items=50))
+    table = DynamoDBResource(table_name=aws.table_name)
+    messages: list[str] = []
+
+    load_items(table, COUNTY, county_rows(110), None, "2021-03-02T00:00:00Z", messages.append)
+
+    assert messages == ["county_dynamodb_records: 80 of 110 rows compared, 75 item(s) written"]

@@ -50,6 +50,7 @@ from covid_assets.domain.history import (
     published_time,
     stale_reason,
 )
+from covid_assets.domain.progress import ProgressLog
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.rules import SourceDataError, jhu_us_rows
 from covid_assets.domain.sources import JHU
@@ -437,6 +438,8 @@ def backfill_history(
     started = time.monotonic()
     appended_rows = skipped = 0
     newest_of_archive = None
+    # A line per version would be hundreds: the versions' progress is logged every 10 s.
+    say = ProgressLog(context.log.info)
     for position, entry in enumerate(archived, start=1):
         fetched = fetch_version(downloader, table, entry, jhu_version)
         version = fetched.version
@@ -444,7 +447,7 @@ def backfill_history(
         newest_of_archive = max(newest_of_archive or version.valid_from, version.valid_from)
         if store.object_key(version) in held:
             skipped += 1
-            context.log.info("%s: in the history already, skipped", label)
+            say(appended_rows, f"{label}: in the history already, skipped", position == total)
             continue
         stale = stale_reason(state.current, version)
         compared = None if stale else (state.table if state.table is not None else baseline)
@@ -456,12 +459,12 @@ def backfill_history(
         appended = append_version(store, state, version, rows)
         state = appended.state
         appended_rows += len(appended.rows)
-        context.log.info(
-            "%s, %d rows appended%s at %s",
-            label,
-            len(appended.rows),
-            " (older than the newest in the history)" if appended.stale else "",
-            appended.location or "(nothing new)",
+        say(
+            appended_rows,
+            f"{label}, {len(appended.rows)} rows appended"
+            f"{' (older than the newest in the history)' if appended.stale else ''} at "
+            f"{appended.location or '(nothing new)'}; {appended_rows:,} rows in all so far",
+            position == total,
         )
         if position % PROGRESS_EVERY == 0 and position < total:
             yield progress(table, state, position, total, appended_rows, skipped, started)

@@ -49,6 +49,7 @@ from covid_assets.domain.items import (
     plan_writes,
     table_items,
 )
+from covid_assets.domain.progress import ProgressLog
 from covid_assets.domain.rules import Problem
 from covid_assets.domain.tables import ServedTable, table_sha256
 from covid_assets.resources.dynamodb import DYNAMODB_BATCH_SIZE, DynamoDBResource
@@ -60,8 +61,10 @@ LISTED_VANISHED_KEYS = 100
 LOADED_HASH = "loaded_sha256"
 LATEST_ITEM = "latest_item"
 # Rows mapped to items, read, compared and written at a time: bounds the items held in memory
-# (a backfill serves millions of county-days), and is the unit of progress in the logs.
+# (a backfill serves millions of county-days).
 CHUNK_ROWS = 50_000
+# Items written (and read back) between two looks at the progress: a chunk's writes take long.
+WRITE_SLICE = 100 * DYNAMODB_BATCH_SIZE
 # Items written last that a load's metadata shows.
 PREVIEW_ITEMS = 10
 
@@ -143,6 +146,7 @@ class LoadResult:
     written: list[dict[str, Any]] = field(default_factory=list)
     mismatched: list[dict[str, Any]] = field(default_factory=list)
     items_read_back: int = 0
+    items_put: int = 0
     read: str = ""
 
     @property
@@ -167,6 +171,16 @@ def load_items(
     vanished from the source and is kept, but reported; in a window, one dated before the
     window's first day has only left it."""
     result = LoadResult(len(rows))
+    progress = ProgressLog(log)
+    done = 0  # rows compared
+
+    def say(items_put: int) -> None:
+        progress(
+            done,
+            f"{table.records_asset}: {done:,} of {len(rows):,} rows compared, "
+            f"{items_put:,} item(s) written",
+        )
+
     first_day = rows["date"].min().isoformat() if table.source_is_window and len(rows) else ""
     before = None
     if last_load is not None:
@@ -200,13 +214,10 @@ def load_items(
         unwritten += plan.items_to_write
         last_chunk = start + CHUNK_ROWS >= len(rows)
         whole = len(unwritten) - (0 if last_chunk else len(unwritten) % DYNAMODB_BATCH_SIZE)
-        _write(dynamodb, unwritten[:whole], result, read_back)
+        done = start + len(chunk)
+        _write(dynamodb, unwritten[:whole], result, read_back, say)
         unwritten = unwritten[whole:]
-        if len(rows) > CHUNK_ROWS:
-            log(
-                f"{table.records_asset}: rows {start + 1} to {start + len(chunk)} of "
-                f"{len(rows)}: {len(plan.items_to_write)} to write, {unchanged} unchanged"
-            )
+        say(result.items_put)
     known = read_keys if before is None else set(before)
     result.vanished = sorted(
         (key for key in known - wanted_keys if key[1] >= first_day), key=by_date_then_region
@@ -216,17 +227,24 @@ def load_items(
 
 
 def _write(
-    dynamodb: DynamoDBResource, items: list[dict[str, Any]], result: LoadResult, read_back: bool
+    dynamodb: DynamoDBResource,
+    items: list[dict[str, Any]],
+    result: LoadResult,
+    read_back: bool,
+    progress: Callable[[int], None],
 ) -> None:
-    """Write ``items`` and, with ``read_back``, read them back (the check after a load)."""
-    if not items:
-        return
-    result.batch_write_calls += dynamodb.put_items(items)
-    result.written = (result.written + items)[-PREVIEW_ITEMS:]
-    if read_back:
-        back = dynamodb.get_items([item_key(item) for item in items])
-        result.items_read_back += len(back)
-        result.mismatched += plan_writes(items, back).items_to_write
+    """Write ``items`` and, with ``read_back``, read them back (the check after a load),
+    WRITE_SLICE at a time, saying how many are written."""
+    for start in range(0, len(items), WRITE_SLICE):
+        part = items[start : start + WRITE_SLICE]
+        result.batch_write_calls += dynamodb.put_items(part)
+        result.written = (result.written + part)[-PREVIEW_ITEMS:]
+        if read_back:
+            back = dynamodb.get_items([item_key(item) for item in part])
+            result.items_read_back += len(back)
+            result.mismatched += plan_writes(part, back).items_to_write
+        result.items_put += len(part)
+        progress(result.items_put)
 
 
 def _key_of(table: ServedTable) -> Callable[[dict[str, Any]], str]:
