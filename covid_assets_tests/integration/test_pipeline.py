@@ -2,9 +2,10 @@
 
 import datetime as dt
 import logging
+import warnings
 
 import pytest
-from dagster import DagsterInstance
+from dagster import BetaWarning, DagsterInstance
 
 from covid_assets.domain.history import iso
 from covid_assets.domain.tables import NATIONAL
@@ -213,3 +214,12 @@ def test_the_local_instance_keeps_no_debug_lines_in_run_logs(
     log_lines = [r.event_log_entry for r in records if not r.event_log_entry.is_dagster_event]
     assert [line.user_message for line in log_lines if line.level < logging.INFO] == []
     assert any("Merged 3 days" in line.user_message for line in log_lines)
+
+
+def test_loading_the_definitions_and_a_run_emit_no_beta_warning(aws, instance, write_sources):
+    """Dagster's BetaWarnings (data versions, code references) are silenced where the code
+    uses those features, so that no terminal prints them at every run."""
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BetaWarning)
+        assert run_daily_job(instance).success
