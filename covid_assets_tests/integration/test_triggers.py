@@ -40,6 +40,7 @@ from covid_assets_tests.helpers import (
     blank_emulated_account,
     glue_export_table,
     load_three_days_served,
+    run_checks_only,
     run_daily_job,
     schedule_tick,
     sensor_tick,
@@ -295,6 +296,7 @@ class Wiped:
     served check on each serving asset after the sensor's tick, and after the repair run."""
 
     after_the_tick: dict[str, tuple[str, str | None]]
+    executed_alone: dict[str, tuple[bool, str | None]]
     after_the_run: dict[str, tuple[str, str | None]]
 
 
@@ -307,8 +309,13 @@ def wiped(moto_endpoint, tmp_path_factory) -> Wiped:
         for event in sensor_tick(served.instance).asset_events:
             served.instance.report_runless_asset_event(event)
         after_the_tick = served_check_states(served.instance)
+        alone = run_checks_only(served.instance, *(f"{a}:{SERVED_CHECK}" for a in SERVED_ASSETS))
+        executed_alone = {
+            key.split(":")[0]: (evaluation.passed, evaluation.description)
+            for key, evaluation in alone.items()
+        }
         run_daily_job(served.instance)
-        return Wiped(after_the_tick, served_check_states(served.instance))
+        return Wiped(after_the_tick, executed_alone, served_check_states(served.instance))
 
 
 def test_a_tick_that_finds_what_is_served_missing_fails_the_served_check_naming_it(wiped):
@@ -324,6 +331,14 @@ def test_a_tick_that_finds_what_is_served_missing_fails_the_served_check_naming_
     assert (
         "s3://covid-assets-local/dashboard/index.html does not exist" in descriptions["dashboard"]
     )
+
+
+def test_the_served_check_executed_alone_fails_too_naming_what_is_missing(wiped):
+    assert wiped.executed_alone == {
+        "dynamodb_records": (False, "DynamoDB table covid_daily has no item for US 2020-03-03"),
+        "athena_export": (False, "Glue table covid.us_daily does not exist"),
+        "dashboard": (False, "s3://covid-assets-local/dashboard/index.html does not exist"),
+    }
 
 
 def test_the_repair_run_passes_the_served_check_on_each_serving_asset(wiped):

@@ -226,9 +226,11 @@ def test_a_new_level_is_one_declaration():
         )
     )
     assert seen["territory_daily_history"] == ""
-    assert seen["territory_dynamodb_records"] == "table_matches_served_table"
+    assert seen["territory_dynamodb_records"] == (
+        "served_as_last_written,table_matches_served_table"
+    )
     assert seen["territory_athena_export"] == (
-        "glue_columns_match_parquet_schema,row_count_matches_served_table"
+        "glue_columns_match_parquet_schema,row_count_matches_served_table,served_as_last_written"
     )
     assert seen["settings"] == "us_territories_daily athena/us_territories_daily/"
     assert seen["served"] == "us_territories_daily athena/us_territories_daily/"
