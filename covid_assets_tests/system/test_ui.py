@@ -105,7 +105,15 @@ CHECK_RESULT_LABELS = {"SUCCEEDED": "Succeeded", "FAILED": "Failed"}
 SENSOR_RUNS = """{ runsOrError(filter: {tags: [
   {key: "covid_assets/trigger", value: "covid_sources_sensor"}]}) {
   ... on Runs { results { runId status tags { key value } } } } }"""
-ALL_RUNS = "{ runsOrError { ... on Runs { results { runId pipelineName } } } }"
+ALL_RUNS = """{ runsOrError { ... on Runs { results {
+  runId pipelineName assetSelection { path } assetCheckSelection { name } } } } }"""
+TRIGGER_TARGETS = """{
+  sensorOrError(sensorSelector: {repositoryName: "__repository__",
+    repositoryLocationName: "covid_assets", sensorName: "covid_sources_sensor"}) {
+    ... on Sensor { assetSelection { assetSelectionString } } }
+  scheduleOrError(scheduleSelector: {repositoryName: "__repository__",
+    repositoryLocationName: "covid_assets", scheduleName: "covid_daily_schedule"}) {
+    ... on Schedule { assetSelection { assetSelectionString } } } }"""
 SENSOR_TICKS = """{ sensorOrError(sensorSelector: {repositoryName: "__repository__",
   repositoryLocationName: "covid_assets", sensorName: "covid_sources_sensor"}) {
   ... on Sensor { sensorState { ticks(limit: 20) { status skipReason timestamp } } } } }"""
@@ -373,6 +381,23 @@ def test_the_sensors_run_and_materialize_all_are_runs_of_the_same_job(
     runs = dagster_ui.graphql(ALL_RUNS)["runsOrError"]["results"]
     assert len(runs) == 2
     assert {run["pipelineName"] for run in runs} == {"__ASSET_JOB"}
+
+
+def test_the_sensors_run_and_materialize_all_list_the_same_target(
+    dagster_ui, sensor_run, materialize_all_run
+):
+    """The Runs page's Target column shows a run's asset selection: every asset, alike."""
+    sensors, by_hand = dagster_ui.graphql(ALL_RUNS)["runsOrError"]["results"]
+    for selection in ("assetSelection", "assetCheckSelection"):
+        assert sensors[selection], selection
+        assert sorted(map(str, sensors[selection])) == sorted(map(str, by_hand[selection]))
+
+
+def test_the_sensor_and_the_schedule_show_their_target_every_asset(dagster_ui):
+    targets = dagster_ui.graphql(TRIGGER_TARGETS)
+    for trigger in ("sensorOrError", "scheduleOrError"):
+        selection = targets[trigger]["assetSelection"]["assetSelectionString"]
+        assert selection == '* and code_location:"covid_assets"', targets
 
 
 def test_the_sensor_starts_the_first_run_with_no_click_and_says_why(sensor_run):
