@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
+from covid_assets.defs.serving.served_check import SERVED_CHECK
 from covid_assets_dev.local_stack import INSTANCE_CONFIG, PROJECT_ROOT, moto_server
 from covid_assets_tests.helpers import (
     JHU_THREE_DAYS,
@@ -41,7 +42,15 @@ def everything_served(aws: EmulatedAws) -> bool:
         return False
 
 
-def test_after_the_emulator_restarts_the_sensors_first_tick_repairs_everything(
+def served_check_history(instance: DagsterInstance, asset: str) -> list[tuple[str, bool]]:
+    """The evaluations of served_as_last_written on ``asset``, oldest first: (run id, passed);
+    the run id of a tick's is empty."""
+    key = AssetCheckKey(AssetKey(asset), SERVED_CHECK)
+    records = instance.event_log_storage.get_asset_check_execution_history(key, limit=10)
+    return [(record.run_id, record.status.value == "SUCCEEDED") for record in reversed(records)]
+
+
+def test_after_the_emulator_restarts_the_sensors_first_tick_fails_the_served_check_and_repairs(
     tmp_path, monkeypatch, write_sources
 ):
     home = tmp_path / "dagster_home"
@@ -87,4 +96,8 @@ def test_after_the_emulator_restarts_the_sensors_first_tick_repairs_everything(
             for run in instance.get_runs()
             if run.tags.get("covid_assets/trigger") == "covid_sources_sensor"
         ]
+        history = served_check_history(instance, "dynamodb_records")
     assert "DynamoDB table covid_daily has no item" in repair.tags["covid_assets/reason"]
+    # The first run's pass, the tick's failure (no run), the repair run's pass.
+    assert [passed for _, passed in history] == [True, False, True]
+    assert history[-1][0] == repair.run_id
