@@ -63,11 +63,7 @@ TICK_SECONDS = 15
 THIS_PROCESS = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
-def run_request(
-    context: TickContext,
-    trigger: str,
-    inspection: Inspection,
-) -> RunRequest:
+def run_request(context: TickContext, trigger: str, inspection: Inspection) -> RunRequest:
     """A run of every asset (the trigger's target), tagged with the trigger and its reason."""
     reason = inspection.reason
     context.log.info("%s: a run of every asset is requested: %s", trigger, reason)
@@ -135,8 +131,14 @@ def covid_daily_schedule(
         return SkipReason(skipped(context, under_way(running)))
     inspection = inspect_for(context, downloader, dynamodb, served)
     log_inspection(context, inspection)
-    events = inspection.asset_events(SCHEDULE_NAME) if inspection.needs_run else []
-    for event in inspection.observations() + events:
+    # The schedule records what it saw on every tick (a daily trace), the sensor only when it
+    # asks for a run.
+    events = (
+        inspection.asset_events(SCHEDULE_NAME)
+        if inspection.needs_run
+        else inspection.observations()
+    )
+    for event in events:
         context.instance.report_runless_asset_event(event)
     if inspection.needs_run:
         return run_request(context, SCHEDULE_NAME, inspection)
@@ -187,10 +189,11 @@ def build_sources_sensor(interval_seconds: int) -> SensorDefinition:
                     f"{datetime.fromtimestamp(due, UTC):%H:%M:%S} UTC (every {interval_seconds} s)",
                 )
             )
-        cursor = inspected_cursor(now)
         running = active_run_id(context)
         if running:
-            return SensorResult(skip_reason=skipped(context, under_way(running)), cursor=cursor)
+            # The cursor stays: the first tick after the run inspects.
+            return SensorResult(skip_reason=skipped(context, under_way(running)))
+        cursor = inspected_cursor(now)
         inspection = inspect_for(context, downloader, dynamodb, served)
         log_inspection(context, inspection)
         if not inspection.needs_run:
