@@ -128,8 +128,7 @@ def inspect_world(
         reasons.append("an earlier run did not finish building from the current files")
     problems = served_problems(instance, dynamodb, served, served_assets(enabled_tables()))
     if not reasons:
-        found = (f"{asset}: {problem}" for asset, listed in problems.items() for problem in listed)
-        reasons += list(dict.fromkeys(found))
+        reasons += [f"{asset}: {problem}" for asset, found in problems.items() for problem in found]
     return Inspection(looks, problems, reasons)
 
 
