@@ -132,6 +132,12 @@ def dg_command(*arguments: str) -> list[str]:
     return [executable or "dg", *arguments]
 
 
+def dg_environment() -> dict[str, str]:
+    """What dg needs besides the environment: the virtual environment to run the project in
+    (it warns at every command when the active one is not the project's)."""
+    return {"VIRTUAL_ENV": sys.prefix}
+
+
 def dagster_daemon_command(*arguments: str) -> list[str]:
     """``dagster-daemon ARGUMENTS`` with this environment's Dagster (``run -w workspace.yaml``
     runs the schedules, the sensors, the run queue and the freshness evaluation)."""
@@ -170,9 +176,14 @@ def main() -> None:
         os.environ.update(provision())
         print(f"moto server (local AWS) at {endpoint}; DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
         if arguments.command == "dev":
-            # dg runs the project in the virtual environment it is told is active.
-            os.environ["VIRTUAL_ENV"] = sys.prefix
-            command = dg_command("dev", "-h", LOCAL_HOST, "-p", str(arguments.ui_port))
+            os.environ.update(dg_environment())
+            # The daemon's INFO lines (each sensor's every tick, the run queue's every pass)
+            # are what the UI's Automation and Runs pages show; the terminal keeps the runs'
+            # logs and every warning and error.
+            command = dg_command(
+                "dev", "-h", LOCAL_HOST, "-p", str(arguments.ui_port), "--log-level", "warning"
+            )
+            print(f"Dagster UI on http://{LOCAL_HOST}:{arguments.ui_port}", flush=True)
         else:
             command = dagster_command(
                 "asset", "materialize", "--select", "*", "-m", "covid_assets.code_location"

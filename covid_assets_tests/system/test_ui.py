@@ -1,7 +1,8 @@
 """The Dagster UI in a real browser, used the way a person uses it, and the daemon beside it.
 
-One ``dagster dev`` (webserver and daemon) serves the whole module, against the moto server and
-the real 2021-03-18 snapshot; headless Chromium from Debian, driven by Playwright, opens it.
+One ``dg dev`` (webserver and daemon), as ``make run`` starts it, serves the whole module,
+against the moto server and the real 2021-03-18 snapshot; headless Chromium from Debian, driven
+by Playwright, opens it.
 Screenshots go to ``test-artifacts/ui/`` (not committed). The freshness window
 (COVID_FRESHNESS_HOURS) is Dagster's shortest, a minute, so that the daemon finds what is served
 stale while the module runs: the UI marks it, and the alert sensor alerts once.
@@ -32,7 +33,8 @@ from covid_assets.domain.transform import merge_daily, state_daily
 from covid_assets_dev.local_stack import (
     LOCAL_HOST,
     PROJECT_ROOT,
-    dagster_command,
+    dg_command,
+    dg_environment,
     free_port,
     prepare_dagster_home,
 )
@@ -135,7 +137,7 @@ def wait_until_loaded(server: subprocess.Popen, url: str, log: Path) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"dagster dev exited with {server.returncode}; see {log}")
+            raise RuntimeError(f"dg dev exited with {server.returncode}; see {log}")
         try:
             response = requests.post(f"{url}/graphql", json={"query": LOCATION_STATUS}, timeout=5)
             entries = response.json()["data"]["workspaceOrError"]["locationEntries"]
@@ -144,11 +146,11 @@ def wait_until_loaded(server: subprocess.Popen, url: str, log: Path) -> None:
         except (requests.RequestException, ValueError, KeyError, TypeError):
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"dagster dev did not load within {STARTUP_SECONDS} s; see {log}")
+    raise RuntimeError(f"dg dev did not load within {STARTUP_SECONDS} s; see {log}")
 
 
 def stop(server: subprocess.Popen) -> None:
-    """Stop dagster dev and every process it started (they share its session)."""
+    """Stop dg dev and every process it started (they share its session)."""
     os.killpg(server.pid, signal.SIGTERM)
     try:
         server.wait(timeout=15)
@@ -173,12 +175,12 @@ def dagster_ui(moto_endpoint, snapshots_dir, tmp_path_factory) -> Iterator[Dagst
         prepare_dagster_home()
         port = str(free_port())
         url = f"http://{LOCAL_HOST}:{port}"
-        log = ARTIFACTS_DIR / "dagster-dev.log"
+        log = ARTIFACTS_DIR / "dg-dev.log"
         with log.open("w") as output:
             server = subprocess.Popen(
-                dagster_command("dev", "-w", "workspace.yaml", "-h", LOCAL_HOST, "-p", port),
+                dg_command("dev", "-h", LOCAL_HOST, "-p", port),
                 cwd=PROJECT_ROOT,
-                env=os.environ.copy(),
+                env={**os.environ, **dg_environment()},
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

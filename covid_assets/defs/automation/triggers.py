@@ -66,30 +66,34 @@ THIS_PROCESS = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
 def run_request(context: TickContext, trigger: str, inspection: Inspection) -> RunRequest:
     """A run of every asset (the trigger's target), tagged with the trigger and its reason."""
     reason = inspection.reason
-    context.log.info("%s: a run of every asset is requested: %s", trigger, reason)
+    context.log.info("A run of every asset is requested: %s", reason)
     return RunRequest(
         asset_selection=sorted(AssetSelection.all().resolve(context.repository_def.asset_graph)),
         tags={TRIGGER_TAG: trigger, REASON_TAG: reason[:4000]},
     )
 
 
+# What a tick saw, and that it skipped, is in its logs (the UI's View logs) at DEBUG: the
+# terminal of `make run` prints a tick's INFO lines, and the daemon prints each skip already.
+
+
 def skipped(context: TickContext, reason: str) -> str:
     """The tick's skip reason, logged."""
-    context.log.info("Skipped: %s", reason)
+    context.log.debug("Skipped: %s", reason)
     return reason
 
 
 def log_inspection(context: TickContext, inspection: Inspection) -> None:
     """What the tick saw of each source and of what is served."""
     for look in inspection.looks:
-        context.log.info(
+        context.log.debug(
             "%s: %s (%s)",
             look.source.name,
             "a new file" if look.changed else "unchanged",
             look.download.last_modified or look.stored.last_modified or "no publication time",
         )
     for asset, problems in inspection.served.items():
-        context.log.info("%s: %s", asset, "; ".join(problems) or "served as last written")
+        context.log.debug("%s: %s", asset, "; ".join(problems) or "served as last written")
 
 
 def active_run_id(context: TickContext) -> str | None:
