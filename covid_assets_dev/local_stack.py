@@ -183,7 +183,7 @@ def main() -> None:
             command = dg_command(
                 "dev", "-h", LOCAL_HOST, "-p", str(arguments.ui_port), "--log-level", "warning"
             )
-            print(f"Dagster UI on http://{LOCAL_HOST}:{arguments.ui_port}", flush=True)
+            print(f"Dagster UI on http://{LOCAL_HOST}:{arguments.ui_port} in about 15 s")
         else:
             command = dagster_command(
                 "asset", "materialize", "--select", "*", "-m", "covid_assets.code_location"
