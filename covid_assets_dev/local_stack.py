@@ -183,7 +183,8 @@ def main() -> None:
             command = dg_command(
                 "dev", "-h", LOCAL_HOST, "-p", str(arguments.ui_port), "--log-level", "warning"
             )
-            print(f"Dagster UI on http://{LOCAL_HOST}:{arguments.ui_port} in about 15 s")
+            ui = f"http://{LOCAL_HOST}:{arguments.ui_port}"
+            print(f"Dagster UI on {ui} in about 15 s", flush=True)
         else:
             command = dagster_command(
                 "asset", "materialize", "--select", "*", "-m", "covid_assets.code_location"
