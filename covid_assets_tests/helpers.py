@@ -59,7 +59,7 @@ SNAPSHOT_COMMITS = {
 # that each version's publication time is its NYT commit's.
 JHU_PUBLISHED = dt.datetime(2020, 4, 1, tzinfo=dt.UTC)
 # A merged table: date -> (cases, deaths, recovered).
-MergedDays = dict[str, tuple[int, int, int]]
+MergedDays = dict[str, tuple[int, int, int | None]]
 
 LINEAGE = {
     "nyt_raw": set(),
@@ -213,13 +213,14 @@ def run_checks_only(instance: DagsterInstance, *checks: str) -> dict[str, AssetC
     return {e.asset_check_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
 
 
-def stored_days(aws: EmulatedAws) -> dict[str, tuple[int, int, int]]:
+def stored_days(aws: EmulatedAws) -> dict[str, tuple[int | None, ...]]:
     """The DynamoDB table's national items (region US) as date → (cases, deaths, recovered),
-    read with a Scan."""
+    read with a Scan; None where an item has no such attribute (no figure)."""
     pages = aws.client("dynamodb").get_paginator("scan").paginate(TableName=aws.table_name)
     return {
         item["date"]["S"]: tuple(
-            int(item[column]["N"]) for column in ("cases", "deaths", "recovered")
+            int(item[column]["N"]) if column in item else None
+            for column in ("cases", "deaths", "recovered")
         )
         for page in pages
         for item in page["Items"]
@@ -253,8 +254,8 @@ def exported_rows(aws: EmulatedAws) -> pa.Table:
     return read_glue_export(glue, bucket, os.environ["COVID_GLUE_TABLE"]).to_arrow()
 
 
-def exported_days(aws: EmulatedAws) -> dict[str, tuple[int, int, int]]:
-    """The national export's rows as date -> (cases, deaths, recovered)."""
+def exported_days(aws: EmulatedAws) -> dict[str, tuple[int | None, ...]]:
+    """The national export's rows as date -> (cases, deaths, recovered), None where null."""
     return {
         row["date"].isoformat(): (row["cases"], row["deaths"], row["recovered"])
         for row in exported_rows(aws).to_pylist()
@@ -333,7 +334,7 @@ JHU_FOUR_DAYS = JHU_THREE_DAYS + "2020-03-04,US,,39,4,0\n"
 THREE_DAYS = {
     "2020-03-01": (10, 1, 1),
     "2020-03-02": (20, 2, 2),
-    "2020-03-03": (30, 3, 0),
+    "2020-03-03": (30, 3, None),  # JHU's Recovered is blank: no figure
 }
 
 
@@ -470,7 +471,7 @@ def jhu(*rows: str) -> pd.DataFrame:
     return raw_table(JHU_HEADER, *rows)
 
 
-def export_rows(cases: list[int], deaths: list[int], recovered: list[int]) -> pd.DataFrame:
+def export_rows(cases: list[int], deaths: list[int], recovered: list[int | None]) -> pd.DataFrame:
     """An export as read back from Parquet: consecutive days from 2020-12-10, dates as dates."""
     start = dt.date(2020, 12, 10)
     return pd.DataFrame(
