@@ -149,8 +149,9 @@ def captions(data: DashboardData) -> list[str]:
     lines = [SOURCES, f"Last data: {data.last_date:%Y-%m-%d}."]
     if data.as_published_on is not None:
         lines.append(
-            f"National figures as published on {data.as_published_on:%Y-%m-%d}: the history "
-            "(merged_daily_history) as of the end of that day, UTC, not the export."
+            f"As published on {data.as_published_on:%Y-%m-%d}: every figure, chart and "
+            "revision on this page is the histories' as of the end of that day (UTC), not "
+            "today's exports."
         )
     if has_revisions(data):
         lines.append(

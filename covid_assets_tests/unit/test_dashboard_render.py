@@ -499,8 +499,8 @@ def test_the_page_drawn_as_published_on_a_day_says_so():
     assert f"<h1>{title}</h1>" in page
     assert dashboard_markdown(data, svgs).startswith(f"**{title}**: Daily data from 2020-12-10")
     assert (
-        "National figures as published on 2020-06-14: the history (merged_daily_history) as of "
-        "the end of that day, UTC, not the export."
+        "As published on 2020-06-14: every figure, chart and revision on this page is the "
+        "histories' as of the end of that day (UTC), not today's exports."
     ) in captions(data)
 
 
