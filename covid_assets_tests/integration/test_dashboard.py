@@ -32,6 +32,8 @@ from covid_assets_tests.helpers import (
     SVG_IMAGE,
     MergedDays,
     blank_emulated_account,
+    dashboard_page,
+    draw_as_published_on,
     materialization_metadata,
     run_daily_job,
     sensor_tick,
@@ -97,25 +99,6 @@ def materialize_dashboard(instance, levels: Sequence[ServedTable] = ()):
     )
 
 
-def draw_as_published_on(instance, day: str):
-    """A run of the job as_published_on, and the metadata of its page (None if it failed)."""
-    result = (
-        build_definitions()
-        .resolve_job_def(AS_PUBLISHED_ON)
-        .execute_in_process(
-            run_config={"ops": {"draw_as_published_on": {"config": {"day": day}}}},
-            instance=instance,
-            raise_on_error=False,
-        )
-    )
-    outputs = [event for event in result.all_events if event.is_successful_output]
-    if not outputs:
-        return result, None
-    return result, {
-        name: value.value for name, value in outputs[0].step_output_data.metadata.items()
-    }
-
-
 @pytest.fixture
 def with_states(aws, instance, monkeypatch):
     """The dashboard's metadata after drawing THREE_DAYS and two weeks of two states, with the
@@ -124,11 +107,6 @@ def with_states(aws, instance, monkeypatch):
     write_export(aws, THREE_DAYS)
     write_state_export(aws, state_rows({"Utah": [0, *[70] * 7, *[140] * 7], "Ohio": [0] * 15}))
     return materialization_metadata(materialize_dashboard(instance, [STATE]), "dashboard")
-
-
-def dashboard_page(aws, key: str = DASHBOARD_KEY) -> tuple[str, str]:
-    page = aws.client("s3").get_object(Bucket=aws.bucket, Key=key)
-    return page["Body"].read().decode(), page["ContentType"]
 
 
 @dataclass
