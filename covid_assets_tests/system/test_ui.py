@@ -38,6 +38,7 @@ from covid_assets_dev.local_stack import (
 )
 from covid_assets_tests.helpers import (
     LINEAGE,
+    NATIONAL_HISTORY_DIR,
     SERVED_ASSETS,
     AlertInbox,
     EmulatedAws,
@@ -596,3 +597,49 @@ def test_the_page_as_published_on_a_day_is_launched_from_its_launchpad_and_fits_
         page.screenshot(path=ARTIFACTS_DIR / "as-published-on-phone.png", full_page=True)
     finally:
         page.context.close()
+
+
+def materialize_from_the_asset_page(page: Page, url: str, asset: str) -> str:
+    """Click Materialize on the asset's page; the run's id."""
+    page.goto(f"{url}/assets/{asset}")
+    with page.expect_response(
+        lambda response: "LaunchPipelineExecution" in (response.request.post_data or "")
+    ) as launch:
+        page.get_by_role("button", name="Materialize").first.click()
+    return launch.value.json()["data"]["launchPipelineExecution"]["run"]["id"]
+
+
+@pytest.fixture(scope="module")
+def revisions_page(dagster_ui, browser, as_published_on_run, snapshots_dir, tmp_path_factory):
+    """Three real versions backfilled from history_backfill's Launchpad (older than the one
+    served), then the dashboard materialized from its page; the page's revisions section."""
+    if not NATIONAL_HISTORY_DIR.is_dir():
+        pytest.skip(f"real NYT history not found at {NATIONAL_HISTORY_DIR}")
+    manifest = tmp_path_factory.mktemp("backfill") / "MANIFEST.csv"
+    lines = (NATIONAL_HISTORY_DIR / "MANIFEST.csv").read_text().splitlines()
+    manifest.write_text(
+        "\n".join([lines[0], *(line for line in lines if line[:10] in BACKFILLED_RUN_DAYS)])
+    )
+    config = (
+        "ops: {backfill_history: {config: {table: national, "
+        f'manifest: "{manifest}", file_url: "{NATIONAL_HISTORY_DIR}/{{run_day}}.csv", '
+        f'jhu_url: "{snapshots_dir / "2021-03-17" / "jhu-combined.csv"}", '
+        'jhu_published: "2020-04-01T00:00:00Z"}}}'
+    )
+    page = open_page(browser)
+    try:
+        backfill = launch_from_the_launchpad(page, dagster_ui.url, "history_backfill", config)
+        assert wait_for_run(dagster_ui, backfill) == "SUCCESS"
+        drawn = materialize_from_the_asset_page(page, dagster_ui.url, "dashboard")
+        assert wait_for_run(dagster_ui, drawn) == "SUCCESS"
+        page.goto(presigned(dagster_ui, DASHBOARD_KEY))
+        section = page.locator('section[aria-label="Revisions"]')
+        section.scroll_into_view_if_needed()
+        screenshot(page, "dashboard-revisions")
+        return section.inner_text()
+    finally:
+        page.context.close()
+
+
+def test_the_revisions_view_shows_the_backfilled_real_versions(revisions_page):
+    assert "2020-10-25" in revisions_page
