@@ -30,6 +30,8 @@ from dagster import (
 )
 
 from covid_assets.definitions import build_definitions
+from covid_assets.defs.dashboard.as_published_on import AS_PUBLISHED_ON
+from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY
 from covid_assets.domain.reading import read_csv_text
 from covid_assets.domain.tables import LEVELS, TABLES, ServedTable
 from covid_assets.resources.exports import read_glue_export
@@ -526,3 +528,30 @@ def freshness_states(instance: DagsterInstance, assets: Iterable[str]) -> dict[s
     ``FAIL``, ``UNKNOWN``...); an asset it has not evaluated yet is left out."""
     records = instance.get_freshness_state_records([AssetKey(name) for name in assets])
     return {key.to_user_string(): record.freshness_state.value for key, record in records.items()}
+
+
+def dashboard_page(aws: EmulatedAws, key: str = DASHBOARD_KEY) -> tuple[str, str]:
+    """A dashboard page in the bucket, and its content type."""
+    page = aws.client("s3").get_object(Bucket=aws.bucket, Key=key)
+    return page["Body"].read().decode(), page["ContentType"]
+
+
+def draw_as_published_on(
+    instance: DagsterInstance, day: str
+) -> tuple[ExecuteInProcessResult, dict[str, Any] | None]:
+    """A run of the job as_published_on, and the metadata of its page (None if it failed)."""
+    result = (
+        build_definitions()
+        .resolve_job_def(AS_PUBLISHED_ON)
+        .execute_in_process(
+            run_config={"ops": {"draw_as_published_on": {"config": {"day": day}}}},
+            instance=instance,
+            raise_on_error=False,
+        )
+    )
+    outputs = [event for event in result.all_events if event.is_successful_output]
+    if not outputs:
+        return result, None
+    return result, {
+        name: value.value for name, value in outputs[0].step_output_data.metadata.items()
+    }
