@@ -4,7 +4,7 @@ import datetime as dt
 import logging
 
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
 from covid_assets.domain import transform
 from covid_assets.domain.history import iso
@@ -20,6 +20,7 @@ from covid_assets_tests.helpers import (
     generated_sources,
     glue_export_table,
     materialization_metadata,
+    run_checks_only,
     run_daily_job,
     stored_days,
     without_lines,
@@ -234,3 +235,15 @@ def test_the_local_instance_keeps_no_debug_lines_in_run_logs(
     log_lines = [r.event_log_entry for r in records if not r.event_log_entry.is_dagster_event]
     assert [line.user_message for line in log_lines if line.level < logging.INFO] == []
     assert any("merged_daily_table: 3 rows" in line.user_message for line in log_lines)
+
+
+def test_one_table_check_executed_alone_reports_its_result_and_builds_no_table(
+    aws, instance, write_sources
+):
+    """The UI's Execute on one check of the table: a run of that check alone."""
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    daily = run_daily_job(instance)
+    check = "merged_daily_table:sources_share_dates"
+    assert run_checks_only(instance, check)[check].passed
+    latest = instance.get_latest_materialization_event(AssetKey(NATIONAL.table_asset))
+    assert latest.run_id == daily.run_id

@@ -643,3 +643,43 @@ def revisions_page(dagster_ui, browser, as_published_on_run, snapshots_dir, tmp_
 
 def test_the_revisions_view_shows_the_backfilled_real_versions(revisions_page):
     assert "2020-10-25" in revisions_page
+
+
+ALONE_CHECK = ("merged_daily_table", "sources_share_dates")
+MATERIALIZATION_RUN = """query ($key: AssetKeyInput!) { assetOrError(assetKey: $key) {
+  ... on Asset { assetMaterializations(limit: 1) { runId } } } }"""
+
+
+@pytest.fixture(scope="module")
+def check_run_alone(dagster_ui, browser, materialize_all_run) -> dict[str, Any]:
+    """A table's check executed alone from its Checks tab: the run, and the table's latest
+    materialization's run before and after it."""
+    asset, check = ALONE_CHECK
+
+    def materialized_by() -> str:
+        found = dagster_ui.graphql(MATERIALIZATION_RUN, key={"path": [asset]})["assetOrError"]
+        return found["assetMaterializations"][0]["runId"]
+
+    before = materialized_by()
+    page = open_page(browser)
+    try:
+        page.goto(f"{dagster_ui.url}/assets/{asset}?view=checks&checkDetail={check}")
+        execute = page.get_by_role("button", name="execute Execute", exact=True)
+        expect(execute).to_be_enabled()
+        screenshot(page, "check-alone-before")
+        with page.expect_response(
+            lambda response: "LaunchPipelineExecution" in (response.request.post_data or "")
+        ) as launch:
+            execute.click()
+        run_id = launch.value.json()["data"]["launchPipelineExecution"]["run"]["id"]
+        status = wait_for_run(dagster_ui, run_id)
+        page.reload()
+        screenshot(page, "check-alone-after")
+        return {"status": status, "run_id": run_id, "before": before, "after": materialized_by()}
+    finally:
+        page.context.close()
+
+
+def test_a_tables_check_is_executed_alone_from_its_checks_tab(check_run_alone):
+    assert check_run_alone["status"] == "SUCCESS"
+    assert check_run_alone["after"] == check_run_alone["before"] != check_run_alone["run_id"]

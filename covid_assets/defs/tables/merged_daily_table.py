@@ -106,7 +106,16 @@ def served_rows(served: ServedTablesResource, version: Version) -> ServedRows:
 @multi_asset(
     name=MERGED,
     outs={
-        MERGED: AssetOut(group_name="curated", description=NATIONAL.description, kinds={"pandas"})
+        MERGED: AssetOut(
+            group_name="curated",
+            description=NATIONAL.description,
+            kinds={"pandas"},
+            # A run of checks alone (the UI's Execute) yields no table. Dagster 1.13 still
+            # expects the output of a subsettable asset that is not selected when a run selects
+            # one of its checks (dagster-io/dagster#33648) unless it is not required; a run that
+            # selects the table always yields it.
+            is_required=False,
+        )
     },
     ins={source.asset: AssetIn(source.asset) for source in NATIONAL.sources},
     check_specs=MERGED_CHECK_SPECS,
