@@ -378,6 +378,8 @@ def version_summary(
 def with_summaries(summary: pd.DataFrame, rows: pd.DataFrame, table: ServedTable) -> pd.DataFrame:
     """A revision summary with the rows of the publications in ``rows`` replaced (or added), in
     order of publication and place."""
+    if rows.empty:
+        return summary
     kept = summary[~summary[PUBLISHED].isin(rows[PUBLISHED])]
     frames = [frame for frame in (kept, rows) if not frame.empty]
     if not frames:
@@ -442,7 +444,7 @@ def revision_days_sql(history_table: str, table: ServedTable) -> str:
         for count, name in zip(counts, table.count_columns, strict=True)
     )
     last_far = ",\n    ".join(
-        f"max(CASE WHEN NOT coalesce(abs({count} - \"latest_{name}\") <= {NEAR_LATEST} * "
+        f'max(CASE WHEN NOT coalesce(abs({count} - "latest_{name}") <= {NEAR_LATEST} * '
         f'abs("latest_{name}"), false) THEN {VALID_FROM} END) OVER (PARTITION BY {keys}) '
         f'AS "far_{name}"'
         for count, name in zip(counts, table.count_columns, strict=True)
