@@ -334,41 +334,37 @@ def version_summary(
     before: pd.DataFrame | None, after: pd.DataFrame, published: pd.Timestamp, table: ServedTable
 ) -> pd.DataFrame:
     """The revision summary of the version ``after`` (a table), published at ``published``,
-    against the version before it (``before``; None: there was none): per place of either,
-    ``days_revised`` (days both hold whose values differ), ``days_added`` (days only it holds),
-    and per count its net change, the change of the count on the latest day both hold."""
+    against the version before it (``before``; None: there was none): per place of the
+    version, ``days_revised`` (days both hold whose values differ), ``days_added`` (days only
+    it holds), and per count its net change, the change of the count on the latest day both
+    hold (null: no such day, or the count unknown on it in either)."""
     keys, values, places = list(table.key_columns), table.value_columns, place_columns(table)
-    old = (after.head(0) if before is None else before)[keys + values]
-    merged = after[keys + values].merge(
-        old.rename(columns={column: f"{column}\0" for column in values}),
-        on=keys,
-        how="outer",
-        indicator=True,
-    )
-    both = (merged["_merge"] == "both").to_numpy()
-    same = both.copy()
+    new = after.set_index(keys)[values]
+    previous = (after.head(0) if before is None else before).set_index(keys)[values]
+    held = new.index.isin(previous.index)
+    old = previous.reindex(new.index)
+    same = held.copy()
     for column in values:
-        same &= _same(merged[column], merged[f"{column}\0"]).to_numpy()
+        same &= _same(new[column], old[column]).to_numpy()
+    days = new.index.to_frame(index=False)
     # The nation is one place: a constant key to group by.
     by = places or ["\0place"]
-    merged = merged.assign(
-        **{"\0place": 0, DAYS_REVISED: both & ~same, DAYS_ADDED: merged["_merge"] == "left_only"}
-    )
-    grouped = merged.groupby(by, sort=True)
-    summary = grouped[[DAYS_REVISED, DAYS_ADDED]].sum().astype("int64").reset_index()
-    common = merged[both].sort_values("date", kind="stable").groupby(by).tail(1)
-    nets = common[by].assign(
+    days = days.assign(**{"\0place": 0, DAYS_REVISED: held & ~same, DAYS_ADDED: ~held})
+    summary = days.groupby(by, sort=True)[[DAYS_REVISED, DAYS_ADDED]].sum().astype("int64")
+    common = days[held].assign(
         **{
-            f"{column}_net_change": common[column].astype("Int64")
-            - common[f"{column}\0"].astype("Int64")
+            f"{column}_net_change": (
+                new[column].astype("Int64") - old[column].astype("Int64")
+            ).to_numpy()[held]
             for column in table.count_columns
         }
     )
-    summary = summary.merge(nets, on=by, how="left")
+    latest_common = common.sort_values("date", kind="stable").drop_duplicates(by, keep="last")
+    summary = summary.join(latest_common.set_index(by)[net_change_columns(table)])
     schema = revision_summary_schema(table)
     if "fips" in schema.names:
-        latest = after.sort_values("date", kind="stable").groupby(places)["fips"].last()
-        summary = summary.merge(latest.reset_index(), on=places, how="left")
+        summary["fips"] = after.sort_values("date", kind="stable").groupby(places)["fips"].last()
+    summary = summary.reset_index()
     summary[PUBLISHED] = published
     for column in net_change_columns(table):
         summary[column] = summary[column].astype("Int64")
