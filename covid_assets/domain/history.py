@@ -26,6 +26,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlparse
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -330,6 +331,13 @@ def no_revisions(table: ServedTable) -> pd.DataFrame:
     return pd.DataFrame(columns=revision_summary_schema(table).names)
 
 
+def _last_per_place(codes: np.ndarray, rows: np.ndarray, places: int) -> np.ndarray:
+    """Per place (code), the last of ``rows`` (positions) that is of it; -1 for none."""
+    last = np.full(places, -1)
+    np.maximum.at(last, codes[rows], rows)
+    return last
+
+
 def version_summary(
     before: pd.DataFrame | None, after: pd.DataFrame, published: pd.Timestamp, table: ServedTable
 ) -> pd.DataFrame:
@@ -338,37 +346,54 @@ def version_summary(
     version, ``days_revised`` (days both hold whose values differ), ``days_added`` (days only
     it holds), and per count its net change, the change of the count on the latest day both
     hold (null: no such day, or the count unknown on it in either)."""
-    keys, values, places = list(table.key_columns), table.value_columns, place_columns(table)
-    new = after.set_index(keys)[values]
-    previous = (after.head(0) if before is None else before).set_index(keys)[values]
+    values, places, counts = table.value_columns, place_columns(table), table.count_columns
+    # In order of place, then date: a place's last row is its latest day.
+    order = [*places, "date"]
+    new = after.set_index(order)[values].sort_index()
+    previous = (after.head(0) if before is None else before).set_index(order)[values]
     held = new.index.isin(previous.index)
     old = previous.reindex(new.index)
+
+    def cells(frame: pd.DataFrame, column: str) -> np.ndarray:
+        if column in counts:
+            return frame[column].to_numpy(dtype="float64", na_value=np.nan)
+        return frame[column].to_numpy(dtype=object, na_value=None)
+
     same = held.copy()
+    differences = {}
     for column in values:
-        same &= _same(new[column], old[column]).to_numpy()
-    days = new.index.to_frame(index=False)
-    # The nation is one place: a constant key to group by.
-    by = places or ["\0place"]
-    days = days.assign(**{"\0place": 0, DAYS_REVISED: held & ~same, DAYS_ADDED: ~held})
-    summary = days.groupby(by, sort=True)[[DAYS_REVISED, DAYS_ADDED]].sum().astype("int64")
-    common = days[held].assign(
+        left, right = cells(new, column), cells(old, column)
+        same &= (left == right) | (pd.isna(left) & pd.isna(right))
+        if column in counts:
+            differences[column] = left - right
+    if places:
+        codes, names = pd.factorize(new.index.droplevel("date"))
+        place_frame = names.to_frame(index=False).set_axis(places, axis=1)
+    else:
+        codes, place_frame = np.zeros(len(new), dtype=np.intp), pd.DataFrame(index=[0])
+    count = len(place_frame)
+    rows = np.arange(len(new))
+    latest_common = _last_per_place(codes, rows[held], count)
+    summary = place_frame.assign(
         **{
-            f"{column}_net_change": (
-                new[column].astype("Int64") - old[column].astype("Int64")
-            ).to_numpy()[held]
-            for column in table.count_columns
-        }
+            PUBLISHED: published,
+            DAYS_REVISED: np.bincount(codes[held & ~same], minlength=count),
+            DAYS_ADDED: np.bincount(codes[~held], minlength=count),
+        },
+        **{
+            f"{column}_net_change": pd.array(
+                np.where(latest_common >= 0, differences[column][latest_common], np.nan),
+                dtype="Int64",
+            )
+            for column in counts
+        },
     )
-    latest_common = common.sort_values("date", kind="stable").drop_duplicates(by, keep="last")
-    summary = summary.join(latest_common.set_index(by)[net_change_columns(table)])
     schema = revision_summary_schema(table)
     if "fips" in schema.names:
-        summary["fips"] = after.sort_values("date", kind="stable").groupby(places)["fips"].last()
-    summary = summary.reset_index()
-    summary[PUBLISHED] = published
-    for column in net_change_columns(table):
-        summary[column] = summary[column].astype("Int64")
-    return summary[schema.names]
+        fips = cells(new, "fips")
+        latest_fips = _last_per_place(codes, rows[~pd.isna(fips)], count)
+        summary["fips"] = np.where(latest_fips >= 0, fips[latest_fips], None)
+    return summary.sort_values(places or PUBLISHED, ignore_index=True)[schema.names]
 
 
 def with_summaries(summary: pd.DataFrame, rows: pd.DataFrame, table: ServedTable) -> pd.DataFrame:

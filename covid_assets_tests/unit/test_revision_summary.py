@@ -9,6 +9,8 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pytest
 
 from covid_assets.domain.history import (
@@ -228,10 +230,14 @@ def csv_summary(
     for entry in manifest(folder):
         with (folder / f"{entry['run_day']}.csv").open(newline="") as version_file:
             version: dict[tuple, dict[str, dict]] = {}
-            for row in csv.DictReader(version_file):
-                place = tuple(row[column] for column in places)
-                cells = {column: row[column] or None for column in values}
-                version.setdefault(place, {})[row["date"]] = cells
+            lines = csv.reader(version_file)
+            header = next(lines)
+            date = header.index("date")
+            place_at = [header.index(column) for column in places]
+            value_at = {column: header.index(column) for column in values}
+            for row in lines:
+                cells = {column: row[at] or None for column, at in value_at.items()}
+                version.setdefault(tuple(row[at] for at in place_at), {})[row[date]] = cells
         for place, days in sorted(version.items()):
             old = before.get(place, {})
             common = [day for day in days if day in old]
@@ -266,9 +272,10 @@ def domain_summary(folder: Path, table: ServedTable, build: Callable, columns: l
 def national_version(path: Path) -> pd.DataFrame:
     """NYT's national file as the national table has it, recovered unknown (JHU is no part of
     what NYT revised)."""
-    version = pd.read_csv(path, dtype={"cases": "Int64", "deaths": "Int64"})
-    version["date"] = pd.to_datetime(version["date"]).dt.date
-    return version.assign(recovered=pd.array([None] * len(version), dtype="Int64"))
+    types = {"date": pa.date32(), "cases": pa.int64(), "deaths": pa.int64()}
+    version = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(column_types=types))
+    counts = version.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    return counts.assign(recovered=pd.array([None] * len(counts), dtype="Int64"))
 
 
 def state_version(path: Path) -> pd.DataFrame:
