@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -46,7 +47,8 @@ REVISION_TABLES_SHA256 = "covid_assets.revision_tables_sha256"
 def publication_time(key: str) -> pd.Timestamp:
     """The publication an object holds, from its name."""
     stamp = key.rsplit("/", 1)[-1].removesuffix(".parquet").removesuffix("Z")
-    return pd.Timestamp.strptime(stamp[:15], STAMP) + pd.Timedelta(milliseconds=int(stamp[15:]))
+    moment = pd.Timestamp(datetime.strptime(stamp[:15], STAMP))
+    return moment + pd.Timedelta(milliseconds=int(stamp[15:]))
 
 
 @dataclass(frozen=True)
