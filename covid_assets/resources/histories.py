@@ -145,11 +145,13 @@ class HistoryStore(CataloguedFiles):
         version: Version,
         newest: Newest,
         summary_rows: pd.DataFrame,
+        summary: pd.DataFrame,
     ) -> Appended:
         """Write the version's rows as one new object and record it in the Glue table (one
         UpdateTable; the table is created the first time), and the revision summary's rows it
-        changes (an object per publication; its table and view when their definitions
-        changed)."""
+        changes (an object per publication). When the summary's table and view definitions are
+        not those recorded (a history older than its summary, or a new definition), they are
+        written, and so is every publication of the ``summary``."""
         schema = history_schema(self.table)
         hashes = dict(zip(sha256_columns(self.table), version.sources, strict=True))
         stamped = rows.assign(**{name: source.sha256 for name, source in hashes.items()})
@@ -165,11 +167,13 @@ class HistoryStore(CataloguedFiles):
         total = int(recorded.get(ROW_COUNT_PARAMETER, 0)) + len(rows)
         recorded[VERSIONS] = str(int(recorded.get(VERSIONS, 0)) + 1)
         recorded[REVISIONS_SHA256] = newest.revisions_sha256
-        self.summaries.write(summary_rows)
         definitions = self.summaries.tables_sha256()
         if recorded.get(REVISION_TABLES_SHA256) != definitions:
+            self.summaries.write(summary)
             self.summaries.put_tables()
             recorded[REVISION_TABLES_SHA256] = definitions
+        else:
+            self.summaries.write(summary_rows)
         if newest.table_sha256 is not None:
             recorded |= {
                 NEWEST_PUBLISHED: iso(version.published),

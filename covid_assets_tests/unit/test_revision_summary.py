@@ -25,6 +25,10 @@ from covid_assets.domain.history import (
 )
 from covid_assets.domain.reading import read_csv_text
 from covid_assets.domain.tables import COUNTY, NATIONAL, STATE, ServedTable
+from covid_assets.resources.glue import GlueCatalogResource
+from covid_assets.resources.revision_summaries import publication_time, view_sql
+from covid_assets.resources.s3 import S3BucketResource
+from covid_assets.resources.served_tables import ServedTablesResource
 from covid_assets_tests.helpers import HISTORY_DIR
 
 pytestmark = pytest.mark.unit
@@ -307,3 +311,30 @@ def test_the_states_summary_is_that_of_the_csv_files_of_the_real_history():
     summary = domain_summary(folder, STATE, state_version, columns)
     assert len(summary) == 7 * 55
     assert summary == expected
+
+
+SUMMARIES = (
+    ServedTablesResource(
+        glue=GlueCatalogResource(database="covid"),
+        bucket=S3BucketResource(bucket="b"),
+        glue_tables={"state": "states"},
+        export_prefixes={"state": "athena/states/"},
+    )
+    .history(STATE)
+    .summaries
+)
+
+
+def test_a_summary_objects_name_is_its_publication_in_its_days_partition():
+    published = pd.Timestamp("2021-03-17 07:15:03.123")
+    key = SUMMARIES.object_key(published)
+    assert key == "revisions/athena/states/published_day=2021-03-17/20210317T071503123Z.parquet"
+    assert publication_time(key) == published
+
+
+def test_the_per_day_statistics_are_an_athena_view_of_the_historys_sql():
+    view = SUMMARIES.view_input()
+    assert (view["Name"], view["TableType"]) == ("states_revision_days", "VIRTUAL_VIEW")
+    assert view_sql(view) == revision_days_sql('"covid"."states_history"', STATE)
+    columns = [column["Name"] for column in view["StorageDescriptor"]["Columns"]]
+    assert columns == revision_days_columns(STATE)

@@ -44,6 +44,7 @@ from covid_assets.domain.history import (
     iso,
     no_revisions,
     revision_summary,
+    revision_summary_schema,
     source_version,
     stale_reason,
     version_rows,
@@ -111,6 +112,8 @@ def history_state(
         else:
             if table_sha256(last.table) != recorded.get(NEWEST_SHA256):
                 problem = "the last output is not the newest version the Glue table records"
+            elif list(last.revisions.columns) != revision_summary_schema(store.table).names:
+                problem = "the last output's revisions are not a revision summary"
             elif table_sha256(last.revisions) != recorded.get(REVISIONS_SHA256):
                 problem = "the last output's revision summary is not the one the Glue table records"
             else:
@@ -187,7 +190,7 @@ def append_version(
             None if newest_table is None else table_sha256(newest_table),
             table_sha256(revisions),
         )
-        written = store.append(current, rows, version, newest, summary_rows)
+        written = store.append(current, rows, version, newest, summary_rows, revisions)
         location, total, current = written.location, written.total_rows, written.current
     else:
         rows = rows.head(0)
