@@ -33,6 +33,7 @@ from covid_assets.domain.history import (
     NEWEST_OBJECT,
     NEWEST_PUBLISHED,
     NEWEST_SHA256,
+    PUBLISHED,
     REVISIONS_SHA256,
     VALID_FROM,
     PublishedTable,
@@ -212,8 +213,9 @@ def append_version(
 def history_metadata(
     store: HistoryStore, version: Version, appended: AppendedVersion, state_note: str
 ) -> dict[str, Any]:
-    """What a history materialization says of the version it saw."""
-    table = store.table
+    """What a history materialization says of the version it saw, and the version's rows of
+    the revision summary."""
+    table, summary = store.table, appended.served.revisions
     status = ("stale: " if appended.stale else "") + (
         "appended" if appended.appended else "unchanged"
     )
@@ -227,7 +229,10 @@ def history_metadata(
         "appended_object": appended.location,
         "published": iso(version.published),
         "newest_compared_with": state_note,
-        "revisions": len(appended.served.revisions),
+        "revision_summary_rows": len(summary),
+        "revision_summary_of_this_version": markdown_preview(
+            summary[summary[PUBLISHED] == version.valid_from]
+        ),
         **{
             f"{source.asset}_published": f"{iso(source.published)} ({source.published_from})"
             for source in version.sources
