@@ -402,10 +402,7 @@ def with_summaries(summary: pd.DataFrame, rows: pd.DataFrame, table: ServedTable
     if rows.empty:
         return summary
     kept = summary[~summary[PUBLISHED].isin(rows[PUBLISHED])]
-    frames = [frame for frame in (kept, rows) if not frame.empty]
-    if not frames:
-        return no_revisions(table)
-    combined = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    combined = rows if kept.empty else pd.concat([kept, rows], ignore_index=True)
     order = [PUBLISHED, *place_columns(table)]
     return combined.sort_values(order, kind="stable", ignore_index=True)
 
