@@ -331,6 +331,16 @@ def no_revisions(table: ServedTable) -> pd.DataFrame:
     return pd.DataFrame(columns=revision_summary_schema(table).names)
 
 
+def summary_sha256(summary: pd.DataFrame) -> str:
+    """A content hash of a revision summary that changes exactly when a column, a value or the
+    row order changes: pandas' vectorised hash of each row, as a summary grows by a row per
+    place and publication (a county's by about 3,250) and writing it out as text, as
+    ``tables.table_sha256`` does, would cost seconds."""
+    digest = hashlib.sha256("\0".join(summary.columns).encode())
+    digest.update(pd.util.hash_pandas_object(summary, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
 def _last_per_place(codes: np.ndarray, rows: np.ndarray, places: int) -> np.ndarray:
     """Per place (code), the last of ``rows`` (positions) that is of it; -1 for none."""
     last = np.full(places, -1)

@@ -4,6 +4,7 @@ both it and the version before hold); a version loaded out of order; and the per
 statistics' SQL (run by DuckDB), each against a computation by hand."""
 
 import csv
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from covid_assets.domain.history import (
     revision_days_sql,
     revision_summary,
     revision_summary_schema,
+    summary_sha256,
     version_rows,
     version_summary,
     with_summaries,
@@ -338,3 +340,12 @@ def test_the_per_day_statistics_are_an_athena_view_of_the_historys_sql():
     assert view_sql(view) == revision_days_sql('"covid"."states_history"', STATE)
     columns = [column["Name"] for column in view["StorageDescriptor"]["Columns"]]
     assert columns == revision_days_columns(STATE)
+
+
+def test_a_summarys_hash_changes_with_a_value_and_survives_a_round_trip():
+    summary = version_summary(
+        states(*UTAH), states(*UTAH, ("2021-03-15", "Texas", 7, None)), T2, STATE
+    )
+    assert summary_sha256(pickle.loads(pickle.dumps(summary))) == summary_sha256(summary)
+    changed = summary.assign(days_added=summary["days_added"] + 1)
+    assert summary_sha256(changed) != summary_sha256(summary)

@@ -48,6 +48,7 @@ from covid_assets.domain.history import (
     revision_summary_schema,
     source_version,
     stale_reason,
+    summary_sha256,
     version_rows,
     version_summary,
     with_summaries,
@@ -115,7 +116,7 @@ def history_state(
                 problem = "the last output is not the newest version the Glue table records"
             elif list(last.revisions.columns) != revision_summary_schema(store.table).names:
                 problem = "the last output's revisions are not a revision summary"
-            elif table_sha256(last.revisions) != recorded.get(REVISIONS_SHA256):
+            elif summary_sha256(last.revisions) != recorded.get(REVISIONS_SHA256):
                 problem = "the last output's revision summary is not the one the Glue table records"
             else:
                 note = "the last output, as the Glue table records it"
@@ -189,7 +190,7 @@ def append_version(
     if appended:
         newest = Newest(
             None if newest_table is None else table_sha256(newest_table),
-            table_sha256(revisions),
+            summary_sha256(revisions),
         )
         written = store.append(current, rows, version, newest, summary_rows, revisions)
         location, total, current = written.location, written.total_rows, written.current
