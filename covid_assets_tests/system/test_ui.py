@@ -642,4 +642,7 @@ def revisions_page(dagster_ui, browser, as_published_on_run, snapshots_dir, tmp_
 
 
 def test_the_revisions_view_shows_the_backfilled_real_versions(revisions_page):
-    assert "2020-10-25" in revisions_page
+    """The versions NYT committed on 2020-10-24, -25 and -26, older than the one served: the
+    revisions are counted from the second, 2020-10-25's, each against the one before."""
+    assert "Since 2020-10-25: " in revisions_page
+    assert "Latest publication, " in revisions_page
