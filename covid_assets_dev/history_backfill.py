@@ -145,18 +145,18 @@ def csv_revisions(versions: Sequence[tuple[datetime, dict]]) -> list[tuple[Any, 
     """The revision summary of (published, date -> counts) versions in this order, computed
     from the csv rows alone: per version, the days it revised (held before, with other
     counts) and added, and the change of each count on the latest day both it and the version
-    before hold (none for the first)."""
+    before hold (none for the first, or where either count is blank)."""
     rows, before = [], None
     for published, table in versions:
         common = sorted(table.keys() & (before or {}).keys())
         revised = sum(table[day] != before[day] for day in common)
-        nets = (
-            tuple(
-                now - then for now, then in zip(table[common[-1]], before[common[-1]], strict=True)
+        nets: tuple[int | None, ...] = (None,) * len(MERGED_VALUES)
+        if common:
+            latest = common[-1]
+            nets = tuple(
+                None if now is None or then is None else now - then
+                for now, then in zip(table[latest], before[latest], strict=True)
             )
-            if common
-            else (None,) * len(MERGED_VALUES)
-        )
         rows.append((published.replace(tzinfo=None), revised, len(table) - len(common), *nets))
         before = table
     return rows
