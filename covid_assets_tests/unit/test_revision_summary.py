@@ -26,7 +26,15 @@ from covid_assets.domain.history import (
     with_summaries,
 )
 from covid_assets.domain.reading import read_csv_text
-from covid_assets.domain.tables import COUNTY, NATIONAL, STATE, ServedTable
+from covid_assets.domain.tables import (
+    COUNTY,
+    NATIONAL,
+    STATE,
+    ServedTable,
+    revision_days_table_of,
+    revisions_prefix_of,
+    revisions_table_of,
+)
 from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.revision_summaries import publication_time, view_sql
 from covid_assets.resources.s3 import S3BucketResource
@@ -313,6 +321,19 @@ def test_the_states_summary_is_that_of_the_csv_files_of_the_real_history():
     summary = domain_summary(folder, STATE, state_version, columns)
     assert len(summary) == 7 * 55
     assert summary == expected
+
+
+@pytest.mark.parametrize(
+    ("named", "name"),
+    [
+        (revisions_table_of("us_states_daily"), "us_states_daily_revisions"),
+        (revision_days_table_of("us_states_daily"), "us_states_daily_revision_days"),
+        (revisions_prefix_of("athena/us_daily/"), "revisions/athena/us_daily/"),
+        (revisions_prefix_of("/athena/us_daily"), "revisions/athena/us_daily/"),
+    ],
+)
+def test_a_summary_is_named_after_its_served_table(named, name):
+    assert named == name
 
 
 SUMMARIES = (
