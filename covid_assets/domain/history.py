@@ -17,6 +17,7 @@ revisions in the manner of epiprocess's ``revision_summary`` are SQL over the hi
 (``revision_days_sql``).
 """
 
+import bisect
 import hashlib
 import numbers
 from collections.abc import Sequence
@@ -423,23 +424,26 @@ def revision_summary(
     table: ServedTable,
     publications: Sequence[pd.Timestamp] | None = None,
 ) -> pd.DataFrame:
-    """A history's revision summary, each version against the one before it as the history
-    gives them ("as of" their times): of every version, or only of ``publications``."""
-    keys = list(table.key_columns)
-    wanted = set(version_times if publications is None else publications)
-    rows_at = dict(iter(history.groupby(VALID_FROM, sort=False)[table.columns]))
-    before: pd.DataFrame | None = None
+    """A history's revision summary, each version against the one before it, both as the
+    history gives them ("as of" their times): of every version, or only of ``publications``
+    (a version loaded out of order and the next one), so that its cost is theirs."""
+    keys, times = list(table.key_columns), sorted(version_times)
+
+    def table_at(time: pd.Timestamp) -> pd.DataFrame:
+        return as_of(history, time, keys)[table.columns]
+
     summaries = []
-    for time in sorted(version_times):
-        if time > max(wanted, default=time):
-            break
-        after = before
-        if time in rows_at:
-            changed = rows_at[time] if before is None else pd.concat([before, rows_at[time]])
-            after = changed.drop_duplicates(keys, keep="last")
-        if time in wanted and after is not None:
+    # The last table read, which is the next publication's "before" when they follow.
+    last: tuple[pd.Timestamp | None, pd.DataFrame | None] = (None, None)
+    for time in sorted(times if publications is None else publications):
+        position, before = bisect.bisect_left(times, time), None
+        if position:
+            earlier = times[position - 1]
+            before = last[1] if last[0] == earlier else table_at(earlier)
+        after = table_at(time)
+        if not after.empty:
             summaries.append(version_summary(before, after, time, table))
-        before = after
+        last = (time, after)
     if not summaries:
         return no_revisions(table)
     return pd.concat(summaries, ignore_index=True)
