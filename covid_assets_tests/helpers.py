@@ -32,8 +32,9 @@ from dagster import (
 from covid_assets.definitions import build_definitions
 from covid_assets.defs.dashboard.as_published_on import AS_PUBLISHED_ON
 from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY
+from covid_assets.domain.history import revision_summary
 from covid_assets.domain.reading import read_csv_text
-from covid_assets.domain.tables import LEVELS, TABLES, ServedTable
+from covid_assets.domain.tables import LEVELS, NATIONAL, TABLES, ServedTable
 from covid_assets.resources.exports import read_glue_export
 from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.s3 import S3BucketResource
@@ -514,6 +515,12 @@ def history_rows(rows: list[tuple[str, str, int, int]]) -> pd.DataFrame:
             "nyt_sha256": "0" * 64,
         }
     )
+
+
+def national_summary(rows: list[tuple[str, str, int, int]]) -> pd.DataFrame:
+    """The revision summary of a national history given as ``history_rows`` takes it."""
+    history = history_rows(rows)
+    return revision_summary(history, sorted(history["valid_from"].unique()), NATIONAL)
 
 
 SVG_IMAGE = re.compile(r"!\[([^\]]+)\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)")

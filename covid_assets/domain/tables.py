@@ -160,6 +160,21 @@ def history_prefix_of(export_prefix: str) -> str:
     return f"history/{export_prefix.strip('/')}/"
 
 
+def revisions_table_of(glue_table: str) -> str:
+    """The revision summary's Glue table: ``us_daily`` → ``us_daily_revisions``."""
+    return f"{glue_table}_revisions"
+
+
+def revision_days_table_of(glue_table: str) -> str:
+    """The per-day revision statistics' Glue view: ``us_daily`` → ``us_daily_revision_days``."""
+    return f"{glue_table}_revision_days"
+
+
+def revisions_prefix_of(export_prefix: str) -> str:
+    """The revision summary's key prefix: ``revisions/`` and the export's, as the history's."""
+    return f"revisions/{export_prefix.strip('/')}/"
+
+
 def national_region(row: Mapping[str, Any]) -> str:
     """``US``: the national totals."""
     return "US"

@@ -9,6 +9,7 @@ revisions and the charts "as published on" a day.
 import base64
 import csv
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +21,20 @@ from dagster import AssetKey, DagsterInstance, materialize
 from covid_assets.definitions import build_definitions
 from covid_assets.defs.dashboard.as_published_on import AS_PUBLISHED_ON, as_published_page_key
 from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY, build_dashboard
-from covid_assets.domain.tables import NATIONAL, STATE, ServedTable
+from covid_assets.domain.tables import (
+    NATIONAL,
+    STATE,
+    ServedTable,
+    revision_days_table_of,
+    revisions_table_of,
+)
 from covid_assets.resources.exports import PARQUET_FILE_NAME, ExportUnreadableError
 from covid_assets.resources.parquet_tables import parquet_bytes
+from covid_assets_dev.history_backfill import (
+    csv_revisions,
+    national_revision_days,
+    national_revisions,
+)
 from covid_assets_dev.real_files import ManifestVersion, csv_merged_days, manifest_versions
 from covid_assets_dev.ticks import TickResult
 from covid_assets_dev.web_sources import served_folder
@@ -277,10 +289,10 @@ def test_daily_job_draws_the_real_snapshot_stating_its_last_days_new_cases(
     assert "Last data: 2021-03-16." in text
 
 
-def test_without_a_history_the_revisions_panel_says_no_history_yet(three_days):
-    assert three_days["publication_days"] == 0
-    assert "No history yet" in three_days["dashboard"]
-    assert "<li>No history yet: the revisions are shown once" in three_days.page[0]
+def test_after_one_publication_the_revisions_view_says_no_revisions_yet(three_days):
+    assert three_days["revised_publications"] == 0
+    assert "No revisions yet" in three_days["dashboard"]
+    assert "<li>No revisions yet: they are shown once" in three_days.page[0]
 
 
 def test_a_day_published_on_that_is_no_iso_day_is_refused_before_anything_is_read(aws, instance):
@@ -308,17 +320,14 @@ class DashboardReplay:
     tick_after: TickResult
     dashboard_runs: list[str]
     daily_run_ids: set[str]
+    revision_tables: dict[str, dict[str, Any]]
+    revisions: list[tuple]
+    revision_days: dict[str, tuple]
 
-
-def csv_revisions(before: MergedDays, after: MergedDays) -> tuple[int, int, int]:
-    """The past days a version revised (days the one before had, with other values) and the
-    total absolute change of their cases and deaths: computed from the csv rows alone."""
-    revised = [day for day in before.keys() & after.keys() if before[day] != after[day]]
-    return (
-        len(revised),
-        sum(abs(after[day][0] - before[day][0]) for day in revised),
-        sum(abs(after[day][1] - before[day][1]) for day in revised),
-    )
+    @property
+    def csv_revisions(self) -> list[tuple]:
+        """The revision summary of the versions, computed from their csv files."""
+        return csv_revisions([(v.at, self.merged[v.run_day]) for v in self.versions])
 
 
 @pytest.fixture(scope="module")
@@ -371,32 +380,74 @@ def dashboard_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> Dashboar
             daily_run_ids={
                 run.run_id for run in instance.get_runs() if run.job_name != AS_PUBLISHED_ON
             },
+            revision_tables={
+                name: aws.client("glue").get_table(DatabaseName="covid", Name=name)["Table"]
+                for name in (revisions_table_of("us_daily"), revision_days_table_of("us_daily"))
+            },
+            revisions=national_revisions(),
+            revision_days=national_revision_days(),
         )
 
 
-def revision_line(day: str, revised: tuple[int, int, int]) -> str:
-    days, cases, deaths = revised
+def revision_line(published: str, summary: tuple) -> str:
+    """The dashboard's line of a publication's summary row."""
+    _, revised, added, cases, deaths, _ = summary
     return (
-        f"{day}: {days} past day{'' if days == 1 else 's'} revised, by {cases:,} cases and "
-        f"{deaths:,} deaths in all."
+        f"Latest publication, {published[:10]} {published[11:16]} UTC: {revised} past days "
+        f"revised, {added} day{'' if added == 1 else 's'} added; net change {cases:+,} cases and "
+        f"{deaths:+,} deaths."
     )
 
 
-def test_revisions_of_each_publication_day_are_those_of_the_csv_files(dashboard_replay):
-    """Each version's publication day (its NYT commit's, UTC) lists the days it revised, and
-    their total change, as a comparison of its file with the one before finds them."""
-    first, middle, last = dashboard_replay.versions
-    merged = dashboard_replay.merged
-    revised = csv_revisions(merged[first.run_day], merged[middle.run_day])
-    assert revised[0] > 30  # the version of 2020-05-07 revises dozens of past days
-    middle_line = revision_line(middle.committed_utc[:10], revised)
-    assert f"- {middle_line}" in dashboard_replay.daily["dashboard"]
-    assert f"<li>{middle_line}</li>" in dashboard_replay.page
-    last_revised = csv_revisions(merged[middle.run_day], merged[last.run_day])
-    last_line = revision_line(last.committed_utc[:10], last_revised)
-    assert f"<li>Last publication day, {last_line}</li>" in dashboard_replay.page
-    assert dashboard_replay.daily["publication_days"] == 3
-    assert dashboard_replay.daily["revised_days_last_publication_day"] == last_revised[0]
+def test_the_revision_summary_is_that_of_the_csv_files(dashboard_replay):
+    """A row per publication, each version against the one before, read back as Athena
+    reads the Glue table us_daily_revisions; test_history_backfill holds the backfill's to
+    the same computation."""
+    assert dashboard_replay.revisions == dashboard_replay.csv_revisions
+    assert dashboard_replay.revisions[1][1] > 30  # 2020-05-07's version revised dozens of days
+
+
+def test_the_revision_tables_are_parquet_by_publication_day_and_a_view_of_the_history(
+    dashboard_replay,
+):
+    summary, days = dashboard_replay.revision_tables.values()
+    assert summary["StorageDescriptor"]["Location"] == (
+        f"s3://{dashboard_replay.bucket}/revisions/athena/us_daily/"
+    )
+    assert summary["PartitionKeys"] == [{"Name": "published_day", "Type": "string"}]
+    assert days["TableType"] == "VIRTUAL_VIEW"
+
+
+def test_the_per_day_revisions_are_those_of_the_csv_files(dashboard_replay):
+    """Per day: how many versions changed it, and the least and greatest lag (days from the
+    day to the publication) of those that did."""
+    versions = [
+        (v.at.date(), dashboard_replay.merged[v.run_day]) for v in dashboard_replay.versions
+    ]
+    lags: dict[str, list[int]] = {day: [] for _, table in versions for day in table}
+    for (_, before), (published, after) in itertools.pairwise(versions):
+        for day in before.keys() & after.keys():
+            if before[day] != after[day]:
+                lags[day].append((published - dt.date.fromisoformat(day)).days)
+    expected = {
+        day: (len(found), min(found, default=None), max(found, default=None))
+        for day, found in lags.items()
+    }
+    assert {day: stats[:3] for day, stats in dashboard_replay.revision_days.items()} == expected
+
+
+def test_the_revisions_view_shows_the_latest_publications_summary(dashboard_replay):
+    """Its numbers (the latest publication's days revised and added and net changes) and a
+    chart of points per publication day."""
+    last = dashboard_replay.versions[-1]
+    line = revision_line(last.committed_utc, dashboard_replay.csv_revisions[-1])
+    assert f"<li>{line}</li>" in dashboard_replay.page
+    assert f"- {line}" in dashboard_replay.daily["dashboard"]
+    assert dashboard_replay.daily["revised_publications"] == 2
+    assert (
+        dashboard_replay.daily["days_revised_latest_publication"]
+        == dashboard_replay.csv_revisions[-1][1]
+    )
 
 
 def test_the_daily_runs_draw_the_newest_version_from_the_export(dashboard_replay):
@@ -453,10 +504,10 @@ def test_a_page_as_published_on_does_not_set_the_sensor_off(dashboard_replay):
 
 
 def test_the_revisions_as_published_on_a_day_stop_at_that_day(dashboard_replay):
-    """The page of the middle version's day lists the first two publication days, not the
+    """The page of the middle version's day has the first two publications' summary, not the
     third's, which came later."""
-    _, middle, last = dashboard_replay.versions
+    _, middle, _ = dashboard_replay.versions
     page = dashboard_replay.published_on_page
-    assert dashboard_replay.published_on["publication_days"] == 2
-    assert f"Last publication day, {middle.committed_utc[:10]}:" in page
-    assert last.committed_utc[:10] + ":" not in page
+    assert dashboard_replay.published_on["revised_publications"] == 1
+    line = revision_line(middle.committed_utc, dashboard_replay.csv_revisions[1])
+    assert f"<li>{line}</li>" in page

@@ -130,7 +130,7 @@ def test_two_runs_launched_together_outside_the_queue_end_with_one_runs_complete
     assert stored_days(aws) == days_of(served)
     export = exported_rows(aws).to_pandas()
     assert days_of(export) == days_of(served)
-    # The page's national charts are those of the export (its revisions' panel, of the history).
+    # The page's national charts are those of the export (its revisions', of the summary).
     national_charts = dashboard_svgs(prepare_dashboard_data(export)).values()
     page = aws.client("s3").get_object(Bucket=aws.bucket, Key="dashboard/index.html")["Body"]
     text = page.read().decode()

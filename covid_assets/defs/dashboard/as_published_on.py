@@ -31,9 +31,7 @@ from covid_assets.domain.dashboard_data import (
     end_of_day,
     prepare_dashboard_data,
     published_on,
-    revisions_by_publication_day,
 )
-from covid_assets.domain.history import revision_rows
 from covid_assets.domain.tables import NATIONAL, STATE, ServedTable
 from covid_assets.resources.served_tables import ServedTablesResource
 
@@ -75,12 +73,13 @@ def build_as_published_on_job(tables: Sequence[ServedTable]) -> JobDefinition:
         if day is None:
             raise Failure("day: empty; give a day in ISO form, like 2020-06-14")
         until = end_of_day(day)
-        national = served.history(NATIONAL).read(until)
+        national_history = served.history(NATIONAL)
+        national = national_history.read(until)
         try:
             rows = published_on(national.rows, day)
         except ValueError as error:
             raise Failure(f"day {day}: {error}", allow_retries=False) from None
-        revisions = revisions_by_publication_day(revision_rows(national.rows, NATIONAL))
+        revisions = national_history.summaries.read(until)
         state_rows = served.history(STATE).as_of(until)[STATE_COLUMNS] if states else None
         data = prepare_dashboard_data(
             rows,

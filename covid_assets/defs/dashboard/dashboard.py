@@ -1,9 +1,9 @@
 """The dashboard asset: charts of the Athena exports, in the Dagster UI and as a page in S3, and
-the revisions of the national history.
+the revisions of the national history (its revision summary, and nothing else of it).
 
 It reads the exports back the way Athena does, through their Glue tables, so what it draws is
 exactly what a query of the tables would see (in a run, the export's own checks read the same
-objects just before, so the dashboard reads nothing again). Its revisions come from
+objects just before, so the dashboard reads nothing again). Its revisions are the summary in
 ``merged_daily_history``'s last output, which each run keeps up to date from the newest version
 (trusted as that asset trusts it: when the history's Glue table records it), so what it reads
 does not grow with the versions. The page as published on a past day is drawn by the job of
@@ -30,9 +30,10 @@ from covid_assets.defs.history.history_assets import history_state, last_publish
 from covid_assets.domain.dashboard_data import (
     DashboardData,
     prepare_dashboard_data,
-    revisions_by_publication_day,
+    revised_publications,
 )
 from covid_assets.domain.dashboard_render import dashboard_html, dashboard_markdown, dashboard_svgs
+from covid_assets.domain.history import DAYS_REVISED
 from covid_assets.domain.tables import NATIONAL, STATE, ServedTable
 from covid_assets.domain.transform import MERGED_COLUMNS
 from covid_assets.resources.exports import ExportUnreadableError
@@ -67,7 +68,7 @@ class DashboardPage:
         """What a materialization or a run says of the page: the charts in Markdown, where the
         page is, and its figures."""
         data, headline = self.data, self.data.headline
-        revisions = data.revisions if data.revisions is not None else []
+        publications = revised_publications(data.revisions)
         return {
             "dashboard": MetadataValue.md(dashboard_markdown(data, self.svgs)),
             "html_page": MetadataValue.path(self.uri),
@@ -82,9 +83,9 @@ class DashboardPage:
             "days_with_negative_new_cases": data.negative_change_days["cases"],
             "days_with_negative_new_deaths": data.negative_change_days["deaths"],
             "states_drawn": len(data.states_weekly.columns) if data.has_state_weeks else 0,
-            "publication_days": len(revisions),
-            "revised_days_last_publication_day": (
-                int(revisions["revised_days"].iloc[-1]) if len(revisions) else 0
+            "revised_publications": len(publications),
+            "days_revised_latest_publication": (
+                int(publications[DAYS_REVISED].iloc[-1]) if len(publications) else 0
             ),
             "page_bytes": self.size,
             "page_written": self.written,
@@ -109,7 +110,7 @@ def build_dashboard(tables: Sequence[ServedTable]) -> AssetsDefinition:
     description = (
         "Charts of cumulative cases, deaths and recovered and of daily new cases and deaths, "
         "drawn from the Athena export (read through its Glue table); the latest totals written "
-        "as numbers; the revisions per publication day from the history"
+        "as numbers; the revisions per publication day from the history's revision summary"
     )
     if states:
         description += f", with a small chart of weekly new cases per state ({STATE.export_asset})"
@@ -144,9 +145,10 @@ def build_dashboard(tables: Sequence[ServedTable]) -> AssetsDefinition:
             last_published(context.instance, io_manager, NATIONAL),
             context.log.warning,
         )
-        revisions = revisions_by_publication_day(history.revisions)
         page = write_page(
-            served.bucket, DASHBOARD_KEY, prepare_dashboard_data(rows, state_export, revisions)
+            served.bucket,
+            DASHBOARD_KEY,
+            prepare_dashboard_data(rows, state_export, history.revisions),
         )
         context.log.info(
             "Dashboard of %d days (to %s) %s %s",
