@@ -1,9 +1,8 @@
 """See every AWS API call a block of code makes, by any boto3 client, without patching boto3.
 
 The hook goes on every new botocore session (``botocore.register_initializer``) rather than on one
-client: dagster-aws builds a session per S3 client (and its ECS run launcher uses boto3's default
-session), and the pipeline's other resources share one session per process; the recorder
-replaces both shared sessions with fresh (hooked) ones for the block. The
+client: dagster-aws builds a session per S3 client, and the pipeline's other resources share one
+session per process, which the recorder replaces with a fresh (hooked) one for the block. The
 least-privilege test and the benchmark both record calls this way.
 """
 
@@ -13,7 +12,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import botocore
 import botocore.session
 
@@ -35,13 +33,11 @@ def on_every_aws_call(handle: CallHandler) -> Iterator[None]:
 
     botocore.register_initializer(hook_session)
     boto3_session.cache_clear()
-    boto3.setup_default_session()
     try:
         yield
     finally:
         botocore.unregister_initializer(hook_session)
         boto3_session.cache_clear()
-        boto3.setup_default_session()
 
 
 @dataclass(frozen=True)

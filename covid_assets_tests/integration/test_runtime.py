@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 from cfnlint.decode import decode
@@ -204,6 +205,8 @@ def launched(
         ):
             monkeypatch.setenv("ECS_CONTAINER_METADATA_URI_V4", metadata)
             with recorded_requests(Arns(aws.region, account)) as requests:
+                # The launcher's clients are on boto3's default session: a new one, recorded.
+                boto3.setup_default_session()
                 launcher = instance.run_launcher
                 tasks = LocalEcsTasks(launcher.ecs, ecs, image_environment, logs)
                 launcher.ecs = tasks
@@ -223,6 +226,7 @@ def launched(
                     run_id: launcher.check_run_worker_health(instance.get_run_by_id(run_id)).status
                     for run_id in (served_run_id, terminated_run_id)
                 }
+            boto3.setup_default_session()  # and one off the recording for what follows
             [run_task] = ecs.describe_tasks(cluster=daemon_task["clusterArn"], tasks=[served_task])[
                 "tasks"
             ]
