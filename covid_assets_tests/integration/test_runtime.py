@@ -24,10 +24,12 @@ from dagster._core.launcher import WorkerStatus
 from dagster._core.test_utils import in_process_test_workspace
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
+from covid_assets.code_location import defs
 from covid_assets.defs.automation.triggers import ALL_ASSETS_JOB
 from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY
+from covid_assets.resources.exports import PARQUET_KEY_PARAMETER
 from covid_assets_dev.local_stack import PROJECT_ROOT
-from covid_assets_dev.smoke import DeployedSystem, Point, deployed_system, smoke
+from covid_assets_dev.smoke import main
 from covid_assets_dev.stack import RUNTIME_TEMPLATE_PATH, create_stack
 from covid_assets_tests.helpers import (
     LINEAGE,
@@ -68,9 +70,6 @@ class LaunchedRuns:
     run_task: dict[str, Any]
     daemon_task: dict[str, Any]
     requests: list[Request]
-
-    def system(self) -> DeployedSystem:
-        return deployed_system(RUNTIME_STACK, self.aws.region, self.instance)
 
 
 def deploy_runtime(aws: EmulatedAws) -> tuple[dict[str, str], list[str]]:
@@ -167,8 +166,6 @@ def launch(instance: DagsterInstance, workspace: Any) -> str:
     [location_name] = workspace.code_location_names
     repository = workspace.get_code_location(location_name).get_repository("__repository__")
     remote_job = repository.get_full_job(ALL_ASSETS_JOB)
-    from covid_assets.code_location import defs
-
     run = instance.create_run_for_job(
         defs.resolve_implicit_global_asset_job_def(),
         asset_selection={AssetKey(asset) for asset in LINEAGE},
@@ -204,6 +201,8 @@ def launched(
             instance_for_test({"run_launcher": example_run_launcher()}) as instance,
         ):
             monkeypatch.setenv("ECS_CONTAINER_METADATA_URI_V4", metadata)
+            # Where the smoke command finds the instance (its storage; no dagster.yaml there).
+            monkeypatch.setenv("DAGSTER_HOME", instance.root_directory)
             with recorded_requests(Arns(aws.region, account)) as requests:
                 # The launcher's clients are on boto3's default session: a new one, recorded.
                 boto3.setup_default_session()
@@ -316,32 +315,55 @@ def test_daemon_role_grants_every_request_of_the_launcher_and_nothing_else(launc
     assert unused == set(), "granted but never used"
 
 
-def failed_points(points: list[Point]) -> dict[str, str]:
-    return {point.name: point.saw for point in points if not point.passed}
+def run_smoke(capsys: pytest.CaptureFixture) -> tuple[int, dict[str, str]]:
+    """``python -m covid_assets_dev.smoke --stack ... --no-ui-request`` on the instance the runs
+    used: its exit code, and each point's line by verdict and name."""
+    capsys.readouterr()
+    exit_code = main(["--stack", RUNTIME_STACK, "--no-ui-request"])
+    lines = capsys.readouterr().out.splitlines()
+    return exit_code, dict(line.split(": ", 1) for line in lines)
 
 
-def test_smoke_passes_against_the_deployed_stack_after_a_run(launched):
-    points = smoke(launched.system(), request_ui=False)
-    assert failed_points(points) == {}
-    assert len(points) == 5
+def test_smoke_passes_against_the_deployed_stack_after_a_run(launched, capsys):
+    exit_code, points = run_smoke(capsys)
+    assert set(points) == {
+        "PASS  the UI answers only after login",
+        "PASS  the latest day's item is in DynamoDB",
+        "PASS  each Glue table points at an existing object",
+        "PASS  the dashboard page exists",
+        "PASS  the last run succeeded",
+    }
+    assert exit_code == 0
+    assert points["PASS  the UI answers only after login"].startswith(
+        "HTTPS listener: authenticate-oidc then forward"
+    )
 
 
-def test_smoke_fails_naming_the_latest_item_when_it_is_removed(launched):
+def test_smoke_fails_naming_the_latest_item_when_it_is_removed(launched, capsys):
     launched.aws.client("dynamodb").delete_item(
         TableName=launched.aws.table_name,
         Key={"region": {"S": "US"}, "date": {"S": "2021-03-16"}},
     )
-    failed = failed_points(smoke(launched.system(), request_ui=False))
-    assert failed == {
-        "the latest day's item is in DynamoDB": (
-            f"DynamoDB table {launched.aws.table_name} has no item for US 2021-03-16"
-        )
-    }
+    exit_code, points = run_smoke(capsys)
+    assert exit_code == 1
+    assert points["FAIL  the latest day's item is in DynamoDB"] == (
+        f"DynamoDB table {launched.aws.table_name} has no item for US 2021-03-16"
+    )
 
 
-def test_smoke_fails_naming_the_object_when_it_is_removed(launched):
+def test_smoke_fails_naming_the_export_file_when_it_is_removed(launched, capsys):
+    key = glue_export_table(launched.aws)["Parameters"][PARQUET_KEY_PARAMETER]
+    launched.aws.client("s3").delete_object(Bucket=launched.aws.bucket, Key=key)
+    exit_code, points = run_smoke(capsys)
+    assert exit_code == 1
+    failed = points["FAIL  each Glue table points at an existing object"]
+    assert failed == f"no object at us_daily -> s3://{launched.aws.bucket}/{key}"
+
+
+def test_smoke_fails_naming_the_dashboard_page_when_it_is_removed(launched, capsys):
     launched.aws.client("s3").delete_object(Bucket=launched.aws.bucket, Key=DASHBOARD_KEY)
-    failed = failed_points(smoke(launched.system(), request_ui=False))
-    assert failed["the dashboard page exists"] == (
+    exit_code, points = run_smoke(capsys)
+    assert exit_code == 1
+    assert points["FAIL  the dashboard page exists"] == (
         f"s3://{launched.aws.bucket}/{DASHBOARD_KEY} does not exist"
     )
