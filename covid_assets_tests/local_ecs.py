@@ -36,6 +36,7 @@ class LocalEcsTasks:
         self._base_environment = dict(base_environment)
         self._logs = logs
         self.processes: dict[str, subprocess.Popen] = {}
+        self._containers: dict[str, str] = {}  # task ARN -> the name of its container
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._launcher_ecs, name)
@@ -61,6 +62,7 @@ class LocalEcsTasks:
             self.processes[task["taskArn"]] = subprocess.Popen(
                 command, env=environment, stdout=output, stderr=subprocess.STDOUT
             )
+        self._containers[task["taskArn"]] = container["name"]
         return response
 
     def describe_tasks(self, **kwargs: Any) -> dict[str, Any]:
@@ -71,7 +73,9 @@ class LocalEcsTasks:
                 continue
             exit_code = process.poll()
             task["lastStatus"] = "RUNNING" if exit_code is None else "STOPPED"
-            task["containers"] = [{"name": "run", "exitCode": exit_code}]
+            task["containers"] = [
+                {"name": self._containers[task["taskArn"]], "exitCode": exit_code}
+            ]
         return response
 
     def stop_task(self, **kwargs: Any) -> dict[str, Any]:

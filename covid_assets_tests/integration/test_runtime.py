@@ -7,8 +7,9 @@ against the result, and fails naming the point when an item or an object is remo
 
 moto 5.2.5 creates every resource of the template but the Secrets Manager secret (skipped, and
 the references to it left unresolved); it keeps neither the services' network configuration nor
-the task definitions' network mode and roles (the daemon's task is started from a copy). The run storage is SQLite here (PostgreSQL is tested in
-system/test_production_instance.py); the launcher and everything else is the example's.
+the task definitions' network mode and roles (the daemon's task is started from a copy). The run
+storage is SQLite here (PostgreSQL is tested in system/test_production_instance.py); the launcher
+and everything else is the example's.
 """
 
 import os
