@@ -369,3 +369,18 @@ def test_smoke_fails_naming_the_dashboard_page_when_it_is_removed(launched, caps
     assert points["FAIL  the dashboard page exists"] == (
         f"s3://{launched.aws.bucket}/{DASHBOARD_KEY} does not exist"
     )
+
+
+def test_smoke_fails_naming_the_ui_when_the_listener_forwards_without_sign_in(launched, capsys):
+    elbv2 = launched.aws.client("elbv2")
+    elbv2.modify_listener(
+        ListenerArn=launched.resources["HttpsListener"],
+        DefaultActions=[
+            {"Type": "forward", "TargetGroupArn": launched.resources["WebserverTargetGroup"]}
+        ],
+    )
+    exit_code, points = run_smoke(capsys)
+    assert exit_code == 1
+    assert points["FAIL  the UI answers only after login"] == (
+        "HTTPS listener's actions are ['forward'], not sign-in first"
+    )
