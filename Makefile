@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run topology materialize test benchmark browser-deps postgres-deps format clean
+.PHONY: run topology materialize test benchmark smoke browser-deps postgres-deps format clean
 
 # uv resolves pyproject.toml as pip does and installs much faster; a clean checkout (CI) pays it.
 # Compiled at install, as pip does: the tests start many interpreters, and where
@@ -27,6 +27,10 @@ materialize: $(INSTALLED)
 
 benchmark: $(INSTALLED)
 	$(BIN)/python -m covid_assets_bench
+
+# A deployed system checked from outside: make smoke STACK=<runtime stack> (covid_assets_dev/smoke.py).
+smoke: $(INSTALLED)
+	$(BIN)/python -m covid_assets_dev.smoke --stack $(STACK)
 
 # The browser tests drive Debian's Chromium (CI runs as root). apt-get update only if the
 # package lists are too old to install it.

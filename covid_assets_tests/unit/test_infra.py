@@ -1,5 +1,5 @@
-"""The CloudFormation template: it lints clean, agrees with the code, and a stack deployed from
-it configures a pipeline that runs."""
+"""The CloudFormation templates lint clean, and the data template agrees with the code (the
+runtime template's own tests are in test_runtime_template)."""
 
 import subprocess
 import sys
@@ -17,22 +17,26 @@ from covid_assets.resources.served_tables import ServedTablesResource
 from covid_assets.settings import SETTINGS
 from covid_assets_dev.stack import (
     OUTPUT_SETTINGS,
+    RUNTIME_TEMPLATE_PATH,
     TEMPLATE_PATH,
 )
 
 pytestmark = pytest.mark.unit
 
 
-def template() -> dict[str, Any]:
-    decoded, errors = decode(str(TEMPLATE_PATH))
+def template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    decoded, errors = decode(str(path))
     assert not errors, errors
     return decoded
 
 
-def test_template_passes_cfn_lint():
+def test_templates_pass_cfn_lint():
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     result = subprocess.run(
-        [str(cfn_lint), str(TEMPLATE_PATH)], capture_output=True, text=True, check=False
+        [str(cfn_lint), str(TEMPLATE_PATH), str(RUNTIME_TEMPLATE_PATH)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
