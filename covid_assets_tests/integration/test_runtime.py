@@ -22,14 +22,12 @@ import pytest
 import yaml
 from cfnlint.decode import decode
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, instance_for_test
-from dagster._core.launcher import WorkerStatus
-from dagster._core.test_utils import in_process_test_workspace
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from covid_assets.code_location import defs
 from covid_assets.defs.automation.triggers import ALL_ASSETS_JOB
 from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY
 from covid_assets.resources.exports import PARQUET_KEY_PARAMETER
+from covid_assets_dev.launcher_workspace import code_location_workspace
 from covid_assets_dev.local_stack import PROJECT_ROOT
 from covid_assets_dev.smoke import main
 from covid_assets_dev.stack import RUNTIME_TEMPLATE_PATH, create_stack
@@ -67,7 +65,7 @@ class LaunchedRuns:
     data_outputs: dict[str, str]
     served_run_id: str
     terminated_run_id: str
-    health: dict[str, WorkerStatus]  # run id -> the launcher's health check after it ended
+    health: dict[str, str]  # run id -> the launcher's health check after it ended
     run_task_definition: dict[str, Any]
     run_task: dict[str, Any]
     daemon_task: dict[str, Any]
@@ -211,20 +209,17 @@ def launched(
                 launcher = instance.run_launcher
                 tasks = LocalEcsTasks(launcher.ecs, ecs, image_environment, logs)
                 launcher.ecs = tasks
-                origin = LoadableTargetOrigin(
-                    module_name="covid_assets.code_location", working_directory=str(PROJECT_ROOT)
-                )
                 image = os.environ["DAGSTER_CURRENT_IMAGE"]
-                with in_process_test_workspace(
-                    instance, origin, container_image=image
-                ) as workspace:
+                with code_location_workspace(instance, image) as workspace:
                     served_run_id = launch(instance, workspace)
                     served_task = instance.get_run_by_id(served_run_id).tags["ecs/task_arn"]
                     tasks.wait(served_task, RUN_SECONDS)
                     terminated_run_id = launch(instance, workspace)
                     assert launcher.terminate(terminated_run_id)
                 health = {
-                    run_id: launcher.check_run_worker_health(instance.get_run_by_id(run_id)).status
+                    run_id: launcher.check_run_worker_health(
+                        instance.get_run_by_id(run_id)
+                    ).status.value
                     for run_id in (served_run_id, terminated_run_id)
                 }
             boto3.setup_default_session()  # and one off the recording for what follows
@@ -262,7 +257,7 @@ def test_run_launched_as_an_ecs_task_succeeds_and_serves_the_snapshot(launched):
     assert run.status == DagsterRunStatus.SUCCESS, run_messages(
         launched.instance, launched.served_run_id
     )
-    assert launched.health[launched.served_run_id] == WorkerStatus.SUCCESS
+    assert launched.health[launched.served_run_id] == "SUCCESS"
     days = stored_days(launched.aws)
     assert len(days) == 420
     assert max(days) == "2021-03-16"
@@ -299,7 +294,7 @@ def test_run_task_has_the_pipeline_role_the_stack_settings_and_the_daemon_networ
 def test_terminated_run_is_stopped_and_found_failed(launched):
     run = launched.instance.get_run_by_id(launched.terminated_run_id)
     assert run.status in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED)
-    assert launched.health[launched.terminated_run_id] == WorkerStatus.FAILED
+    assert launched.health[launched.terminated_run_id] == "FAILED"
 
 
 def daemon_policy(launched: LaunchedRuns) -> list[dict[str, Any]]:
