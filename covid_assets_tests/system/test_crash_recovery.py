@@ -1,0 +1,174 @@
+"""A run killed with SIGKILL (an out-of-memory kill, a lost ECS task) at any of its writes leaves
+its serving lock behind and Dagster showing it STARTED. The next run takes the lock over once its
+lease has lapsed, marks the dead run failed with the reason, and ends with what is served exact,
+writing only what the killed run left unwritten.
+
+The killed run is `dagster asset materialize` in a process of its own, talking to moto through a
+proxy that holds its Nth write back while the test kills it (so exactly N-1 writes landed); the
+next run is started by hand in this process. The lease is 2 s, so the next run waits about that.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+
+from covid_assets.resources.serving_lock import LOCK_KEY
+from covid_assets_dev.aws_calls import recorded_calls
+from covid_assets_dev.figures import is_data_write, is_write
+from covid_assets_dev.local_stack import (
+    INSTANCE_CONFIG,
+    PROJECT_ROOT,
+    dagster_command,
+)
+from covid_assets_tests.fault_proxy import DYNAMODB_TARGET_PREFIX, FaultProxy, Request
+from covid_assets_tests.helpers import (
+    JHU_THREE_DAYS,
+    NYT_THREE_DAYS,
+    THREE_DAYS,
+    EmulatedAws,
+    blank_emulated_account,
+    exported_days,
+    run_daily_job,
+    s3_keys,
+    stored_days,
+    use_sources,
+)
+
+pytestmark = pytest.mark.system
+
+LEASE_SECONDS = "2"
+# From the process's start to its Nth write: Dagster's import and the steps before it.
+KILL_SECONDS = 120
+
+
+def data_write(request: Request) -> bool:
+    """Whether a call writes what is served or kept: not a read, an alert or the lock."""
+    if request.target.startswith(DYNAMODB_TARGET_PREFIX):
+        params = json.loads(request.body)
+        key = params.get("Key") or params.get("Item") or {}
+        operation = request.target.removeprefix(DYNAMODB_TARGET_PREFIX)
+        return is_write(operation) and key.get("region") != LOCK_KEY["region"]
+    if request.target:  # Glue (AWSGlue.UpdateTable, ...)
+        return is_write(request.target.partition(".")[2])
+    # S3 and the query protocols (SNS's Publish, form-encoded).
+    return request.method in {"PUT", "POST", "DELETE"} and not request.body.startswith(b"Action=")
+
+
+class KillAtWrite:
+    """A proxy gate that lets ``kill_at - 1`` writes through, then holds the next one back
+    (never forwarded) until the test has killed the process that sent it."""
+
+    def __init__(self, kill_at: int) -> None:
+        self.kill_at, self.writes = kill_at, 0
+        self.held, self.killed = threading.Event(), threading.Event()
+
+    def __call__(self, request: Request) -> bool:
+        if not data_write(request):
+            return True
+        self.writes += 1
+        if self.writes < self.kill_at:
+            return True
+        self.held.set()
+        self.killed.wait(timeout=KILL_SECONDS)
+        return False
+
+
+@dataclass(frozen=True)
+class CleanRun:
+    """The data writes of a run from a blank account to the end, as (service, operation)."""
+
+    writes: list[tuple[str, str]]
+
+
+@pytest.fixture(scope="module")
+def clean_run(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> CleanRun:
+    with pytest.MonkeyPatch.context() as monkeypatch, DagsterInstance.ephemeral() as instance:
+        blank_emulated_account(moto_endpoint, monkeypatch)
+        use_sources(monkeypatch, *three_day_sources(tmp_path_factory.mktemp("sources")))
+        with recorded_calls() as calls:
+            run_daily_job(instance)
+    return CleanRun([(call.service, call.operation) for call in calls if is_data_write(call)])
+
+
+def three_day_sources(folder: Path) -> tuple[Path, Path]:
+    (folder / "us.csv").write_text(NYT_THREE_DAYS)
+    (folder / "jhu.csv").write_text(JHU_THREE_DAYS)
+    return folder / "us.csv", folder / "jhu.csv"
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(INSTANCE_CONFIG)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    # The instance exists before the run process stamps its storage.
+    DagsterInstance.get().dispose()
+    return home
+
+
+def killed_run(aws: EmulatedAws, kill_at: int, log: Path) -> str:
+    """Start every asset's run in a process of its own and kill it with SIGKILL at its
+    ``kill_at``-th data write; the id of the run."""
+    proxy = FaultProxy(aws.endpoint)
+    gate = proxy.gate = KillAtWrite(kill_at)
+    command = dagster_command(
+        "asset", "materialize", "--select", "*", "-m", "covid_assets.code_location"
+    )
+    try:
+        with log.open("w") as output:
+            process = subprocess.Popen(
+                command,
+                cwd=PROJECT_ROOT,
+                env={**os.environ, "AWS_ENDPOINT_URL": proxy.url},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+            if not gate.held.wait(timeout=KILL_SECONDS):
+                process.kill()
+                pytest.fail(
+                    f"no write {kill_at} within {KILL_SECONDS} s:\n{log.read_text()[-3000:]}"
+                )
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+    finally:
+        gate.killed.set()
+        proxy.close()
+    with DagsterInstance.get() as instance:
+        [run] = instance.get_runs()
+        assert run.status == DagsterRunStatus.STARTED  # as Dagster leaves a killed run
+    return run.run_id
+
+
+# The clean run's data writes, in order: the history's object and Glue table (1-4), the
+# export's object and Glue table (5-8), the items (9), the dashboard page (10).
+KILL_POINTS = [1, 2, 5, 9, 10]
+
+
+@pytest.mark.parametrize("kill_at", KILL_POINTS)
+def test_after_a_run_is_killed_at_a_write_the_next_run_serves_exactly_and_writes_only_the_rest(
+    aws, monkeypatch, tmp_path, dagster_home, clean_run, kill_at
+):
+    use_sources(monkeypatch, *three_day_sources(tmp_path))
+    monkeypatch.setenv("COVID_SERVING_LOCK_LEASE_SECONDS", LEASE_SECONDS)
+    killed = killed_run(aws, kill_at, tmp_path / "killed.log")
+
+    with DagsterInstance.get() as instance, recorded_calls() as calls:
+        recovery = run_daily_job(instance)
+        dead_run = instance.get_run_by_id(killed)
+        [failure] = instance.all_logs(killed, of_type=DagsterEventType.RUN_FAILURE)
+
+    assert dead_run.status == DagsterRunStatus.FAILURE
+    assert failure.message.startswith(f"Marked failed by run {recovery.run_id}: this run's ")
+    assert stored_days(aws) == THREE_DAYS
+    assert exported_days(aws) == THREE_DAYS
+    assert "dashboard/index.html" in s3_keys(aws, "dashboard/")
+    writes = [(call.service, call.operation) for call in calls if is_data_write(call)]
+    assert writes == clean_run.writes[kill_at - 1 :]
