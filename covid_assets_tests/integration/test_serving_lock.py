@@ -22,6 +22,7 @@ from dagster import (
 )
 
 from covid_assets.defs.automation.failures import failure_reason
+from covid_assets.defs.automation.triggers import REASON_TAG
 from covid_assets.resources.dynamodb import DynamoDBResource
 from covid_assets.resources.serving_lock import (
     LOCK_KEY,
@@ -30,12 +31,14 @@ from covid_assets.resources.serving_lock import (
     ServingLockResource,
 )
 from covid_assets_tests.helpers import (
+    DAY_ONE,
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
     EmulatedAws,
     materialization_metadata,
     run_daily_job,
     run_messages,
+    sensor_tick,
 )
 
 pytestmark = pytest.mark.integration
@@ -246,6 +249,33 @@ def test_a_run_that_lost_the_lock_fails_its_next_step_saying_to_whom(aws, instan
         f"This run lost the serving lock to run {thief} (since 2021-03-18 12:15:00 UTC)"
     )
     assert lock_owner(aws) == thief  # the thief's lock is left alone
+
+
+def test_a_tick_marks_a_run_that_died_holding_the_lock_failed_and_requests_a_run(
+    aws, instance, web_sources
+):
+    web_sources.write("us.csv", NYT_THREE_DAYS, DAY_ONE)
+    web_sources.write("jhu.csv", JHU_THREE_DAYS, DAY_ONE)
+    dead = run_with_status(instance, DagsterRunStatus.STARTED)
+    hold_lock_for(aws, dead)  # last renewed in 2021
+
+    tick = sensor_tick(instance)
+
+    assert instance.get_run_by_id(dead).status == DagsterRunStatus.FAILURE
+    [failure] = instance.all_logs(dead, of_type=DagsterEventType.RUN_FAILURE)
+    assert failure.message.startswith("Marked failed by a tick of covid_sources_sensor: ")
+    [request] = tick.run_requests
+    assert "NYT published a new file" in request.tags[REASON_TAG]
+
+
+def test_a_tick_leaves_a_run_that_renews_its_lock_under_way(aws, instance, web_sources):
+    running = run_with_status(instance, DagsterRunStatus.STARTED)
+    hold_lock_for(aws, running, renewed=just_now())
+
+    tick = sensor_tick(instance)
+
+    assert tick.skip_reason == f"run {running} is already under way"
+    assert instance.get_run_by_id(running).status == DagsterRunStatus.STARTED
 
 
 @pytest.mark.parametrize(

@@ -3,30 +3,30 @@ its serving lock behind and Dagster showing it STARTED. The next run takes the l
 lease has lapsed, marks the dead run failed with the reason, and ends with what is served exact,
 writing only what the killed run left unwritten.
 
-The killed run is `dagster asset materialize` in a process of its own, talking to moto through a
-proxy that holds its Nth write back while the test kills it (so exactly N-1 writes landed); the
-next run is started by hand in this process. The lease is 2 s, so the next run waits about that.
+The killed run runs every asset in a process of its own, as `dagster asset materialize` does (a
+fork of this one, which has Dagster imported already), and talks to moto through a proxy that
+holds its Nth data write back while the test kills it: exactly N-1 writes landed. The next run
+is started by hand in this process. The lease is 2 s: the next run waits about that.
 """
 
 import json
+import multiprocessing
 import os
-import signal
-import subprocess
+import shutil
+import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
+from covid_assets.resources.aws_client import boto3_session
 from covid_assets.resources.serving_lock import LOCK_KEY
 from covid_assets_dev.aws_calls import recorded_calls
 from covid_assets_dev.figures import is_data_write, is_write
-from covid_assets_dev.local_stack import (
-    INSTANCE_CONFIG,
-    PROJECT_ROOT,
-    dagster_command,
-)
+from covid_assets_dev.local_stack import INSTANCE_CONFIG
 from covid_assets_tests.fault_proxy import DYNAMODB_TARGET_PREFIX, FaultProxy, Request
 from covid_assets_tests.helpers import (
     JHU_THREE_DAYS,
@@ -104,40 +104,40 @@ def three_day_sources(folder: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
+def dagster_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A DAGSTER_HOME shared by the killed run's process and the next run. In memory where
+    there is /dev/shm: the instance's SQLite storage on disk would double each run's time."""
+    home = Path(tempfile.mkdtemp(dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
     (home / "dagster.yaml").write_text(INSTANCE_CONFIG)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     # The instance exists before the run process stamps its storage.
     DagsterInstance.get().dispose()
-    return home
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
 
 
-def killed_run(aws: EmulatedAws, kill_at: int, log: Path) -> str:
-    """Start every asset's run in a process of its own and kill it with SIGKILL at its
-    ``kill_at``-th data write; the id of the run."""
+def run_every_asset(aws_endpoint: str) -> None:
+    """A run of every asset in this (forked) process, as `dagster asset materialize` runs it:
+    in process, on the instance of DAGSTER_HOME."""
+    os.environ["AWS_ENDPOINT_URL"] = aws_endpoint
+    boto3_session.cache_clear()  # no client of the parent's
+    with DagsterInstance.get() as instance:
+        run_daily_job(instance)
+
+
+def killed_run(aws: EmulatedAws, kill_at: int) -> str:
+    """Start a run of every asset in a process of its own and kill it with SIGKILL at its
+    ``kill_at``-th data write; the id of the run. The process is a fork of this one, which has
+    Dagster and the definitions imported already (a new interpreter would take seconds)."""
     proxy = FaultProxy(aws.endpoint)
     gate = proxy.gate = KillAtWrite(kill_at)
-    command = dagster_command(
-        "asset", "materialize", "--select", "*", "-m", "covid_assets.code_location"
-    )
+    process = multiprocessing.get_context("fork").Process(target=run_every_asset, args=(proxy.url,))
     try:
-        with log.open("w") as output:
-            process = subprocess.Popen(
-                command,
-                cwd=PROJECT_ROOT,
-                env={**os.environ, "AWS_ENDPOINT_URL": proxy.url},
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-            if not gate.held.wait(timeout=KILL_SECONDS):
-                process.kill()
-                pytest.fail(
-                    f"no write {kill_at} within {KILL_SECONDS} s:\n{log.read_text()[-3000:]}"
-                )
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=30)
+        process.start()
+        held = gate.held.wait(timeout=KILL_SECONDS)
+        process.kill()
+        process.join(timeout=30)
+        assert held, f"no write {kill_at} within {KILL_SECONDS} s (exit code {process.exitcode})"
     finally:
         gate.killed.set()
         proxy.close()
@@ -147,18 +147,26 @@ def killed_run(aws: EmulatedAws, kill_at: int, log: Path) -> str:
     return run.run_id
 
 
-# The clean run's data writes, in order: the history's object and Glue table (1-4), the
-# export's object and Glue table (5-8), the items (9), the dashboard page (10).
-KILL_POINTS = [1, 2, 5, 9, 10]
+# The clean run's data writes, in order: the history's version (1-4: its object, then its Glue
+# table), the export (5-8: its object, then its Glue table), the items (9), the dashboard (10). A
+# part cut short is done again whole (a history version under the same key; an export in a new
+# folder, the half-written one removed); a part done is not written again. Each kill point: the
+# write the run is killed at, and the first write the next run makes.
+HALF_WRITTEN_REMOVED = ("s3", "DeleteObjects")
+KILL_POINTS = {
+    "history_object_written": (2, 1),
+    "export_object_written": (6, 5),
+    "export_done": (9, 9),
+}
 
 
-@pytest.mark.parametrize("kill_at", KILL_POINTS)
-def test_after_a_run_is_killed_at_a_write_the_next_run_serves_exactly_and_writes_only_the_rest(
-    aws, monkeypatch, tmp_path, dagster_home, clean_run, kill_at
+@pytest.mark.parametrize(("kill_at", "redone_from"), KILL_POINTS.values(), ids=KILL_POINTS)
+def test_after_a_run_is_killed_the_next_run_serves_exactly_and_writes_only_what_was_cut_short(
+    aws, monkeypatch, tmp_path, dagster_home, clean_run, kill_at, redone_from
 ):
     use_sources(monkeypatch, *three_day_sources(tmp_path))
     monkeypatch.setenv("COVID_SERVING_LOCK_LEASE_SECONDS", LEASE_SECONDS)
-    killed = killed_run(aws, kill_at, tmp_path / "killed.log")
+    killed = killed_run(aws, kill_at)
 
     with DagsterInstance.get() as instance, recorded_calls() as calls:
         recovery = run_daily_job(instance)
@@ -167,8 +175,15 @@ def test_after_a_run_is_killed_at_a_write_the_next_run_serves_exactly_and_writes
 
     assert dead_run.status == DagsterRunStatus.FAILURE
     assert failure.message.startswith(f"Marked failed by run {recovery.run_id}: this run's ")
+    writes = [(call.service, call.operation) for call in calls if is_data_write(call)]
+    # The half-written export's objects are removed (DeleteObjects) once the new one is in.
+    assert [write for write in writes if write != HALF_WRITTEN_REMOVED] == (
+        clean_run.writes[redone_from - 1 :]
+    )
     assert stored_days(aws) == THREE_DAYS
     assert exported_days(aws) == THREE_DAYS
+    # Nothing half-written is left: one history version, one export folder.
+    export_prefix = os.environ["COVID_S3_PREFIX"]
+    assert len(s3_keys(aws, f"history/{export_prefix}")) == 1
+    assert len({key.rsplit("/", 2)[-2] for key in s3_keys(aws, export_prefix)}) == 1
     assert "dashboard/index.html" in s3_keys(aws, "dashboard/")
-    writes = [(call.service, call.operation) for call in calls if is_data_write(call)]
-    assert writes == clean_run.writes[kill_at - 1 :]
