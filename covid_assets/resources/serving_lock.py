@@ -84,16 +84,14 @@ class Heartbeat(threading.Thread):
     def run(self) -> None:
         period = self.lock.lease_seconds / RENEWALS_PER_LEASE
         while not self.stopped.wait(period):
-            lease = uuid.uuid4().hex
             try:
-                self.lost_to = self.lock.renew(self.run_id, lease)
+                self.lost_to = self.lock.renew(self.run_id, uuid.uuid4().hex)
             except Exception:
                 # A failed call (the network, throttling) is tried again next period: the lease
                 # lapses only after RENEWALS_PER_LEASE of them fail.
                 continue
             if self.lost_to is not None:
                 return
-            self.lease = lease
 
     def stop(self) -> None:
         self.stopped.set()
@@ -126,9 +124,9 @@ class ServingLockResource(ConfigurableResource):
         if self._heartbeat is not None and self._heartbeat.run_id == run_id:
             if self._heartbeat.lost_to is not None:
                 raise Failure(
-                    f"This run lost the serving lock to {self._heartbeat.lost_to}: its lease was "
-                    f"not renewed for {self.lease_seconds} s ({LEASE_SETTING}). Nothing more of "
-                    "it is written; run again.",
+                    f"This run lost the serving lock to {self._heartbeat.lost_to}, which found "
+                    f"it not renewed for {self.lease_seconds} s ({LEASE_SETTING}) or this run "
+                    "ended. Nothing more of it is written; run again.",
                     allow_retries=False,
                 )
             return

@@ -6,7 +6,9 @@ writing only what the killed run left unwritten.
 The killed run runs every asset in a process of its own, as `dagster asset materialize` does (a
 fork of this one, which has Dagster imported already), and talks to moto through a proxy that
 holds its Nth data write back while the test kills it: exactly N-1 writes landed. The next run
-is started by hand in this process. The lease is 2 s: the next run waits about that.
+is started by hand in this process. Under the daemon, the daemon is killed with its code server
+and the run (a machine or container lost), and the restarted daemon's sensor does the rest. The
+lease is 2 s: the next run waits about that.
 """
 
 import json
@@ -19,7 +21,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,6 @@ from covid_assets_tests.helpers import (
     NYT_THREE_DAYS,
     THREE_DAYS,
     EmulatedAws,
-    blank_emulated_account,
     exported_days,
     run_daily_job,
     s3_keys,
@@ -89,23 +89,6 @@ class KillAtWrite:
         return False
 
 
-@dataclass(frozen=True)
-class CleanRun:
-    """The data writes of a run from a blank account to the end, as (service, operation)."""
-
-    writes: list[tuple[str, str]]
-
-
-@pytest.fixture(scope="module")
-def clean_run(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> CleanRun:
-    with pytest.MonkeyPatch.context() as monkeypatch, DagsterInstance.ephemeral() as instance:
-        blank_emulated_account(moto_endpoint, monkeypatch)
-        use_sources(monkeypatch, *three_day_sources(tmp_path_factory.mktemp("sources")))
-        with recorded_calls() as calls:
-            run_daily_job(instance)
-    return CleanRun([(call.service, call.operation) for call in calls if is_data_write(call)])
-
-
 def three_day_sources(folder: Path) -> tuple[Path, Path]:
     (folder / "us.csv").write_text(NYT_THREE_DAYS)
     (folder / "jhu.csv").write_text(JHU_THREE_DAYS)
@@ -156,12 +139,25 @@ def killed_run(aws: EmulatedAws, kill_at: int) -> str:
     return run.run_id
 
 
-# The clean run's data writes, in order: the history's version (1-4: its object, then its Glue
-# table), the export (5-8: its object, then its Glue table), the items (9), the dashboard (10). A
-# part cut short is done again whole (a history version under the same key; an export in a new
-# folder, the half-written one removed); a part done is not written again. Each kill point: the
-# write the run is killed at, and the first write the next run makes.
+# A run's data writes on a blank account, in order: the history's version (its object, then its
+# Glue table: the update finds no table, so the database and the table are created), the export
+# (the same), the items, the dashboard page. A part cut short is done again whole (a history
+# version under the same key; an export in a new folder, the half-written one removed); a part
+# done is not written again.
+CLEAN_RUN_WRITES = [
+    ("s3", "PutObject"),  # 1: the history's version
+    ("glue", "UpdateTable"),
+    ("glue", "CreateDatabase"),
+    ("glue", "CreateTable"),
+    ("s3", "PutObject"),  # 5: the export
+    ("glue", "UpdateTable"),
+    ("glue", "CreateDatabase"),
+    ("glue", "CreateTable"),
+    ("dynamodb", "BatchWriteItem"),  # 9: the items
+    ("s3", "PutObject"),  # 10: the dashboard
+]
 HALF_WRITTEN_REMOVED = ("s3", "DeleteObjects")
+# Each kill point: the write the run is killed at, and the first write the next run makes.
 KILL_POINTS = {
     "history_object_written": (2, 1),
     "export_object_written": (6, 5),
@@ -172,7 +168,7 @@ DAEMON_KILL_AT = 9
 
 @pytest.mark.parametrize(("kill_at", "redone_from"), KILL_POINTS.values(), ids=KILL_POINTS)
 def test_after_a_run_is_killed_the_next_run_serves_exactly_and_writes_only_what_was_cut_short(
-    aws, monkeypatch, tmp_path, dagster_home, clean_run, kill_at, redone_from
+    aws, monkeypatch, tmp_path, dagster_home, kill_at, redone_from
 ):
     use_sources(monkeypatch, *three_day_sources(tmp_path))
     monkeypatch.setenv("COVID_SERVING_LOCK_LEASE_SECONDS", LEASE_SECONDS)
@@ -188,7 +184,7 @@ def test_after_a_run_is_killed_the_next_run_serves_exactly_and_writes_only_what_
     writes = [(call.service, call.operation) for call in calls if is_data_write(call)]
     # The half-written export's objects are removed (DeleteObjects) once the new one is in.
     assert [write for write in writes if write != HALF_WRITTEN_REMOVED] == (
-        clean_run.writes[redone_from - 1 :]
+        CLEAN_RUN_WRITES[redone_from - 1 :]
     )
     assert stored_days(aws) == THREE_DAYS
     assert exported_days(aws) == THREE_DAYS
@@ -218,7 +214,7 @@ def start_daemon(proxy: FaultProxy, log: Path) -> subprocess.Popen:
 
 
 def test_after_the_daemon_is_killed_with_its_run_the_sensors_first_tick_ends_the_run_and_repairs(
-    aws, monkeypatch, tmp_path, dagster_home, clean_run
+    aws, monkeypatch, tmp_path, dagster_home
 ):
     """The machine or container of `make run` killed outright: the daemon, its code server and
     the run worker die together, so nothing of Dagster's marks the run ended."""
@@ -251,7 +247,7 @@ def test_after_the_daemon_is_killed_with_its_run_the_sensors_first_tick_ends_the
     assert failure.message.startswith("Marked failed by a tick of covid_sources_sensor: ")
     assert repair.tags["covid_assets/trigger"] == "covid_sources_sensor"
     # The repair wrote the items and the dashboard only.
-    assert gate.writes - DAEMON_KILL_AT == len(clean_run.writes) - (DAEMON_KILL_AT - 1)
+    assert gate.writes - DAEMON_KILL_AT == len(CLEAN_RUN_WRITES[DAEMON_KILL_AT - 1 :])
     assert stored_days(aws) == THREE_DAYS
     assert exported_days(aws) == THREE_DAYS
 
