@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from botocore.exceptions import BotoCoreError, ClientError
 from dagster import (
     AssetExecutionContext,
     ConfigurableResource,
@@ -86,7 +87,7 @@ class Heartbeat(threading.Thread):
         while not self.stopped.wait(period):
             try:
                 self.lost_to = self.lock.renew(self.run_id, uuid.uuid4().hex)
-            except Exception:
+            except (BotoCoreError, ClientError):
                 # A failed call (the network, throttling) is tried again next period: the lease
                 # lapses only after RENEWALS_PER_LEASE of them fail.
                 continue

@@ -87,6 +87,7 @@ def resources_of(action: str, params: dict[str, Any], arns: Arns) -> list[str]:
             | "dynamodb:Query"
             | "dynamodb:GetItem"
             | "dynamodb:PutItem"
+            | "dynamodb:UpdateItem"
             | "dynamodb:DeleteItem"
         ):
             return [arns.dynamodb_table(params["TableName"])]
@@ -120,7 +121,7 @@ def condition_keys(action: str, params: dict[str, Any]) -> tuple[tuple[str, str]
     partition key (dynamodb:LeadingKeys) of a single-item write."""
     if action == "s3:ListBucket" and "Prefix" in params:
         return (("s3:prefix", params["Prefix"]),)
-    if action in ("dynamodb:PutItem", "dynamodb:DeleteItem"):
+    if action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
         key = params.get("Key") or params["Item"]
         return (("dynamodb:LeadingKeys", key["region"]["S"]),)
     return ()
@@ -217,9 +218,11 @@ def replay_requests(
     load, then a next day's), of a run on each real snapshot in turn, of the sensor's tick
     after the last, then of a run whose input is rejected (the quarantine and alert path),
     configured as deployed on ECS: steps hand their outputs over in S3, under the stack's
-    prefix for them."""
+    prefix for them. The serving lock's lease is 1 s, so that every run renews it (every third
+    of the lease) as a long run does."""
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in deployed_stack(aws)["Parameters"]}
     monkeypatch.setenv("COVID_IO_S3_PREFIX", parameters["StepOutputsPrefix"])
+    monkeypatch.setenv("COVID_SERVING_LOCK_LEASE_SECONDS", "1")
     with recorded_requests(arns) as requests:
         # The state level's calls, on a first load and a next day's of small state files that
         # add up to their national files (a whole real level is tens of thousands of items).
