@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 import boto3
+import pandas as pd
 from dagster import (
     BetaWarning,
     DagsterInstance,
@@ -356,16 +357,24 @@ def same_day_revision(
         run_pipeline_in_process(instance)
     expected = merge_daily(read_csv_text(revised.read_bytes()), read_csv_text(jhu.read_bytes()))
     return tick, stored_items(os.environ["COVID_DYNAMODB_TABLE"]) == {
-        row.date.isoformat(): (row.cases, row.deaths, row.recovered)
+        row.date.isoformat(): (
+            row.cases,
+            row.deaths,
+            None if pd.isna(row.recovered) else row.recovered,
+        )
         for row in expected.itertuples()
     }
 
 
-def stored_items(table: str) -> dict[str, tuple[int, int, int]]:
-    """The table's items as date -> (cases, deaths, recovered), read with a Scan."""
+def stored_items(table: str) -> dict[str, tuple[int | None, ...]]:
+    """The table's items as date -> (cases, deaths, recovered), read with a Scan; None where an
+    item has no such attribute (no figure)."""
     pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=table)
     return {
-        item["date"]["S"]: tuple(int(item[name]["N"]) for name in ("cases", "deaths", "recovered"))
+        item["date"]["S"]: tuple(
+            int(item[name]["N"]) if name in item else None
+            for name in ("cases", "deaths", "recovered")
+        )
         for page in pages
         for item in page["Items"]
     }

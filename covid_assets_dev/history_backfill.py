@@ -103,7 +103,7 @@ def national_history() -> pa.Table:
     return history_files(history_table_of(os.environ["COVID_GLUE_TABLE"]))
 
 
-def national_as_of(history: pa.Table, at: str) -> dict[str, tuple[int, int, int]]:
+def national_as_of(history: pa.Table, at: str) -> dict[str, tuple[int, int, int | None]]:
     """The national history as of ``at``, by the as-of SQL in DuckDB: date -> (cases, deaths,
     recovered)."""
     table = f"covid.{history_table_of(os.environ['COVID_GLUE_TABLE'])}"

@@ -47,9 +47,10 @@ def trailing_average(daily: pd.Series, days: int = AVERAGE_DAYS) -> pd.Series:
 
 
 def last_reported_recovered_date(dates: pd.Series, recovered: pd.Series) -> dt.date | None:
-    """The last day JHU reported recoveries: the day before the trailing run of zeros (JHU put
-    0 for every day from 2020-12-14 on when it stopped counting). None if it never reported."""
-    reported = recovered.to_numpy() > 0
+    """The last day JHU reported recoveries: the day before the trailing run of days without a
+    figure (null from 2020-12-14 on, when JHU stopped counting; 0 in an export written before
+    that was read as null). None if it never reported."""
+    reported = recovered.astype("float64").to_numpy() > 0
     if not reported.any():
         return None
     return pd.Timestamp(dates.iloc[reported.nonzero()[0][-1]]).date()

@@ -45,13 +45,15 @@ CHART_SIZE = {"width": 700, "height": 400}
 FONT = "system-ui, sans-serif"
 STATES_TITLE = "Daily new cases by state"
 # The states' panel: small charts in rows of PANEL_COLUMNS, each a cell of CELL_SIZE, its line
-# drawn between PLOT_TOP and the cell's bottom less PAD. Six columns are about as wide as the
-# Dagster UI's Markdown dialog, so that the text is not shrunk there.
+# drawn between PLOT_TOP and PLOT_BOTTOM, above the time axis's first and last weeks. Six columns
+# are about as wide as the Dagster UI's Markdown dialog, so that the text is not shrunk there.
 PANEL_COLUMNS = 6
 PANEL_TITLE_HEIGHT = 36
-CELL_SIZE = (170, 90)
+CELL_SIZE = (170, 104)
 PLOT_TOP = 32
 PAD = 6
+AXIS_HEIGHT = 16
+PLOT_BOTTOM = CELL_SIZE[1] - AXIS_HEIGHT
 # The states' panel spans the page's grid, at its own size or less.
 WIDE = ' class="wide"'
 REVISIONS_TITLE = "Revisions"
@@ -149,8 +151,9 @@ def captions(data: DashboardData) -> list[str]:
     lines = [SOURCES, f"Last data: {data.last_date:%Y-%m-%d}."]
     if data.as_published_on is not None:
         lines.append(
-            f"National figures as published on {data.as_published_on:%Y-%m-%d}: the history "
-            "(merged_daily_history) as of the end of that day, UTC, not the export."
+            f"As published on {data.as_published_on:%Y-%m-%d}: every figure, chart and "
+            "revision on this page is the histories' as of the end of that day (UTC), not "
+            "today's exports."
         )
     if has_revisions(data):
         lines.append(
@@ -160,6 +163,11 @@ def captions(data: DashboardData) -> list[str]:
         )
     if note := recovered_note(data):
         lines.append(note + ".")
+    if data.states_weekly is not None:
+        lines.append(
+            "The national series has the days both NYT (cases, deaths) and JHU (recovered) "
+            "report, so it can end a day before the states'."
+        )
     if data.has_state_weeks:
         lines.append(
             f"{STATES_TITLE}: the average a day of each week to {last_week_end(data):%Y-%m-%d}, "
@@ -352,11 +360,14 @@ def _runs(values: list[float | None]) -> list[list[tuple[int, float]]]:
     return [run for run in runs if run]
 
 
-def _state_cell(panel: Element, state: str, weeks: list[float | None], week_end: dt.date) -> None:
+def _state_cell(
+    panel: Element, state: str, weeks: list[float | None], week_ends: list[dt.date]
+) -> None:
     """One state's small chart, at the panel's current origin: its name, its last week's
-    figure, a baseline at zero, and its weeks as a line scaled from its lowest week (or zero) to
-    its highest."""
-    width, height = CELL_SIZE
+    figure, a baseline at zero, its weeks as a line scaled from its lowest week (or zero) to its
+    highest, and under it the time axis: its first and last weeks' ends."""
+    width, _ = CELL_SIZE
+    week_end = week_ends[-1]
     known = [value for value in weeks if value is not None]
     last = "unknown" if weeks[-1] is None else f"{thousands(weeks[-1])} a day"
     _node(panel, "title", f"{state}: {last} in the week to {week_end:%Y-%m-%d}")
@@ -364,7 +375,7 @@ def _state_cell(panel: Element, state: str, weeks: list[float | None], week_end:
     _node(panel, "text", last, x=PAD, y=26, font_size=10, fill="#555")
     low = min([0.0, *known])
     high = max([low + 1, *known])
-    bottom = height - PAD
+    bottom = PLOT_BOTTOM
 
     def x(position: int) -> str:
         return f"{PAD + position * (width - 2 * PAD) / max(1, len(weeks) - 1):.1f}"
@@ -374,6 +385,10 @@ def _state_cell(panel: Element, state: str, weeks: list[float | None], week_end:
 
     zero = y(0)
     _node(panel, "line", x1=PAD, x2=width - PAD, y1=zero, y2=zero, stroke="#ddd")
+    _, date_format = date_labels(week_ends[0], week_end)
+    axis = _node(panel, "g", class_="axis", font_size=9, fill="#777")
+    for anchor, x_at, day in (("start", PAD, week_ends[0]), ("end", width - PAD, week_end)):
+        _node(axis, "text", f"{day:{date_format}}", x=x_at, y=CELL_SIZE[1] - 3, text_anchor=anchor)
     for run in _runs(weeks):
         _node(
             panel,
@@ -391,6 +406,7 @@ def states_panel_svg(data: DashboardData) -> str:
     rows."""
     weekly = data.states_weekly
     week_end = last_week_end(data)
+    week_ends = [day.date() for day in weekly.index]
     width, height = CELL_SIZE
     rows = math.ceil(len(weekly.columns) / PANEL_COLUMNS)
     size = {"width": PANEL_COLUMNS * width, "height": PANEL_TITLE_HEIGHT + rows * height}
@@ -412,7 +428,7 @@ def states_panel_svg(data: DashboardData) -> str:
         row, column = divmod(index, PANEL_COLUMNS)
         origin = f"translate({column * width} {PANEL_TITLE_HEIGHT + row * height})"
         cell = _node(root, "g", class_="state", transform=origin)
-        _state_cell(cell, state, values_or_none(weekly[state]), week_end)
+        _state_cell(cell, state, values_or_none(weekly[state]), week_ends)
     return tostring(root, encoding="unicode")
 
 
@@ -473,12 +489,12 @@ def dashboard_html(data: DashboardData, svgs: dict[str, str]) -> str:
   <link rel="icon" href="data:,">
   <style>
     body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1440px;
-           padding: 0 1rem; color: #222; }}
-    main {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr));
-           gap: 1rem; }}
-    figure {{ margin: 0; }}
+           padding: 0 1rem; color: #222; overflow-wrap: anywhere; }}
+    main {{ display: grid; gap: 1rem;
+           grid-template-columns: repeat(auto-fit, minmax(min(100%, 480px), 1fr)); }}
+    figure {{ margin: 0; min-width: 0; }}
     figure.wide {{ grid-column: 1 / -1; }}
-    figure.wide svg {{ max-width: 100%; height: auto; }}
+    figure svg {{ max-width: 100%; height: auto; }}
     .totals {{ display: flex; flex-wrap: wrap; gap: .5rem 2rem; list-style: none; padding: 0; }}
     .totals strong {{ display: block; font-size: 1.5rem; }}
   </style>

@@ -125,7 +125,10 @@ class HistoryStore(CataloguedFiles):
             keys = [key for key in keys if version_time(key) <= until]
         tables = [pq.read_table(io.BytesIO(self.bucket.get(key))) for key in keys]
         schema = history_schema(self.table)
-        arrow = pa.concat_tables(tables).cast(schema) if tables else schema.empty_table()
+        # Each cast first: a version written before a column became nullable differs in that.
+        arrow = (
+            pa.concat_tables([t.cast(schema) for t in tables]) if tables else schema.empty_table()
+        )
         rows = arrow.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
         return StoredHistory(rows, sorted({version_time(key) for key in keys}))
 

@@ -15,18 +15,16 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance, materialize
 
 from covid_assets.definitions import build_definitions
-from covid_assets.defs.dashboard.dashboard import (
-    DASHBOARD_KEY,
-    as_published_page_key,
-    build_dashboard,
-)
+from covid_assets.defs.dashboard.as_published_on import AS_PUBLISHED_ON, as_published_page_key
+from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY, build_dashboard
 from covid_assets.domain.tables import NATIONAL, STATE, ServedTable
 from covid_assets.resources.exports import PARQUET_FILE_NAME, ExportUnreadableError
 from covid_assets.resources.parquet_tables import parquet_bytes
 from covid_assets_dev.real_files import ManifestVersion, csv_merged_days, manifest_versions
+from covid_assets_dev.ticks import TickResult
 from covid_assets_dev.web_sources import served_folder
 from covid_assets_tests.helpers import (
     JHU_PUBLISHED,
@@ -34,8 +32,11 @@ from covid_assets_tests.helpers import (
     SVG_IMAGE,
     MergedDays,
     blank_emulated_account,
+    dashboard_page,
+    draw_as_published_on,
     materialization_metadata,
     run_daily_job,
+    sensor_tick,
     served_tables,
     state_rows,
     use_level_source,
@@ -89,13 +90,12 @@ def write_state_export(aws, table: pd.DataFrame) -> None:
     served.glue.put_table(served.export(STATE).table_input(len(table), {}, location))
 
 
-def materialize_dashboard(instance, levels: Sequence[ServedTable] = (), as_published_on: str = ""):
+def materialize_dashboard(instance, levels: Sequence[ServedTable] = ()):
     return materialize(
         [build_dashboard(levels)],
         resources=build_definitions().resources,
         instance=instance,
         raise_on_error=False,
-        run_config={"ops": {"dashboard": {"config": {"as_published_on": as_published_on}}}},
     )
 
 
@@ -107,11 +107,6 @@ def with_states(aws, instance, monkeypatch):
     write_export(aws, THREE_DAYS)
     write_state_export(aws, state_rows({"Utah": [0, *[70] * 7, *[140] * 7], "Ohio": [0] * 15}))
     return materialization_metadata(materialize_dashboard(instance, [STATE]), "dashboard")
-
-
-def dashboard_page(aws, key: str = DASHBOARD_KEY) -> tuple[str, str]:
-    page = aws.client("s3").get_object(Bucket=aws.bucket, Key=key)
-    return page["Body"].read().decode(), page["ContentType"]
 
 
 @dataclass
@@ -289,10 +284,8 @@ def test_without_a_history_the_revisions_panel_says_no_history_yet(three_days):
 
 
 def test_a_day_published_on_that_is_no_iso_day_is_refused_before_anything_is_read(aws, instance):
-    error = failure_error(materialize_dashboard(instance, as_published_on="14/06/2020"))
-    assert "as_published_on: '14/06/2020' is not a day in ISO form, like 2020-06-14" in (
-        error.message
-    )
+    error = failure_error(draw_as_published_on(instance, "14/06/2020")[0])
+    assert "day: '14/06/2020' is not a day in ISO form, like 2020-06-14" in error.message
 
 
 # Three real national versions, published on 2020-05-06, 2020-05-07 (which revises dozens of
@@ -312,6 +305,9 @@ class DashboardReplay:
     published_on: dict[str, Any]
     published_on_page: str
     before_the_first: Any
+    tick_after: TickResult
+    dashboard_runs: list[str]
+    daily_run_ids: set[str]
 
 
 def csv_revisions(before: MergedDays, after: MergedDays) -> tuple[int, int, int]:
@@ -350,8 +346,11 @@ def dashboard_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> Dashboar
         for version in versions:
             web.publish("us.csv", version.file, version.at.timestamp())
             daily = materialization_metadata(run_daily_job(instance), "dashboard")
-        published_on = materialize_dashboard(instance, as_published_on=PUBLISHED_ON)
-        published_on_page, _ = dashboard_page(aws, as_published_page_key(PUBLISHED_ON))
+        published_on = draw_as_published_on(instance, PUBLISHED_ON)[1]
+        published_on_page, _ = dashboard_page(
+            aws, as_published_page_key(dt.date.fromisoformat(PUBLISHED_ON))
+        )
+        before_the_first = draw_as_published_on(instance, BEFORE_THE_FIRST_VERSION)[0]
         page, _ = dashboard_page(aws)
         return DashboardReplay(
             bucket=aws.bucket,
@@ -359,11 +358,19 @@ def dashboard_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> Dashboar
             merged={v.run_day: csv_merged_days(v.file, jhu) for v in versions},
             daily=daily,
             page=page,
-            published_on=materialization_metadata(published_on, "dashboard"),
+            published_on=published_on,
             published_on_page=published_on_page,
-            before_the_first=materialize_dashboard(
-                instance, as_published_on=BEFORE_THE_FIRST_VERSION
-            ),
+            before_the_first=before_the_first,
+            tick_after=sensor_tick(instance),
+            dashboard_runs=[
+                record.event_log_entry.run_id
+                for record in instance.fetch_materializations(
+                    AssetKey("dashboard"), limit=10
+                ).records
+            ],
+            daily_run_ids={
+                run.run_id for run in instance.get_runs() if run.job_name != AS_PUBLISHED_ON
+            },
         )
 
 
@@ -395,7 +402,6 @@ def test_revisions_of_each_publication_day_are_those_of_the_csv_files(dashboard_
 def test_the_daily_runs_draw_the_newest_version_from_the_export(dashboard_replay):
     newest = dashboard_replay.merged[dashboard_replay.versions[-1].run_day]
     last_day = max(newest)
-    assert dashboard_replay.daily["as_published_on"] == ""
     assert (dashboard_replay.daily["last_date"], dashboard_replay.daily["cases"]) == (
         last_day,
         newest[last_day][0],
@@ -414,7 +420,7 @@ def test_as_published_on_a_day_draws_that_days_version_and_says_so(dashboard_rep
     assert metadata["as_published_on"] == PUBLISHED_ON
     assert (metadata["days"], metadata["last_date"]) == (len(table), last_day)
     assert (metadata["cases"], metadata["deaths"]) == (cases, deaths)
-    page_uri = f"s3://{dashboard_replay.bucket}/{as_published_page_key(PUBLISHED_ON)}"
+    page_uri = f"s3://{dashboard_replay.bucket}/{as_published_page_key(dt.date.fromisoformat(PUBLISHED_ON))}"
     assert metadata["html_page"] == page_uri
     page = dashboard_replay.published_on_page
     assert f"<h1>COVID-19 in the United States, as published on {PUBLISHED_ON}</h1>" in page
@@ -429,6 +435,28 @@ def test_as_published_on_a_day_draws_that_days_version_and_says_so(dashboard_rep
 def test_as_published_on_a_day_before_the_first_version_says_there_was_none(dashboard_replay):
     error = failure_error(dashboard_replay.before_the_first)
     assert (
-        f"as_published_on {BEFORE_THE_FIRST_VERSION}: the history has no version published by "
-        f"the end of {BEFORE_THE_FIRST_VERSION}"
+        f"day {BEFORE_THE_FIRST_VERSION}: the history has no version published by the end of "
+        f"{BEFORE_THE_FIRST_VERSION}"
     ) in error.message
+
+
+def test_a_page_as_published_on_is_no_materialization_of_the_dashboard(dashboard_replay):
+    """Its runs (the one that drew and the one that failed) leave the daily dashboard's
+    materializations, and so its lineage and health, as the daily runs made them."""
+    assert dashboard_replay.dashboard_runs
+    assert set(dashboard_replay.dashboard_runs) <= dashboard_replay.daily_run_ids
+
+
+def test_a_page_as_published_on_does_not_set_the_sensor_off(dashboard_replay):
+    assert dashboard_replay.tick_after.run_requests == []
+    assert "unchanged since" in dashboard_replay.tick_after.skip_reason
+
+
+def test_the_revisions_as_published_on_a_day_stop_at_that_day(dashboard_replay):
+    """The page of the middle version's day lists the first two publication days, not the
+    third's, which came later."""
+    _, middle, last = dashboard_replay.versions
+    page = dashboard_replay.published_on_page
+    assert dashboard_replay.published_on["publication_days"] == 2
+    assert f"Last publication day, {middle.committed_utc[:10]}:" in page
+    assert last.committed_utc[:10] + ":" not in page

@@ -44,9 +44,14 @@ def merged_snapshot(snapshots_dir: Path, day: str) -> pd.DataFrame:
     return merge_daily(nyt.table, jhu.table, nyt.url, jhu.url)
 
 
-def days_of(table: pd.DataFrame) -> dict[str, tuple[int, int, int]]:
+def days_of(table: pd.DataFrame) -> dict[str, tuple[int, int, int | None]]:
+    """date -> (cases, deaths, recovered), None where recovered is null (no figure)."""
     return {
-        row.date.isoformat(): (row.cases, row.deaths, row.recovered)
+        row.date.isoformat(): (
+            row.cases,
+            row.deaths,
+            None if pd.isna(row.recovered) else int(row.recovered),
+        )
         for row in table.itertuples(index=False)
     }
 

@@ -10,9 +10,8 @@ import pytest
 
 from covid_assets.domain.dashboard_data import prepare_dashboard_data, revisions_by_publication_day
 from covid_assets.domain.dashboard_render import (
-    CELL_SIZE,
     COLORS,
-    PAD,
+    PLOT_BOTTOM,
     PLOT_TOP,
     REVISED_DAYS_TITLE,
     REVISED_TITLES,
@@ -354,15 +353,20 @@ def test_states_panel_comes_after_the_charts_only_with_a_state_export(with_state
 def test_states_panel_has_a_cell_per_state_alphabetical_with_its_last_weeks_figure(panel):
     cells = state_cells(panel)
     assert list(cells) == ["Alaska", "Utah"]
-    assert [text.text for text in cells["Utah"].iter(SVG + "text")] == ["Utah", "10 a day"]
+    assert [text.text for text in cells["Utah"].findall(SVG + "text")] == ["Utah", "10 a day"]
+
+
+def test_each_states_chart_has_a_time_axis_from_its_first_to_its_last_week(panel):
+    for name, cell in state_cells(panel).items():
+        [axis] = [group for group in cell.iter(SVG + "g") if group.get("class") == "axis"]
+        assert [text.text for text in axis] == ["2020-12-08", "2021-01-12"], name
 
 
 def test_each_state_is_drawn_on_its_own_scale_from_zero_to_its_highest_week(panel):
-    bottom = CELL_SIZE[1] - PAD
     for name, cell in state_cells(panel).items():
         ys = [y for line in polylines(cell) for _, y in line]
         assert min(ys) == PLOT_TOP, name
-        assert float(cell.find(SVG + "line").get("y1")) == bottom, name
+        assert float(cell.find(SVG + "line").get("y1")) == PLOT_BOTTOM, name
 
 
 def test_a_states_line_breaks_where_a_week_is_unknown(panel):
@@ -381,6 +385,11 @@ def test_captions_say_how_the_states_panel_is_drawn(with_states):
         f"{STATES_TITLE}: the average a day of each week to 2021-01-12, each state on its own "
         "scale, with its last week's figure under its name."
     ) in captions(with_states)
+
+
+def test_captions_say_why_the_national_series_can_end_before_the_states(with_states, svgs):
+    note = "The national series has the days both NYT (cases, deaths) and JHU (recovered) report"
+    assert any(line.startswith(note) for line in captions(with_states))
 
 
 def test_states_reported_for_less_than_a_week_have_no_panel_and_a_caption_says_so():
@@ -499,8 +508,8 @@ def test_the_page_drawn_as_published_on_a_day_says_so():
     assert f"<h1>{title}</h1>" in page
     assert dashboard_markdown(data, svgs).startswith(f"**{title}**: Daily data from 2020-12-10")
     assert (
-        "National figures as published on 2020-06-14: the history (merged_daily_history) as of "
-        "the end of that day, UTC, not the export."
+        "As published on 2020-06-14: every figure, chart and revision on this page is the "
+        "histories' as of the end of that day (UTC), not today's exports."
     ) in captions(data)
 
 
