@@ -118,7 +118,9 @@ def build_definitions() -> Definitions:
             ),
             # Every step holds it, so that two runs never interleave (see serving_lock).
             "serving_lock": ServingLockResource(
-                dynamodb=dynamodb, wait_seconds=configured_int("COVID_SERVING_LOCK_WAIT_SECONDS")
+                dynamodb=dynamodb,
+                wait_seconds=configured_int("COVID_SERVING_LOCK_WAIT_SECONDS"),
+                lease_seconds=configured_int("COVID_SERVING_LOCK_LEASE_SECONDS"),
             ),
             **step_output_io_manager(region),
         },

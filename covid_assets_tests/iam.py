@@ -68,6 +68,7 @@ def resources_of(action: str, params: dict[str, Any], arns: Arns) -> list[str]:
             | "dynamodb:Query"
             | "dynamodb:GetItem"
             | "dynamodb:PutItem"
+            | "dynamodb:UpdateItem"
             | "dynamodb:DeleteItem"
         ):
             return [arns.dynamodb_table(params["TableName"])]
@@ -120,7 +121,7 @@ def condition_keys(action: str, params: dict[str, Any], arns: Arns) -> tuple[tup
         return (("ecs:cluster", arns.ecs_cluster(params.get("cluster", "default"))),)
     if action == "s3:ListBucket" and "Prefix" in params:
         return (("s3:prefix", params["Prefix"]),)
-    if action in ("dynamodb:PutItem", "dynamodb:DeleteItem"):
+    if action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
         key = params.get("Key") or params["Item"]
         return (("dynamodb:LeadingKeys", key["region"]["S"]),)
     return ()

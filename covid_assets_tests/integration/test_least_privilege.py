@@ -73,9 +73,11 @@ def replay_requests(
     load, then a next day's), of a run on each real snapshot in turn, of the sensor's tick
     after the last, then of a run whose input is rejected (the quarantine and alert path),
     configured as deployed on ECS: steps hand their outputs over in S3, under the stack's
-    prefix for them."""
+    prefix for them. The serving lock's lease is 1 s, so that every run renews it (every third
+    of the lease) as a long run does."""
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in deployed_stack(aws)["Parameters"]}
     monkeypatch.setenv("COVID_IO_S3_PREFIX", parameters["StepOutputsPrefix"])
+    monkeypatch.setenv("COVID_SERVING_LOCK_LEASE_SECONDS", "1")
     with recorded_requests(arns) as requests:
         # The state level's calls, on a first load and a next day's of small state files that
         # add up to their national files (a whole real level is tens of thousands of items).

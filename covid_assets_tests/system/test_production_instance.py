@@ -84,6 +84,15 @@ def test_failed_runs_are_relaunched_twice(production_home):
         assert (instance.run_retries_enabled, instance.run_retries_max_retries) == (True, 2)
 
 
+def test_the_production_instance_monitors_runs_and_leaves_relaunching_them_to_retries(
+    production_home,
+):
+    with DagsterInstance.get() as instance:
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_max_resume_run_attempts == 0
+        assert instance.run_monitoring_start_timeout_seconds == 300
+
+
 def test_the_production_instance_launches_one_run_at_a_time(production_home):
     with DagsterInstance.get() as instance:
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1

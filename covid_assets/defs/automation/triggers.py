@@ -30,6 +30,7 @@ from covid_assets.defs.automation.inspection import Inspection, inspect_world
 from covid_assets.resources.downloads import SourceFileDownloader
 from covid_assets.resources.dynamodb import DynamoDBResource
 from covid_assets.resources.served_tables import ServedTablesResource
+from covid_assets.resources.serving_lock import ServingLockResource
 from covid_assets.resources.sns import SNSResource
 
 # Dagster's implicit job of every asset. Naming it, rather than giving a selection as `target`,
@@ -55,8 +56,17 @@ def run_request(trigger: str, inspection: Inspection) -> RunRequest:
     return RunRequest(tags={TRIGGER_TAG: trigger, REASON_TAG: inspection.reason[:4000]})
 
 
-def active_run_id(context: SensorEvaluationContext | ScheduleEvaluationContext) -> str | None:
+def active_run_id(
+    context: SensorEvaluationContext | ScheduleEvaluationContext,
+    serving_lock: ServingLockResource,
+    trigger: str,
+) -> str | None:
+    """The run queued or under way, if any. A run whose serving lock's lease has lapsed has
+    died (killed with its process): it is marked failed first, or it would hold back every tick
+    and the run queue for ever."""
     runs = context.instance.get_runs(RunsFilter(statuses=ACTIVE_RUN_STATUSES), limit=1)
+    if runs and serving_lock.end_dead_run(context.instance, by=f"a tick of {trigger}"):
+        runs = context.instance.get_runs(RunsFilter(statuses=ACTIVE_RUN_STATUSES), limit=1)
     return runs[0].run_id if runs else None
 
 
@@ -88,8 +98,9 @@ def covid_daily_schedule(
     downloader: SourceFileDownloader,
     dynamodb: DynamoDBResource,
     served: ServedTablesResource,
+    serving_lock: ServingLockResource,
 ) -> RunRequest | SkipReason:
-    running = active_run_id(context)
+    running = active_run_id(context, serving_lock, SCHEDULE_NAME)
     if running:
         return SkipReason(under_way(running))
     inspection = inspect_for(context, downloader, dynamodb, served)
@@ -118,8 +129,9 @@ def build_sources_sensor(interval_seconds: int) -> SensorDefinition:
         downloader: SourceFileDownloader,
         dynamodb: DynamoDBResource,
         served: ServedTablesResource,
+        serving_lock: ServingLockResource,
     ) -> SensorResult:
-        running = active_run_id(context)
+        running = active_run_id(context, serving_lock, SENSOR_NAME)
         if running:
             return SensorResult(skip_reason=under_way(running))
         inspection = inspect_for(context, downloader, dynamodb, served)
