@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run materialize test benchmark browser-deps postgres-deps format clean
+.PHONY: run topology materialize test benchmark smoke browser-deps postgres-deps format clean
 
 # uv resolves pyproject.toml as pip does and installs much faster; a clean checkout (CI) pays it.
 # Compiled at install, as pip does: the tests start many interpreters, and where
@@ -18,11 +18,19 @@ $(INSTALLED): pyproject.toml
 run: $(INSTALLED)
 	$(BIN)/python -m covid_assets_dev.local_stack dev
 
+# The production topology as processes (PostgreSQL, code server, webserver, daemon), on the emulator.
+topology: $(INSTALLED) postgres-deps
+	$(BIN)/python -m covid_assets_dev.topology
+
 materialize: $(INSTALLED)
 	$(BIN)/python -m covid_assets_dev.local_stack materialize
 
 benchmark: $(INSTALLED)
 	$(BIN)/python -m covid_assets_bench
+
+# A deployed system checked from outside: make smoke STACK=<runtime stack> (covid_assets_dev/smoke.py).
+smoke: $(INSTALLED)
+	$(BIN)/python -m covid_assets_dev.smoke --stack $(STACK)
 
 # The browser tests drive Debian's Chromium (CI runs as root). apt-get update only if the
 # package lists are too old to install it.

@@ -21,6 +21,7 @@ from covid_assets.defs.automation.triggers import (
     covid_run_failure_alert,
 )
 from covid_assets.defs.backfills.history_backfill import history_backfill
+from covid_assets.defs.dashboard.as_published_on import build_as_published_on_job
 from covid_assets.defs.dashboard.dashboard import build_dashboard
 from covid_assets.defs.history.history_assets import build_history_asset
 from covid_assets.defs.metadata import with_code_references
@@ -83,8 +84,9 @@ def build_definitions() -> Definitions:
         assets=[with_code_references(asset) for asset in assets],
         # Whether what is served is what was written, on every serving asset at once.
         asset_checks=[build_served_check(tables)],
-        # The backfill, launched by hand: an archive of versions of any served table.
-        jobs=[history_backfill],
+        # Launched by hand: the backfill of an archive of versions of any served table, and the
+        # dashboard as published on a past day.
+        jobs=[history_backfill, build_as_published_on_job(tables)],
         schedules=[covid_daily_schedule],
         sensors=[
             build_sources_sensor(int(value("COVID_SENSOR_INTERVAL_SECONDS"))),
@@ -119,7 +121,9 @@ def build_definitions() -> Definitions:
             ),
             # Every step holds it, so that two runs never interleave (see serving_lock).
             "serving_lock": ServingLockResource(
-                dynamodb=dynamodb, wait_seconds=configured_int("COVID_SERVING_LOCK_WAIT_SECONDS")
+                dynamodb=dynamodb,
+                wait_seconds=configured_int("COVID_SERVING_LOCK_WAIT_SECONDS"),
+                lease_seconds=configured_int("COVID_SERVING_LOCK_LEASE_SECONDS"),
             ),
             **step_output_io_manager(region),
         },

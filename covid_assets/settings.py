@@ -149,7 +149,13 @@ SETTINGS: dict[str, Setting] = {
             "COVID_SERVING_LOCK_WAIT_SECONDS",
             "300",
             "How long a run waits while another run under way holds the serving lock (it builds "
-            "and writes what is served), before failing, in seconds.",
+            "and writes what is served), before failing, in seconds; longer than the lease.",
+        ),
+        Setting(
+            "COVID_SERVING_LOCK_LEASE_SECONDS",
+            "60",
+            "The serving lock's lease: its run renews it every third of this; a lock not renewed "
+            "for this long is taken over and its run marked failed, in seconds.",
         ),
         Setting(
             "AWS_DEFAULT_REGION",

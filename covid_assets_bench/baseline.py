@@ -48,7 +48,8 @@ def load_like_the_original(nyt_csv: Path, jhu_csv: Path, table_name: str, topic_
                     "date": {"S": row.date.isoformat()},
                     "cases": {"N": str(row.cases)},
                     "deaths": {"N": str(row.deaths)},
-                    "recovered": {"N": str(row.recovered)},
+                    # The original's transform made a blank recovered 0.
+                    "recovered": {"N": str(0 if pd.isna(row.recovered) else row.recovered)},
                 },
                 ConditionExpression="attribute_not_exists(#d)",
                 ExpressionAttributeNames={"#d": "date"},

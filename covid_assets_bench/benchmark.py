@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 import boto3
+import pandas as pd
 from dagster import (
     BetaWarning,
     DagsterInstance,
@@ -33,6 +34,7 @@ from dagster import (
 )
 
 from covid_assets.definitions import build_definitions
+from covid_assets.defs.automation.triggers import ALL_ASSETS_JOB
 from covid_assets.domain.reading import read_csv_text
 from covid_assets.domain.tables import LEVELS
 from covid_assets.domain.transform import merge_daily
@@ -87,8 +89,7 @@ HISTORY_DIR = PROJECT_ROOT.parent / "shared" / "data" / "history"
 # A same-day revision of the real NYT history: the 2020-05-08 version revised 41 past days.
 REVISION_DAYS = ("2020-05-07", "2020-05-08")
 BASELINE_TABLE = "covid_daily_original_baseline"
-# Dagster's implicit job of every asset: "Materialize all" and the sensor's runs are its runs.
-JOB = "__ASSET_JOB"
+JOB = ALL_ASSETS_JOB
 # Resetting an emulator that holds a county history of a million items takes tens of seconds.
 RESET_TIMEOUT_SECONDS = 120
 NEXT_DAY_PROCESS = "next day (2021-03-15)"
@@ -356,16 +357,24 @@ def same_day_revision(
         run_pipeline_in_process(instance)
     expected = merge_daily(read_csv_text(revised.read_bytes()), read_csv_text(jhu.read_bytes()))
     return tick, stored_items(os.environ["COVID_DYNAMODB_TABLE"]) == {
-        row.date.isoformat(): (row.cases, row.deaths, row.recovered)
+        row.date.isoformat(): (
+            row.cases,
+            row.deaths,
+            None if pd.isna(row.recovered) else row.recovered,
+        )
         for row in expected.itertuples()
     }
 
 
-def stored_items(table: str) -> dict[str, tuple[int, int, int]]:
-    """The table's items as date -> (cases, deaths, recovered), read with a Scan."""
+def stored_items(table: str) -> dict[str, tuple[int | None, ...]]:
+    """The table's items as date -> (cases, deaths, recovered), read with a Scan; None where an
+    item has no such attribute (no figure)."""
     pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=table)
     return {
-        item["date"]["S"]: tuple(int(item[name]["N"]) for name in ("cases", "deaths", "recovered"))
+        item["date"]["S"]: tuple(
+            int(item[name]["N"]) if name in item else None
+            for name in ("cases", "deaths", "recovered")
+        )
         for page in pages
         for item in page["Items"]
     }

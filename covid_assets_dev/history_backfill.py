@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pyarrow as pa
 from dagster import DagsterInstance, ExecuteInProcessResult
 
@@ -20,7 +21,14 @@ from covid_assets.defs.backfills.history_backfill import (
     history_backfill_run_config,
 )
 from covid_assets.domain.history import as_of_sql
-from covid_assets.domain.tables import STATE, ServedTable, history_table_of
+from covid_assets.domain.tables import (
+    STATE,
+    ServedTable,
+    history_table_of,
+    revision_days_table_of,
+    revisions_table_of,
+)
+from covid_assets.resources.revision_summaries import view_sql
 from covid_assets_dev.real_files import (
     ManifestVersion,
     history_files,
@@ -103,12 +111,55 @@ def national_history() -> pa.Table:
     return history_files(history_table_of(os.environ["COVID_GLUE_TABLE"]))
 
 
-def national_as_of(history: pa.Table, at: str) -> dict[str, tuple[int, int, int]]:
+def national_as_of(history: pa.Table, at: str) -> dict[str, tuple[int, int, int | None]]:
     """The national history as of ``at``, by the as-of SQL in DuckDB: date -> (cases, deaths,
     recovered)."""
     table = f"covid.{history_table_of(os.environ['COVID_GLUE_TABLE'])}"
     sql = as_of_sql(table, ("date",), MERGED_VALUES, at)
     return {day.isoformat(): tuple(values) for day, *values, _ in run_sql(sql, {table: history})}
+
+
+def national_revisions() -> list[tuple[Any, ...]]:
+    """The national revision summary, read as Athena reads it: (published, days_revised,
+    days_added, cases, deaths and recovered net change) per publication, in order."""
+    rows = history_files(revisions_table_of(os.environ["COVID_GLUE_TABLE"])).to_pylist()
+    columns = ("published", "days_revised", "days_added")
+    nets = tuple(f"{column}_net_change" for column in MERGED_VALUES)
+    return sorted(tuple(row[column] for column in columns + nets) for row in rows)
+
+
+def national_revision_days() -> dict[str, tuple[Any, ...]]:
+    """The national per-day revision statistics: the SQL of their Glue view run by DuckDB
+    over the history, as Athena runs it; date -> (revisions, min_lag, max_lag, ...)."""
+    glue_table = os.environ["COVID_GLUE_TABLE"]
+    database = os.environ["COVID_GLUE_DATABASE"]
+    view = boto3.client("glue").get_table(
+        DatabaseName=database, Name=revision_days_table_of(glue_table)
+    )["Table"]
+    assert view["TableType"] == "VIRTUAL_VIEW", view["TableType"]
+    history = {f"{database}.{history_table_of(glue_table)}": national_history()}
+    return {day.isoformat(): tuple(rest) for day, *rest in run_sql(view_sql(view), history)}
+
+
+def csv_revisions(versions: Sequence[tuple[datetime, dict]]) -> list[tuple[Any, ...]]:
+    """The revision summary of (published, date -> counts) versions in this order, computed
+    from the csv rows alone: per version, the days it revised (held before, with other
+    counts) and added, and the change of each count on the latest day both it and the version
+    before hold (none for the first, or where either count is blank)."""
+    rows, before = [], None
+    for published, table in versions:
+        common = sorted(table.keys() & (before or {}).keys())
+        revised = sum(table[day] != before[day] for day in common)
+        nets: tuple[int | None, ...] = (None,) * len(MERGED_VALUES)
+        if common:
+            latest = common[-1]
+            nets = tuple(
+                None if now is None or then is None else now - then
+                for now, then in zip(table[latest], before[latest], strict=True)
+            )
+        rows.append((published.replace(tzinfo=None), revised, len(table) - len(common), *nets))
+        before = table
+    return rows
 
 
 def changed_in_order(tables: Sequence[dict]) -> int:

@@ -106,6 +106,15 @@ concurrency:
       - key: dagster/code_location
         value: covid_assets
         limit: 1
+# The daemon marks failed a run that does not start, or does not stop when cancelled, within 3
+# minutes. The default run launcher cannot tell whether a started run's process lives (no worker
+# health check, no resume): a run killed outright is ended by its serving lock's lapsed lease.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 60
 """
 
 

@@ -29,19 +29,26 @@ PlaceDay = tuple[str, ...]
 VALUE_COLUMNS = ("fips", "cases", "deaths")
 
 
-def csv_merged_days(nyt: Path, jhu: Path) -> dict[str, tuple[int, int, int]]:
+def csv_merged_days(nyt: Path, jhu: Path) -> dict[str, tuple[int, int, int | None]]:
     """The merged table of an NYT and a JHU file, computed with the csv module (independently of
-    the pipeline): date -> (cases, deaths, recovered) for the days both have."""
+    the pipeline): date -> (cases, deaths, recovered) for the days both have. Recovered is None
+    where JHU gives no figure: blank, or 0 once it had counted some (it stopped counting)."""
     with nyt.open(newline="") as nyt_file:
         nyt_days = {
             row["date"]: (int(row["cases"]), int(row["deaths"])) for row in csv.DictReader(nyt_file)
         }
     with jhu.open(newline="") as jhu_file:
-        recovered = {
-            row["Date"]: int(float(row["Recovered"] or 0))
+        us_rows = sorted(
+            (row["Date"], row["Recovered"])
             for row in csv.DictReader(jhu_file)
             if row["Country/Region"] == "US" and not row["Province/State"]
-        }
+        )
+    recovered: dict[str, int | None] = {}
+    counted = False
+    for day, text in us_rows:
+        count = int(float(text)) if text else None
+        recovered[day] = None if count is None or (counted and count == 0) else count
+        counted = counted or bool(count)
     return {day: (*nyt_days[day], recovered[day]) for day in sorted(nyt_days.keys() & recovered)}
 
 

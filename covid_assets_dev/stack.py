@@ -1,6 +1,7 @@
-"""The CloudFormation stack of ``infra/covid_assets.yaml``: every AWS resource of the pipeline.
+"""The CloudFormation stacks: ``infra/covid_assets.yaml``, every AWS resource of the pipeline,
+and ``infra/runtime.yaml``, what runs it on ECS (its outputs imported from the first).
 
-The template's parameters take their values from the settings, and its outputs give the
+The data template's parameters take their values from the settings, and its outputs give the
 settings back, so a deployed stack configures the pipeline (locally: the emulator's stack).
 """
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import boto3
 
-TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "infra" / "covid_assets.yaml"
+INFRA = Path(__file__).resolve().parent.parent / "infra"
+TEMPLATE_PATH = INFRA / "covid_assets.yaml"
+RUNTIME_TEMPLATE_PATH = INFRA / "runtime.yaml"
 
 # Template parameter -> the setting whose value it is given.
 PARAMETER_SETTINGS = {
@@ -47,14 +50,16 @@ def stack_parameters(settings: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def create_stack(stack_name: str, parameters: Mapping[str, str], region: str) -> dict[str, str]:
+def create_stack(
+    stack_name: str, parameters: Mapping[str, str], region: str, template: Path = TEMPLATE_PATH
+) -> dict[str, str]:
     """Create the stack from the template, wait until it is complete, and return its outputs.
 
-    The template names no IAM role or policy, so CAPABILITY_IAM is enough."""
+    The templates name no IAM role or policy, so CAPABILITY_IAM is enough."""
     cloudformation = boto3.client("cloudformation", region_name=region)
     cloudformation.create_stack(
         StackName=stack_name,
-        TemplateBody=TEMPLATE_PATH.read_text(),
+        TemplateBody=template.read_text(),
         Parameters=[
             {"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()
         ],

@@ -1,8 +1,9 @@
 """A real HTTP proxy in front of moto server that answers chosen DynamoDB calls with faults.
 
 Point ``AWS_ENDPOINT_URL`` at it and the pipeline's boto3 clients talk to moto through it,
-unchanged; scripted faults stand in for what moto never does (throttling, UnprocessedItems, an
-AWS error half-way through a load).
+unchanged (also those of another process); scripted faults stand in for what moto never does
+(throttling, UnprocessedItems, an AWS error half-way through a load), and a gate can hold any
+call back (while the process that made it is killed).
 """
 
 import http.client
@@ -17,6 +18,17 @@ from urllib.parse import urlparse
 
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
 HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "keep-alive"}
+
+
+@dataclass(frozen=True)
+class Request:
+    """A call as the proxy sees it: ``target`` is the JSON protocols' X-Amz-Target (DynamoDB,
+    Glue), empty for S3 and the query protocols (SNS)."""
+
+    method: str
+    path: str
+    target: str
+    body: bytes
 
 
 @dataclass
@@ -97,6 +109,9 @@ class FaultProxy:
         self.upstream = urlparse(upstream)
         self.faults: list[Fault] = []
         self.calls: Counter[str] = Counter()
+        # Sees every call before it is forwarded, and may block it; it returns whether to
+        # forward it (if not, the call gets no answer: its process is being killed).
+        self.gate: Callable[[Request], bool] | None = None
         # Calls arrive on threads of their own (parallel writers): counted one at a time.
         self._counting = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -132,9 +147,11 @@ class FaultProxy:
 
             def _relay(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                operation = (self.headers.get("X-Amz-Target") or "").removeprefix(
-                    DYNAMODB_TARGET_PREFIX
-                )
+                target = self.headers.get("X-Amz-Target") or ""
+                if proxy.gate and not proxy.gate(Request(self.command, self.path, target, body)):
+                    self.close_connection = True
+                    return
+                operation = target.removeprefix(DYNAMODB_TARGET_PREFIX)
                 with proxy._counting:
                     proxy.calls[operation] += 1
                     fault = next(

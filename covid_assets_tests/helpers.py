@@ -30,8 +30,11 @@ from dagster import (
 )
 
 from covid_assets.definitions import build_definitions
+from covid_assets.defs.dashboard.as_published_on import AS_PUBLISHED_ON
+from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY
+from covid_assets.domain.history import revision_summary
 from covid_assets.domain.reading import read_csv_text
-from covid_assets.domain.tables import LEVELS, TABLES, ServedTable
+from covid_assets.domain.tables import LEVELS, NATIONAL, TABLES, ServedTable
 from covid_assets.resources.exports import read_glue_export
 from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.s3 import S3BucketResource
@@ -59,7 +62,7 @@ SNAPSHOT_COMMITS = {
 # that each version's publication time is its NYT commit's.
 JHU_PUBLISHED = dt.datetime(2020, 4, 1, tzinfo=dt.UTC)
 # A merged table: date -> (cases, deaths, recovered).
-MergedDays = dict[str, tuple[int, int, int]]
+MergedDays = dict[str, tuple[int, int, int | None]]
 
 LINEAGE = {
     "nyt_raw": set(),
@@ -213,13 +216,14 @@ def run_checks_only(instance: DagsterInstance, *checks: str) -> dict[str, AssetC
     return {e.asset_check_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
 
 
-def stored_days(aws: EmulatedAws) -> dict[str, tuple[int, int, int]]:
+def stored_days(aws: EmulatedAws) -> dict[str, tuple[int | None, ...]]:
     """The DynamoDB table's national items (region US) as date → (cases, deaths, recovered),
-    read with a Scan."""
+    read with a Scan; None where an item has no such attribute (no figure)."""
     pages = aws.client("dynamodb").get_paginator("scan").paginate(TableName=aws.table_name)
     return {
         item["date"]["S"]: tuple(
-            int(item[column]["N"]) for column in ("cases", "deaths", "recovered")
+            int(item[column]["N"]) if column in item else None
+            for column in ("cases", "deaths", "recovered")
         )
         for page in pages
         for item in page["Items"]
@@ -253,8 +257,8 @@ def exported_rows(aws: EmulatedAws) -> pa.Table:
     return read_glue_export(glue, bucket, os.environ["COVID_GLUE_TABLE"]).to_arrow()
 
 
-def exported_days(aws: EmulatedAws) -> dict[str, tuple[int, int, int]]:
-    """The national export's rows as date -> (cases, deaths, recovered)."""
+def exported_days(aws: EmulatedAws) -> dict[str, tuple[int | None, ...]]:
+    """The national export's rows as date -> (cases, deaths, recovered), None where null."""
     return {
         row["date"].isoformat(): (row["cases"], row["deaths"], row["recovered"])
         for row in exported_rows(aws).to_pylist()
@@ -333,7 +337,7 @@ JHU_FOUR_DAYS = JHU_THREE_DAYS + "2020-03-04,US,,39,4,0\n"
 THREE_DAYS = {
     "2020-03-01": (10, 1, 1),
     "2020-03-02": (20, 2, 2),
-    "2020-03-03": (30, 3, 0),
+    "2020-03-03": (30, 3, None),  # JHU's Recovered is blank: no figure
 }
 
 
@@ -470,7 +474,7 @@ def jhu(*rows: str) -> pd.DataFrame:
     return raw_table(JHU_HEADER, *rows)
 
 
-def export_rows(cases: list[int], deaths: list[int], recovered: list[int]) -> pd.DataFrame:
+def export_rows(cases: list[int], deaths: list[int], recovered: list[int | None]) -> pd.DataFrame:
     """An export as read back from Parquet: consecutive days from 2020-12-10, dates as dates."""
     start = dt.date(2020, 12, 10)
     return pd.DataFrame(
@@ -513,6 +517,12 @@ def history_rows(rows: list[tuple[str, str, int, int]]) -> pd.DataFrame:
     )
 
 
+def national_summary(rows: list[tuple[str, str, int, int]]) -> pd.DataFrame:
+    """The revision summary of a national history given as ``history_rows`` takes it."""
+    history = history_rows(rows)
+    return revision_summary(history, sorted(history["valid_from"].unique()), NATIONAL)
+
+
 SVG_IMAGE = re.compile(r"!\[([^\]]+)\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)")
 
 
@@ -525,3 +535,30 @@ def freshness_states(instance: DagsterInstance, assets: Iterable[str]) -> dict[s
     ``FAIL``, ``UNKNOWN``...); an asset it has not evaluated yet is left out."""
     records = instance.get_freshness_state_records([AssetKey(name) for name in assets])
     return {key.to_user_string(): record.freshness_state.value for key, record in records.items()}
+
+
+def dashboard_page(aws: EmulatedAws, key: str = DASHBOARD_KEY) -> tuple[str, str]:
+    """A dashboard page in the bucket, and its content type."""
+    page = aws.client("s3").get_object(Bucket=aws.bucket, Key=key)
+    return page["Body"].read().decode(), page["ContentType"]
+
+
+def draw_as_published_on(
+    instance: DagsterInstance, day: str
+) -> tuple[ExecuteInProcessResult, dict[str, Any] | None]:
+    """A run of the job as_published_on, and the metadata of its page (None if it failed)."""
+    result = (
+        build_definitions()
+        .resolve_job_def(AS_PUBLISHED_ON)
+        .execute_in_process(
+            run_config={"ops": {"draw_as_published_on": {"config": {"day": day}}}},
+            instance=instance,
+            raise_on_error=False,
+        )
+    )
+    outputs = [event for event in result.all_events if event.is_successful_output]
+    if not outputs:
+        return result, None
+    return result, {
+        name: value.value for name, value in outputs[0].step_output_data.metadata.items()
+    }

@@ -29,7 +29,10 @@ COLUMN_DESCRIPTIONS = {
     "date": ("date", "Day of the figures (ISO YYYY-MM-DD)."),
     "cases": ("int64", "Cumulative confirmed US cases (NYT)."),
     "deaths": ("int64", "Cumulative US deaths (NYT)."),
-    "recovered": ("int64", "Cumulative US recoveries (JHU; 0 where JHU reports none)."),
+    "recovered": (
+        "int64",
+        "Cumulative US recoveries (JHU; null where JHU gives no figure, from 2020-12-14 on).",
+    ),
 }
 
 

@@ -5,7 +5,8 @@ here is unit-tested with hand-written DataFrames. The input is the export as rea
 per day with the cumulative ``date``, ``cases``, ``deaths`` and ``recovered``, and, when the state
 level is on, the state export: one row per state and day with the cumulative ``cases`` (null where
 unknown). The national history (``merged_daily_history``) has the export's columns and
-``valid_from``, the UTC publication time of the version that first carried a row's values.
+``valid_from``, the UTC publication time of the version that first carried a row's values; its
+revision summary has a row per publication (``history.version_summary``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from covid_assets.domain.history import VALID_FROM, as_of
+from covid_assets.domain.history import DAYS_ADDED, DAYS_REVISED, PUBLISHED, as_of
 from covid_assets.domain.transform import MERGED_COLUMNS
 
 DAILY_COLUMNS = ("cases", "deaths")
 AVERAGE_DAYS = 7
 WEEK_DAYS = 7
-REVISIONS_COLUMNS = ["revised_days", *(f"{column}_change" for column in DAILY_COLUMNS)]
+REVISIONS_COLUMNS = [
+    DAYS_REVISED,
+    DAYS_ADDED,
+    *(f"{column}_net_change" for column in DAILY_COLUMNS),
+]
 
 
 def values_or_none(series: pd.Series) -> list[float | None]:
@@ -47,9 +52,10 @@ def trailing_average(daily: pd.Series, days: int = AVERAGE_DAYS) -> pd.Series:
 
 
 def last_reported_recovered_date(dates: pd.Series, recovered: pd.Series) -> dt.date | None:
-    """The last day JHU reported recoveries: the day before the trailing run of zeros (JHU put
-    0 for every day from 2020-12-14 on when it stopped counting). None if it never reported."""
-    reported = recovered.to_numpy() > 0
+    """The last day JHU reported recoveries: the day before the trailing run of days without a
+    figure (null from 2020-12-14 on, when JHU stopped counting; 0 in an export written before
+    that was read as null). None if it never reported."""
+    reported = recovered.astype("float64").to_numpy() > 0
     if not reported.any():
         return None
     return pd.Timestamp(dates.iloc[reported.nonzero()[0][-1]]).date()
@@ -83,24 +89,24 @@ def weekly_new_cases(states: pd.DataFrame) -> pd.DataFrame:
     return weekly
 
 
-def revisions_by_publication_day(revisions: pd.DataFrame) -> pd.DataFrame:
-    """Per publication day (the UTC day of ``valid_from``, a row per day with a revision or a
-    version, oldest first), from a history's revisions (``history.revision_rows``):
-    ``revised_days``, how many past days were revised that day (a day revised by two versions
-    of one day counts once), and for cases and deaths (``cases_change``) the total absolute
-    change over those revisions, each measured from the value just before it."""
-    if revisions.empty:
-        return pd.DataFrame(
-            columns=REVISIONS_COLUMNS, index=pd.DatetimeIndex([], name="published_day")
-        ).astype("int64")
-    per_version = revisions.assign(
-        published_day=pd.to_datetime(revisions[VALID_FROM]).dt.floor("D")
-    )
-    per_day = per_version.groupby("published_day").agg(
-        revised_days=("date", "nunique"),
-        **{f"{column}_change": (f"{column}_change", "sum") for column in DAILY_COLUMNS},
-    )
-    return per_day[REVISIONS_COLUMNS].astype("int64")
+def revised_publications(summary: pd.DataFrame | None) -> pd.DataFrame:
+    """The publications of the national revision summary (``history.version_summary``) that
+    had a version before them, oldest first: the first one revised nothing, it added every
+    day."""
+    if summary is None or summary.empty:
+        return pd.DataFrame(columns=[PUBLISHED, *REVISIONS_COLUMNS])
+    return summary.sort_values(PUBLISHED, kind="stable", ignore_index=True).iloc[1:]
+
+
+def revisions_by_publication_day(summary: pd.DataFrame | None) -> pd.DataFrame:
+    """Per publication day (UTC, a row per day with a publication after the first, oldest
+    first): its publications' days revised and added, and for cases and deaths their net
+    changes (``cases_net_change``), each summed over the day's publications; a net change
+    unknown in all of them stays unknown (NaN)."""
+    publications = revised_publications(summary)
+    days = pd.to_datetime(publications[PUBLISHED]).dt.floor("D").rename("published_day")
+    per_day = publications[REVISIONS_COLUMNS].astype("float64").groupby(days).sum(min_count=1)
+    return per_day.reindex(columns=REVISIONS_COLUMNS)
 
 
 def chosen_day(text: str) -> dt.date | None:
@@ -166,8 +172,8 @@ def headline(days: pd.DataFrame, recovered_last_reported: dt.date | None) -> Hea
 @dataclass(frozen=True)
 class DashboardData:
     """Everything the charts draw: one row per day in ``days``, the facts the captions name, the
-    headline figures, the states' weeks (None when the state level is off), the revisions per
-    publication day (None or empty: no history yet), and the day the national figures are as
+    headline figures, the states' weeks (None when the state level is off), the national
+    revision summary (None or empty: no history yet), and the day the national figures are as
     published on (None: the export, as served now)."""
 
     days: pd.DataFrame
@@ -203,8 +209,8 @@ def prepare_dashboard_data(
     """From the export's cumulative rows (any order) to the dashboard's figures: ``date`` as
     datetime64, the cumulative counts (recovered cut where reporting stopped), and for cases and
     deaths the daily change (``new_cases``) and its trailing average (``new_cases_avg``); from the
-    state export, if given, each state's weekly new cases. ``revisions`` (from
-    ``revisions_by_publication_day``) and ``as_published_on`` (the day ``export`` is the national
+    state export, if given, each state's weekly new cases. ``revisions`` (the national
+    revision summary) and ``as_published_on`` (the day ``export`` is the national
     table as published on) are handed on as they are."""
     if export.empty:
         raise ValueError("the export has no rows: there is nothing to draw")

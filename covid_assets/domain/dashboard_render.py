@@ -1,6 +1,6 @@
-"""Draw the dashboard: the headline figures, four SVG charts, the revisions' panel (three charts
-and the largest revisions in numbers), the states' panel, and the page and the Markdown that show
-them.
+"""Draw the dashboard: the headline figures, four SVG charts, the revisions' section (the latest
+publication's revisions in numbers beside three charts of points per publication day), the
+states' panel, and the page and the Markdown that show them.
 
 What each chart shows (its series, their colours and labels) is decided by plain functions of
 ``DashboardData``; pygal only draws it. SVG, because the charts are read in a browser (the
@@ -30,8 +30,11 @@ from covid_assets.domain.dashboard_data import (
     DAILY_COLUMNS,
     DashboardData,
     Headline,
+    revised_publications,
+    revisions_by_publication_day,
     values_or_none,
 )
+from covid_assets.domain.history import DAYS_ADDED, DAYS_REVISED, PUBLISHED
 
 TITLE = "COVID-19 in the United States"
 SOURCES = (
@@ -45,22 +48,27 @@ CHART_SIZE = {"width": 700, "height": 400}
 FONT = "system-ui, sans-serif"
 STATES_TITLE = "Daily new cases by state"
 # The states' panel: small charts in rows of PANEL_COLUMNS, each a cell of CELL_SIZE, its line
-# drawn between PLOT_TOP and the cell's bottom less PAD. Six columns are about as wide as the
-# Dagster UI's Markdown dialog, so that the text is not shrunk there.
+# drawn between PLOT_TOP and PLOT_BOTTOM, above the time axis's first and last weeks. Six columns
+# are about as wide as the Dagster UI's Markdown dialog, so that the text is not shrunk there.
 PANEL_COLUMNS = 6
 PANEL_TITLE_HEIGHT = 36
-CELL_SIZE = (170, 90)
+CELL_SIZE = (170, 104)
 PLOT_TOP = 32
 PAD = 6
+AXIS_HEIGHT = 16
+PLOT_BOTTOM = CELL_SIZE[1] - AXIS_HEIGHT
 # The states' panel spans the page's grid, at its own size or less.
 WIDE = ' class="wide"'
 REVISIONS_TITLE = "Revisions"
-REVISED_DAYS_TITLE = "Past days revised per publication day"
-REVISED_TITLES = {
-    column: f"{column.title()} revised per publication day" for column in DAILY_COLUMNS
-}
-# The publication days the revisions' panel lists in numbers, most revised days first.
-LISTED_REVISION_DAYS = 5
+REVISED_DAYS_TITLE = "Days revised and added per publication day"
+REVISED_TITLES = {column: f"Net change of {column} per publication day" for column in DAILY_COLUMNS}
+NO_REVISIONS = "No revisions yet: they are shown once the national history has two publications."
+REVISIONS_NOTE = (
+    "Each publication of the national history against the version before it: the past days "
+    "whose values it changed, the days it added, and the net change, the change of the "
+    "cumulative count on the latest day both versions hold (how many cases or deaths it added "
+    "or removed). A day's publications are summed, one point per publication day."
+)
 
 
 @dataclass(frozen=True)
@@ -99,35 +107,38 @@ def subtitle(data: DashboardData) -> str:
 
 
 def has_revisions(data: DashboardData) -> bool:
-    """Whether there are revisions to draw: a history with a publication day."""
-    return data.revisions is not None and not data.revisions.empty
+    """Whether there are revisions to draw: a publication after the history's first."""
+    return not revised_publications(data.revisions).empty
+
+
+def _days(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _net(value: object, noun: str) -> str:
+    if pd.isna(value):
+        return f"unknown {noun}"
+    return f"{int(value):+,} {noun}"
 
 
 def revision_figures(data: DashboardData) -> list[str]:
-    """The revisions' panel in numbers: the last publication day's, then the
-    LISTED_REVISION_DAYS days with the most revised days (latest first among equals); "no
-    history yet" when the history has no rows."""
+    """The revisions in numbers: the latest publication's days revised and added and net
+    changes, then how many past days the publications revised in all; "No revisions yet" when
+    the history has one publication or none."""
     if not has_revisions(data):
-        return ["No history yet: the revisions are shown once merged_daily_history has a version."]
-    revisions = data.revisions
-
-    def line(day: pd.Timestamp) -> str:
-        row = revisions.loc[day]
-        return (
-            f"{day:%Y-%m-%d}: {row['revised_days']:,} past day"
-            f"{'' if row['revised_days'] == 1 else 's'} revised, by "
-            f"{thousands(row['cases_change'])} cases and {thousands(row['deaths_change'])} "
-            "deaths in all"
-        )
-
-    last = revisions.index[-1]
-    most = revisions.iloc[::-1].sort_values("revised_days", ascending=False, kind="stable")
-    largest = [day for day in most.index[:LISTED_REVISION_DAYS] if most.loc[day, "revised_days"]]
-    lines = [f"Last publication day, {line(last)}."]
-    if largest:
-        lines.append("Most revised publication days:")
-        lines += [f"{line(day)}." for day in largest]
-    return lines
+        return [NO_REVISIONS]
+    publications = revised_publications(data.revisions)
+    latest = publications.iloc[-1]
+    nets = " and ".join(_net(latest[f"{c}_net_change"], c) for c in DAILY_COLUMNS)
+    first = pd.Timestamp(publications[PUBLISHED].iloc[0])
+    revised = int(publications[DAYS_REVISED].sum())
+    return [
+        f"Latest publication, {pd.Timestamp(latest[PUBLISHED]):%Y-%m-%d %H:%M} UTC: "
+        f"{_days(int(latest[DAYS_REVISED]), 'past day')} revised, "
+        f"{_days(int(latest[DAYS_ADDED]), 'day')} added; net change {nets}.",
+        f"Since {first:%Y-%m-%d}: {_days(len(publications), 'publication')}, "
+        f"{_days(revised, 'past day')} revised in all.",
+    ]
 
 
 def recovered_note(data: DashboardData) -> str | None:
@@ -149,17 +160,17 @@ def captions(data: DashboardData) -> list[str]:
     lines = [SOURCES, f"Last data: {data.last_date:%Y-%m-%d}."]
     if data.as_published_on is not None:
         lines.append(
-            f"National figures as published on {data.as_published_on:%Y-%m-%d}: the history "
-            "(merged_daily_history) as of the end of that day, UTC, not the export."
-        )
-    if has_revisions(data):
-        lines.append(
-            f"{REVISIONS_TITLE}: per publication day (UTC) of the history, the past days whose "
-            "values a version changed, and the sum of the changes' sizes, each from the value "
-            "just before."
+            f"As published on {data.as_published_on:%Y-%m-%d}: every figure, chart and "
+            "revision on this page is the histories' as of the end of that day (UTC), not "
+            "today's exports."
         )
     if note := recovered_note(data):
         lines.append(note + ".")
+    if data.states_weekly is not None:
+        lines.append(
+            "The national series has the days both NYT (cases, deaths) and JHU (recovered) "
+            "report, so it can end a day before the states'."
+        )
     if data.has_state_weeks:
         lines.append(
             f"{STATES_TITLE}: the average a day of each week to {last_week_end(data):%Y-%m-%d}, "
@@ -236,26 +247,28 @@ def dashboard_charts(data: DashboardData) -> list[Chart]:
 
 
 def revisions_charts(data: DashboardData) -> list[Chart]:
-    """The revisions' charts, over the publication days: how many past days were revised, and
-    the total change of their cases and of their deaths, each on its own chart (deaths are far
-    fewer: on the cases' scale they would lie on zero)."""
-    revisions = data.revisions.astype("float64")
-    days = Series(
-        "Past days revised", values_or_none(revisions["revised_days"]), COLORS["negative"]
-    )
+    """The revisions' charts, a point per publication day (days far apart are not joined):
+    the days revised and added, and the net change of cases and of deaths, each on its own
+    chart (deaths are far fewer: on the cases' scale they would lie on zero)."""
+    per_day = revisions_by_publication_day(data.revisions)
+
+    def points(label: str, column: str, color: str) -> Series:
+        return Series(label, values_or_none(per_day[column]), color, dots=True)
+
     return [
-        Chart(REVISED_DAYS_TITLE, "Days", [days]),
+        Chart(
+            REVISED_DAYS_TITLE,
+            "Days",
+            [
+                points("Past days revised", DAYS_REVISED, COLORS["negative"]),
+                points("Days added", DAYS_ADDED, COLORS["recovered"]),
+            ],
+        ),
         *(
             Chart(
                 REVISED_TITLES[column],
-                f"{column.title()} changed",
-                [
-                    Series(
-                        f"Change of the revised days' {column}",
-                        values_or_none(revisions[f"{column}_change"]),
-                        COLORS[column],
-                    )
-                ],
+                f"{column.title()} added or removed",
+                [points(f"Net change of {column}", f"{column}_net_change", COLORS[column])],
             )
             for column in DAILY_COLUMNS
         ),
@@ -352,11 +365,14 @@ def _runs(values: list[float | None]) -> list[list[tuple[int, float]]]:
     return [run for run in runs if run]
 
 
-def _state_cell(panel: Element, state: str, weeks: list[float | None], week_end: dt.date) -> None:
+def _state_cell(
+    panel: Element, state: str, weeks: list[float | None], week_ends: list[dt.date]
+) -> None:
     """One state's small chart, at the panel's current origin: its name, its last week's
-    figure, a baseline at zero, and its weeks as a line scaled from its lowest week (or zero) to
-    its highest."""
-    width, height = CELL_SIZE
+    figure, a baseline at zero, its weeks as a line scaled from its lowest week (or zero) to its
+    highest, and under it the time axis: its first and last weeks' ends."""
+    width, _ = CELL_SIZE
+    week_end = week_ends[-1]
     known = [value for value in weeks if value is not None]
     last = "unknown" if weeks[-1] is None else f"{thousands(weeks[-1])} a day"
     _node(panel, "title", f"{state}: {last} in the week to {week_end:%Y-%m-%d}")
@@ -364,7 +380,7 @@ def _state_cell(panel: Element, state: str, weeks: list[float | None], week_end:
     _node(panel, "text", last, x=PAD, y=26, font_size=10, fill="#555")
     low = min([0.0, *known])
     high = max([low + 1, *known])
-    bottom = height - PAD
+    bottom = PLOT_BOTTOM
 
     def x(position: int) -> str:
         return f"{PAD + position * (width - 2 * PAD) / max(1, len(weeks) - 1):.1f}"
@@ -374,6 +390,10 @@ def _state_cell(panel: Element, state: str, weeks: list[float | None], week_end:
 
     zero = y(0)
     _node(panel, "line", x1=PAD, x2=width - PAD, y1=zero, y2=zero, stroke="#ddd")
+    _, date_format = date_labels(week_ends[0], week_end)
+    axis = _node(panel, "g", class_="axis", font_size=9, fill="#777")
+    for anchor, x_at, day in (("start", PAD, week_ends[0]), ("end", width - PAD, week_end)):
+        _node(axis, "text", f"{day:{date_format}}", x=x_at, y=CELL_SIZE[1] - 3, text_anchor=anchor)
     for run in _runs(weeks):
         _node(
             panel,
@@ -391,6 +411,7 @@ def states_panel_svg(data: DashboardData) -> str:
     rows."""
     weekly = data.states_weekly
     week_end = last_week_end(data)
+    week_ends = [day.date() for day in weekly.index]
     width, height = CELL_SIZE
     rows = math.ceil(len(weekly.columns) / PANEL_COLUMNS)
     size = {"width": PANEL_COLUMNS * width, "height": PANEL_TITLE_HEIGHT + rows * height}
@@ -412,7 +433,7 @@ def states_panel_svg(data: DashboardData) -> str:
         row, column = divmod(index, PANEL_COLUMNS)
         origin = f"translate({column * width} {PANEL_TITLE_HEIGHT + row * height})"
         cell = _node(root, "g", class_="state", transform=origin)
-        _state_cell(cell, state, values_or_none(weekly[state]), week_end)
+        _state_cell(cell, state, values_or_none(weekly[state]), week_ends)
     return tostring(root, encoding="unicode")
 
 
@@ -422,7 +443,8 @@ def dashboard_svgs(data: DashboardData) -> dict[str, str]:
     dates = [day.date() for day in data.days["date"]]
     svgs = {chart.title: chart_svg(chart, dates) for chart in dashboard_charts(data)}
     if has_revisions(data):
-        publication_days = [day.date() for day in data.revisions.index]
+        per_day = revisions_by_publication_day(data.revisions)
+        publication_days = [day.date() for day in per_day.index]
         for chart in revisions_charts(data):
             svgs[chart.title] = chart_svg(chart, publication_days)
     if data.has_state_weeks:
@@ -434,29 +456,49 @@ def svg_data_uri(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode("ascii")
 
 
+def revision_chart_titles(data: DashboardData) -> list[str]:
+    return [chart.title for chart in revisions_charts(data)] if has_revisions(data) else []
+
+
 def dashboard_markdown(data: DashboardData, svgs: dict[str, str]) -> str:
-    """The dashboard as Markdown for the asset's metadata: the headline figures, then the
-    charts as inline images."""
+    """The dashboard as Markdown for the asset's metadata: the headline figures, the national
+    charts as inline images, the revisions (numbers, then charts), the states' panel, the
+    notes."""
     figures = "\n".join(
         f"- **{number}** {label}" for number, label in headline_figures(data.headline)
     )
-    images = "\n\n".join(f"![{title}]({svg_data_uri(svg)})" for title, svg in svgs.items())
+    revision_titles = revision_chart_titles(data)
+
+    def images(titles: list[str]) -> str:
+        return "\n\n".join(f"![{title}]({svg_data_uri(svgs[title])})" for title in titles)
+
+    national = [title for title in svgs if title not in revision_titles and title != STATES_TITLE]
     revisions = "\n".join(f"- {line}" for line in revision_figures(data))
+    if revision_titles:
+        revisions += f"\n\n{REVISIONS_NOTE}\n\n{images(revision_titles)}"
+    states = f"\n\n{images([STATES_TITLE])}" if STATES_TITLE in svgs else ""
     notes = "\n".join(f"- {line}" for line in captions(data))
     return (
-        f"**{page_title(data)}**: {subtitle(data)}\n\n{figures}\n\n{images}\n\n"
-        f"**{REVISIONS_TITLE}**\n\n{revisions}\n\n{notes}"
+        f"**{page_title(data)}**: {subtitle(data)}\n\n{figures}\n\n{images(national)}\n\n"
+        f"**{REVISIONS_TITLE}**\n\n{revisions}{states}\n\n{notes}"
     )
 
 
 def dashboard_html(data: DashboardData, svgs: dict[str, str]) -> str:
     """One self-contained page: the charts inline, no scripts, no external files, and an
     empty icon so that browsers do not ask the bucket for a /favicon.ico."""
-    figures = "\n".join(
-        f'  <figure aria-label="{html.escape(title)}"{WIDE if title == STATES_TITLE else ""}>'
-        f"{svg}</figure>"
-        for title, svg in svgs.items()
-    )
+    revision_titles = revision_chart_titles(data)
+
+    def figures(titles: list[str]) -> str:
+        return "\n".join(
+            f'  <figure aria-label="{html.escape(title)}"{WIDE if title == STATES_TITLE else ""}>'
+            f"{svgs[title]}</figure>"
+            for title in titles
+        )
+
+    national = [title for title in svgs if title not in revision_titles and title != STATES_TITLE]
+    states = figures([STATES_TITLE]) if STATES_TITLE in svgs else ""
+    note = f"\n  <p>{html.escape(REVISIONS_NOTE)}</p>" if revision_titles else ""
     totals = "\n".join(
         f"    <li><strong>{html.escape(number)}</strong> {html.escape(label)}</li>"
         for number, label in headline_figures(data.headline)
@@ -473,12 +515,12 @@ def dashboard_html(data: DashboardData, svgs: dict[str, str]) -> str:
   <link rel="icon" href="data:,">
   <style>
     body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1440px;
-           padding: 0 1rem; color: #222; }}
-    main {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr));
-           gap: 1rem; }}
-    figure {{ margin: 0; }}
+           padding: 0 1rem; color: #222; overflow-wrap: anywhere; }}
+    main, .charts {{ display: grid; gap: 1rem;
+           grid-template-columns: repeat(auto-fit, minmax(min(100%, 480px), 1fr)); }}
+    figure {{ margin: 0; min-width: 0; }}
     figure.wide {{ grid-column: 1 / -1; }}
-    figure.wide svg {{ max-width: 100%; height: auto; }}
+    figure svg {{ max-width: 100%; height: auto; }}
     .totals {{ display: flex; flex-wrap: wrap; gap: .5rem 2rem; list-style: none; padding: 0; }}
     .totals strong {{ display: block; font-size: 1.5rem; }}
   </style>
@@ -490,14 +532,20 @@ def dashboard_html(data: DashboardData, svgs: dict[str, str]) -> str:
 {totals}
   </ul>
   <main>
-{figures}
+{figures(national)}
   </main>
   <section aria-label="{REVISIONS_TITLE}">
   <h2>{REVISIONS_TITLE}</h2>
   <ul class="revisions">
 {revisions}
-  </ul>
+  </ul>{note}
+  <div class="charts">
+{figures(revision_titles)}
+  </div>
   </section>
+  <div class="charts">
+{states}
+  </div>
   <ul>
 {items}
   </ul>

@@ -6,11 +6,18 @@ time (UTC) of the source version that first carried those values. A version appe
 key that is new or whose values changed, so the table "as of" a time T is, for each key, the row
 with the greatest ``valid_from`` not after T (``as_of``), and the history grows by what changed.
 
-Beside the rows, a history keeps its revisions (``revision_rows``): per version and per date it
-revised, how many keys it changed and by how much. A new version adds its own
-(``version_revisions``), so what the dashboard reads does not grow with the versions read.
+Beside the rows, a history keeps its revision summary (``version_summary``): per publication and
+per place (the key above the day), how many days it revised and added, and per count its net
+change, the change of the cumulative count on the latest day both it and the version before
+hold. A revision of a cumulative count carries into every later day, so summing the changes of
+the days revised would count one adjustment once per later day; the latest common day's change
+is what the revision added or removed. A new version adds its own rows, so what the dashboard
+reads does not grow with the versions read. Per place and day, the statistics of its
+revisions in the manner of epiprocess's ``revision_summary`` are SQL over the history
+(``revision_days_sql``).
 """
 
+import bisect
 import hashlib
 import numbers
 from collections.abc import Sequence
@@ -20,6 +27,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlparse
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -37,7 +45,11 @@ NEWEST_ETAG = "covid_assets.newest_etag"
 REVISIONS_SHA256 = "covid_assets.revisions_sha256"
 SOURCE_PUBLISHED = "covid_assets.published."
 STAMP = "%Y%m%dT%H%M%S"
-REVISED_KEYS = "revised_keys"
+PUBLISHED = "published"
+DAYS_REVISED = "days_revised"
+DAYS_ADDED = "days_added"
+# A value is near its latest once within this share of it (epiprocess's ``within_latest``).
+NEAR_LATEST = 0.2
 
 
 def sha256_columns(table: ServedTable) -> list[str]:
@@ -53,21 +65,12 @@ def history_schema(table: ServedTable) -> pa.Schema:
     return pa.schema([*table.export_schema, *extra])
 
 
-def revision_columns(table: ServedTable) -> list[str]:
-    """The columns of a table's revisions: the version, the date revised, the keys of that date
-    it changed, and per count the total absolute change (``cases_change``)."""
-    return [VALID_FROM, "date", REVISED_KEYS, *(f"{c}_change" for c in table.count_columns)]
-
-
-def no_revisions(table: ServedTable) -> pd.DataFrame:
-    return pd.DataFrame(columns=revision_columns(table))
-
-
 @dataclass(frozen=True)
 class PublishedTable:
     """What a history asset hands on to the assets that serve its table: the newest version's
     table, when that version was published (ISO, UTC), when the version just seen was older
-    than it, why that one is not served, and the history's revisions (``revision_rows``)."""
+    than it, why that one is not served, and the history's revision summary
+    (``revision_summary``)."""
 
     table: pd.DataFrame
     published: str
@@ -299,70 +302,207 @@ def as_of_sql(table: str, key_columns: Sequence[str], value_columns: Sequence[st
     )
 
 
-def _changes(new: pd.DataFrame, old: pd.DataFrame, columns: Sequence[str]) -> dict[str, pd.Series]:
-    """Per count, the absolute change from ``old`` to ``new`` (row by row); unknown where
-    either is unknown."""
-    return {
-        f"{column}_change": (new[column].astype("float64") - old[column].astype("float64")).abs()
-        for column in columns
-    }
+def place_columns(table: ServedTable) -> list[str]:
+    """The level's keys above the day: none for the nation, ``state``, ``state`` and
+    ``county``."""
+    return [column for column in table.key_columns if column != "date"]
 
 
-def _per_date(
-    revised: pd.DataFrame, versions: Sequence[pd.Timestamp], table: ServedTable
+def net_change_columns(table: ServedTable) -> list[str]:
+    return [f"{column}_net_change" for column in table.count_columns]
+
+
+def revision_summary_schema(table: ServedTable) -> pa.Schema:
+    """A row of a table's revision summary: the publication, the place (and its ``fips`` when
+    the table has one), the days it revised and added, and per count the net change (null:
+    unknown, as for a first version, a new place or a blank count)."""
+    carried = [*place_columns(table), *(["fips"] if "fips" in table.value_columns else [])]
+    return pa.schema(
+        [
+            pa.field(PUBLISHED, pa.timestamp("ms"), nullable=False),
+            *(table.export_schema.field(column) for column in carried),
+            pa.field(DAYS_REVISED, pa.int64(), nullable=False),
+            pa.field(DAYS_ADDED, pa.int64(), nullable=False),
+            *(pa.field(column, pa.int64()) for column in net_change_columns(table)),
+        ]
+    )
+
+
+def no_revisions(table: ServedTable) -> pd.DataFrame:
+    return pd.DataFrame(columns=revision_summary_schema(table).names)
+
+
+def summary_sha256(summary: pd.DataFrame) -> str:
+    """A content hash of a revision summary that changes exactly when a column, a value or the
+    row order changes: pandas' vectorised hash of each row, as a summary grows by a row per
+    place and publication (a county's by about 3,250) and writing it out as text, as
+    ``tables.table_sha256`` does, would cost seconds."""
+    digest = hashlib.sha256("\0".join(summary.columns).encode())
+    digest.update(pd.util.hash_pandas_object(summary, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _last_per_place(codes: np.ndarray, rows: np.ndarray, places: int) -> np.ndarray:
+    """Per place (code), the last of ``rows`` (positions) that is of it; -1 for none."""
+    last = np.full(places, -1)
+    np.maximum.at(last, codes[rows], rows)
+    return last
+
+
+def version_summary(
+    before: pd.DataFrame | None, after: pd.DataFrame, published: pd.Timestamp, table: ServedTable
 ) -> pd.DataFrame:
-    """Revised rows (a row per key, with its changes) summed per version and date, and a row
-    with no date for each of ``versions`` (those that appended rows) that revised nothing."""
-    changes = [f"{column}_change" for column in table.count_columns]
-    grouped = revised.groupby([VALID_FROM, "date"], sort=True)
-    summed = grouped[changes].sum().astype("int64")
-    summed.insert(0, REVISED_KEYS, grouped.size())
-    summed = summed.reset_index()
-    quiet = sorted(set(versions) - set(summed[VALID_FROM]))
-    if quiet:
-        nothing = pd.DataFrame({VALID_FROM: quiet, "date": None, REVISED_KEYS: 0})
-        summed = pd.concat([summed, nothing.assign(**dict.fromkeys(changes, 0))])
-    if summed.empty:
-        return no_revisions(table)
-    return summed.sort_values(VALID_FROM, kind="stable", ignore_index=True)[revision_columns(table)]
+    """The revision summary of the version ``after`` (a table), published at ``published``,
+    against the version before it (``before``; None: there was none): per place of the
+    version, ``days_revised`` (days both hold whose values differ), ``days_added`` (days only
+    it holds), and per count its net change, the change of the count on the latest day both
+    hold (null: no such day, or the count unknown on it in either)."""
+    values, places, counts = table.value_columns, place_columns(table), table.count_columns
+    # In order of place, then date: a place's last row is its latest day.
+    order = [*places, "date"]
+    new = after.set_index(order)[values].sort_index()
+    previous = (after.head(0) if before is None else before).set_index(order)[values]
+    held = new.index.isin(previous.index)
+    old = previous.reindex(new.index)
+
+    def cells(frame: pd.DataFrame, column: str) -> np.ndarray:
+        if column in counts:
+            return frame[column].to_numpy(dtype="float64", na_value=np.nan)
+        return frame[column].to_numpy(dtype=object, na_value=None)
+
+    same = held.copy()
+    differences = {}
+    for column in values:
+        left, right = cells(new, column), cells(old, column)
+        same &= (left == right) | (pd.isna(left) & pd.isna(right))
+        if column in counts:
+            differences[column] = left - right
+    if places:
+        codes, names = pd.factorize(new.index.droplevel("date"))
+        place_frame = names.to_frame(index=False).set_axis(places, axis=1)
+    else:
+        codes, place_frame = np.zeros(len(new), dtype=np.intp), pd.DataFrame(index=[0])
+    count = len(place_frame)
+    rows = np.arange(len(new))
+    latest_common = _last_per_place(codes, rows[held], count)
+    summary = place_frame.assign(
+        **{
+            PUBLISHED: published,
+            DAYS_REVISED: np.bincount(codes[held & ~same], minlength=count),
+            DAYS_ADDED: np.bincount(codes[~held], minlength=count),
+        },
+        **{
+            f"{column}_net_change": pd.array(
+                np.where(latest_common >= 0, differences[column][latest_common], np.nan),
+                dtype="Int64",
+            )
+            for column in counts
+        },
+    )
+    schema = revision_summary_schema(table)
+    if "fips" in schema.names:
+        fips = cells(new, "fips")
+        latest_fips = _last_per_place(codes, rows[~pd.isna(fips)], count)
+        summary["fips"] = np.where(latest_fips >= 0, fips[latest_fips], None)
+    return summary.sort_values(places or PUBLISHED, ignore_index=True)[schema.names]
 
 
-def revision_rows(history: pd.DataFrame, table: ServedTable) -> pd.DataFrame:
-    """A history's revisions: per version (``valid_from``) and date, how many keys of that date
-    the version revised (a key it carried that already had an earlier row) and the total
-    absolute change of each count, each revision measured from the key's value just before it;
-    a version that appended rows but revised none has one row with no date. A key new in the
-    history is no revision; an unknown count changes nothing."""
-    keys = list(table.key_columns)
-    rows = history.sort_values(VALID_FROM, kind="stable", ignore_index=True)
-    earlier = rows.groupby(keys, sort=False)[table.count_columns].shift()
-    revised = rows.groupby(keys, sort=False).cumcount() > 0
-    changes = _changes(rows, earlier, table.count_columns)
-    frame = pd.DataFrame({VALID_FROM: rows[VALID_FROM], "date": rows["date"], **changes})
-    return _per_date(frame[revised.to_numpy()], rows[VALID_FROM].unique(), table)
+def with_summaries(summary: pd.DataFrame, rows: pd.DataFrame, table: ServedTable) -> pd.DataFrame:
+    """A revision summary with the rows of the publications in ``rows`` replaced (or added), in
+    order of publication and place."""
+    if rows.empty:
+        return summary
+    kept = summary[~summary[PUBLISHED].isin(rows[PUBLISHED])]
+    combined = rows if kept.empty else pd.concat([kept, rows], ignore_index=True)
+    order = [PUBLISHED, *place_columns(table)]
+    return combined.sort_values(order, kind="stable", ignore_index=True)
 
 
-def version_revisions(
-    before: pd.DataFrame | None, added: pd.DataFrame, valid_from: pd.Timestamp, table: ServedTable
+def revision_summary(
+    history: pd.DataFrame,
+    version_times: Sequence[pd.Timestamp],
+    table: ServedTable,
+    publications: Sequence[pd.Timestamp] | None = None,
 ) -> pd.DataFrame:
-    """The revisions of a version newer than every other: of the rows it ``added``, those whose
-    key ``before`` (the newest version's table) already had, measured from that table's
-    values. What ``revision_rows`` gives these rows once they are in the history."""
-    if added.empty:
+    """A history's revision summary, each version against the one before it, both as the
+    history gives them ("as of" their times): of every version, or only of ``publications``
+    (a version loaded out of order and the next one), so that its cost is theirs."""
+    keys, times = list(table.key_columns), sorted(version_times)
+
+    def table_at(time: pd.Timestamp) -> pd.DataFrame:
+        return as_of(history, time, keys)[table.columns]
+
+    summaries = []
+    # The last table read, which is the next publication's "before" when they follow.
+    last: tuple[pd.Timestamp | None, pd.DataFrame | None] = (None, None)
+    for time in sorted(times if publications is None else publications):
+        position, before = bisect.bisect_left(times, time), None
+        if position:
+            earlier = times[position - 1]
+            before = last[1] if last[0] == earlier else table_at(earlier)
+        after = table_at(time)
+        if not after.empty:
+            summaries.append(version_summary(before, after, time, table))
+        last = (time, after)
+    if not summaries:
         return no_revisions(table)
-    keys = list(table.key_columns)
-    counts = table.count_columns
-    old = (before if before is not None else added.head(0))[keys + counts]
-    both = added[keys + counts].merge(old, on=keys, suffixes=("", "\0"))
-    earlier = both[[f"{c}\0" for c in counts]].set_axis(counts, axis=1)
-    changes = _changes(both, earlier, counts)
-    frame = pd.DataFrame({VALID_FROM: valid_from, "date": both["date"], **changes})
-    return _per_date(frame, [valid_from], table)
+    return pd.concat(summaries, ignore_index=True)
 
 
-def with_revisions(revisions: pd.DataFrame, added: pd.DataFrame) -> pd.DataFrame:
-    """A history's revisions with a newer version's added."""
-    frames = [frame for frame in (revisions, added) if not frame.empty]
-    if len(frames) < 2:
-        return frames[0] if frames else revisions
-    return pd.concat(frames, ignore_index=True)
+def revision_days_columns(table: ServedTable) -> list[str]:
+    """The columns of the per-day statistics (``revision_days_sql``)."""
+    per_count = [
+        f"{column}_{statistic}"
+        for column in table.count_columns
+        for statistic in ("lag_near_latest", "spread")
+    ]
+    return [*table.key_columns, "revisions", "min_lag", "max_lag", *per_count]
+
+
+def revision_days_sql(history_table: str, table: ServedTable) -> str:
+    """Per place and day, the statistics of its revisions in the manner of epiprocess's
+    ``revision_summary``, from the history ``history_table`` in Athena's SQL (which DuckDB
+    also runs): ``revisions``, how many later versions changed the day's row; ``min_lag`` and
+    ``max_lag``, the days from the day to the publications that revised it; per count the
+    lag of the first publication from which on the count stayed within 20% of its latest
+    (``cases_lag_near_latest``: null when the latest is unknown) and the spread of its values
+    (``cases_spread``, largest less smallest)."""
+    keys = ", ".join(f'"{column}"' for column in table.key_columns)
+    counts = [f'"{column}"' for column in table.count_columns]
+    window = f"PARTITION BY {keys} ORDER BY {VALID_FROM}"
+    latest = ",\n    ".join(
+        f"last_value({count}) OVER ({window} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED "
+        f'FOLLOWING) AS "latest_{name}"'
+        for count, name in zip(counts, table.count_columns, strict=True)
+    )
+    last_far = ",\n    ".join(
+        f'max(CASE WHEN NOT coalesce(abs({count} - "latest_{name}") <= {NEAR_LATEST} * '
+        f'abs("latest_{name}"), false) THEN {VALID_FROM} END) OVER (PARTITION BY {keys}) '
+        f'AS "far_{name}"'
+        for count, name in zip(counts, table.count_columns, strict=True)
+    )
+    statistics = ",\n  ".join(
+        f'min(CASE WHEN "far_{name}" IS NULL OR {VALID_FROM} > "far_{name}" THEN lag END) '
+        f'AS "{name}_lag_near_latest",\n  max({count}) - min({count}) AS "{name}_spread"'
+        for count, name in zip(counts, table.count_columns, strict=True)
+    )
+    return (
+        "WITH versions AS (\n"
+        f"  SELECT {keys}, {', '.join(counts)}, {VALID_FROM},\n"
+        f"    date_diff('day', \"date\", CAST({VALID_FROM} AS date)) AS lag,\n"
+        f"    row_number() OVER ({window}) AS nth,\n"
+        f"    {latest}\n"
+        f"  FROM {history_table}\n"
+        "), settled AS (\n"
+        "  SELECT *,\n"
+        f"    {last_far}\n"
+        "  FROM versions\n"
+        ")\n"
+        f"SELECT {keys},\n"
+        "  count(*) - 1 AS revisions,\n"
+        "  min(CASE WHEN nth > 1 THEN lag END) AS min_lag,\n"
+        "  max(CASE WHEN nth > 1 THEN lag END) AS max_lag,\n"
+        f"  {statistics}\n"
+        "FROM settled\n"
+        f"GROUP BY {keys}"
+    )

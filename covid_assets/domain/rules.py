@@ -27,6 +27,9 @@ JHU_REQUIRED_COLUMNS = (JHU_DATE, JHU_COUNTRY, JHU_PROVINCE, JHU_RECOVERED)
 
 MERGED_COLUMNS = ("date", "cases", "deaths", "recovered")
 COUNT_COLUMNS = ("cases", "deaths", "recovered")
+# The merged table's count types: NYT always gives cases and deaths; recovered is null where
+# JHU gives no figure (``transform.recovered_as_reported``).
+MERGED_COUNT_DTYPES = {"cases": "int64", "deaths": "int64", "recovered": "Int64"}
 
 ISO_DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
 NON_NEGATIVE_INTEGER = "a non-negative integer"
@@ -275,6 +278,7 @@ def _merged_nulls(table: pd.DataFrame, source: str) -> list[Problem]:
             source, None, column, f"row {position} (date {table['date'].iat[position]})", "a value"
         )
         for column in MERGED_COLUMNS
+        if column != "recovered"
         for position in table[column].isna().to_numpy().nonzero()[0]
     ]
 
@@ -286,11 +290,11 @@ def _merged_duplicate_dates(table: pd.DataFrame, source: str) -> list[Problem]:
 
 def _merged_bad_counts(table: pd.DataFrame, source: str) -> list[Problem]:
     problems = []
-    for column in COUNT_COLUMNS:
-        if table[column].dtype != "int64":
-            problems.append(Problem(source, None, column, str(table[column].dtype), "int64"))
+    for column, dtype in MERGED_COUNT_DTYPES.items():
+        if table[column].dtype != dtype:
+            problems.append(Problem(source, None, column, str(table[column].dtype), dtype))
             continue
-        negative = table[table[column].lt(0)]
+        negative = table[table[column].lt(0).fillna(False)]
         problems += [
             Problem(source, None, column, f"{day}: {value}", NON_NEGATIVE_INTEGER)
             for day, value in zip(negative["date"], negative[column], strict=True)
@@ -319,11 +323,15 @@ def decreasing_totals(table: pd.DataFrame, source: str) -> list[Problem]:
 
 
 MERGED_BLOCKING_RULES = (
-    Rule("no_nulls", "No cell of the merged table is empty.", _merged_nulls),
+    Rule(
+        "no_nulls",
+        "No cell of the merged table is empty, but recovered where JHU gives no figure.",
+        _merged_nulls,
+    ),
     Rule("dates_are_unique", "One row per date.", _merged_duplicate_dates),
     Rule(
         "counts_are_non_negative_int64",
-        "cases, deaths and recovered are int64 and never negative.",
+        "cases and deaths are int64, recovered a nullable Int64, and none is negative.",
         _merged_bad_counts,
     ),
 )
@@ -430,8 +438,9 @@ def served_counts_dropped(
 ) -> list[Problem]:
     """Counts of a day that fall below the served ones by more than ``max_count_drop_percent``
     of the served value and more than ``count_drop_floor``: revisions do lower counts, a little
-    (the floor lets small counts such as 1 -> 0 through). A recovered of 0 is no figure, not a
-    count: JHU stopped reporting recoveries and later files give 0 for days it once counted."""
+    (the floor lets small counts such as 1 -> 0 through). A count that is null on either side
+    is not compared: no figure is not a lower figure (JHU stopped counting recoveries, and its
+    later files give 0, read as null, for days it once counted)."""
     both = table.merge(served, on="date", suffixes=("", "_served"))
     problems = []
     for column in COUNT_COLUMNS:
@@ -439,9 +448,7 @@ def served_counts_dropped(
         allowed = (old * tolerances.max_count_drop_percent / 100).clip(
             lower=tolerances.count_drop_floor
         )
-        dropped = (old - new).gt(allowed)
-        if column == "recovered":
-            dropped &= new.ne(0)
+        dropped = (old - new).gt(allowed).fillna(False).astype(bool)
         problems += [
             Problem(
                 source,
@@ -670,17 +677,58 @@ def level_unknown_states(table: pd.DataFrame, source: str) -> list[Problem]:
     ]
 
 
+@dataclass(frozen=True)
+class KnownDiscrepancy:
+    """A known, explained way a state's parts (its counties) differ from its total: ``column``
+    off by at most ``max_difference``, on any day, for ``reason``. Declared by state and bound,
+    not by day: the days it falls on move from one version to the next, so a list of days would
+    fail the next version, while the bound keeps a bigger difference a warning."""
+
+    state: str
+    column: str
+    max_difference: int
+    reason: str
+
+    def covers(self, key: dict[str, object], column: str, difference: int) -> bool:
+        return (
+            key.get(STATE_NAME) == self.state
+            and column == self.column
+            and abs(difference) <= self.max_difference
+        )
+
+
+@dataclass(frozen=True)
+class KnownProblem:
+    """A mismatch that a known discrepancy explains: reported with its reason, never failed."""
+
+    problem: Problem
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.problem} (known: {self.reason})"
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """Where parts do not add up to their totals: the problems, and the known ones apart."""
+
+    problems: list[Problem]
+    known: list[KnownProblem]
+
+
 def sums_differ_from_totals(
     parts: pd.DataFrame,
     totals: pd.DataFrame,
     keys: Sequence[str],
     source: str,
     totals_label: str,
-) -> list[Problem]:
+    known: Sequence[KnownDiscrepancy] = (),
+) -> Reconciled:
     """Each key (a day, or a day and a place) on which the parts' sum is not the total, per
     count: ``parts`` and ``totals`` have the ``keys`` and the count columns. A key on one side
     only is a mismatch too. A count that is unknown (blank) for some part leaves that key's sum
-    unknown, so it is not compared: unknown is not zero, and not a mismatch either."""
+    unknown, so it is not compared: unknown is not zero, and not a mismatch either. A difference
+    that one of ``known`` covers is listed apart, with its reason."""
     counts = list(PLACE_COUNT_COLUMNS)
     groups = parts.groupby(list(keys))[counts]
     # A sum is known only where every part's count is known.
@@ -691,9 +739,10 @@ def sums_differ_from_totals(
         .join(totals.set_index(list(keys))[counts].add_suffix("_total"), how="outer")
         .sort_index()
     )
-    problems = []
+    problems, explained = [], []
     for key, row in both.iterrows():
-        where = " ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+        key_values = key if isinstance(key, tuple) else (key,)
+        where = " ".join(map(str, key_values))
         if pd.isna(row["present"]):
             problems += [
                 Problem(
@@ -718,13 +767,20 @@ def sums_differ_from_totals(
                     )
                 )
             elif summed != total:
-                problems.append(
-                    Problem(
-                        source,
-                        None,
-                        column,
-                        f"{where}: sum {int(summed):,}",
-                        f"the {totals_label} {int(total):,}",
-                    )
+                problem = Problem(
+                    source,
+                    None,
+                    column,
+                    f"{where}: sum {int(summed):,}",
+                    f"the {totals_label} {int(total):,}",
                 )
-    return problems
+                named = dict(zip(keys, key_values, strict=True))
+                reason = next(
+                    (k.reason for k in known if k.covers(named, column, int(summed - total))),
+                    None,
+                )
+                if reason is None:
+                    problems.append(problem)
+                else:
+                    explained.append(KnownProblem(problem, reason))
+    return Reconciled(problems, explained)

@@ -6,7 +6,7 @@ brings it.
 Plain pandas: no Dagster or AWS.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -14,6 +14,7 @@ from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.rules import (
     CUMULATIVE_TOTALS_RULE,
     MERGED_BLOCKING_RULES,
+    KnownProblem,
     Problem,
     ServedTolerances,
     SourceDataError,
@@ -38,11 +39,13 @@ AGAINST_SERVED = (SERVED_DAYS_CHECK, SERVED_COUNTS_CHECK, LOST_DAYS_WARNING)
 @dataclass(frozen=True)
 class CheckedVersion:
     """A version's table, and the problems of each of its checks: the blocking ones refuse the
-    version (nothing of it is written), the warnings are reported."""
+    version (nothing of it is written), the warnings are reported. ``known``: by check, the
+    differences a known discrepancy explains, reported with their reason and never failed."""
 
     table: pd.DataFrame
     blocking: dict[str, list[Problem]]
     warnings: dict[str, list[Problem]]
+    known: dict[str, list[KnownProblem]] = field(default_factory=dict)
 
     @property
     def refused(self) -> bool:
@@ -111,12 +114,15 @@ def checked_level(
             table.table_asset, None, None, None, f"the {rule.against.label} of the same version"
         )
         found = [missing] if rule.blocking else None
+        known = {}
     else:
         readable(upstream)
-        found = table.reconciliation_problems(rows, upstream.table)
+        reconciled = table.reconciliation_problems(rows, upstream.table)
+        found = reconciled.problems
+        known = {rule.check_name: reconciled.known}
     warnings = {}
     if rule.blocking:
         blocking[rule.check_name] = found
     elif found is not None:
         warnings[rule.check_name] = found
-    return CheckedVersion(rows, blocking, warnings)
+    return CheckedVersion(rows, blocking, warnings, known)

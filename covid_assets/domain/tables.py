@@ -22,7 +22,8 @@ import pyarrow as pa
 from covid_assets.domain.rules import (
     PLACE_COUNT_COLUMNS,
     USPS_CODES,
-    Problem,
+    KnownDiscrepancy,
+    Reconciled,
     Rule,
     level_bad_counts,
     level_duplicate_keys,
@@ -37,7 +38,8 @@ from covid_assets.domain.transform import county_daily, national_totals, state_d
 @dataclass(frozen=True)
 class Reconciliation:
     """What a level's rows must add up to: the sum of its counts over each ``keys`` group equals
-    the ``totals`` computed from the raw file of the source ``against`` (the level above)."""
+    the ``totals`` computed from the raw file of the source ``against`` (the level above),
+    except where a ``known`` discrepancy explains the difference."""
 
     check_name: str
     against: Source
@@ -46,6 +48,7 @@ class Reconciliation:
     totals_label: str
     blocking: bool
     description: str
+    known: Sequence[KnownDiscrepancy] = ()
 
 
 @dataclass(frozen=True)
@@ -127,15 +130,16 @@ class ServedTable:
         """The table's assets from its table on: the table, its history, load and export."""
         return [self.table_asset, self.history_asset, self.records_asset, self.export_asset]
 
-    def reconciliation_problems(self, table: pd.DataFrame, upstream: pd.DataFrame) -> list[Problem]:
+    def reconciliation_problems(self, table: pd.DataFrame, upstream: pd.DataFrame) -> Reconciled:
         """Where the level's rows do not add up to the level above's (``upstream``: that
-        level's raw file). The level above covers every day; a window is held to its own."""
+        level's raw file), the known discrepancies apart. The level above covers every day; a
+        window is held to its own."""
         rule = self.level.reconciliation
         totals = rule.totals(upstream)
         if self.source_is_window:
             totals = totals[totals["date"].isin(set(table["date"]))]
         return sums_differ_from_totals(
-            table, totals, rule.keys, self.table_asset, rule.totals_label
+            table, totals, rule.keys, self.table_asset, rule.totals_label, rule.known
         )
 
 
@@ -154,6 +158,21 @@ def history_prefix_of(export_prefix: str) -> str:
     ``history/athena/us_daily/``), away from the export's folders and their clean-up, and
     expressible in the template's IAM policy."""
     return f"history/{export_prefix.strip('/')}/"
+
+
+def revisions_table_of(glue_table: str) -> str:
+    """The revision summary's Glue table: ``us_daily`` → ``us_daily_revisions``."""
+    return f"{glue_table}_revisions"
+
+
+def revision_days_table_of(glue_table: str) -> str:
+    """The per-day revision statistics' Glue view: ``us_daily`` → ``us_daily_revision_days``."""
+    return f"{glue_table}_revision_days"
+
+
+def revisions_prefix_of(export_prefix: str) -> str:
+    """The revision summary's key prefix: ``revisions/`` and the export's, as the history's."""
+    return f"revisions/{export_prefix.strip('/')}/"
 
 
 def national_region(row: Mapping[str, Any]) -> str:
@@ -217,8 +236,9 @@ NATIONAL = ServedTable(
     records_asset="dynamodb_records",
     export_asset="athena_export",
     description=(
-        "One row per day present in both sources: date, cases and deaths (NYT), recovered "
-        "(JHU US, 0 where blank), counts as int64, sorted by date."
+        "One row per day present in both sources: date, cases and deaths (NYT, int64), "
+        "recovered (JHU US, nullable: null where JHU gives no figure, blank or 0 once it "
+        "stopped counting on 2020-12-14), sorted by date."
     ),
     key_columns=("date",),
     export_schema=pa.schema(
@@ -226,7 +246,8 @@ NATIONAL = ServedTable(
             pa.field("date", pa.date32(), nullable=False),
             pa.field("cases", pa.int64(), nullable=False),
             pa.field("deaths", pa.int64(), nullable=False),
-            pa.field("recovered", pa.int64(), nullable=False),
+            # Null where JHU gives no figure (transform.recovered_as_reported).
+            pa.field("recovered", pa.int64()),
         ]
     ),
     region_of=national_region,
@@ -355,9 +376,22 @@ COUNTY = ServedTable(
             blocking=False,
             description=(
                 "On every day of the window, the sum of a state's counties equals the state's "
-                "total in us-states.csv. A warning, not a block: NYT compiles the two series "
-                "separately, and a few state-days differ by a case or two (Iowa, twice in the "
-                "2021-03-18 window); each mismatch is listed with its day and state."
+                "total in us-states.csv, except for the known discrepancies (listed with their "
+                "reason in the metadata, never failed). A warning, not a block: NYT compiles the "
+                "two series separately; each new mismatch is listed with its day and state."
+            ),
+            known=(
+                # Measured on every stock version (2021-03-14 to 2021-03-18): Iowa's counties
+                # sum to one case more than its state total on one or two days of each window
+                # (2021-02-25 in all, 2021-03-15 or 2021-03-17 in some), and no other state
+                # differs. The days move, the state and the size do not.
+                KnownDiscrepancy(
+                    state="Iowa",
+                    column="cases",
+                    max_difference=1,
+                    reason="NYT compiles Iowa's county and state series separately; on some "
+                    "days they differ by one case",
+                ),
             ),
         ),
     ),

@@ -44,15 +44,27 @@ def _typed_nyt(raw_nyt: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def recovered_as_reported(recovered: pd.Series) -> pd.Series:
+    """JHU's cumulative US recovered in date order, null (``pd.NA``) where JHU gives no figure:
+    a blank, or a 0 after a positive count. JHU stopped counting US recoveries on 2020-12-14
+    and its file gives 0 from then on; a cumulative count cannot fall to 0, so that 0 means
+    "no longer counted", not "none recovered". A 0 before the first positive count (January
+    2020, before any recovery was counted) stays 0."""
+    counts = recovered.astype("Int64")
+    counted_before = counts.gt(0).fillna(False).cummax().shift(fill_value=False)
+    return counts.mask(counted_before & counts.eq(0).fillna(False))
+
+
 def _typed_jhu_us(raw_jhu: pd.DataFrame) -> pd.DataFrame:
     us_rows = jhu_us_rows(raw_jhu)
-    return pd.DataFrame(
+    days = pd.DataFrame(
         {
             "date": parse_iso_dates(us_rows[JHU_DATE]),
-            # JHU leaves Recovered blank where it has no figure; the table wants a number.
-            "recovered": parse_counts(us_rows[JHU_RECOVERED]).fillna(0).astype("int64"),
+            "recovered": parse_counts(us_rows[JHU_RECOVERED]).astype("Int64"),
         }
-    )
+    ).sort_values("date", ignore_index=True)
+    days["recovered"] = recovered_as_reported(days["recovered"])
+    return days
 
 
 def merge_daily(
@@ -62,7 +74,8 @@ def merge_daily(
     jhu_source: str = "JHU combined time series",
 ) -> pd.DataFrame:
     """The merged daily table: one row per date present in both sources, sorted by date, with
-    ``date`` as datetime.date, cases and deaths from NYT and recovered from JHU, all int64.
+    ``date`` as datetime.date, cases and deaths from NYT (int64) and recovered from JHU
+    (nullable Int64: null where JHU gives no figure, ``recovered_as_reported``).
 
     Raises SourceDataError naming the file, line, column and what was expected when either
     source breaks its contract; both sources are checked before either is rejected.

@@ -35,15 +35,18 @@ from covid_assets.domain.history import (
     utc_timestamp,
 )
 from covid_assets.resources.parquet_tables import (
+    PARTITION,
     ROW_COUNT_PARAMETER,
     CataloguedFiles,
-    external_table_input,
+    by_published_day,
     is_data_file,
     parquet_bytes,
-    storage_descriptor,
+)
+from covid_assets.resources.revision_summaries import (
+    REVISION_TABLES_SHA256,
+    RevisionSummaryStore,
 )
 
-PARTITION = "published_day"
 VERSIONS = "covid_assets.versions"
 
 
@@ -86,7 +89,10 @@ class Appended:
 
 @dataclass(frozen=True)
 class HistoryStore(CataloguedFiles):
-    """One served table's history: its Glue table and its objects."""
+    """One served table's history (its Glue table and its objects) and its revision summary,
+    which each append keeps up to date."""
+
+    summaries: RevisionSummaryStore
 
     def object_key(self, version: Version) -> str:
         return f"{self.root}{PARTITION}={version.valid_from.date()}/{version.object_name()}"
@@ -125,7 +131,10 @@ class HistoryStore(CataloguedFiles):
             keys = [key for key in keys if version_time(key) <= until]
         tables = [pq.read_table(io.BytesIO(self.bucket.get(key))) for key in keys]
         schema = history_schema(self.table)
-        arrow = pa.concat_tables(tables).cast(schema) if tables else schema.empty_table()
+        # Each cast first: a version written before a column became nullable differs in that.
+        arrow = (
+            pa.concat_tables([t.cast(schema) for t in tables]) if tables else schema.empty_table()
+        )
         rows = arrow.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
         return StoredHistory(rows, sorted({version_time(key) for key in keys}))
 
@@ -135,9 +144,14 @@ class HistoryStore(CataloguedFiles):
         rows: pd.DataFrame,
         version: Version,
         newest: Newest,
+        summary_rows: pd.DataFrame,
+        summary: pd.DataFrame,
     ) -> Appended:
         """Write the version's rows as one new object and record it in the Glue table (one
-        UpdateTable; the table is created the first time)."""
+        UpdateTable; the table is created the first time), and the revision summary's rows it
+        changes (an object per publication). When the summary's table and view definitions are
+        not those recorded (a history older than its summary, or a new definition), they are
+        written, and so is every publication of the ``summary``."""
         schema = history_schema(self.table)
         hashes = dict(zip(sha256_columns(self.table), version.sources, strict=True))
         stamped = rows.assign(**{name: source.sha256 for name, source in hashes.items()})
@@ -153,6 +167,13 @@ class HistoryStore(CataloguedFiles):
         total = int(recorded.get(ROW_COUNT_PARAMETER, 0)) + len(rows)
         recorded[VERSIONS] = str(int(recorded.get(VERSIONS, 0)) + 1)
         recorded[REVISIONS_SHA256] = newest.revisions_sha256
+        definitions = self.summaries.tables_sha256()
+        if recorded.get(REVISION_TABLES_SHA256) != definitions:
+            self.summaries.write(summary)
+            self.summaries.put_tables()
+            recorded[REVISION_TABLES_SHA256] = definitions
+        else:
+            self.summaries.write(summary_rows)
         if newest.table_sha256 is not None:
             recorded |= {
                 NEWEST_PUBLISHED: iso(version.published),
@@ -166,26 +187,11 @@ class HistoryStore(CataloguedFiles):
         return Appended(self.bucket.uri(key), total, table_input)
 
     def table_input(self, rows: int, recorded: dict[str, str]) -> dict[str, Any]:
-        """The history's Glue table: its Parquet files partitioned by publication day, with the
-        partitions projected (Athena computes them; none is registered)."""
+        """The history's Glue table: its Parquet files partitioned by publication day."""
         location = self.bucket.uri(self.root)
-        table = external_table_input(
-            self.glue_table,
-            storage_descriptor(location, history_schema(self.table)),
-            rows,
-            {
-                **recorded,
-                "projection.enabled": "true",
-                f"projection.{PARTITION}.type": "date",
-                f"projection.{PARTITION}.format": "yyyy-MM-dd",
-                f"projection.{PARTITION}.range": "2020-01-01,NOW",
-                f"projection.{PARTITION}.interval": "1",
-                f"projection.{PARTITION}.interval.unit": "DAYS",
-                "storage.location.template": f"{location}{PARTITION}=${{{PARTITION}}}/",
-            },
+        return by_published_day(
+            self.glue_table, location, history_schema(self.table), rows, recorded
         )
-        table["PartitionKeys"] = [{"Name": PARTITION, "Type": "string"}]
-        return table
 
     def as_of(self, moment: datetime) -> pd.DataFrame:
         """The served table as it was at ``moment``: the history's as-of SQL (``history``), run

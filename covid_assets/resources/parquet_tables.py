@@ -55,21 +55,49 @@ def storage_descriptor(location: str, schema: pa.Schema) -> dict[str, Any]:
 
 
 def external_table_input(
-    name: str, storage: dict[str, Any], rows: int, recorded: dict[str, str]
+    name: str, storage: dict[str, Any], rows: int | None, recorded: dict[str, str]
 ) -> dict[str, Any]:
-    """An external Parquet table of ``storage``, with its row count and what else the pipeline
-    ``recorded`` in its parameters."""
+    """An external Parquet table of ``storage``, with its row count (None: not kept) and what
+    else the pipeline ``recorded`` in its parameters."""
     return {
         "Name": name,
         "TableType": "EXTERNAL_TABLE",
         "Parameters": {
             "EXTERNAL": "TRUE",
             "classification": "parquet",
-            ROW_COUNT_PARAMETER: str(rows),
+            **({} if rows is None else {ROW_COUNT_PARAMETER: str(rows)}),
             **recorded,
         },
         "StorageDescriptor": storage,
     }
+
+
+PARTITION = "published_day"
+
+
+def by_published_day(
+    name: str, location: str, schema: pa.Schema, rows: int | None, recorded: dict[str, str]
+) -> dict[str, Any]:
+    """An external Parquet table of files in Hive partitions of their publication day
+    (``published_day=2021-03-17/``), the partitions projected (Athena computes them; none is
+    registered): a history, or a revision summary."""
+    table = external_table_input(
+        name,
+        storage_descriptor(location, schema),
+        rows,
+        {
+            **recorded,
+            "projection.enabled": "true",
+            f"projection.{PARTITION}.type": "date",
+            f"projection.{PARTITION}.format": "yyyy-MM-dd",
+            f"projection.{PARTITION}.range": "2020-01-01,NOW",
+            f"projection.{PARTITION}.interval": "1",
+            f"projection.{PARTITION}.interval.unit": "DAYS",
+            "storage.location.template": f"{location}{PARTITION}=${{{PARTITION}}}/",
+        },
+    )
+    table["PartitionKeys"] = [{"Name": PARTITION, "Type": "string"}]
+    return table
 
 
 def folder_of(location: str, bucket: str) -> str:

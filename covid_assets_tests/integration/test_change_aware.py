@@ -69,7 +69,7 @@ def test_when_one_source_changes_the_other_is_used_as_stored_and_the_change_is_l
 
     assert answers == [("/us.csv", 200), ("/jhu.csv", 304)]
     assert materialization_metadata(result, "jhu_raw")["bytes_downloaded"] == 0
-    assert stored_days(aws)["2020-03-03"] == (31, 3, 0)
+    assert stored_days(aws)["2020-03-03"] == (31, 3, None)
 
 
 def test_a_stored_file_that_is_gone_is_downloaded_again(aws, instance, web_sources):
@@ -100,4 +100,4 @@ def test_a_run_that_materialized_one_source_alone_is_followed_by_a_full_run(
     result = run_daily_job(instance)
 
     assert "dynamodb_records" in materialized_assets(result)
-    assert stored_days(aws) == {**THREE_DAYS, "2020-03-03": (32, 3, 0)}
+    assert stored_days(aws) == {**THREE_DAYS, "2020-03-03": (32, 3, None)}

@@ -17,11 +17,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetCheckSeverity, DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
+from covid_assets.definitions import build_definitions
 from covid_assets.defs.serving.athena_export import ROWS_CHECK
 from covid_assets.domain.rules import USPS_CODES
-from covid_assets.domain.tables import COUNTY, STATE
+from covid_assets.domain.tables import COUNTY, NATIONAL, STATE
 from covid_assets.resources import exports
 from covid_assets_dev.aws_calls import AwsCall, recorded_calls
 from covid_assets_dev.figures import is_history_glue_write, is_history_object_write
@@ -69,6 +70,8 @@ COUNTY_LEVEL_ASSETS = [
     COUNTY.source.asset,
     *COUNTY.assets,
 ]
+# What a run that writes nothing may call.
+READ_OPERATIONS = ("Get", "List", "Head", "Query", "Scan", "BatchGet", "Describe")
 RECONCILIATION = f"{COUNTY.table_asset}:{COUNTY.level.reconciliation.check_name}"
 
 CountyDay = tuple[str, str, str]  # state, county, date
@@ -107,9 +110,8 @@ class ReplayedDay:
     calls: list[AwsCall]
     records: dict[str, Any]
     export: dict[str, Any]
-    reconciliation_severity: AssetCheckSeverity
     reconciliation_passed: bool
-    reconciliation_description: str | None
+    reconciliation_metadata: dict[str, Any]
     exported: dict[CountyDay, dict[str, Any]]
     history: dict[str, Any]
     # The history as of the day's publication.
@@ -183,9 +185,10 @@ def county_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> "CountyRepl
                     calls=calls,
                     records=materialization_metadata(result, COUNTY.records_asset),
                     export=materialization_metadata(result, COUNTY.export_asset),
-                    reconciliation_severity=reconciliation.severity,
                     reconciliation_passed=reconciliation.passed,
-                    reconciliation_description=reconciliation.description,
+                    reconciliation_metadata={
+                        key: value.value for key, value in reconciliation.metadata.items()
+                    },
                     exported=exported_place_rows(COUNTY),
                     history=materialization_metadata(result, COUNTY.history_asset),
                     as_of=history_place_rows(COUNTY, version.sql_time),
@@ -307,7 +310,7 @@ def test_a_next_day_rewrites_only_the_partitions_whose_rows_changed(county_repla
         assert day.export["partitions_unchanged"] == day.export["partitions_touched"] - written
 
 
-def test_counties_that_do_not_add_up_to_their_state_are_a_warning_naming_day_and_state(
+def test_iowas_known_discrepancy_passes_and_is_listed_with_its_reason_in_the_metadata(
     county_replay, snapshots_dir, tmp_path
 ):
     last = county_replay.days[-1]
@@ -316,10 +319,12 @@ def test_counties_that_do_not_add_up_to_their_state_are_a_warning_naming_day_and
     )
     mismatches = csv_state_county_mismatches(last.counties_file, states)
     assert mismatches == {("2021-02-25", "Iowa"), ("2021-03-17", "Iowa")}
-    assert not last.reconciliation_passed
-    assert last.reconciliation_severity == AssetCheckSeverity.WARN
-    assert "2021-02-25 Iowa" in last.reconciliation_description
-    assert last.records["inserted"] + last.records["updated"] > 0  # the warning did not block
+    assert last.reconciliation_passed
+    metadata = last.reconciliation_metadata
+    assert (metadata["problem_count"], metadata["known_count"]) == (0, len(mismatches))
+    for day, state in mismatches:
+        assert f"{day} {state}: sum" in metadata["known"]
+    assert metadata["known"].count("known: NYT compiles Iowa's county and state series") == 2
 
 
 def test_the_row_counts_are_of_every_county_day_served_not_of_the_window(county_replay):
@@ -429,3 +434,26 @@ def test_a_quiet_tick_with_every_level_on_looks_at_every_table_the_way_it_looks_
     [batch] = [call for call in calls if call.operation == "BatchGetItem"]
     [keys] = [request["Keys"] for request in batch.params["RequestItems"].values()]
     assert [key["region"]["S"] for key in keys] == ["US", "US-WA", "US-WA-Unknown"]
+
+
+def test_every_tables_checks_run_alone_on_the_stored_files_and_write_nothing(
+    aws, instance, three_county_days
+):
+    """The UI's Execute on the checks of the three tables: each gives its result, recomputed
+    from the raw files the daily run stored and what it served, with no new table, no lock, no
+    quarantine and no alert (no AWS write at all)."""
+    daily_run = run_daily_job(instance).run_id
+    tables = [table.table_asset for table in (NATIONAL, STATE, COUNTY)]
+    checks = [
+        key.to_user_string()
+        for key in build_definitions().resolve_asset_graph().asset_check_keys
+        if key.asset_key.to_user_string() in tables
+    ]
+    with recorded_calls() as calls:
+        evaluations = run_checks_only(instance, *checks)
+    assert len(checks) == 19
+    assert {check for check, e in evaluations.items() if e.passed} == set(checks)
+    assert [call for call in calls if not call.operation.startswith(READ_OPERATIONS)] == []
+    for table in tables:
+        latest = instance.get_latest_materialization_event(AssetKey(table))
+        assert latest.run_id == daily_run, table

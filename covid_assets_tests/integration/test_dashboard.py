@@ -9,24 +9,34 @@ revisions and the charts "as published on" a day.
 import base64
 import csv
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance, materialize
 
 from covid_assets.definitions import build_definitions
-from covid_assets.defs.dashboard.dashboard import (
-    DASHBOARD_KEY,
-    as_published_page_key,
-    build_dashboard,
+from covid_assets.defs.dashboard.as_published_on import AS_PUBLISHED_ON, as_published_page_key
+from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY, build_dashboard
+from covid_assets.domain.tables import (
+    NATIONAL,
+    STATE,
+    ServedTable,
+    revision_days_table_of,
+    revisions_table_of,
 )
-from covid_assets.domain.tables import NATIONAL, STATE, ServedTable
 from covid_assets.resources.exports import PARQUET_FILE_NAME, ExportUnreadableError
 from covid_assets.resources.parquet_tables import parquet_bytes
+from covid_assets_dev.history_backfill import (
+    csv_revisions,
+    national_revision_days,
+    national_revisions,
+)
 from covid_assets_dev.real_files import ManifestVersion, csv_merged_days, manifest_versions
+from covid_assets_dev.ticks import TickResult
 from covid_assets_dev.web_sources import served_folder
 from covid_assets_tests.helpers import (
     JHU_PUBLISHED,
@@ -34,8 +44,11 @@ from covid_assets_tests.helpers import (
     SVG_IMAGE,
     MergedDays,
     blank_emulated_account,
+    dashboard_page,
+    draw_as_published_on,
     materialization_metadata,
     run_daily_job,
+    sensor_tick,
     served_tables,
     state_rows,
     use_level_source,
@@ -89,13 +102,12 @@ def write_state_export(aws, table: pd.DataFrame) -> None:
     served.glue.put_table(served.export(STATE).table_input(len(table), {}, location))
 
 
-def materialize_dashboard(instance, levels: Sequence[ServedTable] = (), as_published_on: str = ""):
+def materialize_dashboard(instance, levels: Sequence[ServedTable] = ()):
     return materialize(
         [build_dashboard(levels)],
         resources=build_definitions().resources,
         instance=instance,
         raise_on_error=False,
-        run_config={"ops": {"dashboard": {"config": {"as_published_on": as_published_on}}}},
     )
 
 
@@ -107,11 +119,6 @@ def with_states(aws, instance, monkeypatch):
     write_export(aws, THREE_DAYS)
     write_state_export(aws, state_rows({"Utah": [0, *[70] * 7, *[140] * 7], "Ohio": [0] * 15}))
     return materialization_metadata(materialize_dashboard(instance, [STATE]), "dashboard")
-
-
-def dashboard_page(aws, key: str = DASHBOARD_KEY) -> tuple[str, str]:
-    page = aws.client("s3").get_object(Bucket=aws.bucket, Key=key)
-    return page["Body"].read().decode(), page["ContentType"]
 
 
 @dataclass
@@ -282,17 +289,15 @@ def test_daily_job_draws_the_real_snapshot_stating_its_last_days_new_cases(
     assert "Last data: 2021-03-16." in text
 
 
-def test_without_a_history_the_revisions_panel_says_no_history_yet(three_days):
-    assert three_days["publication_days"] == 0
-    assert "No history yet" in three_days["dashboard"]
-    assert "<li>No history yet: the revisions are shown once" in three_days.page[0]
+def test_after_one_publication_the_revisions_view_says_no_revisions_yet(three_days):
+    assert three_days["revised_publications"] == 0
+    assert "No revisions yet" in three_days["dashboard"]
+    assert "<li>No revisions yet: they are shown once" in three_days.page[0]
 
 
 def test_a_day_published_on_that_is_no_iso_day_is_refused_before_anything_is_read(aws, instance):
-    error = failure_error(materialize_dashboard(instance, as_published_on="14/06/2020"))
-    assert "as_published_on: '14/06/2020' is not a day in ISO form, like 2020-06-14" in (
-        error.message
-    )
+    error = failure_error(draw_as_published_on(instance, "14/06/2020")[0])
+    assert "day: '14/06/2020' is not a day in ISO form, like 2020-06-14" in error.message
 
 
 # Three real national versions, published on 2020-05-06, 2020-05-07 (which revises dozens of
@@ -312,17 +317,17 @@ class DashboardReplay:
     published_on: dict[str, Any]
     published_on_page: str
     before_the_first: Any
+    tick_after: TickResult
+    dashboard_runs: list[str]
+    daily_run_ids: set[str]
+    revision_tables: dict[str, dict[str, Any]]
+    revisions: list[tuple]
+    revision_days: dict[str, tuple]
 
-
-def csv_revisions(before: MergedDays, after: MergedDays) -> tuple[int, int, int]:
-    """The past days a version revised (days the one before had, with other values) and the
-    total absolute change of their cases and deaths: computed from the csv rows alone."""
-    revised = [day for day in before.keys() & after.keys() if before[day] != after[day]]
-    return (
-        len(revised),
-        sum(abs(after[day][0] - before[day][0]) for day in revised),
-        sum(abs(after[day][1] - before[day][1]) for day in revised),
-    )
+    @property
+    def csv_revisions(self) -> list[tuple]:
+        """The revision summary of the versions, computed from their csv files."""
+        return csv_revisions([(v.at, self.merged[v.run_day]) for v in self.versions])
 
 
 @pytest.fixture(scope="module")
@@ -350,8 +355,11 @@ def dashboard_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> Dashboar
         for version in versions:
             web.publish("us.csv", version.file, version.at.timestamp())
             daily = materialization_metadata(run_daily_job(instance), "dashboard")
-        published_on = materialize_dashboard(instance, as_published_on=PUBLISHED_ON)
-        published_on_page, _ = dashboard_page(aws, as_published_page_key(PUBLISHED_ON))
+        published_on = draw_as_published_on(instance, PUBLISHED_ON)[1]
+        published_on_page, _ = dashboard_page(
+            aws, as_published_page_key(dt.date.fromisoformat(PUBLISHED_ON))
+        )
+        before_the_first = draw_as_published_on(instance, BEFORE_THE_FIRST_VERSION)[0]
         page, _ = dashboard_page(aws)
         return DashboardReplay(
             bucket=aws.bucket,
@@ -359,43 +367,92 @@ def dashboard_replay(moto_endpoint, snapshots_dir, tmp_path_factory) -> Dashboar
             merged={v.run_day: csv_merged_days(v.file, jhu) for v in versions},
             daily=daily,
             page=page,
-            published_on=materialization_metadata(published_on, "dashboard"),
+            published_on=published_on,
             published_on_page=published_on_page,
-            before_the_first=materialize_dashboard(
-                instance, as_published_on=BEFORE_THE_FIRST_VERSION
-            ),
+            before_the_first=before_the_first,
+            tick_after=sensor_tick(instance),
+            dashboard_runs=[
+                record.event_log_entry.run_id
+                for record in instance.fetch_materializations(
+                    AssetKey("dashboard"), limit=10
+                ).records
+            ],
+            daily_run_ids={
+                run.run_id for run in instance.get_runs() if run.job_name != AS_PUBLISHED_ON
+            },
+            revision_tables={
+                name: aws.client("glue").get_table(DatabaseName="covid", Name=name)["Table"]
+                for name in (revisions_table_of("us_daily"), revision_days_table_of("us_daily"))
+            },
+            revisions=national_revisions(),
+            revision_days=national_revision_days(),
         )
 
 
-def revision_line(day: str, revised: tuple[int, int, int]) -> str:
-    days, cases, deaths = revised
+def revision_line(published: str, summary: tuple) -> str:
+    """The dashboard's line of a publication's summary row."""
+    _, revised, added, cases, deaths, _ = summary
     return (
-        f"{day}: {days} past day{'' if days == 1 else 's'} revised, by {cases:,} cases and "
-        f"{deaths:,} deaths in all."
+        f"Latest publication, {published[:10]} {published[11:16]} UTC: {revised} past days "
+        f"revised, {added} day{'' if added == 1 else 's'} added; net change {cases:+,} cases and "
+        f"{deaths:+,} deaths."
     )
 
 
-def test_revisions_of_each_publication_day_are_those_of_the_csv_files(dashboard_replay):
-    """Each version's publication day (its NYT commit's, UTC) lists the days it revised, and
-    their total change, as a comparison of its file with the one before finds them."""
-    first, middle, last = dashboard_replay.versions
-    merged = dashboard_replay.merged
-    revised = csv_revisions(merged[first.run_day], merged[middle.run_day])
-    assert revised[0] > 30  # the version of 2020-05-07 revises dozens of past days
-    middle_line = revision_line(middle.committed_utc[:10], revised)
-    assert f"- {middle_line}" in dashboard_replay.daily["dashboard"]
-    assert f"<li>{middle_line}</li>" in dashboard_replay.page
-    last_revised = csv_revisions(merged[middle.run_day], merged[last.run_day])
-    last_line = revision_line(last.committed_utc[:10], last_revised)
-    assert f"<li>Last publication day, {last_line}</li>" in dashboard_replay.page
-    assert dashboard_replay.daily["publication_days"] == 3
-    assert dashboard_replay.daily["revised_days_last_publication_day"] == last_revised[0]
+def test_the_revision_summary_is_that_of_the_csv_files(dashboard_replay):
+    """A row per publication, each version against the one before, read back as Athena
+    reads the Glue table us_daily_revisions; test_history_backfill holds the backfill's to
+    the same computation."""
+    assert dashboard_replay.revisions == dashboard_replay.csv_revisions
+    assert dashboard_replay.revisions[1][1] > 30  # 2020-05-07's version revised dozens of days
+
+
+def test_the_revision_tables_are_parquet_by_publication_day_and_a_view_of_the_history(
+    dashboard_replay,
+):
+    summary, days = dashboard_replay.revision_tables.values()
+    assert summary["StorageDescriptor"]["Location"] == (
+        f"s3://{dashboard_replay.bucket}/revisions/athena/us_daily/"
+    )
+    assert summary["PartitionKeys"] == [{"Name": "published_day", "Type": "string"}]
+    assert days["TableType"] == "VIRTUAL_VIEW"
+
+
+def test_the_per_day_revisions_are_those_of_the_csv_files(dashboard_replay):
+    """Per day: how many versions changed it, and the least and greatest lag (days from the
+    day to the publication) of those that did."""
+    versions = [
+        (v.at.date(), dashboard_replay.merged[v.run_day]) for v in dashboard_replay.versions
+    ]
+    lags: dict[str, list[int]] = {day: [] for _, table in versions for day in table}
+    for (_, before), (published, after) in itertools.pairwise(versions):
+        for day in before.keys() & after.keys():
+            if before[day] != after[day]:
+                lags[day].append((published - dt.date.fromisoformat(day)).days)
+    expected = {
+        day: (len(found), min(found, default=None), max(found, default=None))
+        for day, found in lags.items()
+    }
+    assert {day: stats[:3] for day, stats in dashboard_replay.revision_days.items()} == expected
+
+
+def test_the_revisions_view_shows_the_latest_publications_summary(dashboard_replay):
+    """Its numbers (the latest publication's days revised and added and net changes) and a
+    chart of points per publication day."""
+    last = dashboard_replay.versions[-1]
+    line = revision_line(last.committed_utc, dashboard_replay.csv_revisions[-1])
+    assert f"<li>{line}</li>" in dashboard_replay.page
+    assert f"- {line}" in dashboard_replay.daily["dashboard"]
+    assert dashboard_replay.daily["revised_publications"] == 2
+    assert (
+        dashboard_replay.daily["days_revised_latest_publication"]
+        == dashboard_replay.csv_revisions[-1][1]
+    )
 
 
 def test_the_daily_runs_draw_the_newest_version_from_the_export(dashboard_replay):
     newest = dashboard_replay.merged[dashboard_replay.versions[-1].run_day]
     last_day = max(newest)
-    assert dashboard_replay.daily["as_published_on"] == ""
     assert (dashboard_replay.daily["last_date"], dashboard_replay.daily["cases"]) == (
         last_day,
         newest[last_day][0],
@@ -414,7 +471,7 @@ def test_as_published_on_a_day_draws_that_days_version_and_says_so(dashboard_rep
     assert metadata["as_published_on"] == PUBLISHED_ON
     assert (metadata["days"], metadata["last_date"]) == (len(table), last_day)
     assert (metadata["cases"], metadata["deaths"]) == (cases, deaths)
-    page_uri = f"s3://{dashboard_replay.bucket}/{as_published_page_key(PUBLISHED_ON)}"
+    page_uri = f"s3://{dashboard_replay.bucket}/{as_published_page_key(dt.date.fromisoformat(PUBLISHED_ON))}"
     assert metadata["html_page"] == page_uri
     page = dashboard_replay.published_on_page
     assert f"<h1>COVID-19 in the United States, as published on {PUBLISHED_ON}</h1>" in page
@@ -429,6 +486,28 @@ def test_as_published_on_a_day_draws_that_days_version_and_says_so(dashboard_rep
 def test_as_published_on_a_day_before_the_first_version_says_there_was_none(dashboard_replay):
     error = failure_error(dashboard_replay.before_the_first)
     assert (
-        f"as_published_on {BEFORE_THE_FIRST_VERSION}: the history has no version published by "
-        f"the end of {BEFORE_THE_FIRST_VERSION}"
+        f"day {BEFORE_THE_FIRST_VERSION}: the history has no version published by the end of "
+        f"{BEFORE_THE_FIRST_VERSION}"
     ) in error.message
+
+
+def test_a_page_as_published_on_is_no_materialization_of_the_dashboard(dashboard_replay):
+    """Its runs (the one that drew and the one that failed) leave the daily dashboard's
+    materializations, and so its lineage and health, as the daily runs made them."""
+    assert dashboard_replay.dashboard_runs
+    assert set(dashboard_replay.dashboard_runs) <= dashboard_replay.daily_run_ids
+
+
+def test_a_page_as_published_on_does_not_set_the_sensor_off(dashboard_replay):
+    assert dashboard_replay.tick_after.run_requests == []
+    assert "unchanged since" in dashboard_replay.tick_after.skip_reason
+
+
+def test_the_revisions_as_published_on_a_day_stop_at_that_day(dashboard_replay):
+    """The page of the middle version's day has the first two publications' summary, not the
+    third's, which came later."""
+    _, middle, _ = dashboard_replay.versions
+    page = dashboard_replay.published_on_page
+    assert dashboard_replay.published_on["revised_publications"] == 1
+    line = revision_line(middle.committed_utc, dashboard_replay.csv_revisions[1])
+    assert f"<li>{line}</li>" in page

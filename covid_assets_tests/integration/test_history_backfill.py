@@ -28,11 +28,13 @@ from covid_assets.domain.tables import COUNTY, NATIONAL, STATE
 from covid_assets_dev.aws_calls import recorded_calls
 from covid_assets_dev.history_backfill import (
     changed_in_order,
+    csv_revisions,
     jhu_published_before_nyt,
     level_config,
     national_as_of,
     national_config,
     national_history,
+    national_revisions,
     run_history_backfill,
     write_manifest,
 )
@@ -119,6 +121,7 @@ class NationalBackfill:
     logs: list[str]
     served: MergedDays
     exported: MergedDays
+    revisions: list[tuple]
     served_metadata: dict[str, dict[str, Any]]
     again_progress: dict[str, Any]
     again_history_puts: list[str]
@@ -146,6 +149,7 @@ def national_backfill(moto_endpoint, snapshots_dir, tmp_path_factory) -> Nationa
             logs=[entry.user_message for entry in instance.all_logs(result.run_id)],
             served=stored_days(aws),
             exported=exported_days(aws),
+            revisions=national_revisions(),
             served_metadata={
                 asset: materialization_metadata(result, asset)
                 for asset in ("dynamodb_records", "athena_export")
@@ -174,6 +178,14 @@ def test_the_history_holds_exactly_the_new_and_revised_rows_of_the_versions(nati
     merged = [national_backfill.merged[v.run_day] for v in national_backfill.versions]
     assert national_backfill.history_rows == changed_in_order(merged)
     assert national_backfill.progress[-1]["rows_appended"] == changed_in_order(merged)
+
+
+def test_the_backfill_fills_the_revision_summary_as_the_daily_runs_do(national_backfill):
+    """What test_dashboard's daily runs hold theirs to: each version against the one before,
+    computed from the csv files."""
+    merged = national_backfill.merged
+    expected = csv_revisions([(v.at, merged[v.run_day]) for v in national_backfill.versions])
+    assert national_backfill.revisions == expected
 
 
 def test_the_served_tables_are_the_newest_version(national_backfill):
@@ -265,6 +277,8 @@ def test_versions_older_than_the_newest_in_the_history_leave_what_is_served(
     history = national_history()
     for version, table in zip(versions, merged, strict=True):
         assert national_as_of(history, version.sql_time) == table, version.run_day
+    in_order = [(version.at, table) for version, table in zip(versions, merged, strict=True)]
+    assert national_revisions() == csv_revisions(in_order)
 
 
 def test_the_states_history_as_of_each_versions_commit_time_is_that_versions_state_table(

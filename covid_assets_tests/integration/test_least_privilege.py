@@ -3,10 +3,7 @@ the code: every AWS request a replay of the real snapshots makes is allowed, on 
 names, and the policy allows nothing the code never does."""
 
 import datetime as dt
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,6 @@ from covid_assets.defs.backfills.history_backfill import (
     history_backfill_run_config,
 )
 from covid_assets.domain.tables import COUNTY, STATE
-from covid_assets_dev.aws_calls import on_every_aws_call
 from covid_assets_dev.local_stack import LOCAL_STACK_NAME
 from covid_assets_tests.helpers import (
     COUNTIES_THREE_DAYS,
@@ -34,149 +30,9 @@ from covid_assets_tests.helpers import (
     use_level_source,
     use_snapshot,
 )
+from covid_assets_tests.iam import Arns, Request, policy_gaps, recorded_requests
 
 pytestmark = pytest.mark.integration
-
-# API operations whose IAM action is not "<service>:<operation>".
-IAM_ACTION_OF_OPERATION = {
-    "s3:ListObjectsV2": "s3:ListBucket",
-    "s3:ListObjects": "s3:ListBucket",
-    "s3:DeleteObjects": "s3:DeleteObject",
-    "s3:HeadObject": "s3:GetObject",
-    # The parts of a multipart upload (boto3's upload_fileobj, above 8 MB) need s3:PutObject.
-    "s3:CreateMultipartUpload": "s3:PutObject",
-    "s3:UploadPart": "s3:PutObject",
-    "s3:CompleteMultipartUpload": "s3:PutObject",
-}
-
-
-@dataclass(frozen=True)
-class Request:
-    """One IAM authorization a call needs: an action on a resource, with its condition keys."""
-
-    action: str
-    resource: str
-    conditions: tuple[tuple[str, str], ...] = field(default=())
-
-
-@dataclass(frozen=True)
-class Arns:
-    region: str
-    account: str
-
-    def dynamodb_table(self, name: str) -> str:
-        return f"arn:aws:dynamodb:{self.region}:{self.account}:table/{name}"
-
-    def s3(self, bucket: str, key: str | None = None) -> str:
-        return f"arn:aws:s3:::{bucket}/{key}" if key is not None else f"arn:aws:s3:::{bucket}"
-
-    def glue(self, database: str, table: str | None = None) -> list[str]:
-        """A Glue call needs the catalog, the database and, for a table call, the table."""
-        prefix = f"arn:aws:glue:{self.region}:{self.account}"
-        arns = [f"{prefix}:catalog", f"{prefix}:database/{database}"]
-        return [*arns, f"{prefix}:table/{database}/{table}"] if table else arns
-
-
-def resources_of(action: str, params: dict[str, Any], arns: Arns) -> list[str]:
-    """The resources one call with these parameters must be authorized on."""
-    match action:
-        case "dynamodb:Query" if "IndexName" in params:
-            return [f"{arns.dynamodb_table(params['TableName'])}/index/{params['IndexName']}"]
-        case (
-            "dynamodb:DescribeTable"
-            | "dynamodb:Query"
-            | "dynamodb:GetItem"
-            | "dynamodb:PutItem"
-            | "dynamodb:DeleteItem"
-        ):
-            return [arns.dynamodb_table(params["TableName"])]
-        case "dynamodb:BatchWriteItem" | "dynamodb:BatchGetItem":
-            return [arns.dynamodb_table(table) for table in params["RequestItems"]]
-        case "s3:ListBucket":
-            return [arns.s3(params["Bucket"])]
-        case "s3:PutObject" | "s3:GetObject":
-            return [arns.s3(params["Bucket"], params["Key"])]
-        case "s3:DeleteObject":
-            return [
-                arns.s3(params["Bucket"], entry["Key"]) for entry in params["Delete"]["Objects"]
-            ]
-        case "glue:CreateDatabase":
-            return arns.glue(params["DatabaseInput"]["Name"])
-        case "glue:GetTable":
-            return arns.glue(params["DatabaseName"], params["Name"])
-        case "glue:GetTables":
-            return arns.glue(params["DatabaseName"], "*")
-        case "glue:CreateTable" | "glue:UpdateTable":
-            return arns.glue(params["DatabaseName"], params["TableInput"]["Name"])
-        case "glue:BatchGetPartition" | "glue:BatchCreatePartition" | "glue:BatchUpdatePartition":
-            return arns.glue(params["DatabaseName"], params["TableName"])
-        case "sns:Publish":
-            return [params["TopicArn"]]
-    raise AssertionError(f"the pipeline calls {action}: teach resources_of() its resources")
-
-
-def condition_keys(action: str, params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The condition keys the template's policy tests: s3:prefix on ListBucket, and the
-    partition key (dynamodb:LeadingKeys) of a single-item write."""
-    if action == "s3:ListBucket" and "Prefix" in params:
-        return (("s3:prefix", params["Prefix"]),)
-    if action in ("dynamodb:PutItem", "dynamodb:DeleteItem"):
-        key = params.get("Key") or params["Item"]
-        return (("dynamodb:LeadingKeys", key["region"]["S"]),)
-    return ()
-
-
-def iam_action(operation_model: Any) -> str:
-    """The IAM action of one API call. For the services this pipeline uses, the IAM service
-    prefix is the service's signing name (dynamodb, s3, glue, sns)."""
-    action = f"{operation_model.service_model.signing_name}:{operation_model.name}"
-    return IAM_ACTION_OF_OPERATION.get(action, action)
-
-
-@contextmanager
-def recorded_requests(arns: Arns) -> Iterator[list[Request]]:
-    """The IAM requests of every AWS call made inside the block, by any boto3 client."""
-    requests: list[Request] = []
-
-    def record(model: Any, params: dict[str, Any]) -> None:
-        action = iam_action(model)
-        conditions = condition_keys(action, params)
-        requests.extend(
-            Request(action, resource, conditions) for resource in resources_of(action, params, arns)
-        )
-
-    with on_every_aws_call(record):
-        yield requests
-
-
-def as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else value
-
-
-# The condition operators the template uses: a value matches a pattern as IAM compares them.
-# (ForAllValues: every value of the key in the request; a single-item write has one.)
-CONDITION_MATCHES = {
-    "StringLike": fnmatchcase,
-    "ForAllValues:StringEquals": str.__eq__,
-}
-
-
-def allows(statement: dict[str, Any], request: Request) -> bool:
-    """Whether an Allow statement grants the request: IAM wildcard matching of action and
-    resource, and the conditions (a request without the condition's key is not granted)."""
-    if not any(fnmatchcase(request.action, action) for action in as_list(statement["Action"])):
-        return False
-    if not any(fnmatchcase(request.resource, arn) for arn in as_list(statement["Resource"])):
-        return False
-    context = dict(request.conditions)
-    for operator, conditions in statement.get("Condition", {}).items():
-        assert operator in CONDITION_MATCHES, f"teach allows() the {operator} operator"
-        matches = CONDITION_MATCHES[operator]
-        for key, patterns in conditions.items():
-            value = context.get(key)
-            if value is None or not any(matches(value, p) for p in as_list(patterns)):
-                return False
-    return True
 
 
 def deployed_stack(aws: Any) -> dict[str, Any]:
@@ -217,9 +73,11 @@ def replay_requests(
     load, then a next day's), of a run on each real snapshot in turn, of the sensor's tick
     after the last, then of a run whose input is rejected (the quarantine and alert path),
     configured as deployed on ECS: steps hand their outputs over in S3, under the stack's
-    prefix for them."""
+    prefix for them. The serving lock's lease is 1 s, so that every run renews it (every third
+    of the lease) as a long run does."""
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in deployed_stack(aws)["Parameters"]}
     monkeypatch.setenv("COVID_IO_S3_PREFIX", parameters["StepOutputsPrefix"])
+    monkeypatch.setenv("COVID_SERVING_LOCK_LEASE_SECONDS", "1")
     with recorded_requests(arns) as requests:
         # The state level's calls, on a first load and a next day's of small state files that
         # add up to their national files (a whole real level is tens of thousands of items).
@@ -303,20 +161,6 @@ def test_policy_grants_every_request_of_the_replay_and_nothing_else(
     performed = replay_requests(
         aws, arns, instance, snapshots_dir, monkeypatch, write_sources, tmp_path
     )
-    statements = deployed_policy(aws)
-
-    denied = {request for request in performed if not any(allows(s, request) for s in statements)}
+    denied, unused = policy_gaps(deployed_policy(aws), performed)
     assert denied == set(), "the replay needs these, and the policy does not grant them"
-
-    used = {
-        (statement["Sid"], request.action)
-        for statement in statements
-        for request in performed
-        if allows(statement, request)
-    }
-    granted = {
-        (statement["Sid"], action)
-        for statement in statements
-        for action in as_list(statement["Action"])
-    }
-    assert granted - used == set(), "granted but never used"
+    assert unused == set(), "granted but never used"

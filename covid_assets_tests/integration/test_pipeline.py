@@ -5,8 +5,9 @@ import logging
 import warnings
 
 import pytest
-from dagster import BetaWarning, DagsterInstance
+from dagster import AssetKey, BetaWarning, DagsterInstance
 
+from covid_assets.domain import transform
 from covid_assets.domain.history import iso
 from covid_assets.domain.tables import NATIONAL
 from covid_assets_dev.local_stack import prepare_dagster_home
@@ -20,6 +21,7 @@ from covid_assets_tests.helpers import (
     generated_sources,
     glue_export_table,
     materialization_metadata,
+    run_checks_only,
     run_daily_job,
     stored_days,
     without_lines,
@@ -79,7 +81,7 @@ def test_export_is_parquet_at_the_glue_tables_location_with_matching_types(
         "date": dt.date(2020, 3, 3),
         "cases": 30,
         "deaths": 3,
-        "recovered": 0,
+        "recovered": None,
     }
     assert exported.num_rows == 3
 
@@ -119,6 +121,26 @@ def test_revised_day_is_rewritten_and_the_rest_left_alone(aws, instance, write_s
     assert (metadata["inserted"], metadata["updated"], metadata["unchanged"]) == (0, 1, 2)
     assert stored_days(aws)["2020-03-02"] == (21, 2, 2)
     assert [row["cases"] for row in exported_rows(aws).to_pylist()] == [10, 21, 30]
+
+
+def test_a_table_served_with_0_for_no_figure_is_corrected_by_the_next_run_as_a_revision(
+    aws, instance, write_sources, monkeypatch
+):
+    """What a version before the rule "no figure is null" served: recovered 0 where JHU gives
+    none (2020-03-03 is blank). The next run rewrites the item without the attribute, exports
+    null, and appends the day to the history as revised."""
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    with monkeypatch.context() as earlier_rule:
+        earlier_rule.setattr(transform, "recovered_as_reported", lambda counts: counts.fillna(0))
+        run_daily_job(instance)
+    assert stored_days(aws)["2020-03-03"] == (30, 3, 0)
+    result = run_daily_job(instance)
+    records = materialization_metadata(result, "dynamodb_records")
+    assert (records["inserted"], records["updated"], records["unchanged"]) == (0, 1, 2)
+    assert stored_days(aws) == THREE_DAYS
+    assert [row["recovered"] for row in exported_rows(aws).to_pylist()] == [1, 2, None]
+    history = materialization_metadata(result, NATIONAL.history_asset)
+    assert (history["status"], history["rows_appended"]) == ("appended", 1)
 
 
 def test_new_export_replaces_the_old_one_at_the_tables_location(aws, instance, write_sources):
@@ -213,7 +235,19 @@ def test_the_local_instance_keeps_no_debug_lines_in_run_logs(
         records = instance.get_records_for_run(run_daily_job(instance).run_id).records
     log_lines = [r.event_log_entry for r in records if not r.event_log_entry.is_dagster_event]
     assert [line.user_message for line in log_lines if line.level < logging.INFO] == []
-    assert any("Merged 3 days" in line.user_message for line in log_lines)
+    assert any("merged_daily_table: 3 rows" in line.user_message for line in log_lines)
+
+
+def test_one_table_check_executed_alone_reports_its_result_and_builds_no_table(
+    aws, instance, write_sources
+):
+    """The UI's Execute on one check of the table: a run of that check alone."""
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    daily = run_daily_job(instance)
+    check = "merged_daily_table:sources_share_dates"
+    assert run_checks_only(instance, check)[check].passed
+    latest = instance.get_latest_materialization_event(AssetKey(NATIONAL.table_asset))
+    assert latest.run_id == daily.run_id
 
 
 def test_loading_the_definitions_and_a_run_emit_no_beta_warning(aws, instance, write_sources):

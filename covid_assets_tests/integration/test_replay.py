@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 from dagster import DagsterInstance
 
+from covid_assets.definitions import build_definitions
 from covid_assets.domain.history import as_of_sql
 from covid_assets.domain.tables import NATIONAL
 from covid_assets_dev.real_files import (
@@ -98,6 +100,9 @@ class SecondRun:
 class SnapshotReplay:
     days: dict[str, ReplayedSnapshot]
     second_runs: dict[str, SecondRun]
+    # After the last day: the table as its step stored it, and every row of the history.
+    table: pd.DataFrame
+    history: pa.Table
 
 
 def run_metadata(result) -> dict[str, dict[str, Any]]:
@@ -128,7 +133,9 @@ def snapshot_replay(moto_endpoint, snapshots_dir) -> SnapshotReplay:
                     again.success, run_metadata(again), stored, stored_days(aws)
                 )
                 inbox.messages()
-    return SnapshotReplay(days, second_runs)
+        table = build_definitions().load_asset_value(NATIONAL.table_asset, instance=instance)
+        history = history_files(GLUE_HISTORY)
+    return SnapshotReplay(days, second_runs, table, history)
 
 
 def test_replaying_the_snapshots_keeps_dynamodb_and_the_export_equal_to_each_days_merged_table(
@@ -146,7 +153,26 @@ def test_replaying_the_snapshots_keeps_dynamodb_and_the_export_equal_to_each_day
         assert replayed.stored == expected, day
         assert replayed.exported == expected, day
     # The last run took in NYT's revision of 2021-03-16 (29,573,180 -> 29,573,186 cases).
-    assert snapshot_replay.days[REPLAY[-1][0]].stored["2021-03-16"] == (29_573_186, 536_472, 0)
+    assert snapshot_replay.days[REPLAY[-1][0]].stored["2021-03-16"] == (29_573_186, 536_472, None)
+
+
+def test_recovered_is_null_everywhere_after_jhu_stopped_counting_on_2020_12_14(snapshot_replay):
+    """JHU's file gives 0 from 2020-12-14 on: the table, DynamoDB (no attribute), the export
+    and the history (Parquet nulls) have no figure there, and keep the last one counted."""
+    last = snapshot_replay.days[REPLAY[-1][0]]
+    table = snapshot_replay.table
+    history = snapshot_replay.history.to_pylist()
+    recovered_by_place = {
+        "table": dict(zip(table["date"].map(str), table["recovered"], strict=True)),
+        "dynamodb": {day: counts[2] for day, counts in last.stored.items()},
+        "export": {day: counts[2] for day, counts in last.exported.items()},
+        "history": {str(row["date"]): row["recovered"] for row in history},
+    }
+    for place, recovered in recovered_by_place.items():
+        stopped = {day: count for day, count in recovered.items() if day > "2020-12-13"}
+        assert len(stopped) == 93, place  # 2020-12-14 to 2021-03-16
+        assert all(pd.isna(count) for count in stopped.values()), place
+        assert recovered["2020-12-13"] == 6_298_082, place
 
 
 @pytest.mark.parametrize("day", RUN_TWICE)

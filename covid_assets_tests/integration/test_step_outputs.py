@@ -44,7 +44,7 @@ def test_by_default_no_step_output_goes_to_s3(aws, instance, write_sources):
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
     run_daily_job(instance)
     assert isinstance(build_definitions().resources["io_manager"], FilesystemIOManager)
-    served = ("athena/", "history/", "dashboard/")
+    served = ("athena/", "history/", "revisions/", "dashboard/")
     assert [key for key in s3_keys(aws) if not key.startswith(served)] == []
 
 

@@ -232,7 +232,7 @@ def test_decreasing_totals_warn_with_the_dates_but_still_load(aws, instance, wri
     assert not warning.passed
     assert warning.severity.value == "WARN"
     assert "2020-03-03: 15" in warning.description
-    assert stored_days(aws)["2020-03-03"] == (15, 3, 0)
+    assert stored_days(aws)["2020-03-03"] == (15, 3, None)
 
 
 def test_successful_load_sends_a_notice_with_the_counts_and_latest_date(

@@ -5,21 +5,15 @@ The ECS run launcher of the example is left out (there is no ECS here); everythi
 file as deployed, with only the port changed to the test server's.
 """
 
-import contextlib
-import os
-import shutil
-import subprocess
-import tempfile
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, DagsterRunStatus
 
-from covid_assets_dev.local_stack import PROJECT_ROOT, free_port
+from covid_assets_dev.local_stack import PROJECT_ROOT
+from covid_assets_dev.postgres import PostgresCluster, postgres_cluster, postgres_programs
 from covid_assets_tests.helpers import (
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
@@ -32,57 +26,15 @@ from covid_assets_tests.helpers import (
 pytestmark = [pytest.mark.system, pytest.mark.xdist_group("system/test_production_instance")]
 
 EXAMPLE = PROJECT_ROOT / "infra" / "dagster.yaml.example"
-USER = "dagster"
-
-
-def postgres_programs() -> Path | None:
-    """The newest Debian PostgreSQL server's programs (``initdb``, ``pg_ctl``), if installed."""
-    found = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-        key=lambda initdb: [int(part) for part in initdb.parts[-3].split(".")],
-    )
-    return found[-1].parent if found else None
-
-
-@dataclass(frozen=True)
-class PostgresCluster:
-    port: int
-    run: Callable[..., None]
-
-    def new_database(self) -> str:
-        """An empty database: each test starts from a blank instance."""
-        name = f"dagster_{uuid.uuid4().hex[:12]}"
-        self.run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, name)
-        return name
 
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresCluster]:
-    """A throwaway PostgreSQL cluster on 127.0.0.1 (trust authentication, no fsync). As root it
-    runs as the ``postgres`` user, as PostgreSQL wants."""
     programs = postgres_programs()
     if programs is None:
         pytest.skip("PostgreSQL server not installed (apt-get install postgresql)")
-    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    cluster = Path(tempfile.mkdtemp(prefix="covid-assets-pg-"))
-    if as_owner:
-        shutil.chown(cluster, "postgres")
-    data, port = cluster / "data", free_port()
-
-    def run(program: str, *arguments: str) -> None:
-        subprocess.run(
-            [*as_owner, str(programs / program), *arguments], check=True, capture_output=True
-        )
-
-    run("initdb", "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync")
-    options = f"-p {port} -k {cluster} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run("pg_ctl", "-D", str(data), "-o", options, "-l", str(cluster / "log"), "-w", "start")
-    try:
-        yield PostgresCluster(port, run)
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            run("pg_ctl", "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(cluster, ignore_errors=True)
+    with postgres_cluster(programs) as cluster:
+        yield cluster
 
 
 @pytest.fixture
@@ -97,13 +49,8 @@ def production_home(
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
-    for name, value in {
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_HOST": "127.0.0.1",
-        "DAGSTER_PG_DB": postgres.new_database(),
-        "DAGSTER_PG_USERNAME": USER,
-        "DAGSTER_PG_PASSWORD": "unused-with-trust-authentication",
-    }.items():
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    for name, value in postgres.instance_environment().items():
         monkeypatch.setenv(name, value)
     return home
 
@@ -135,6 +82,15 @@ def test_runs_events_and_check_results_are_kept_in_postgresql(aws, write_sources
 def test_failed_runs_are_relaunched_twice(production_home):
     with DagsterInstance.get() as instance:
         assert (instance.run_retries_enabled, instance.run_retries_max_retries) == (True, 2)
+
+
+def test_the_production_instance_monitors_runs_and_leaves_relaunching_them_to_retries(
+    production_home,
+):
+    with DagsterInstance.get() as instance:
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_max_resume_run_attempts == 0
+        assert instance.run_monitoring_start_timeout_seconds == 300
 
 
 def test_the_production_instance_launches_one_run_at_a_time(production_home):

@@ -44,9 +44,14 @@ def merged_snapshot(snapshots_dir: Path, day: str) -> pd.DataFrame:
     return merge_daily(nyt.table, jhu.table, nyt.url, jhu.url)
 
 
-def days_of(table: pd.DataFrame) -> dict[str, tuple[int, int, int]]:
+def days_of(table: pd.DataFrame) -> dict[str, tuple[int, int, int | None]]:
+    """date -> (cases, deaths, recovered), None where recovered is null (no figure)."""
     return {
-        row.date.isoformat(): (row.cases, row.deaths, row.recovered)
+        row.date.isoformat(): (
+            row.cases,
+            row.deaths,
+            None if pd.isna(row.recovered) else int(row.recovered),
+        )
         for row in table.itertuples(index=False)
     }
 
@@ -125,7 +130,7 @@ def test_two_runs_launched_together_outside_the_queue_end_with_one_runs_complete
     assert stored_days(aws) == days_of(served)
     export = exported_rows(aws).to_pandas()
     assert days_of(export) == days_of(served)
-    # The page's national charts are those of the export (its revisions' panel, of the history).
+    # The page's national charts are those of the export (its revisions', of the summary).
     national_charts = dashboard_svgs(prepare_dashboard_data(export)).values()
     page = aws.client("s3").get_object(Bucket=aws.bucket, Key="dashboard/index.html")["Body"]
     text = page.read().decode()

@@ -40,6 +40,7 @@ from covid_assets_dev.local_stack import (
 )
 from covid_assets_tests.helpers import (
     LINEAGE,
+    NATIONAL_HISTORY_DIR,
     SERVED_ASSETS,
     AlertInbox,
     EmulatedAws,
@@ -338,9 +339,9 @@ def test_dashboard_page_in_s3_renders_without_console_errors(dagster_ui, materia
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     page.goto(url)
-    # The four national charts, and the revisions' three (the run's one version revised none).
+    # The four national charts; the run's one version is no revision: no revisions' charts.
     charts = page.locator("figure > svg")
-    expect(charts).to_have_count(7)
+    expect(charts).to_have_count(4)
     for chart in charts.all():
         expect(chart).to_be_visible()
         assert chart.bounding_box()["width"] > 300
@@ -348,7 +349,7 @@ def test_dashboard_page_in_s3_renders_without_console_errors(dagster_ui, materia
     expect(page.locator(".totals li", has_text=label).locator("strong")).to_have_text(number)
     revisions = page.locator('section[aria-label="Revisions"] li').first
     expect(revisions).to_be_visible()
-    expect(revisions).to_contain_text(re.compile(r"^Last publication day, .*: 0 past days revised"))
+    expect(revisions).to_have_text(re.compile(r"^No revisions yet"))
     screenshot(page, "dashboard-html")
     assert problems == []
     assert [address for address in requested if not address.startswith("data:")] == [url]
@@ -535,3 +536,180 @@ def test_a_run_makes_what_is_served_fresh_again(stale):
     with DagsterInstance.get() as instance, ThreadPoolExecutor(1) as thread:
         thread.submit(run_daily_job, instance).result()
     assert wait_until_served_is("PASS") == dict.fromkeys(SERVED_ASSETS, "PASS")
+
+
+# The README's UI section, walked step by step after the runs above.
+PHONE = {"width": 390, "height": 844}
+# The day the module's snapshot was published (helpers.published_snapshot: noon UTC).
+SNAPSHOT_DAY = "2021-03-18"
+# Three real national versions (run days of shared/data/history/nyt-us): the one of 2020-10-25
+# revised 19 past days, adding 23,840 cases.
+BACKFILLED_RUN_DAYS = ("2020-10-24", "2020-10-25", "2020-10-26")
+
+
+def launch_from_the_launchpad(page: Page, url: str, job: str, config: str) -> str:
+    """Open the job's Launchpad, type ``config`` (one line of YAML) into its editor and click
+    Launch Run, as a person does; the run's id."""
+    page.goto(f"{url}/locations/covid_assets/jobs/{job}/playground")
+    editor = page.locator(".CodeMirror").first
+    expect(editor).to_be_visible()
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(config)
+    with page.expect_response(
+        lambda response: "LaunchPipelineExecution" in (response.request.post_data or "")
+    ) as launch:
+        page.get_by_role("button", name="Launch Run").click()
+    return launch.value.json()["data"]["launchPipelineExecution"]["run"]["id"]
+
+
+def presigned(dagster_ui: DagsterUI, key: str) -> str:
+    return dagster_ui.aws.client("s3").generate_presigned_url(
+        "get_object", Params={"Bucket": dagster_ui.aws.bucket, "Key": key}
+    )
+
+
+def open_on_a_phone(browser: Browser, url: str) -> Page:
+    page = browser.new_page(viewport=PHONE)
+    page.goto(url)
+    return page
+
+
+def horizontal_overflow(page: Page) -> int:
+    """How many pixels the page is wider than the screen (0: no horizontal scroll)."""
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def test_the_dashboard_page_fits_a_phone_without_horizontal_scroll(
+    dagster_ui, materialize_all_run, browser
+):
+    page = open_on_a_phone(browser, presigned(dagster_ui, DASHBOARD_KEY))
+    try:
+        expect(page.locator("figure > svg").first).to_be_visible()
+        assert horizontal_overflow(page) == 0
+        for chart in page.locator("figure > svg").all():
+            box = chart.bounding_box()
+            assert box["x"] >= 0
+            assert box["x"] + box["width"] <= PHONE["width"]
+        page.screenshot(path=ARTIFACTS_DIR / "dashboard-phone.png", full_page=True)
+    finally:
+        page.context.close()
+
+
+@pytest.fixture(scope="module")
+def as_published_on_run(dagster_ui, browser, materialize_all_run) -> str:
+    """The job as_published_on launched from its Launchpad for the snapshot's day; its status."""
+    page = open_page(browser)
+    try:
+        config = f'ops: {{draw_as_published_on: {{config: {{day: "{SNAPSHOT_DAY}"}}}}}}'
+        run_id = launch_from_the_launchpad(page, dagster_ui.url, "as_published_on", config)
+        screenshot(page, "as-published-on-launched")
+        return wait_for_run(dagster_ui, run_id)
+    finally:
+        page.context.close()
+
+
+def test_the_page_as_published_on_a_day_is_launched_from_its_launchpad_and_fits_a_phone(
+    dagster_ui, as_published_on_run, browser
+):
+    assert as_published_on_run == "SUCCESS"
+    key = f"dashboard/as-published-on/{SNAPSHOT_DAY}.html"
+    page = open_on_a_phone(browser, presigned(dagster_ui, key))
+    try:
+        expect(page.locator("h1")).to_have_text(
+            f"COVID-19 in the United States, as published on {SNAPSHOT_DAY}"
+        )
+        assert horizontal_overflow(page) == 0
+        page.screenshot(path=ARTIFACTS_DIR / "as-published-on-phone.png", full_page=True)
+    finally:
+        page.context.close()
+
+
+def materialize_from_the_asset_page(page: Page, url: str, asset: str) -> str:
+    """Click Materialize on the asset's page; the run's id."""
+    page.goto(f"{url}/assets/{asset}")
+    with page.expect_response(
+        lambda response: "LaunchPipelineExecution" in (response.request.post_data or "")
+    ) as launch:
+        page.get_by_role("button", name="Materialize").first.click()
+    return launch.value.json()["data"]["launchPipelineExecution"]["run"]["id"]
+
+
+@pytest.fixture(scope="module")
+def revisions_page(dagster_ui, browser, as_published_on_run, snapshots_dir, tmp_path_factory):
+    """Three real versions backfilled from history_backfill's Launchpad (older than the one
+    served), then the dashboard materialized from its page; the page's revisions section."""
+    if not NATIONAL_HISTORY_DIR.is_dir():
+        pytest.skip(f"real NYT history not found at {NATIONAL_HISTORY_DIR}")
+    manifest = tmp_path_factory.mktemp("backfill") / "MANIFEST.csv"
+    lines = (NATIONAL_HISTORY_DIR / "MANIFEST.csv").read_text().splitlines()
+    manifest.write_text(
+        "\n".join([lines[0], *(line for line in lines if line[:10] in BACKFILLED_RUN_DAYS)])
+    )
+    config = (
+        "ops: {backfill_history: {config: {table: national, "
+        f'manifest: "{manifest}", file_url: "{NATIONAL_HISTORY_DIR}/{{run_day}}.csv", '
+        f'jhu_url: "{snapshots_dir / "2021-03-17" / "jhu-combined.csv"}", '
+        'jhu_published: "2020-04-01T00:00:00Z"}}}'
+    )
+    page = open_page(browser)
+    try:
+        backfill = launch_from_the_launchpad(page, dagster_ui.url, "history_backfill", config)
+        assert wait_for_run(dagster_ui, backfill) == "SUCCESS"
+        drawn = materialize_from_the_asset_page(page, dagster_ui.url, "dashboard")
+        assert wait_for_run(dagster_ui, drawn) == "SUCCESS"
+        page.goto(presigned(dagster_ui, DASHBOARD_KEY))
+        section = page.locator('section[aria-label="Revisions"]')
+        section.scroll_into_view_if_needed()
+        screenshot(page, "dashboard-revisions")
+        return section.inner_text()
+    finally:
+        page.context.close()
+
+
+def test_the_revisions_view_shows_the_backfilled_real_versions(revisions_page):
+    """The versions NYT committed on 2020-10-24, -25 and -26, older than the one served: the
+    revisions are counted from the second, 2020-10-25's, each against the one before."""
+    assert "Since 2020-10-25: " in revisions_page
+    assert "Latest publication, " in revisions_page
+
+
+ALONE_CHECK = ("merged_daily_table", "sources_share_dates")
+MATERIALIZATION_RUN = """query ($key: AssetKeyInput!) { assetOrError(assetKey: $key) {
+  ... on Asset { assetMaterializations(limit: 1) { runId } } } }"""
+
+
+@pytest.fixture(scope="module")
+def check_run_alone(dagster_ui, browser, materialize_all_run) -> dict[str, Any]:
+    """A table's check executed alone from its Checks tab: the run, and the table's latest
+    materialization's run before and after it."""
+    asset, check = ALONE_CHECK
+
+    def materialized_by() -> str:
+        found = dagster_ui.graphql(MATERIALIZATION_RUN, key={"path": [asset]})["assetOrError"]
+        return found["assetMaterializations"][0]["runId"]
+
+    before = materialized_by()
+    page = open_page(browser)
+    try:
+        page.goto(f"{dagster_ui.url}/assets/{asset}?view=checks&checkDetail={check}")
+        execute = page.get_by_role("button", name="execute Execute", exact=True)
+        expect(execute).to_be_enabled()
+        screenshot(page, "check-alone-before")
+        with page.expect_response(
+            lambda response: "LaunchPipelineExecution" in (response.request.post_data or "")
+        ) as launch:
+            execute.click()
+        run_id = launch.value.json()["data"]["launchPipelineExecution"]["run"]["id"]
+        status = wait_for_run(dagster_ui, run_id)
+        page.reload()
+        screenshot(page, "check-alone-after")
+        return {"status": status, "run_id": run_id, "before": before, "after": materialized_by()}
+    finally:
+        page.context.close()
+
+
+def test_a_tables_check_is_executed_alone_from_its_checks_tab(check_run_alone):
+    assert check_run_alone["status"] == "SUCCESS"
+    assert check_run_alone["after"] == check_run_alone["before"] != check_run_alone["run_id"]

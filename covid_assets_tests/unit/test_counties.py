@@ -107,13 +107,69 @@ def test_a_bad_row_is_named_by_line_column_and_what_was_expected(line, rule, exp
 
 def test_counties_are_reconciled_with_their_state_on_the_window_days_only():
     table = county_daily(raw(WINDOW))
-    problems = COUNTY.reconciliation_problems(table, raw(STATES))
+    problems = COUNTY.reconciliation_problems(table, raw(STATES)).problems
     # 2021-02-28 is outside the window, and Puerto Rico's deaths are unknown: neither is a
     # mismatch. New York's cases on 2021-03-02 (810 + 205 = 1,015) are.
     assert [str(problem) for problem in problems] == [
         "county_daily_table, column 'cases': found '2021-03-02 New York: sum 1,015', expected "
         "the state total 1,016"
     ]
+
+
+IOWA_STATE = "2021-02-25,Iowa,19,335222,5600\n"
+
+
+@pytest.mark.parametrize(
+    ("iowa_counties", "problems", "known"),
+    [
+        (
+            "2021-02-25,Polk,Iowa,19153,335000,5000\n2021-02-25,Story,Iowa,19169,223,600\n",
+            [],
+            [
+                "county_daily_table, column 'cases': found '2021-02-25 Iowa: sum 335,223', "
+                "expected the state total 335,222 (known: NYT compiles Iowa's county and state "
+                "series separately; on some days they differ by one case)"
+            ],
+        ),
+        (
+            "2021-02-25,Polk,Iowa,19153,335000,5000\n2021-02-25,Story,Iowa,19169,224,600\n",
+            [
+                "county_daily_table, column 'cases': found '2021-02-25 Iowa: sum 335,224', "
+                "expected the state total 335,222"
+            ],
+            [],
+        ),
+        (
+            "2021-02-25,Polk,Iowa,19153,335000,5000\n2021-02-25,Story,Iowa,19169,222,601\n",
+            [
+                "county_daily_table, column 'deaths': found '2021-02-25 Iowa: sum 5,601', "
+                "expected the state total 5,600"
+            ],
+            [],
+        ),
+    ],
+    ids=["known-state-within-its-bound", "known-state-beyond-its-bound", "known-state-other-count"],
+)
+def test_a_known_discrepancy_is_listed_with_its_reason_and_anything_beyond_it_warns(
+    iowa_counties, problems, known
+):
+    table = county_daily(raw(HEADER + iowa_counties))
+    reconciled = COUNTY.reconciliation_problems(table, raw(STATES + IOWA_STATE))
+    assert [str(problem) for problem in reconciled.problems] == problems
+    assert [str(problem) for problem in reconciled.known] == known
+
+
+def test_the_same_difference_in_a_state_not_known_for_it_warns_naming_day_and_state():
+    counties = HEADER + (
+        "2021-03-01,New York City,New York,,800,30\n2021-03-01,Albany,New York,36001,201,10\n"
+    )
+    new_york = "date,state,fips,cases,deaths\n2021-03-01,New York,36,1000,40\n"
+    reconciled = COUNTY.reconciliation_problems(county_daily(raw(counties)), raw(new_york))
+    assert [str(problem) for problem in reconciled.problems] == [
+        "county_daily_table, column 'cases': found '2021-03-01 New York: sum 1,001', expected "
+        "the state total 1,000"
+    ]
+    assert reconciled.known == []
 
 
 def test_state_totals_are_the_state_file_without_its_fips():

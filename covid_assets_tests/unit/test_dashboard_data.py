@@ -22,9 +22,7 @@ from covid_assets.domain.dashboard_data import (
     values_or_none,
     weekly_new_cases,
 )
-from covid_assets.domain.history import revision_rows
-from covid_assets.domain.tables import NATIONAL
-from covid_assets_tests.helpers import export_rows, history_rows, state_rows
+from covid_assets_tests.helpers import export_rows, history_rows, national_summary, state_rows
 
 pytestmark = pytest.mark.unit
 
@@ -212,12 +210,11 @@ def test_prepared_data_has_the_states_weeks_only_with_a_state_export():
     assert values_or_none(prepare_dashboard_data(rows, states).states_weekly["Utah"]) == [0.0]
 
 
-def revisions_table(history: pd.DataFrame) -> dict[str, tuple[int, int, int]]:
-    """Publication day -> (revised days, cases change, deaths change)."""
-    revisions = revisions_by_publication_day(revision_rows(history, NATIONAL))
+def revisions_table(rows: list[tuple]) -> dict[str, tuple]:
+    """Publication day -> (days revised, days added, cases net change, deaths net change)."""
+    revisions = revisions_by_publication_day(national_summary(rows))
     return {
-        f"{day:%Y-%m-%d}": (row.revised_days, row.cases_change, row.deaths_change)
-        for day, row in revisions.iterrows()
+        f"{day:%Y-%m-%d}": tuple(int(value) for value in row) for day, row in revisions.iterrows()
     }
 
 
@@ -226,16 +223,16 @@ def revisions_table(history: pd.DataFrame) -> dict[str, tuple[int, int, int]]:
     [
         pytest.param(
             [("2020-05-01 14:00", "2020-04-30", 10, 1), ("2020-05-01 14:00", "2020-05-01", 20, 2)],
-            {"2020-05-01": (0, 0, 0)},
-            id="a first version: every day new, none revised",
+            {},
+            id="a first version has no version before it: no revision day",
         ),
         pytest.param(
             [
                 ("2020-05-01 14:00", "2020-04-30", 10, 1),
                 ("2020-05-02 14:00", "2020-05-01", 20, 2),
             ],
-            {"2020-05-01": (0, 0, 0), "2020-05-02": (0, 0, 0)},
-            id="a new day is no revision",
+            {"2020-05-02": (0, 1, 0, 0)},
+            id="a new day is added, not revised, and changes no count",
         ),
         pytest.param(
             [
@@ -245,8 +242,8 @@ def revisions_table(history: pd.DataFrame) -> dict[str, tuple[int, int, int]]:
                 ("2020-05-02 14:00", "2020-04-30", 9, 1),
                 ("2020-05-02 14:00", "2020-05-01", 20, 2),
             ],
-            {"2020-05-01": (0, 0, 0), "2020-05-02": (2, 3, 1)},
-            id="two days revised, up and down: the changes' sizes add up",
+            {"2020-05-02": (2, 1, -1, 0)},
+            id="two days revised: the net change is the latest common day's",
         ),
         pytest.param(
             [
@@ -254,8 +251,8 @@ def revisions_table(history: pd.DataFrame) -> dict[str, tuple[int, int, int]]:
                 ("2020-05-02 01:00", "2020-04-30", 12, 1),
                 ("2020-05-02 19:00", "2020-04-30", 11, 3),
             ],
-            {"2020-05-01": (0, 0, 0), "2020-05-02": (1, 3, 2)},
-            id="a day revised twice in a day: one day, both changes, each from the one before",
+            {"2020-05-02": (2, 0, 1, 2)},
+            id="two publications in a day: summed",
         ),
         pytest.param(
             [
@@ -263,7 +260,7 @@ def revisions_table(history: pd.DataFrame) -> dict[str, tuple[int, int, int]]:
                 ("2020-05-01 23:59:59.999", "2020-04-30", 15, 1),
                 ("2020-05-02 00:00", "2020-04-30", 16, 1),
             ],
-            {"2020-05-01": (1, 5, 0), "2020-05-02": (1, 1, 0)},
+            {"2020-05-01": (1, 0, 5, 0), "2020-05-02": (1, 0, 1, 0)},
             id="publication days are UTC days, split at midnight",
         ),
         pytest.param(
@@ -272,19 +269,25 @@ def revisions_table(history: pd.DataFrame) -> dict[str, tuple[int, int, int]]:
                 ("2020-05-01 14:00", "2020-04-30", 10, 1),
                 ("2020-05-02 14:00", "2020-04-30", 10, 4),
             ],
-            {"2020-05-01": (0, 0, 0), "2020-05-02": (1, 0, 3), "2020-05-03": (1, 2, 3)},
+            {"2020-05-02": (1, 0, 0, 3), "2020-05-03": (1, 0, 2, -3)},
             id="rows in any order are taken in publication order",
         ),
     ],
 )
 def test_revisions_by_publication_day(rows, expected):
-    assert revisions_table(history_rows(rows)) == expected
+    assert revisions_table(rows) == expected
 
 
-def test_no_history_has_no_publication_day():
-    revisions = revisions_by_publication_day(revision_rows(history_rows([]), NATIONAL))
+@pytest.mark.parametrize("summary", [None, national_summary([])], ids=["none", "empty"])
+def test_no_summary_has_no_publication_day(summary):
+    revisions = revisions_by_publication_day(summary)
     assert revisions.empty
-    assert list(revisions.columns) == ["revised_days", "cases_change", "deaths_change"]
+    assert list(revisions.columns) == [
+        "days_revised",
+        "days_added",
+        "cases_net_change",
+        "deaths_net_change",
+    ]
 
 
 # Three versions: the 1st's two days, the 2nd revising 2020-04-30 and adding a day, the 3rd (the
@@ -355,7 +358,7 @@ def test_a_chosen_day_not_in_iso_form_is_refused_with_an_example(text):
 
 
 def test_prepared_data_hands_on_the_revisions_and_the_day_published_on():
-    revisions = revisions_by_publication_day(revision_rows(history_rows(THREE_VERSIONS), NATIONAL))
+    revisions = national_summary(THREE_VERSIONS)
     data = prepare_dashboard_data(export_rows([1], [0], [0]), None, revisions, dt.date(2020, 5, 1))
     assert data.revisions is revisions
     assert data.as_published_on == dt.date(2020, 5, 1)

@@ -1,4 +1,4 @@
-"""The dashboard's headline figures, charts, revisions' panel, states' panel, page and Markdown,
+"""The dashboard's headline figures, charts, revisions' section, states' panel, page and Markdown,
 drawn from small hand-written exports and histories."""
 
 import base64
@@ -8,14 +8,14 @@ from xml.etree import ElementTree
 
 import pytest
 
-from covid_assets.domain.dashboard_data import prepare_dashboard_data, revisions_by_publication_day
+from covid_assets.domain.dashboard_data import prepare_dashboard_data
 from covid_assets.domain.dashboard_render import (
-    CELL_SIZE,
     COLORS,
-    PAD,
+    PLOT_BOTTOM,
     PLOT_TOP,
     REVISED_DAYS_TITLE,
     REVISED_TITLES,
+    SOURCES,
     STATES_TITLE,
     captions,
     dashboard_charts,
@@ -28,9 +28,7 @@ from covid_assets.domain.dashboard_render import (
     revisions_charts,
     thousands,
 )
-from covid_assets.domain.history import revision_rows
-from covid_assets.domain.tables import NATIONAL
-from covid_assets_tests.helpers import SVG_IMAGE, export_rows, history_rows, state_rows
+from covid_assets_tests.helpers import SVG_IMAGE, export_rows, national_summary, state_rows
 
 # Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
 pytestmark = [pytest.mark.unit, pytest.mark.xdist_group("unit/test_dashboard_render")]
@@ -354,15 +352,20 @@ def test_states_panel_comes_after_the_charts_only_with_a_state_export(with_state
 def test_states_panel_has_a_cell_per_state_alphabetical_with_its_last_weeks_figure(panel):
     cells = state_cells(panel)
     assert list(cells) == ["Alaska", "Utah"]
-    assert [text.text for text in cells["Utah"].iter(SVG + "text")] == ["Utah", "10 a day"]
+    assert [text.text for text in cells["Utah"].findall(SVG + "text")] == ["Utah", "10 a day"]
+
+
+def test_each_states_chart_has_a_time_axis_from_its_first_to_its_last_week(panel):
+    for name, cell in state_cells(panel).items():
+        [axis] = [group for group in cell.iter(SVG + "g") if group.get("class") == "axis"]
+        assert [text.text for text in axis] == ["2020-12-08", "2021-01-12"], name
 
 
 def test_each_state_is_drawn_on_its_own_scale_from_zero_to_its_highest_week(panel):
-    bottom = CELL_SIZE[1] - PAD
     for name, cell in state_cells(panel).items():
         ys = [y for line in polylines(cell) for _, y in line]
         assert min(ys) == PLOT_TOP, name
-        assert float(cell.find(SVG + "line").get("y1")) == bottom, name
+        assert float(cell.find(SVG + "line").get("y1")) == PLOT_BOTTOM, name
 
 
 def test_a_states_line_breaks_where_a_week_is_unknown(panel):
@@ -383,6 +386,11 @@ def test_captions_say_how_the_states_panel_is_drawn(with_states):
     ) in captions(with_states)
 
 
+def test_captions_say_why_the_national_series_can_end_before_the_states(with_states, svgs):
+    note = "The national series has the days both NYT (cases, deaths) and JHU (recovered) report"
+    assert any(line.startswith(note) for line in captions(with_states))
+
+
 def test_states_reported_for_less_than_a_week_have_no_panel_and_a_caption_says_so():
     states = state_rows({"Utah": [0, 1, 2]})
     data = prepare_dashboard_data(export_rows([1] * 3, [0] * 3, [0] * 3), states)
@@ -390,8 +398,9 @@ def test_states_reported_for_less_than_a_week_have_no_panel_and_a_caption_says_s
     assert f"{STATES_TITLE}: drawn once the states' data span a full week." in captions(data)
 
 
-# Three publication days: the first loads two days, the second revises both (cases by 4 and
-# 1,000, deaths by 3 in all) and adds one, the third revises that one (cases by 10).
+# Three publication days: the first loads two days, the second revises both and adds one (the
+# latest common day, 2020-12-10, up by 1,000 cases and 3 deaths), the third revises that one
+# (down by 10 cases) and adds one.
 THREE_PUBLICATIONS = [
     ("2020-12-10 14:00", "2020-12-09", 100, 1),
     ("2020-12-10 14:00", "2020-12-10", 120, 2),
@@ -403,33 +412,35 @@ THREE_PUBLICATIONS = [
 ]
 REVISIONS_CHARTS = [REVISED_DAYS_TITLE, REVISED_TITLES["cases"], REVISED_TITLES["deaths"]]
 REVISION_LINES = [
-    "Last publication day, 2020-12-12: 1 past day revised, by 10 cases and 0 deaths in all.",
-    "Most revised publication days:",
-    "2020-12-11: 2 past days revised, by 1,004 cases and 3 deaths in all.",
-    "2020-12-12: 1 past day revised, by 10 cases and 0 deaths in all.",
+    "Latest publication, 2020-12-12 14:00 UTC: 1 past day revised, 1 day added; net change "
+    "-10 cases and +0 deaths.",
+    "Since 2020-12-11: 2 publications, 3 past days revised in all.",
 ]
+NO_REVISIONS = "No revisions yet: they are shown once the national history has two publications."
 
 
 @pytest.fixture(scope="module")
 def with_revisions():
-    revisions = revisions_by_publication_day(
-        revision_rows(history_rows(THREE_PUBLICATIONS), NATIONAL)
-    )
+    revisions = national_summary(THREE_PUBLICATIONS)
     return prepare_dashboard_data(export_rows([1] * 3, [0] * 3, [0] * 3), None, revisions)
 
 
-def test_revisions_are_listed_in_numbers_last_day_first_then_the_most_revised(with_revisions):
+def test_revisions_in_numbers_are_the_latest_publications_then_the_totals(with_revisions):
     assert revision_figures(with_revisions) == REVISION_LINES
 
 
-def test_revisions_charts_draw_each_publication_days_revised_days_and_changes(with_revisions):
+def test_revisions_charts_draw_days_revised_and_added_and_net_changes(with_revisions):
     days, cases, deaths = revisions_charts(with_revisions)
     assert [chart.title for chart in (days, cases, deaths)] == REVISIONS_CHARTS
     assert [[series.values for series in chart.series] for chart in (days, cases, deaths)] == [
-        [[0, 2, 1]],
-        [[0, 1_004, 10]],
-        [[0, 3, 0]],
+        [[2, 1], [1, 1]],
+        [[1_000, -10]],
+        [[3, 0]],
     ]
+
+
+def test_revisions_charts_are_points_never_lines_across_gaps(with_revisions):
+    assert all(series.dots for chart in revisions_charts(with_revisions) for series in chart.series)
 
 
 def test_revisions_charts_come_after_the_national_charts_with_publication_days_along_x(
@@ -437,29 +448,35 @@ def test_revisions_charts_come_after_the_national_charts_with_publication_days_a
 ):
     svgs = dashboard_svgs(with_revisions)
     assert list(svgs)[4:] == REVISIONS_CHARTS
-    assert axis_labels(svgs[REVISED_DAYS_TITLE], "x") == ["2020-12-10", "2020-12-11", "2020-12-12"]
-    assert axis_labels(svgs[REVISED_TITLES["deaths"]], "y") == ["0", "1", "2", "3"]
+    assert axis_labels(svgs[REVISED_DAYS_TITLE], "x") == ["2020-12-11", "2020-12-12"]
 
 
-def test_a_state_panel_stays_last_after_the_revisions(with_revisions):
+def test_the_revisions_section_comes_before_the_state_panel(with_revisions):
     states = state_rows({"Utah": [0] * 8})
     data = prepare_dashboard_data(
         export_rows([1] * 3, [0] * 3, [0] * 3), states, with_revisions.revisions
     )
-    assert list(dashboard_svgs(data))[-4:] == [*REVISIONS_CHARTS, STATES_TITLE]
+    svgs = dashboard_svgs(data)
+    assert list(svgs)[-4:] == [*REVISIONS_CHARTS, STATES_TITLE]
+    page = dashboard_html(data, svgs)
+    assert page.index("</section>") < page.index(f'<figure aria-label="{STATES_TITLE}"')
+    markdown = dashboard_markdown(data, svgs)
+    assert markdown.index("**Revisions**") < markdown.index(f"![{STATES_TITLE}]")
 
 
-def test_html_page_has_the_revisions_panel_with_its_numbers(with_revisions):
+def test_html_page_has_the_revisions_section_with_its_numbers_beside_its_charts(with_revisions):
     page = dashboard_html(with_revisions, dashboard_svgs(with_revisions))
-    panel = re.search(r'<section aria-label="Revisions">(.*?)</section>', page, re.DOTALL)
-    assert panel, "no revisions panel"
-    assert "<h2>Revisions</h2>" in panel.group(1)
-    items = re.findall(r"<li>(.*?)</li>", panel.group(1))
+    section = re.search(r'<section aria-label="Revisions">(.*?)</section>', page, re.DOTALL)
+    assert section, "no revisions section"
+    assert "<h2>Revisions</h2>" in section.group(1)
+    items = re.findall(r"<li>(.*?)</li>", section.group(1))
     assert items == REVISION_LINES
-    assert f'<figure aria-label="{REVISED_DAYS_TITLE}"><svg' in page
+    for title in REVISIONS_CHARTS:
+        assert f'<figure aria-label="{title}"><svg' in section.group(1)
+    assert SOURCES not in section.group(1)
 
 
-def test_markdown_has_the_revisions_panel_with_its_numbers(with_revisions):
+def test_markdown_has_the_revisions_section_with_its_numbers_before_its_charts(with_revisions):
     svgs = dashboard_svgs(with_revisions)
     markdown = dashboard_markdown(with_revisions, svgs)
     listed = "\n".join(f"- {line}" for line in REVISION_LINES)
@@ -468,24 +485,31 @@ def test_markdown_has_the_revisions_panel_with_its_numbers(with_revisions):
     assert titles[4:] == REVISIONS_CHARTS
 
 
-def test_captions_say_how_the_revisions_are_counted(with_revisions):
-    assert any(
-        line.startswith("Revisions: per publication day (UTC)") for line in captions(with_revisions)
+def test_the_revisions_section_says_how_the_revisions_are_measured(with_revisions):
+    page = dashboard_html(with_revisions, dashboard_svgs(with_revisions))
+    assert "the change of the cumulative count on the latest day both versions hold" in page
+    assert not any("Revisions" in line for line in captions(with_revisions))
+
+
+@pytest.mark.parametrize(
+    "publications",
+    [[], [("2021-03-18 07:00", "2021-03-16", 5, 1)]],
+    ids=["no history", "one publication"],
+)
+def test_with_one_publication_or_none_the_revisions_section_says_no_revisions_yet(publications):
+    data = prepare_dashboard_data(
+        export_rows([1, 2], [0, 0], [0, 0]), None, national_summary(publications)
     )
+    svgs = dashboard_svgs(data)
+    assert revision_figures(data) == [NO_REVISIONS]
+    assert not set(REVISIONS_CHARTS) & set(svgs)
+    assert f"<li>{NO_REVISIONS}</li>" in dashboard_html(data, svgs)
+    assert f"- {NO_REVISIONS}" in dashboard_markdown(data, svgs)
 
 
-def test_without_a_history_the_revisions_panel_says_no_history_yet(stopped_recovered, svgs):
-    no_history = "No history yet: the revisions are shown once merged_daily_history has a version."
-    empty = revisions_by_publication_day(revision_rows(history_rows([]), NATIONAL))
-    for data in (
-        stopped_recovered,
-        prepare_dashboard_data(export_rows([1], [0], [0]), None, empty),
-    ):
-        assert revision_figures(data) == [no_history]
-        assert not set(REVISIONS_CHARTS) & set(dashboard_svgs(data))
-    page = dashboard_html(stopped_recovered, svgs)
-    assert f"<li>{no_history}</li>" in page
-    assert f"- {no_history}" in dashboard_markdown(stopped_recovered, svgs)
+def test_without_a_summary_the_revisions_section_says_no_revisions_yet(stopped_recovered, svgs):
+    assert revision_figures(stopped_recovered) == [NO_REVISIONS]
+    assert f"<li>{NO_REVISIONS}</li>" in dashboard_html(stopped_recovered, svgs)
 
 
 def test_the_page_drawn_as_published_on_a_day_says_so():
@@ -499,8 +523,8 @@ def test_the_page_drawn_as_published_on_a_day_says_so():
     assert f"<h1>{title}</h1>" in page
     assert dashboard_markdown(data, svgs).startswith(f"**{title}**: Daily data from 2020-12-10")
     assert (
-        "National figures as published on 2020-06-14: the history (merged_daily_history) as of "
-        "the end of that day, UTC, not the export."
+        "As published on 2020-06-14: every figure, chart and revision on this page is the "
+        "histories' as of the end of that day (UTC), not today's exports."
     ) in captions(data)
 
 
@@ -508,14 +532,3 @@ def test_the_page_of_the_export_says_nothing_of_a_day_published_on(stopped_recov
     page = dashboard_html(stopped_recovered, svgs)
     assert "<h1>COVID-19 in the United States</h1>" in page
     assert "as published on" not in page
-
-
-def test_a_history_of_one_version_draws_its_publication_day_with_no_revision():
-    revisions = revisions_by_publication_day(
-        revision_rows(history_rows([("2021-03-18 07:00", "2021-03-16", 5, 1)]), NATIONAL)
-    )
-    data = prepare_dashboard_data(export_rows([1, 2], [0, 0], [0, 0]), None, revisions)
-    assert list(dashboard_svgs(data))[4:] == REVISIONS_CHARTS
-    assert revision_figures(data) == [
-        "Last publication day, 2021-03-18: 0 past days revised, by 0 cases and 0 deaths in all."
-    ]

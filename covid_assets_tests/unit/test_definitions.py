@@ -71,6 +71,15 @@ def test_the_state_level_set_to_the_empty_url_leaves_exactly_the_national_pipeli
     assert not {"state_glue", "state_bucket"} & set(definitions.resources)
 
 
+def test_every_check_can_run_alone_without_materializing_its_asset(monkeypatch):
+    """The UI's Execute: a check's execution set is the check itself."""
+    every_level_at_its_default(monkeypatch)
+    graph = build_definitions().get_repository_def().asset_graph
+    assert len(graph.asset_check_keys) == 56
+    for check in graph.asset_check_keys:
+        assert graph.get_execution_set_asset_and_check_keys(check) == {check}, check
+
+
 def test_settings_set_in_the_environment_become_env_vars(monkeypatch):
     monkeypatch.setenv("COVID_DYNAMODB_TABLE", "prod_table")
     monkeypatch.delenv("COVID_S3_BUCKET", raising=False)

@@ -1,5 +1,5 @@
-"""The CloudFormation template: it lints clean, agrees with the code, and a stack deployed from
-it configures a pipeline that runs."""
+"""The CloudFormation templates lint clean, and the data template agrees with the code (the
+runtime template's own tests are in test_runtime_template)."""
 
 import subprocess
 import sys
@@ -12,27 +12,31 @@ from cfnlint.decode import decode
 from covid_assets.domain.tables import COUNTY, NATIONAL, STATE
 from covid_assets.resources.exports import ExportStore
 from covid_assets.resources.glue import GlueCatalogResource
-from covid_assets.resources.histories import HistoryStore
 from covid_assets.resources.s3 import S3BucketResource
+from covid_assets.resources.served_tables import ServedTablesResource
 from covid_assets.settings import SETTINGS
 from covid_assets_dev.stack import (
     OUTPUT_SETTINGS,
+    RUNTIME_TEMPLATE_PATH,
     TEMPLATE_PATH,
 )
 
 pytestmark = pytest.mark.unit
 
 
-def template() -> dict[str, Any]:
-    decoded, errors = decode(str(TEMPLATE_PATH))
+def template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    decoded, errors = decode(str(path))
     assert not errors, errors
     return decoded
 
 
-def test_template_passes_cfn_lint():
+def test_templates_pass_cfn_lint():
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     result = subprocess.run(
-        [str(cfn_lint), str(TEMPLATE_PATH)], capture_output=True, text=True, check=False
+        [str(cfn_lint), str(TEMPLATE_PATH), str(RUNTIME_TEMPLATE_PATH)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -98,32 +102,47 @@ def test_partitioned_glue_table_in_the_template_is_the_one_the_county_export_wri
     assert_same_table_but_location(in_template, written)
 
 
-@pytest.mark.parametrize(
-    ("resource", "history", "prefix"),
-    [
-        ("GlueHistoryTable", NATIONAL, "ExportPrefix"),
-        ("GlueStatesHistoryTable", STATE, "StatesExportPrefix"),
-        ("GlueCountiesHistoryTable", COUNTY, "CountiesExportPrefix"),
-    ],
-    ids=["national", "state", "county"],
-)
-def test_history_glue_table_in_the_template_is_the_one_the_history_writes(
-    resource, history, prefix
-):
-    in_template = template()["Resources"][resource]["Properties"]["TableInput"]
-    store = HistoryStore(
-        history, GlueCatalogResource(database="covid"), S3BucketResource(bucket="b"), "t", "p/"
+def served_tables() -> ServedTablesResource:
+    """Every table's stores with a made-up Glue table ("t") and prefix ("p/")."""
+    return ServedTablesResource(
+        glue=GlueCatalogResource(database="covid"),
+        bucket=S3BucketResource(bucket="b"),
+        glue_tables={table.name: "t" for table in (NATIONAL, STATE, COUNTY)},
+        export_prefixes={table.name: "p/" for table in (NATIONAL, STATE, COUNTY)},
     )
-    written = store.table_input(rows=1, recorded={})
+
+
+def assert_same_table_by_publication_day(in_template: dict, written: dict, root: str) -> None:
+    """The template's table is the one written, partitioned by publication day under
+    ``root``/<the table's export prefix>."""
     assert in_template["PartitionKeys"] == written["PartitionKeys"]
+    prefix = in_template["StorageDescriptor"]["Location"]["Fn::Sub"].split("${")[-1][:-1]
     location_template = in_template["Parameters"].pop("storage.location.template")
     assert location_template == {
-        "Fn::Sub": f"s3://${{Bucket}}/history/${{{prefix}}}published_day=${{!published_day}}/"
+        "Fn::Sub": f"s3://${{Bucket}}/{root}/${{{prefix}}}published_day=${{!published_day}}/"
     }
     assert written["Parameters"].pop("storage.location.template") == (
-        "s3://b/p/published_day=${published_day}/"
+        f"s3://b/{root}/p/published_day=${{published_day}}/"
     )
-    assert in_template["StorageDescriptor"]["Location"] == {
-        "Fn::Sub": f"s3://${{Bucket}}/history/${{{prefix}}}"
-    }
     assert_same_table_but_location(in_template, written)
+
+
+TABLES_IN_TEMPLATE = [("", NATIONAL), ("States", STATE), ("Counties", COUNTY)]
+
+
+@pytest.mark.parametrize(
+    ("resource", "table"), TABLES_IN_TEMPLATE, ids=["national", "state", "county"]
+)
+def test_history_glue_table_in_the_template_is_the_one_the_history_writes(resource, table):
+    in_template = template()["Resources"][f"Glue{resource}HistoryTable"]["Properties"]
+    written = served_tables().history(table).table_input(rows=1, recorded={})
+    assert_same_table_by_publication_day(in_template["TableInput"], written, "history")
+
+
+@pytest.mark.parametrize(
+    ("resource", "table"), TABLES_IN_TEMPLATE, ids=["national", "state", "county"]
+)
+def test_revisions_glue_table_in_the_template_is_the_one_the_summary_writes(resource, table):
+    in_template = template()["Resources"][f"Glue{resource}RevisionsTable"]["Properties"]
+    written = served_tables().history(table).summaries.table_input()
+    assert_same_table_by_publication_day(in_template["TableInput"], written, "revisions")

@@ -27,3 +27,15 @@ def test_the_limit_names_the_location_as_workspace_yaml_and_dg_name_it():
     [location] = workspace["load_from"]
     assert location["python_module"]["location_name"] == "covid_assets"
     assert dg_project["project"]["code_location_name"] == "covid_assets"
+
+
+def test_the_local_instance_monitors_runs_without_resuming_them(tmp_path, monkeypatch):
+    """The default run launcher has no worker health check and cannot resume a run; the
+    daemon still ends runs stuck starting or cancelling."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    prepare_dagster_home()
+    with DagsterInstance.get() as instance:
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_max_resume_run_attempts == 0
+        assert instance.run_monitoring_start_timeout_seconds == 180
+        assert instance.run_monitoring_cancel_timeout_seconds == 180

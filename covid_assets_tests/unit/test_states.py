@@ -105,7 +105,10 @@ def test_a_state_is_the_region_us_and_its_usps_code(name, region):
 
 
 def reconcile(states: str, national: str) -> list[str]:
-    return [str(p) for p in STATE.reconciliation_problems(state_daily(raw(states)), raw(national))]
+    return [
+        str(p)
+        for p in STATE.reconciliation_problems(state_daily(raw(states)), raw(national)).problems
+    ]
 
 
 def test_states_that_sum_to_the_national_totals_reconcile():

@@ -36,7 +36,8 @@ def test_merged_table_has_date_objects_and_int64_counts():
     table = merge_daily(nyt("2020-03-01,10,1"), jhu("2020-03-01,US,,9,3,0"))
     assert list(table.columns) == ["date", "cases", "deaths", "recovered"]
     assert isinstance(table.loc[0, "date"], dt.date)
-    assert table[["cases", "deaths", "recovered"]].dtypes.eq("int64").all()
+    assert table[["cases", "deaths"]].dtypes.eq("int64").all()
+    assert table["recovered"].dtype == "Int64"  # nullable: no figure is null, not 0
 
 
 @pytest.mark.parametrize(
@@ -75,9 +76,29 @@ def test_recovered_written_as_float_is_read_as_an_integer():
     assert rows == [(dt.date(2020, 3, 1), 10, 1, 121298)]
 
 
-def test_blank_recovered_becomes_zero():
-    rows = merged_rows(nyt("2020-03-01,10,1"), jhu("2020-03-01,US,,9,,0"))
-    assert rows == [(dt.date(2020, 3, 1), 10, 1, 0)]
+@pytest.mark.parametrize(
+    ("recovered", "expected"),
+    [
+        (["", "3", "4"], [None, 3, 4]),
+        (["0", "0", "3"], [0, 0, 3]),
+        (["3", "0", "0"], [3, None, None]),
+        (["3", "", "0"], [3, None, None]),
+        (["5", "4", "0"], [5, 4, None]),
+    ],
+    ids=[
+        "blank-is-null",
+        "zero-before-any-count-stays-zero",
+        "zero-after-a-count-is-null",
+        "zero-after-a-blank-after-a-count-is-null",
+        "a-dip-is-kept-as-reported",
+    ],
+)
+def test_recovered_is_null_where_jhu_gives_no_figure(recovered, expected):
+    days = [f"2020-12-1{day}" for day in range(len(recovered))]
+    # In reverse order: the rule follows the dates, not the lines.
+    us_rows = [f"{day},US,,9,{count},0" for day, count in zip(days, recovered, strict=True)]
+    table = merge_daily(nyt(*(f"{day},10,1" for day in days)), jhu(*reversed(us_rows)))
+    assert [None if pd.isna(count) else count for count in table["recovered"]] == expected
 
 
 def test_blank_recovered_in_other_countries_is_ignored():

@@ -24,7 +24,7 @@ RULES = {rule.name: rule for rule in MERGED_BLOCKING_RULES}
 
 def merged(*rows: tuple) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=["date", "cases", "deaths", "recovered"])
-    return table.astype({"cases": "int64", "deaths": "int64", "recovered": "int64"})
+    return table.astype({"cases": "int64", "deaths": "int64", "recovered": "Int64"})
 
 
 GOOD = merged((dt.date(2020, 3, 1), 10, 1, 0), (dt.date(2020, 3, 2), 20, 2, 1))
@@ -37,13 +37,19 @@ def test_a_good_merged_table_passes_every_rule(rule):
 
 
 def test_a_null_is_reported_with_its_row_and_date():
-    table = GOOD.astype({"recovered": "float64"})
-    table.loc[1, "recovered"] = None
+    table = GOOD.astype({"deaths": "float64"})
+    table.loc[1, "deaths"] = None
     [problem] = RULES["no_nulls"].find_problems(table, "merged")
     assert (
-        str(problem)
-        == "merged, column 'recovered': found 'row 1 (date 2020-03-02)', expected a value"
+        str(problem) == "merged, column 'deaths': found 'row 1 (date 2020-03-02)', expected a value"
     )
+
+
+def test_a_null_recovered_is_no_figure_not_a_problem():
+    table = GOOD.copy()
+    table.loc[1, "recovered"] = pd.NA
+    assert RULES["no_nulls"].find_problems(table, "merged") == []
+    assert RULES["counts_are_non_negative_int64"].find_problems(table, "merged") == []
 
 
 def test_a_repeated_date_is_reported():
@@ -173,7 +179,7 @@ DAY = dt.date(2020, 5, 1)  # day 61: 61,000 cases, 610 deaths, 6,100 recovered s
         (with_value(DAY, "deaths", 583), None),  # -4.5%, the largest real revision
         (with_value(DAY, "cases", 54_900), None),  # -10%
         (with_value(dt.date(2020, 3, 2), "deaths", 0), None),  # 10 -> 0, within the floor
-        (with_value(DAY, "recovered", 0), None),  # JHU stopped counting recoveries
+        (with_value(DAY, "recovered", pd.NA), None),  # JHU stopped counting recoveries
         (with_value(DAY, "cases", 30_500), "column 'cases': found '2020-05-01: 30,500 (served"),
         (with_value(DAY, "deaths", 305), "column 'deaths': found '2020-05-01: 305 (served 610)'"),
         (with_value(DAY, "recovered", 3_050), "column 'recovered': found '2020-05-01: 3,050"),
@@ -184,7 +190,7 @@ DAY = dt.date(2020, 5, 1)  # day 61: 61,000 cases, 610 deaths, 6,100 recovered s
         "real-revision",
         "at-the-tolerance",
         "small-count-to-zero",
-        "recovered-to-zero",
+        "recovered-to-null",
         "cases-halved",
         "deaths-halved",
         "recovered-halved",

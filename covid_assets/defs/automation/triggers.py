@@ -38,8 +38,12 @@ from covid_assets.defs.automation.inspection import Inspection, inspect_world
 from covid_assets.resources.downloads import SourceFileDownloader
 from covid_assets.resources.dynamodb import DynamoDBResource
 from covid_assets.resources.served_tables import ServedTablesResource
+from covid_assets.resources.serving_lock import ServingLockResource
 from covid_assets.resources.sns import SNSResource
 
+# Dagster's implicit job of every asset: "Materialize all" runs it, and so does the sensor (its
+# asset selection is every asset); the schedule's target makes an anonymous job of its own.
+ALL_ASSETS_JOB = "__ASSET_JOB"
 SCHEDULE_NAME = "covid_daily_schedule"
 SENSOR_NAME = "covid_sources_sensor"
 # The name of the schedule or sensor that started a run; a run started by hand has none.
@@ -96,8 +100,15 @@ def log_inspection(context: TickContext, inspection: Inspection) -> None:
         context.log.debug("%s: %s", asset, "; ".join(problems) or "served as last written")
 
 
-def active_run_id(context: TickContext) -> str | None:
+def active_run_id(
+    context: TickContext, serving_lock: ServingLockResource, trigger: str
+) -> str | None:
+    """The run queued or under way, if any. A run whose serving lock's lease has lapsed has
+    died (killed with its process): it is marked failed first, or it would hold back every tick
+    and the run queue for ever."""
     runs = context.instance.get_runs(RunsFilter(statuses=ACTIVE_RUN_STATUSES), limit=1)
+    if runs and serving_lock.end_dead_run(context.instance, by=f"a tick of {trigger}"):
+        runs = context.instance.get_runs(RunsFilter(statuses=ACTIVE_RUN_STATUSES), limit=1)
     return runs[0].run_id if runs else None
 
 
@@ -129,8 +140,9 @@ def covid_daily_schedule(
     downloader: SourceFileDownloader,
     dynamodb: DynamoDBResource,
     served: ServedTablesResource,
+    serving_lock: ServingLockResource,
 ) -> RunRequest | SkipReason:
-    running = active_run_id(context)
+    running = active_run_id(context, serving_lock, SCHEDULE_NAME)
     if running:
         return SkipReason(skipped(context, under_way(running)))
     inspection = inspect_for(context, downloader, dynamodb, served)
@@ -182,6 +194,7 @@ def build_sources_sensor(interval_seconds: int) -> SensorDefinition:
         downloader: SourceFileDownloader,
         dynamodb: DynamoDBResource,
         served: ServedTablesResource,
+        serving_lock: ServingLockResource,
     ) -> SensorResult:
         now = time.time()
         due = next_inspection(context.cursor, interval_seconds, now)
@@ -193,7 +206,7 @@ def build_sources_sensor(interval_seconds: int) -> SensorDefinition:
                     f"{datetime.fromtimestamp(due, UTC):%H:%M:%S} UTC (every {interval_seconds} s)",
                 )
             )
-        running = active_run_id(context)
+        running = active_run_id(context, serving_lock, SENSOR_NAME)
         if running:
             # The cursor stays: the first tick after the run inspects.
             return SensorResult(skip_reason=skipped(context, under_way(running)))

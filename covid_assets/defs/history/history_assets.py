@@ -1,8 +1,9 @@
 """The history assets, ``merged_daily_history``, ``state_daily_history`` and
 ``county_daily_history`` (declared in ``domain.tables``): each appends a table's version to its
 append-only history and hands on what to serve, the newest version's table and the history's
-revisions. ``append_version`` is the one way a version gets into a history, for the daily run
-and the backfill alike. See docs/pipeline.md, "History".
+revision summary. ``append_version`` is the one way a version gets into a history, for the
+daily run and the backfill alike, and the one way the summary follows it. See
+docs/pipeline.md, "History".
 """
 
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from covid_assets.domain.history import (
     NEWEST_OBJECT,
     NEWEST_PUBLISHED,
     NEWEST_SHA256,
+    PUBLISHED,
     REVISIONS_SHA256,
     VALID_FROM,
     PublishedTable,
@@ -42,12 +44,14 @@ from covid_assets.domain.history import (
     history_schema,
     iso,
     no_revisions,
-    revision_rows,
+    revision_summary,
+    revision_summary_schema,
     source_version,
     stale_reason,
-    version_revisions,
+    summary_sha256,
     version_rows,
-    with_revisions,
+    version_summary,
+    with_summaries,
 )
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.tables import ServedTable, table_sha256
@@ -64,8 +68,8 @@ Log = Callable[[str], None]
 @dataclass(frozen=True)
 class HistoryState:
     """A history as a run finds it: what its Glue table records (``current``), the newest
-    version's table (None: no history yet) and the history's revisions, how they were had, and
-    every row when they were read from the history's files."""
+    version's table (None: no history yet) and the history's revision summary, how they were
+    had, and every row when they were read from the history's files."""
 
     current: dict[str, Any] | None
     table: pd.DataFrame | None
@@ -80,20 +84,21 @@ class HistoryState:
 
 def read_state(store: HistoryStore, current: dict[str, Any] | None, why: str) -> HistoryState:
     """The state from the history's files: the newest version as of every version, and the
-    revisions recomputed from every row."""
+    revision summary recomputed from every version."""
     stored = store.read()
     table = None
     if stored.version_times:
         newest = max(stored.version_times)
         table = as_of(stored.rows, newest, store.table.key_columns)[store.table.columns]
     note = f"read from the history's {len(stored.version_times)} versions ({why})"
-    return HistoryState(current, table, revision_rows(stored.rows, store.table), note, stored)
+    summary = revision_summary(stored.rows, stored.version_times, store.table)
+    return HistoryState(current, table, summary, note, stored)
 
 
 def history_state(
     store: HistoryStore, last_output: Callable[[], PublishedTable], log: Log
 ) -> HistoryState:
-    """The history's state: the asset's last output, when its table's and revisions' hashes
+    """The history's state: the asset's last output, when its table's and summary's hashes
     are the ones the Glue table records and the history's files are those it records; else
     the history's files, read."""
     current = store.current()
@@ -109,8 +114,10 @@ def history_state(
         else:
             if table_sha256(last.table) != recorded.get(NEWEST_SHA256):
                 problem = "the last output is not the newest version the Glue table records"
-            elif table_sha256(last.revisions) != recorded.get(REVISIONS_SHA256):
-                problem = "the last output's revisions are not those the Glue table records"
+            elif list(last.revisions.columns) != revision_summary_schema(store.table).names:
+                problem = "the last output's revisions are not a revision summary"
+            elif summary_sha256(last.revisions) != recorded.get(REVISIONS_SHA256):
+                problem = "the last output's revision summary is not the one the Glue table records"
             else:
                 note = "the last output, as the Glue table records it"
                 return HistoryState(current, last.table, last.revisions, note)
@@ -142,41 +149,50 @@ def append_version(
     """Append ``version`` (its ``table``) to the history. A version newer than the newest adds
     its new and changed rows, and becomes what is served; an older one adds what the history
     lacks at its time (``history.version_rows``) and leaves the newest served. The same version
-    again appends nothing, unless the history lost part of it."""
+    again appends nothing, unless the history lost part of it. The revision summary gets the
+    version's rows (against the version before it) and, for an older one, the next version's
+    again (against it): the summary is the one the versions in order would have made."""
     served_table = store.table
     keys, columns = list(served_table.key_columns), served_table.columns
     recorded = state.recorded
     key = store.object_key(version)
     stale = stale_reason(state.current, version)
     stored = state.stored
+    summary_rows = no_revisions(served_table)
     if stale is not None:
         stored = stored or store.read()
         history = stored.rows[[*columns, VALID_FROM]]
         rows = version_rows(history, table, version.valid_from, stored.version_times, keys)
         appended = not rows.empty or version.valid_from not in stored.version_times
-        revisions = (
-            revision_rows(pd.concat([history, rows], ignore_index=True), served_table)
-            if appended
-            else state.revisions
-        )
-        served = PublishedTable(state.table, recorded[NEWEST_PUBLISHED], stale, revisions)
+        if appended:
+            times = sorted({*stored.version_times, version.valid_from})
+            later = [time for time in times if time > version.valid_from][:1]
+            summary_rows = revision_summary(
+                pd.concat([history, rows], ignore_index=True),
+                times,
+                served_table,
+                [version.valid_from, *later],
+            )
+        served = PublishedTable(state.table, recorded[NEWEST_PUBLISHED])
         newest_table = None
     else:
         rows = changed_rows(state.table, table, keys).assign(**{VALID_FROM: version.valid_from})
         appended = recorded.get(NEWEST_OBJECT) != key or not rows.empty
-        added = version_revisions(state.table, rows, version.valid_from, served_table)
-        revisions = with_revisions(state.revisions, added) if appended else state.revisions
-        served = PublishedTable(table, iso(version.published), None, revisions)
+        if appended:
+            summary_rows = version_summary(state.table, table, version.valid_from, served_table)
+        served = PublishedTable(table, iso(version.published))
         newest_table = table
+    revisions = with_summaries(state.revisions, summary_rows, served_table)
+    served = replace(served, stale_reason=stale, revisions=revisions)
     total = int(recorded.get(ROW_COUNT_PARAMETER, 0))
     location = ""
     current = state.current
     if appended:
         newest = Newest(
             None if newest_table is None else table_sha256(newest_table),
-            table_sha256(revisions),
+            summary_sha256(revisions),
         )
-        written = store.append(current, rows, version, newest)
+        written = store.append(current, rows, version, newest, summary_rows, revisions)
         location, total, current = written.location, written.total_rows, written.current
     else:
         rows = rows.head(0)
@@ -198,8 +214,9 @@ def append_version(
 def history_metadata(
     store: HistoryStore, version: Version, appended: AppendedVersion, state_note: str
 ) -> dict[str, Any]:
-    """What a history materialization says of the version it saw."""
-    table = store.table
+    """What a history materialization says of the version it saw, and the version's rows of
+    the revision summary."""
+    table, summary = store.table, appended.served.revisions
     status = ("stale: " if appended.stale else "") + (
         "appended" if appended.appended else "unchanged"
     )
@@ -213,7 +230,10 @@ def history_metadata(
         "appended_object": appended.location,
         "published": iso(version.published),
         "newest_compared_with": state_note,
-        "revisions": len(appended.served.revisions),
+        "revision_summary_rows": len(summary),
+        "revision_summary_of_this_version": markdown_preview(
+            summary[summary[PUBLISHED] == version.valid_from]
+        ),
         **{
             f"{source.asset}_published": f"{iso(source.published)} ({source.published_from})"
             for source in version.sources

@@ -15,16 +15,16 @@ from datetime import UTC, datetime
 import pandas as pd
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetIn,
+    AssetOut,
     Output,
-    asset,
+    multi_asset,
 )
 
-from covid_assets.defs.checks import check_result, rule_check_specs
-from covid_assets.defs.metadata import daily_table_metadata
-from covid_assets.defs.provenance import versioned_output
+from covid_assets.defs.checks import rule_check_specs
+from covid_assets.defs.tables.table_step import hold_lock_to_build, table_and_check_results
 from covid_assets.domain.history import Version, source_version, stale_reason
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.rules import (
@@ -39,10 +39,9 @@ from covid_assets.domain.table_checks import (
     ROW_COUNT_CHECK,
     SERVED_COUNTS_CHECK,
     SERVED_DAYS_CHECK,
-    CheckedVersion,
     checked_national,
 )
-from covid_assets.domain.tables import NATIONAL, table_sha256
+from covid_assets.domain.tables import NATIONAL
 from covid_assets.resources.exports import ExportUnreadableError
 from covid_assets.resources.quarantine import QuarantineResource
 from covid_assets.resources.served_tables import ServedTablesResource
@@ -66,8 +65,8 @@ MERGED_CHECK_SPECS = [
             (
                 SERVED_COUNTS_CHECK,
                 "Against the served export: no count falls below the served one by more than "
-                "COVID_MAX_COUNT_DROP_PERCENT and COVID_COUNT_DROP_FLOOR (a recovered of 0 is no "
-                "figure: JHU stopped counting).",
+                "COVID_MAX_COUNT_DROP_PERCENT and COVID_COUNT_DROP_FLOOR (a null on either side "
+                "is no figure: not compared).",
             ),
         )
     ),
@@ -104,41 +103,24 @@ def served_rows(served: ServedTablesResource, version: Version) -> ServedRows:
     return ServedRows(rows, f"compared with the {len(rows)} days served at {location}")
 
 
-def check_results(
-    checked: CheckedVersion, quarantine: str | None, served: ServedRows
-) -> list[AssetCheckResult]:
-    """Every check's result: the blocking ones from their problems, then the warnings. The
-    checks against the served export say what they compared with."""
-
-    def served_note(name: str) -> dict | None:
-        return {"served": served.note} if name in AGAINST_SERVED else None
-
-    return [
-        *(
-            check_result(
-                MERGED, name, problems, quarantine=quarantine, extra_metadata=served_note(name)
-            )
-            for name, problems in checked.blocking.items()
-        ),
-        *(
-            check_result(
-                MERGED,
-                name,
-                problems,
-                severity=AssetCheckSeverity.WARN,
-                extra_metadata=served_note(name),
-            )
-            for name, problems in checked.warnings.items()
-        ),
-    ]
-
-
-@asset(
+@multi_asset(
     name=MERGED,
-    group_name="curated",
-    description=NATIONAL.description,
-    kinds={"pandas"},
+    outs={
+        MERGED: AssetOut(
+            group_name="curated",
+            description=NATIONAL.description,
+            kinds={"pandas"},
+            # A run of checks alone (the UI's Execute) yields no table. Dagster 1.13 still
+            # expects the output of a subsettable asset that is not selected when a run selects
+            # one of its checks (dagster-io/dagster#33648) unless it is not required; a run that
+            # selects the table always yields it.
+            is_required=False,
+        )
+    },
+    ins={source.asset: AssetIn(source.asset) for source in NATIONAL.sources},
     check_specs=MERGED_CHECK_SPECS,
+    # Its checks run alone too (the UI's Execute), from the stored raw files (``table_step``).
+    can_subset=True,
 )
 def merged_daily_table(
     context: AssetExecutionContext,
@@ -149,7 +131,7 @@ def merged_daily_table(
     tolerances: ServedTolerancesResource,
     serving_lock: ServingLockResource,
 ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
-    serving_lock.hold(context)
+    hold_lock_to_build(context, serving_lock)
     version = Version(
         tuple(
             source_version(raw, source.asset, datetime.now(UTC))
@@ -159,14 +141,10 @@ def merged_daily_table(
     baseline = served_rows(served, version)
     context.log.info("Checks against what is served: %s", baseline.note)
     checked = checked_national(nyt_raw, jhu_raw, baseline.rows, tolerances.tolerances)
-    table = checked.table
-    context.log.info("Merged %d days", len(table))
-    yield versioned_output(table, table_sha256(table), metadata=daily_table_metadata(table))
-    location = quarantine.keep_failed_input(
-        run_id=context.run.run_id,
-        asset_name=MERGED,
-        file_name=f"{MERGED}.csv",
-        original=table.to_csv(index=False).encode(),
-        problems_by_check=checked.blocking,
+    yield from table_and_check_results(
+        context,
+        quarantine,
+        MERGED,
+        checked,
+        lambda check: {"served": baseline.note} if check in AGAINST_SERVED else None,
     )
-    yield from check_results(checked, location, baseline)

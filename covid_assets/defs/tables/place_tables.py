@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pandas as pd
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
@@ -19,12 +18,11 @@ from dagster import (
     multi_asset,
 )
 
-from covid_assets.defs.checks import check_result, rule_check_specs
-from covid_assets.defs.metadata import daily_table_metadata
-from covid_assets.defs.provenance import versioned_output
+from covid_assets.defs.checks import rule_check_specs
+from covid_assets.defs.tables.table_step import hold_lock_to_build, table_and_check_results
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.table_checks import checked_level
-from covid_assets.domain.tables import ServedTable, table_sha256
+from covid_assets.domain.tables import ServedTable
 from covid_assets.resources.quarantine import QuarantineResource
 from covid_assets.resources.serving_lock import ServingLockResource
 
@@ -48,11 +46,17 @@ def build_place_table(table: ServedTable) -> AssetsDefinition:
         name=table.table_asset,
         outs={
             table.table_asset: AssetOut(
-                group_name="curated", description=table.description, kinds={"pandas"}
+                group_name="curated",
+                description=table.description,
+                kinds={"pandas"},
+                # See merged_daily_table: a run of checks alone yields no table.
+                is_required=False,
             )
         },
         check_specs=check_specs,
         ins={"raw": AssetIn(source.asset), "upstream": AssetIn(rule.against.asset)},
+        # Its checks run alone too (the UI's Execute), from the stored raw files (``table_step``).
+        can_subset=True,
     )
     def place_table(
         context: AssetExecutionContext,
@@ -61,26 +65,8 @@ def build_place_table(table: ServedTable) -> AssetsDefinition:
         quarantine: QuarantineResource,
         serving_lock: ServingLockResource,
     ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
-        serving_lock.hold(context)
+        hold_lock_to_build(context, serving_lock)
         checked = checked_level(table, raw, upstream)
-        rows = checked.table
-        context.log.info("%s: %d rows", table.table_asset, len(rows))
-        yield versioned_output(
-            rows,
-            table_sha256(rows),
-            output_name=table.table_asset,
-            metadata=daily_table_metadata(rows),
-        )
-        location = quarantine.keep_failed_input(
-            run_id=context.run.run_id,
-            asset_name=table.table_asset,
-            file_name=f"{table.table_asset}.csv",
-            original=rows.to_csv(index=False).encode(),
-            problems_by_check=checked.blocking,
-        )
-        for name, found in checked.blocking.items():
-            yield check_result(table.table_asset, name, found, quarantine=location)
-        for name, found in checked.warnings.items():
-            yield check_result(table.table_asset, name, found, severity=AssetCheckSeverity.WARN)
+        yield from table_and_check_results(context, quarantine, table.table_asset, checked)
 
     return place_table
