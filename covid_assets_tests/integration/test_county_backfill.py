@@ -249,7 +249,7 @@ def test_the_backfill_waits_for_the_serving_lock_of_a_run_under_way(
     )
     instance.add_run(holder)
     lock = ServingLockResource(dynamodb=DynamoDBResource(table_name=aws.table_name), wait_seconds=1)
-    assert lock.claim(holder.run_id) is None
+    assert lock.claim(holder.run_id, lease="held-by-the-test") is None
     monkeypatch.setenv("COVID_SERVING_LOCK_WAIT_SECONDS", "1")
 
     result = run_backfill(

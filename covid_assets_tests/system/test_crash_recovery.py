@@ -139,31 +139,30 @@ def killed_run(aws: EmulatedAws, kill_at: int) -> str:
     return run.run_id
 
 
-# A run's data writes on a blank account, in order: the history's version (its object, then its
-# Glue table: the update finds no table, so the database and the table are created), the export
-# (the same), the items, the dashboard page. A part cut short is done again whole (a history
-# version under the same key; an export in a new folder, the half-written one removed); a part
-# done is not written again.
+# A run's data writes on a blank account, in order: the history's version and its revision
+# summary (their objects, then the Glue tables of the history, the summary and the per-day view:
+# each update finds no table, so the database and the table are created), the export (the
+# same), the items, the dashboard page. A part cut short is done again whole (a history version
+# under the same key; an export in a new folder, the half-written one removed); a part done is
+# not written again.
+GLUE_TABLE_CREATED = [("glue", "UpdateTable"), ("glue", "CreateDatabase"), ("glue", "CreateTable")]
 CLEAN_RUN_WRITES = [
     ("s3", "PutObject"),  # 1: the history's version
-    ("glue", "UpdateTable"),
-    ("glue", "CreateDatabase"),
-    ("glue", "CreateTable"),
-    ("s3", "PutObject"),  # 5: the export
-    ("glue", "UpdateTable"),
-    ("glue", "CreateDatabase"),
-    ("glue", "CreateTable"),
-    ("dynamodb", "BatchWriteItem"),  # 9: the items
-    ("s3", "PutObject"),  # 10: the dashboard
+    ("s3", "PutObject"),  # 2: its revision summary
+    *GLUE_TABLE_CREATED * 3,
+    ("s3", "PutObject"),  # 12: the export
+    *GLUE_TABLE_CREATED,
+    ("dynamodb", "BatchWriteItem"),  # 16: the items
+    ("s3", "PutObject"),  # 17: the dashboard
 ]
 HALF_WRITTEN_REMOVED = ("s3", "DeleteObjects")
 # Each kill point: the write the run is killed at, and the first write the next run makes.
 KILL_POINTS = {
     "history_object_written": (2, 1),
-    "export_object_written": (6, 5),
+    "export_object_written": (13, 12),
 }
 # Under the daemon, the run is killed at its items, the export done.
-DAEMON_KILL_AT = 9
+DAEMON_KILL_AT = 16
 
 
 @pytest.mark.parametrize(("kill_at", "redone_from"), KILL_POINTS.values(), ids=KILL_POINTS)
