@@ -116,9 +116,9 @@ def latest_item_stored(system: DeployedSystem) -> Point:
     dynamodb = DynamoDBResource(
         table_name=system.data_outputs["DynamoDbTable"], region_name=system.region
     )
-    problems = dynamodb.items_problems([latest])
+    problem = dynamodb.item_problem(latest)
     where = f"{latest['region']} {latest['date']}"
-    return Point(name, not problems, "; ".join(problems) or f"item {where} as loaded")
+    return Point(name, problem is None, problem or f"item {where} as loaded")
 
 
 def glue_tables_point_at_objects(system: DeployedSystem) -> Point:

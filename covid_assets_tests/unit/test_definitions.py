@@ -75,7 +75,7 @@ def test_every_check_can_run_alone_without_materializing_its_asset(monkeypatch):
     """The UI's Execute: a check's execution set is the check itself."""
     every_level_at_its_default(monkeypatch)
     graph = build_definitions().get_repository_def().asset_graph
-    assert len(graph.asset_check_keys) == 56
+    assert len(graph.asset_check_keys) == 63
     for check in graph.asset_check_keys:
         assert graph.get_execution_set_asset_and_check_keys(check) == {check}, check
 
