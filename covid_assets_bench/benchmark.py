@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +27,6 @@ from pathlib import Path
 import boto3
 import pandas as pd
 from dagster import (
-    BetaWarning,
     DagsterInstance,
     RunsFilter,
 )
@@ -402,7 +400,6 @@ def main() -> None:
     parser.add_argument("--history", type=Path, default=HISTORY_DIR)
     arguments = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # keep the tables in order with stderr
-    warnings.filterwarnings("ignore", category=BetaWarning)  # data_version= in the raw assets
     if not arguments.snapshots.is_dir():
         sys.exit(
             f"real source snapshots not found at {arguments.snapshots} (see shared/data/README.md)"
