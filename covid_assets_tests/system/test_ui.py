@@ -22,10 +22,11 @@ from typing import Any
 
 import pytest
 import requests
-from dagster import DagsterInstance
+from dagster import AssetCheckKey, AssetKey, DagsterInstance
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY
+from covid_assets.defs.serving.served_check import SERVED_CHECK
 from covid_assets.domain.dashboard_data import prepare_dashboard_data
 from covid_assets.domain.dashboard_render import dashboard_html, dashboard_svgs
 from covid_assets.domain.reading import read_csv_text
@@ -713,3 +714,58 @@ def check_run_alone(dagster_ui, browser, materialize_all_run) -> dict[str, Any]:
 def test_a_tables_check_is_executed_alone_from_its_checks_tab(check_run_alone):
     assert check_run_alone["status"] == "SUCCESS"
     assert check_run_alone["after"] == check_run_alone["before"] != check_run_alone["run_id"]
+
+
+SERVED_CHECK_RECORDS = 10
+REPAIR_SECONDS = 120
+
+
+def served_check_history(asset: str) -> list[tuple[str, bool]]:
+    """The evaluations of served_as_last_written on ``asset``, oldest first: (run id, passed);
+    a tick's has no run id."""
+    key = AssetCheckKey(AssetKey(asset), SERVED_CHECK)
+    with DagsterInstance.get() as instance:
+        records = instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=SERVED_CHECK_RECORDS
+        )
+    return [(record.run_id, record.status.value == "SUCCEEDED") for record in reversed(records)]
+
+
+@pytest.fixture(scope="module")
+def wiped_and_repaired(dagster_ui, browser, revisions_page, check_run_alone) -> dict[str, Any]:
+    """The emulator wiped behind the pipeline's back (as a restart of `make run` leaves it):
+    the check's page shows it failed once the sensor's tick has failed it, and passed once the
+    repair run has passed it; the tick's evaluation and the last one."""
+    asset = "dynamodb_records"
+    before = served_check_history(asset)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        blank_emulated_account(dagster_ui.aws.endpoint, monkeypatch)
+    deadline = time.monotonic() + REPAIR_SECONDS
+    while (history := served_check_history(asset))[len(before) :] == []:
+        assert time.monotonic() < deadline, "no tick failed the served check"
+        time.sleep(0.5)
+    failed_by_the_tick = history[len(before)]
+    page = open_page(browser)
+    try:
+        page.goto(f"{dagster_ui.url}/assets/{asset}?view=checks&checkDetail={SERVED_CHECK}")
+        expect(page.get_by_text("Failed").first).to_be_visible()
+        screenshot(page, "served-check-red")
+        while not (history := served_check_history(asset))[-1][1]:
+            assert time.monotonic() < deadline, "no run passed the served check again"
+            time.sleep(0.5)
+        page.reload()
+        expect(page.get_by_text(re.compile("^(Passed|Succeeded)$")).first).to_be_visible()
+        screenshot(page, "served-check-green")
+        return {"tick": failed_by_the_tick, "last": history[-1]}
+    finally:
+        page.context.close()
+
+
+def test_a_tick_fails_the_served_check_at_once_when_what_is_served_is_wiped(wiped_and_repaired):
+    assert wiped_and_repaired["tick"] == ("", False)
+
+
+def test_the_repair_run_passes_the_served_check_again(wiped_and_repaired):
+    run_id, passed = wiped_and_repaired["last"]
+    assert run_id
+    assert passed

@@ -506,7 +506,7 @@ def serve_newest(
     previous = (
         None
         if created or table.load_reads_stored
-        else previous_load(instance, io_manager, dynamodb, table, log)
+        else previous_load(context, io_manager, dynamodb, table, log)
     )
     # Not read back item by item, as the daily load's check does: a backfill writes every key
     # of the history at once, and reading them all again would cost more than writing them; the

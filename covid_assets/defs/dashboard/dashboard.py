@@ -142,7 +142,7 @@ def build_dashboard(tables: Sequence[ServedTable]) -> AssetsDefinition:
         state_export = read_export(served, STATE, STATE_COLUMNS)[0] if states else None
         history = history_state(
             served.history(NATIONAL),
-            last_published(context.instance, io_manager, NATIONAL),
+            last_published(context, io_manager, NATIONAL),
             context.log.warning,
         )
         page = write_page(

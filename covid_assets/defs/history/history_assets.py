@@ -15,20 +15,18 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
-    AssetKey,
     AssetOut,
     AssetsDefinition,
-    DagsterInstance,
     IOManager,
     MetadataValue,
     Output,
     ResourceParam,
-    build_input_context,
     multi_asset,
 )
 
 from covid_assets.defs.metadata import column_schema, markdown_preview
 from covid_assets.defs.provenance import versioned_output
+from covid_assets.defs.step_outputs import stored_output
 from covid_assets.domain.history import (
     NEWEST_OBJECT,
     NEWEST_PUBLISHED,
@@ -260,12 +258,10 @@ def run_started(context: AssetExecutionContext) -> datetime:
 
 
 def last_published(
-    instance: DagsterInstance, io_manager: IOManager, table: ServedTable
+    context: AssetExecutionContext, io_manager: IOManager, table: ServedTable
 ) -> Callable[[], PublishedTable]:
     """Reads the history asset's last output back through the IO manager that stored it."""
-    return lambda: io_manager.load_input(
-        build_input_context(asset_key=AssetKey(table.history_asset), instance=instance)
-    )
+    return lambda: stored_output(context, io_manager, table.history_asset)
 
 
 def build_history_asset(table: ServedTable) -> AssetsDefinition:
@@ -312,7 +308,7 @@ def build_history_asset(table: ServedTable) -> AssetsDefinition:
         )
         state = history_state(
             store,
-            last_published(context.instance, io_manager, table),
+            last_published(context, io_manager, table),
             context.log.warning,
         )
         appended = append_version(store, state, version, version_table)

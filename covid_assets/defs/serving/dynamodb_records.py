@@ -21,15 +21,13 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
-    AssetKey,
     AssetOut,
     AssetsDefinition,
-    DagsterInstance,
     IOManager,
     MetadataValue,
+    OpExecutionContext,
     Output,
     ResourceParam,
-    build_input_context,
     multi_asset,
 )
 
@@ -37,6 +35,7 @@ from covid_assets.defs.automation.freshness import served_freshness_policy
 from covid_assets.defs.checks import check_result
 from covid_assets.defs.metadata import column_schema, markdown_preview
 from covid_assets.defs.provenance import latest_materialization
+from covid_assets.defs.step_outputs import stored_output
 from covid_assets.domain.history import PublishedTable, Revision, largest, largest_revisions
 from covid_assets.domain.items import (
     ItemKey,
@@ -85,7 +84,7 @@ def last_day(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def previous_load(
-    instance: DagsterInstance,
+    context: AssetExecutionContext | OpExecutionContext,
     io_manager: IOManager,
     dynamodb: DynamoDBResource,
     table: ServedTable,
@@ -94,7 +93,7 @@ def previous_load(
     """The rows the table's last load recorded (its output), when they can be read back, are
     the ones it recorded, and DynamoDB still holds that load's latest item as it wrote it (one
     GetItem: the record is not trusted over the table); None otherwise."""
-    metadata = latest_materialization(instance, table.records_asset)[0]
+    metadata = latest_materialization(context.instance, table.records_asset)[0]
     recorded = metadata.get(LOADED_HASH)
     if recorded is None:
         return None
@@ -103,9 +102,7 @@ def previous_load(
         log(f"{table.records_asset}: {problem}; reading what is stored instead")
         return None
     try:
-        rows = io_manager.load_input(
-            build_input_context(asset_key=AssetKey(table.records_asset), instance=instance)
-        )
+        rows = stored_output(context, io_manager, table.records_asset)
     except Exception as error:  # whatever the IO manager raises: what is stored is read instead
         log(f"{table.records_asset}: the last load is unreadable: {error}")
         return None
@@ -407,7 +404,7 @@ def build_records_asset(table: ServedTable) -> AssetsDefinition:
         previous = (
             None
             if created or table.load_reads_stored
-            else previous_load(context.instance, io_manager, dynamodb, table, context.log.warning)
+            else previous_load(context, io_manager, dynamodb, table, context.log.warning)
         )
         checked = check.key in context.selected_asset_check_keys
         load = load_items(

@@ -29,12 +29,12 @@ from dagster import (
     Output,
     ResourceParam,
     RetryPolicy,
-    build_input_context,
     multi_asset,
 )
 
 from covid_assets.defs.checks import check_result, rule_check_specs, selected_results
 from covid_assets.defs.provenance import stored_download, versioned_output
+from covid_assets.defs.step_outputs import stored_output
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.rules import Problem, find_problems, parse_iso_dates
 from covid_assets.domain.sources import Source
@@ -214,9 +214,7 @@ def stored_file(
     """The file the asset's last materialization stored, read back through the IO manager that
     stored it, or None when it cannot be read."""
     try:
-        return io_manager.load_input(
-            build_input_context(asset_key=AssetKey(source.asset), instance=context.instance)
-        )
+        return stored_output(context, io_manager, source.asset)
     except Exception as error:  # whatever the IO manager raises: the file is downloaded instead
         context.log.warning("%s: could not read the stored file: %s", source.asset, error)
         return None
