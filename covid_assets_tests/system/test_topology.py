@@ -3,6 +3,9 @@ server over gRPC, the webserver and the daemon, the instance of infra/dagster.ya
 PostgreSQL server, runs in processes of their own. Runs are launched through the webserver's
 GraphQL API, as the UI launches them."""
 
+import os
+import re
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +18,9 @@ from covid_assets_dev.local_stack import PROJECT_ROOT
 from covid_assets_dev.postgres import postgres_cluster, postgres_programs
 from covid_assets_dev.topology import LOCATION_NAME, Topology, production_topology
 from covid_assets_tests.helpers import (
+    JHU_FOUR_DAYS,
     JHU_THREE_DAYS,
+    NYT_FOUR_DAYS,
     NYT_THREE_DAYS,
     THREE_DAYS,
     EmulatedAws,
@@ -29,6 +34,9 @@ pytestmark = [pytest.mark.system, pytest.mark.xdist_group("system/test_topology"
 
 LOGS_DIR = PROJECT_ROOT / "test-artifacts" / "topology"
 RUN_SECONDS = 120
+LEASE_SECONDS = "3"
+# A run is killed once it has appended its version to the history, before the export and load.
+KILLED_AFTER = "row(s) appended at"
 ALL_ASSETS_JOB = "__ASSET_JOB"
 REPOSITORY = {"repositoryLocationName": LOCATION_NAME, "repositoryName": "__repository__"}
 LAUNCH = """mutation ($params: ExecutionParams!) {
@@ -65,6 +73,16 @@ class RunningTopology:
     topology: Topology
     aws: EmulatedAws
     location_file: Path
+    sources: Path
+
+    def messages(self, run_id: str) -> list[str]:
+        events = self.topology.graphql(RUN_EVENTS, runId=run_id)["logsForRun"]["events"]
+        return [event.get("message") or "" for event in events]
+
+    def run_pid(self, run_id: str) -> int:
+        """The process the run worker runs in, as the launcher logged it."""
+        [started] = [m for m in self.messages(run_id) if m.startswith("Started process for run")]
+        return int(re.search(r"pid: (\d+)", started).group(1))
 
     def statuses(self) -> dict[str, str]:
         runs = self.topology.graphql(RUNS)["runsOrError"]["results"]
@@ -102,63 +120,51 @@ def running(moto_endpoint, tmp_path_factory) -> Iterator[RunningTopology]:
     with pytest.MonkeyPatch.context() as monkeypatch:
         aws = blank_emulated_account(moto_endpoint, monkeypatch)
         use_sources(monkeypatch, folder / "us.csv", folder / "jhu.csv")
+        monkeypatch.setenv("COVID_SERVING_LOCK_LEASE_SECONDS", LEASE_SECONDS)
         with (
             postgres_cluster(programs) as postgres,
             production_topology(
                 home, postgres, LOGS_DIR, code=("-f", str(location_file))
             ) as topology,
         ):
-            yield RunningTopology(topology, aws, location_file)
+            yield RunningTopology(topology, aws, location_file, folder)
 
 
 @pytest.fixture(scope="module")
-def first_run(running) -> dict[str, Any]:
-    """The run the sensor starts on a new instance, once it has ended."""
+def two_runs(running) -> dict[str, Any]:
+    """The run the sensor starts on a new instance, and a run launched through the webserver
+    while it is under way: the pairs of their statuses seen until the first ended, and how they
+    ended."""
     deadline = time.monotonic() + RUN_SECONDS
-    while not (statuses := running.statuses()):
+    while not (statuses := running.statuses()) or "STARTED" not in statuses.values():
         assert time.monotonic() < deadline, f"the sensor started no run in {RUN_SECONDS} s"
-        time.sleep(0.5)
-    return running.wait_until_ended(set(statuses))
-
-
-@pytest.fixture(scope="module")
-def two_launches(running, first_run) -> dict[str, Any]:
-    """Two runs launched through the webserver one after the other: what their statuses were
-    while the first was under way, and how they ended."""
-    first, second = running.launch(), running.launch()
+        time.sleep(0.2)
+    [first] = statuses
+    second = running.launch()
     seen = set()
-    deadline = time.monotonic() + RUN_SECONDS
     while (statuses := running.statuses())[first] not in ("SUCCESS", "FAILURE", "CANCELED"):
         seen.add((statuses[first], statuses[second]))
-        assert time.monotonic() < deadline
+        assert time.monotonic() < deadline, f"the first run still {statuses[first]}"
         time.sleep(0.2)
     return {"seen": seen, "ended": running.wait_until_ended({first, second}), "first": first}
 
 
-def test_the_sensors_first_run_on_the_topology_serves_the_table(running, first_run):
-    assert list(first_run.values()) == ["SUCCESS"]
+def test_a_launch_waits_in_the_queue_while_a_run_is_under_way(two_runs):
+    assert ("STARTED", "QUEUED") in two_runs["seen"]
+    assert all(second != "STARTED" for _, second in two_runs["seen"])
+
+
+def test_the_runs_end_with_what_is_served_exact(running, two_runs):
+    assert set(two_runs["ended"].values()) == {"SUCCESS"}
     assert stored_days(running.aws) == THREE_DAYS
 
 
-def test_a_second_launch_waits_in_the_queue_while_the_first_runs(two_launches):
-    assert ("STARTED", "QUEUED") in two_launches["seen"]
-    assert all(second != "STARTED" for _, second in two_launches["seen"])
+def test_each_run_is_a_process_of_its_own(running, two_runs):
+    servers = {process.pid for process in running.topology.processes.values()}
+    assert running.run_pid(two_runs["first"]) not in servers
 
 
-def test_launched_runs_end_with_what_is_served_exact(running, two_launches):
-    assert set(two_launches["ended"].values()) == {"SUCCESS"}
-    assert stored_days(running.aws) == THREE_DAYS
-
-
-def test_each_run_is_a_process_of_its_own(running, two_launches):
-    events = running.topology.graphql(RUN_EVENTS, runId=two_launches["first"])["logsForRun"]
-    messages = [event.get("message") or "" for event in events["events"]]
-    [started] = [message for message in messages if message.startswith("Started process for run")]
-    pids = {str(process.pid) for process in running.topology.processes.values()}
-    assert not any(f"pid: {pid})" in started for pid in pids)
-
-
-def test_a_reload_of_the_code_location_takes_effect(running, two_launches):
+def test_a_reload_of_the_code_location_takes_effect(running, two_runs):
     def jobs() -> set[str]:
         found = running.topology.graphql(JOBS, selector=REPOSITORY)["repositoryOrError"]["jobs"]
         return {job["name"] for job in found}
@@ -168,3 +174,28 @@ def test_a_reload_of_the_code_location_takes_effect(running, two_launches):
     reloaded = running.topology.graphql(RELOAD)["reloadRepositoryLocation"]
     assert reloaded == {"__typename": "WorkspaceLocationEntry", "loadStatus": "LOADED"}
     assert "released_after_the_start" in jobs()
+
+
+@pytest.fixture(scope="module")
+def killed_and_recovered(running, two_runs) -> dict[str, Any]:
+    """A new day published; the run launched for it killed with SIGKILL in the middle (its
+    version in the history, its export and load not done), then another run launched."""
+    (running.sources / "us.csv").write_text(NYT_FOUR_DAYS)
+    (running.sources / "jhu.csv").write_text(JHU_FOUR_DAYS)
+    killed = running.launch()
+    deadline = time.monotonic() + RUN_SECONDS
+    while not any(KILLED_AFTER in message for message in running.messages(killed)):
+        assert time.monotonic() < deadline, f"run {killed} appended nothing"
+        time.sleep(0.2)
+    os.kill(running.run_pid(killed), signal.SIGKILL)
+    recovery = running.launch()
+    return running.wait_until_ended({killed, recovery}) | {"killed": killed, "recovery": recovery}
+
+
+def test_after_a_run_is_killed_the_next_launch_serves_the_new_day_exactly(
+    running, killed_and_recovered
+):
+    killed, recovery = killed_and_recovered["killed"], killed_and_recovered["recovery"]
+    assert killed_and_recovered[killed] == "FAILURE"
+    assert killed_and_recovered[recovery] == "SUCCESS"
+    assert stored_days(running.aws) == {**THREE_DAYS, "2020-03-04": (40, 4, 4)}
