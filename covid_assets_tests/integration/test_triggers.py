@@ -102,10 +102,16 @@ def test_a_tick_within_the_interval_after_this_processs_inspection_says_when_the
     assert web_sources.answers == []
 
 
-def test_a_tick_an_interval_after_this_processs_inspection_inspects(aws, instance, web_sources):
+@pytest.mark.parametrize("seconds_since", [301, 295], ids=["after", "a_few_seconds_early"])
+def test_a_tick_an_interval_after_this_processs_inspection_inspects(
+    aws, instance, web_sources, seconds_since
+):
+    """Ticks come about every 15 s, a little early or late: one due within half a tick looks."""
     load_three_days_served(web_sources, instance)
 
-    tick, _ = evaluate(instance, "covid_sources_sensor", inspected_cursor(time.time() - 301))
+    tick, _ = evaluate(
+        instance, "covid_sources_sensor", inspected_cursor(time.time() - seconds_since)
+    )
 
     assert re.fullmatch(QUIET_DAY, tick.skip_reason), tick.skip_reason
     assert len(web_sources.answers) == 2

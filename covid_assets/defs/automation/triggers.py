@@ -173,7 +173,10 @@ def next_inspection(cursor: str | None, interval_seconds: int, now: float) -> fl
     if last.get("process") != THIS_PROCESS:
         return None
     due = last["inspected_at"] + interval_seconds
-    return due if due > now else None
+    # The daemon's ticks come about every minimum interval, a little early or late: a look due
+    # within half a tick is taken now rather than a whole tick late.
+    slack = min(interval_seconds, TICK_SECONDS) / 2
+    return due if due - slack > now else None
 
 
 def build_sources_sensor(interval_seconds: int) -> SensorDefinition:
