@@ -44,14 +44,15 @@ postgres-deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql || \
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
 
-# Every tier (`pytest -m unit` runs the fast one alone). One worker more than there are cores: the
+# Every tier (`pytest -m unit` runs the fast one alone), without the quick benchmark run whole
+# (`pytest -m benchmark`: minutes of its own, as `make benchmark` is). One worker more than there are cores: the
 # system tier's tests spend much of their time waiting on the servers they start, and the extra
 # worker runs other tests meanwhile. Tests go to workers one by one, but a module whose tests
 # share a module fixture (its xdist_group) goes to one worker whole.
 test: $(INSTALLED) browser-deps postgres-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n $$(( $$(nproc) + 1 )) --dist loadgroup
+	$(BIN)/pytest -n $$(( $$(nproc) + 1 )) --dist loadgroup -m "not benchmark"
 
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix .

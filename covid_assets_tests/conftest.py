@@ -107,17 +107,3 @@ def refused_url() -> Iterator[str]:
     with socket.socket() as bound:
         bound.bind(("127.0.0.1", 0))
         yield f"http://127.0.0.1:{bound.getsockname()[1]}/us.csv"
-
-
-# The order the tiers are handed to the workers in: the system tier's tests wait on the servers
-# they start (a browser, a daemon, a lease to lapse), so they go first and their waits overlap
-# the other tiers' work instead of trailing the run; the unit tier's short tests fill the end.
-TIER_ORDER = ("system", "integration", "unit")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def tier(item: pytest.Item) -> int:
-        marks = {mark.name for mark in item.iter_markers()}
-        return next((i for i, name in enumerate(TIER_ORDER) if name in marks), len(TIER_ORDER))
-
-    items.sort(key=tier)

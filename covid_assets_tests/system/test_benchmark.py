@@ -48,6 +48,8 @@ def benchmark_snapshots(snapshots_dir, tmp_path_factory) -> Path:
     return folder
 
 
+# A long run of its own: `pytest -m benchmark`, outside `make test`'s timed suite.
+@pytest.mark.benchmark
 def test_quick_benchmark_prints_every_scenario_the_baseline_ratio_and_the_targets(
     benchmark_snapshots,
 ):
