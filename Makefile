@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run topology materialize test benchmark smoke browser-deps postgres-deps format clean
+.PHONY: run topology materialize test replays benchmark smoke browser-deps postgres-deps format clean
 
 # uv resolves pyproject.toml as pip does and installs much faster; a clean checkout (CI) pays it.
 # Compiled at install, as pip does: the tests start many interpreters, and where
@@ -44,15 +44,19 @@ postgres-deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql || \
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
 
-# Every tier (`pytest -m unit` runs the fast one alone), without the quick benchmark run whole
-# (`pytest -m benchmark`: minutes of its own, as `make benchmark` is). One worker more than there are cores: the
+# Every tier (`pytest -m unit` runs the fast one alone), without the long replays of real files and
+# the quick benchmark run whole (`make replays`: minutes of their own). One worker more than there are cores: the
 # system tier's tests spend much of their time waiting on the servers they start, and the extra
 # worker runs other tests meanwhile. Tests go to workers one by one, but a module whose tests
 # share a module fixture (its xdist_group) goes to one worker whole.
 test: $(INSTALLED) browser-deps postgres-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n $$(( $$(nproc) + 1 )) --dist loadgroup -m "not benchmark"
+	$(BIN)/pytest -n $$(( $$(nproc) + 1 )) --dist loadgroup -m "not benchmark and not replay"
+
+# The long replays of real files and the quick benchmark run whole, against their own emulators.
+replays: $(INSTALLED)
+	$(BIN)/pytest -n $$(( $$(nproc) + 1 )) --dist loadgroup -m "benchmark or replay"
 
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix .

@@ -60,7 +60,12 @@ from covid_assets_tests.helpers import (
 )
 
 # Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("integration/test_counties")]
+# A long replay of real files: `make replays`, outside `make test`'s timed suite.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.replay,
+    pytest.mark.xdist_group("integration/test_counties"),
+]
 
 REPLAYED_STATES = {"Delaware", "Iowa", "New York", "Puerto Rico", "Rhode Island"}
 COUNTY_HISTORY = HISTORY_DIR / "nyt-us-counties-recent"

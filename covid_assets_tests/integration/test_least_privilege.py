@@ -155,6 +155,8 @@ def test_recorder_sees_the_calls_of_clients_created_inside_it(aws, arns):
     ]
 
 
+# A long replay of real files: `make replays`, outside `make test`'s timed suite.
+@pytest.mark.replay
 def test_policy_grants_every_request_of_the_replay_and_nothing_else(
     aws, arns, instance, snapshots_dir, monkeypatch, write_sources, tmp_path
 ):

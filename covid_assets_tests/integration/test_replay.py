@@ -56,7 +56,12 @@ from covid_assets_tests.helpers import (
 )
 
 # Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("integration/test_replay")]
+# A long replay of real files: `make replays`, outside `make test`'s timed suite.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.replay,
+    pytest.mark.xdist_group("integration/test_replay"),
+]
 
 # (snapshot day, items written, of which new days, of which revised days), from the data README.
 REPLAY = [

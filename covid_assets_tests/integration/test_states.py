@@ -198,6 +198,8 @@ REPLAYED_STATES = {
 }
 
 
+# A long replay of real files: `make replays`, outside `make test`'s timed suite.
+@pytest.mark.replay
 def test_replaying_the_state_history_writes_exactly_the_new_and_revised_state_days(
     aws, instance, state_history, snapshots_dir, monkeypatch, tmp_path
 ):
