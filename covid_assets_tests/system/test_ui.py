@@ -535,7 +535,8 @@ def test_what_is_served_is_marked_stale_once_the_window_has_passed_without_a_run
     page.goto(f"{dagster_ui.url}/assets/dashboard")
     # The asset page's "Freshness policy" section: its state, then the policy.
     stale = re.compile(r"Failed\s*Last materialized .* ago\s*Fails if more than a minute since")
-    expect(page.get_by_text(stale).last).to_be_visible()
+    # The daemon evaluates freshness every few seconds: under load the page may show it late.
+    expect(page.get_by_text(stale).last).to_be_visible(timeout=30_000)
     screenshot(page, "dashboard-stale")
 
 
