@@ -63,14 +63,21 @@ def moto_server(port: int | None = None, startup_seconds: float = 30) -> Iterato
                 time.sleep(0.1)
         yield endpoint
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            # An emulator holding millions of items (the county benchmark) takes longer to
-            # wind down than a test can wait: it is killed.
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        # An emulator holding millions of items (the county benchmark) takes longer to wind
+        # down than a test can wait: it is killed.
+        stop_process_group(server, 10)
+
+
+def stop_process_group(process: subprocess.Popen, seconds: float) -> None:
+    """SIGTERM to the process's session, SIGKILL if it has not ended within ``seconds``."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def setting(name: str) -> str:

@@ -12,7 +12,6 @@ The system tests start the same processes with ``production_topology``.
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from covid_assets_dev.local_stack import (
     free_port,
     moto_server,
     provision,
+    stop_process_group,
 )
 from covid_assets_dev.postgres import PostgresCluster, postgres_cluster, postgres_programs
 
@@ -106,16 +106,6 @@ def _start(command: Sequence[str], environment: dict[str, str], log: IO[str]) ->
     )
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @contextmanager
 def production_topology(
     home: Path,
@@ -157,7 +147,7 @@ def production_topology(
         for name, command in commands.items():
             log = stack.enter_context((logs / f"{name}.log").open("w"))
             processes[name] = _start(command, environment, log)
-            stack.callback(_stop, processes[name])
+            stack.callback(stop_process_group, processes[name], 20)
         topology = Topology(url, processes)
         deadline = time.monotonic() + STARTUP_SECONDS
         while not topology.location_loaded():

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY
 from covid_assets.defs.serving.served_check import SERVED_CHECK
@@ -122,6 +122,15 @@ RUN_TIMES = "{ runsOrError { ... on Runs { results { runId endTime } } } }"
 SENSOR_TICKS = """{ sensorOrError(sensorSelector: {repositoryName: "__repository__",
   repositoryLocationName: "covid_assets", sensorName: "covid_sources_sensor"}) {
   ... on Sensor { sensorState { ticks(limit: 20) { status skipReason timestamp } } } } }"""
+
+
+def launched_by(page: Page, button: Locator) -> str:
+    """Click ``button``, which launches a run as the UI does; the run's id."""
+    with page.expect_response(
+        lambda response: "LaunchPipelineExecution" in (response.request.post_data or "")
+    ) as launch:
+        button.click()
+    return launch.value.json()["data"]["launchPipelineExecution"]["run"]["id"]
 
 
 def wait_for_run(dagster_ui: "DagsterUI", run_id: str) -> str:
@@ -244,11 +253,7 @@ def materialize_all_run(dagster_ui, browser, sensor_run) -> str:
     try:
         page.goto(f"{dagster_ui.url}/asset-groups")
         button = page.get_by_role("button", name="Materialize all")
-        with page.expect_response(
-            lambda response: "LaunchPipelineExecution" in (response.request.post_data or "")
-        ) as launch:
-            button.click()
-        run_id = launch.value.json()["data"]["launchPipelineExecution"]["run"]["id"]
+        run_id = launched_by(page, button)
         status = wait_for_run(dagster_ui, run_id)
         page.goto(f"{dagster_ui.url}/runs/{run_id}")
         expect(page.get_by_text(run_id[:8]).first).to_be_visible()
@@ -569,11 +574,7 @@ def check_run_alone(dagster_ui, browser, materialize_all_run) -> dict[str, Any]:
         execute = page.get_by_role("button", name="execute Execute", exact=True)
         expect(execute).to_be_enabled()
         screenshot(page, "check-alone-before")
-        with page.expect_response(
-            lambda response: "LaunchPipelineExecution" in (response.request.post_data or "")
-        ) as launch:
-            execute.click()
-        run_id = launch.value.json()["data"]["launchPipelineExecution"]["run"]["id"]
+        run_id = launched_by(page, execute)
         status = wait_for_run(dagster_ui, run_id)
         page.reload()
         screenshot(page, "check-alone-after")
@@ -606,11 +607,7 @@ def launch_from_the_launchpad(page: Page, url: str, job: str, config: str) -> st
     page.keyboard.press("Control+A")
     page.keyboard.press("Delete")
     page.keyboard.insert_text(config)
-    with page.expect_response(
-        lambda response: "LaunchPipelineExecution" in (response.request.post_data or "")
-    ) as launch:
-        page.get_by_role("button", name="Launch Run").click()
-    return launch.value.json()["data"]["launchPipelineExecution"]["run"]["id"]
+    return launched_by(page, page.get_by_role("button", name="Launch Run"))
 
 
 def presigned(dagster_ui: DagsterUI, key: str) -> str:
@@ -678,11 +675,7 @@ def test_the_page_as_published_on_a_day_is_launched_from_its_launchpad_and_fits_
 def materialize_from_the_asset_page(page: Page, url: str, asset: str) -> str:
     """Click Materialize on the asset's page; the run's id."""
     page.goto(f"{url}/assets/{asset}")
-    with page.expect_response(
-        lambda response: "LaunchPipelineExecution" in (response.request.post_data or "")
-    ) as launch:
-        page.get_by_role("button", name="Materialize").first.click()
-    return launch.value.json()["data"]["launchPipelineExecution"]["run"]["id"]
+    return launched_by(page, page.get_by_role("button", name="Materialize").first)
 
 
 @pytest.fixture(scope="module")
