@@ -71,7 +71,9 @@ def build_as_published_on_job(tables: Sequence[ServedTable]) -> JobDefinition:
         except ValueError as error:
             raise Failure(f"day: {error}", allow_retries=False) from None
         if day is None:
-            raise Failure("day: empty; give a day in ISO form, like 2020-06-14")
+            raise Failure(
+                "day: empty; give a day in ISO form, like 2020-06-14", allow_retries=False
+            )
         until = end_of_day(day)
         national_history = served.history(NATIONAL)
         national = national_history.read(until)
@@ -101,9 +103,7 @@ def build_as_published_on_job(tables: Sequence[ServedTable]) -> JobDefinition:
             metadata={
                 **page.metadata(),
                 "as_published_on": day.isoformat(),
-                "history_location": MetadataValue.path(
-                    served.bucket.uri(served.history(NATIONAL).root)
-                ),
+                "history_location": MetadataValue.path(served.bucket.uri(national_history.root)),
             },
         )
 
