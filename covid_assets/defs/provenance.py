@@ -84,17 +84,34 @@ def latest_built(instance: DagsterInstance, key: AssetKey) -> EventLogEntry | No
         cursor = page.cursor
 
 
+def reported_version(data_version: str | None) -> dict[str, str] | None:
+    """The tags of a materialization an op reports (the backfill's) that give its data version,
+    so that what a step builds from it afterwards records that version as its input."""
+    return {DATA_VERSION_TAG: data_version} if data_version else None
+
+
+def current_versions(instance: DagsterInstance, key: AssetKey, built: EventLogEntry) -> set[str]:
+    """The data versions of what the asset holds now: the one of the latest materialization a
+    step built, and the one reported after it by an op that serves by the same functions (the
+    backfill). What is built from either is current."""
+    versions = {(built.tags or {})[DATA_VERSION_TAG]}
+    latest = instance.get_latest_materialization_event(key)
+    if latest is not None and DATA_VERSION_TAG in (latest.tags or {}):
+        versions.add((latest.tags or {})[DATA_VERSION_TAG])
+    return versions
+
+
 def downstream_built_from(
     instance: DagsterInstance,
     repository: RepositoryDefinition,
     source_versions: dict[AssetKey, str],
 ) -> bool:
     """True when every asset of ``repository`` downstream of the sources was last materialized from
-    exactly the current data versions of its parents, all the way from these source versions
-    (``latest_built``). A run that failed part-way leaves some asset behind, so the next run
-    does the work again."""
+    current data versions of its parents (``current_versions``), all the way from these source
+    versions (``latest_built``). A run that failed part-way leaves some asset behind, so the
+    next run does the work again."""
     asset_graph = repository.asset_graph
-    versions = dict(source_versions)
+    versions = {key: {version} for key, version in source_versions.items()}
     for key in asset_graph.toposorted_asset_keys:
         parents = asset_graph.get(key).parent_keys
         if key in versions or not parents & versions.keys():
@@ -104,10 +121,11 @@ def downstream_built_from(
             return False
         provenance = DataProvenance.from_tags(entry.tags or {})
         if provenance is None or any(
-            provenance.input_data_versions.get(parent) != DataVersion(versions[parent])
+            provenance.input_data_versions.get(parent, DataVersion("")).value
+            not in versions[parent]
             for parent in parents
             if parent in versions
         ):
             return False
-        versions[key] = (entry.tags or {})[DATA_VERSION_TAG]
+        versions[key] = current_versions(instance, key, entry)
     return True

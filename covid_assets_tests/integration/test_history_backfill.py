@@ -24,6 +24,7 @@ from covid_assets.defs.backfills.history_backfill import (
     HISTORY_BACKFILL,
     history_backfill_run_config,
 )
+from covid_assets.defs.dashboard.dashboard import DASHBOARD
 from covid_assets.domain.tables import COUNTY, NATIONAL, STATE
 from covid_assets_dev.aws_calls import recorded_calls
 from covid_assets_dev.history_backfill import (
@@ -57,6 +58,7 @@ from covid_assets_tests.helpers import (
     blank_emulated_account,
     exported_days,
     materialization_metadata,
+    run_assets,
     run_daily_job,
     s3_keys,
     sensor_tick,
@@ -370,6 +372,24 @@ def test_the_sensor_after_a_backfill_that_served_a_newer_version_requests_no_run
 
     assert tick.run_requests == []
     assert stored_days(aws) == csv_merged_days(versions[-1].file, jhu)
+
+
+def test_a_dashboard_materialized_by_hand_after_a_backfill_leaves_the_sensor_quiet(
+    aws, instance, snapshots_dir, tmp_path, monkeypatch
+):
+    versions = national_subset()[:3]
+    jhu = jhu_published_before_nyt(snapshots_dir / "2021-03-17" / "jhu-combined.csv", tmp_path)
+    first = tmp_path / "us.csv"
+    shutil.copyfile(versions[0].file, first)
+    os.utime(first, (versions[0].at.timestamp(), versions[0].at.timestamp()))
+    use_sources(monkeypatch, first, jhu)
+    run_daily_job(instance)
+    manifest = write_manifest(versions, tmp_path / "MANIFEST.csv")
+    run_history_backfill(instance, national_config(manifest, NATIONAL_DIR, jhu))
+    # Its input is now the history as the backfill left it, not as the last daily run built it.
+    run_assets(instance, [DASHBOARD])
+
+    assert sensor_tick(instance).run_requests == []
 
 
 def test_a_jhu_file_published_after_the_versions_is_refused_before_anything_is_written(

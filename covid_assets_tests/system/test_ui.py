@@ -756,8 +756,7 @@ def wiped_and_repaired(dagster_ui, browser, revisions_page, check_run_alone) -> 
     the check's page shows it failed once the sensor's tick has failed it, and passed once the
     repair run has passed it; the tick's evaluation and the last one."""
     asset = "dynamodb_records"
-    # A dashboard materialized after a backfill sets the sensor off once (its input is the
-    # backfill's history version): that run ends first.
+    # The earlier tests' runs end, and a tick finds all served, before the emulator is wiped.
     wait_until_quiet(dagster_ui)
     before = served_check_history(asset)
     with pytest.MonkeyPatch.context() as monkeypatch:

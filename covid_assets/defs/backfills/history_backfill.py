@@ -31,7 +31,7 @@ from dagster import (
 from pydantic import Field
 
 from covid_assets.defs.history.history_assets import HistoryState, append_version, read_state
-from covid_assets.defs.provenance import latest_materialization
+from covid_assets.defs.provenance import latest_materialization, reported_version
 from covid_assets.defs.serving.athena_export import export_rows
 from covid_assets.defs.serving.dynamodb_records import (
     last_load_rows,
@@ -42,6 +42,7 @@ from covid_assets.defs.serving.dynamodb_records import (
 )
 from covid_assets.domain.history import (
     NEWEST_PUBLISHED,
+    NEWEST_SHA256,
     PublishedTable,
     SourceVersion,
     Version,
@@ -361,6 +362,7 @@ def progress(
             "seconds": round(time.monotonic() - started, 1),
             "dagster/row_count": int(state.recorded.get(ROW_COUNT_PARAMETER, 0)),
         },
+        tags=reported_version(state.recorded.get(NEWEST_SHA256)),
     )
 
 
@@ -523,8 +525,13 @@ def serve_newest(
         last_load_rows(table, rows),
     )
     metadata = load_metadata(dynamodb, table, rows, load, served_before) | newest.metadata
+    # What is served is the history's newest version: its data version is theirs.
+    served_version = reported_version(state.recorded[NEWEST_SHA256])
     yield AssetMaterialization(
-        table.records_asset, description="History backfill: the newest version", metadata=metadata
+        table.records_asset,
+        description="History backfill: the newest version",
+        metadata=metadata,
+        tags=served_version,
     )
     store = served.export(table)
     export = export_rows(store, rows, log)
@@ -536,6 +543,7 @@ def serve_newest(
         table.export_asset,
         description="History backfill: the newest version",
         metadata={**export, **newest.metadata},
+        tags=served_version,
     )
 
 
