@@ -132,8 +132,9 @@ def launched_by(page: Page, button: Locator) -> str:
         lambda response: "LaunchPipelineExecution" in (response.request.post_data or "")
     ) as launch:
         button.click()
+    run_id = launch.value.json()["data"]["launchPipelineExecution"]["run"]["id"]
     page.goto("about:blank")
-    return launch.value.json()["data"]["launchPipelineExecution"]["run"]["id"]
+    return run_id
 
 
 def wait_for_run(dagster_ui: "DagsterUI", run_id: str) -> str:

@@ -60,8 +60,9 @@ LISTED_VANISHED_KEYS = 100
 LOADED_HASH = "loaded_sha256"
 LATEST_ITEM = "latest_item"
 # Rows mapped to items, read, compared and written at a time: bounds the items held in memory
-# (a backfill serves millions of county-days).
-CHUNK_ROWS = 50_000
+# (a backfill serves millions of county-days), and the time between two progress lines, since
+# a chunk's stored items are read (BatchGetItem) before anything is said of it.
+CHUNK_ROWS = 10_000
 # Items written (and read back) between two looks at the progress: a chunk's writes take long.
 WRITE_SLICE = 100 * DYNAMODB_BATCH_SIZE
 # Items written last that a load's metadata shows.
