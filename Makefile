@@ -28,9 +28,10 @@ materialize: $(INSTALLED)
 benchmark: $(INSTALLED)
 	$(BIN)/python -m covid_assets_bench
 
-# A deployed system checked from outside: make smoke STACK=<runtime stack> (covid_assets_dev/smoke.py).
+# A deployed system checked from outside: make smoke STACK=<runtime stack> [UI_URL=https://<the
+# UI's host>/] (covid_assets_dev/smoke.py; without UI_URL the load balancer's own name is asked).
 smoke: $(INSTALLED)
-	$(BIN)/python -m covid_assets_dev.smoke --stack $(STACK)
+	$(BIN)/python -m covid_assets_dev.smoke --stack $(STACK) $(if $(UI_URL),--ui-url $(UI_URL))
 
 # The browser tests drive Debian's Chromium (CI runs as root). apt-get update only if the
 # package lists are too old to install it.

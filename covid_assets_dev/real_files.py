@@ -4,6 +4,7 @@ what is served, read back with boto3 and pyarrow only. The tests and the benchma
 the levels both check the pipeline against these."""
 
 import csv
+import functools
 import io
 import os
 from dataclasses import dataclass
@@ -37,6 +38,16 @@ def csv_merged_days(nyt: Path, jhu: Path) -> dict[str, tuple[int, int, int | Non
         nyt_days = {
             row["date"]: (int(row["cases"]), int(row["deaths"])) for row in csv.DictReader(nyt_file)
         }
+    stat = jhu.stat()
+    recovered = csv_us_recovered(jhu, stat.st_mtime_ns, stat.st_size)
+    return {day: (*nyt_days[day], recovered[day]) for day in sorted(nyt_days.keys() & recovered)}
+
+
+# The JHU file is every country's (4 MB) and the same few files are compared with many times:
+# read once per file version and process.
+@functools.lru_cache(maxsize=8)
+def csv_us_recovered(jhu: Path, mtime_ns: int, size: int) -> dict[str, int | None]:
+    """JHU's US recovered by date, None where it gives no figure (see ``csv_merged_days``)."""
     with jhu.open(newline="") as jhu_file:
         us_rows = sorted(
             (row["Date"], row["Recovered"])
@@ -49,7 +60,7 @@ def csv_merged_days(nyt: Path, jhu: Path) -> dict[str, tuple[int, int, int | Non
         count = int(float(text)) if text else None
         recovered[day] = None if count is None or (counted and count == 0) else count
         counted = counted or bool(count)
-    return {day: (*nyt_days[day], recovered[day]) for day in sorted(nyt_days.keys() & recovered)}
+    return recovered
 
 
 def csv_place_rows(path: Path) -> dict[PlaceDay, dict[str, Any]]:

@@ -80,7 +80,16 @@ def deployed_system(stack: str, region: str, instance: DagsterInstance) -> Deplo
     return DeployedSystem(region, resources, outputs, instance)
 
 
-def ui_needs_login(system: DeployedSystem, request_ui: bool) -> Point:
+def signs_in_first(status: int, location: str, authorization_endpoint: str | None) -> bool:
+    """Whether an unauthenticated request was answered by the sign-in, not by the webserver:
+    redirected to the identity provider's authorization endpoint (any HTTPS one when the
+    listener's is not known), or refused."""
+    if status == 401:
+        return True
+    return status == 302 and location.startswith(authorization_endpoint or "https://")
+
+
+def ui_needs_login(system: DeployedSystem, ui_url: str | None) -> Point:
     name = "the UI answers only after login"
     elbv2 = system.client("elbv2")
     [listener] = elbv2.describe_listeners(ListenerArns=[system.runtime["HttpsListener"]])[
@@ -90,21 +99,22 @@ def ui_needs_login(system: DeployedSystem, request_ui: bool) -> Point:
     if len(actions) < 2 or actions[0] not in AUTHENTICATE_ACTIONS or actions[-1] != "forward":
         return Point(name, False, f"HTTPS listener's actions are {actions}, not sign-in first")
     saw = f"HTTPS listener: {' then '.join(actions)}"
-    if not request_ui:
+    if ui_url == "":
         return Point(name, True, f"{saw} (no request sent)")
-    [balancer] = elbv2.describe_load_balancers(LoadBalancerArns=[listener["LoadBalancerArn"]])[
-        "LoadBalancers"
-    ]
-    url = f"https://{balancer['DNSName']}/"
+    if ui_url is None:
+        [balancer] = elbv2.describe_load_balancers(LoadBalancerArns=[listener["LoadBalancerArn"]])[
+            "LoadBalancers"
+        ]
+        ui_url = f"https://{balancer['DNSName']}/"
     # The certificate names the UI's host, not the load balancer's: only where it is sent.
-    response = requests.get(url, allow_redirects=False, timeout=15, verify=False)
+    response = requests.get(ui_url, allow_redirects=False, timeout=15, verify=False)
     location = response.headers.get("Location", "")
-    config = listener["DefaultActions"][0].get("AuthenticateOidcConfig", {})
-    to_provider = response.status_code == 302 and location.startswith(
-        config.get("AuthorizationEndpoint", "https://")
+    endpoint = (
+        listener["DefaultActions"][0].get("AuthenticateOidcConfig", {}).get("AuthorizationEndpoint")
     )
-    passed = to_provider or response.status_code == 401
-    return Point(name, passed, f"{saw}; GET {url} answered {response.status_code} {location}")
+    passed = signs_in_first(response.status_code, location, endpoint)
+    answer = f"{response.status_code} {location}".rstrip()
+    return Point(name, passed, f"{saw}; GET {ui_url} answered {answer}")
 
 
 def latest_item_stored(system: DeployedSystem) -> Point:
@@ -178,14 +188,16 @@ def last_run_succeeded(system: DeployedSystem) -> Point:
     )
 
 
-def smoke(system: DeployedSystem, request_ui: bool = True) -> list[Point]:
+def smoke(system: DeployedSystem, ui_url: str | None = None) -> list[Point]:
+    """Every point; the UI is requested at ``ui_url`` (None: the load balancer's own name;
+    "": not requested)."""
     checks: list[Callable[[DeployedSystem], Point]] = [
         latest_item_stored,
         glue_tables_point_at_objects,
         dashboard_exists,
         last_run_succeeded,
     ]
-    return [ui_needs_login(system, request_ui), *(check(system) for check in checks)]
+    return [ui_needs_login(system, ui_url), *(check(system) for check in checks)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,14 +207,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", required=True, help="name of the runtime stack")
     parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     parser.add_argument(
+        "--ui-url",
+        help="where to request the UI without signing in (default: https://<the load "
+        "balancer's DNS name>/; the UI's own host name where its certificate names it)",
+    )
+    parser.add_argument(
         "--no-ui-request",
         action="store_true",
-        help="check the listener only, send no request to the UI (the emulator answers none)",
+        help="check the listener only, send no request to the UI",
     )
     arguments = parser.parse_args(argv)
+    ui_url = "" if arguments.no_ui_request else arguments.ui_url
     with DagsterInstance.get() as instance:
         system = deployed_system(arguments.stack, arguments.region, instance)
-        points = smoke(system, request_ui=not arguments.no_ui_request)
+        points = smoke(system, ui_url)
     for point in points:
         print(point)
     return 0 if all(point.passed for point in points) else 1

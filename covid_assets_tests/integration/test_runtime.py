@@ -13,8 +13,11 @@ and everything else is the example's.
 """
 
 import os
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -28,7 +31,7 @@ from covid_assets.defs.automation.triggers import ALL_ASSETS_JOB
 from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY
 from covid_assets.resources.exports import PARQUET_KEY_PARAMETER
 from covid_assets_dev.launcher_workspace import code_location_workspace
-from covid_assets_dev.local_stack import PROJECT_ROOT
+from covid_assets_dev.local_stack import LOCAL_HOST, PROJECT_ROOT
 from covid_assets_dev.smoke import main
 from covid_assets_dev.stack import RUNTIME_TEMPLATE_PATH, create_stack
 from covid_assets_tests.helpers import (
@@ -54,6 +57,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("integration/test
 RUNTIME_STACK = "covid-assets-runtime"
 EXAMPLE = PROJECT_ROOT / "infra" / "dagster.yaml.example"
 RUN_SECONDS = 120
+OIDC_PROVIDER = "https://login.example.org"
 
 
 @dataclass
@@ -79,7 +83,7 @@ def deploy_runtime(aws: EmulatedAws) -> tuple[dict[str, str], list[str]]:
     subnets = [subnet["SubnetId"] for subnet in ec2.describe_subnets()["Subnets"]][:2]
     [vpc] = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     certificate = aws.client("acm").request_certificate(DomainName="covid.example.org")
-    provider = "https://login.example.org"
+    provider = OIDC_PROVIDER
     create_stack(
         RUNTIME_STACK,
         {
@@ -312,13 +316,40 @@ def test_daemon_role_grants_every_request_of_the_launcher_and_nothing_else(launc
     assert unused == set(), "granted but never used"
 
 
-def run_smoke(capsys: pytest.CaptureFixture) -> tuple[int, dict[str, str]]:
-    """``python -m covid_assets_dev.smoke --stack ... --no-ui-request`` on the instance the runs
-    used: its exit code, and each point's line by verdict and name."""
+def run_smoke(
+    capsys: pytest.CaptureFixture, ui: tuple[str, ...] = ("--no-ui-request",)
+) -> tuple[int, dict[str, str]]:
+    """``python -m covid_assets_dev.smoke --stack ...`` on the instance the runs used (by default
+    sending the UI no request: the emulator's load balancer answers none): its exit code, and
+    each point's line by verdict and name."""
     capsys.readouterr()
-    exit_code = main(["--stack", RUNTIME_STACK, "--no-ui-request"])
+    exit_code = main(["--stack", RUNTIME_STACK, *ui])
     lines = capsys.readouterr().out.splitlines()
     return exit_code, dict(line.split(": ", 1) for line in lines)
+
+
+@contextmanager
+def answering_at_the_ui(status: int, location: str | None = None) -> Iterator[str]:
+    """An HTTP server standing where the UI is asked for, answering every GET with ``status``
+    (and a ``location``): its URL."""
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            if location:
+                self.send_header("Location", location)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((LOCAL_HOST, 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://{LOCAL_HOST}:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_smoke_passes_against_the_deployed_stack_after_a_run(launched, capsys):
@@ -334,6 +365,32 @@ def test_smoke_passes_against_the_deployed_stack_after_a_run(launched, capsys):
     assert points["PASS  the UI answers only after login"].startswith(
         "HTTPS listener: authenticate-oidc then forward"
     )
+
+
+def test_smoke_passes_the_ui_when_a_request_is_sent_to_the_identity_provider(launched, capsys):
+    sign_in = f"{OIDC_PROVIDER}/authorize?client_id=covid-assets-ui&response_type=code"
+    with answering_at_the_ui(302, sign_in) as ui_url:
+        exit_code, points = run_smoke(capsys, ("--ui-url", ui_url))
+    assert points["PASS  the UI answers only after login"] == (
+        f"HTTPS listener: authenticate-oidc then forward; GET {ui_url} answered 302 {sign_in}"
+    )
+    assert exit_code == 0
+
+
+def test_smoke_fails_the_ui_when_the_webserver_answers_without_sign_in(launched, capsys):
+    with answering_at_the_ui(200) as ui_url:
+        exit_code, points = run_smoke(capsys, ("--ui-url", ui_url))
+    assert points["FAIL  the UI answers only after login"] == (
+        f"HTTPS listener: authenticate-oidc then forward; GET {ui_url} answered 200"
+    )
+    assert exit_code == 1
+
+
+def test_smoke_fails_the_ui_when_a_request_is_sent_anywhere_but_the_provider(launched, capsys):
+    with answering_at_the_ui(302, "https://elsewhere.example.org/login") as ui_url:
+        exit_code, points = run_smoke(capsys, ("--ui-url", ui_url))
+    assert exit_code == 1
+    assert "FAIL  the UI answers only after login" in points
 
 
 def test_smoke_fails_naming_the_latest_item_when_it_is_removed(launched, capsys):
@@ -368,13 +425,18 @@ def test_smoke_fails_naming_the_dashboard_page_when_it_is_removed(launched, caps
 
 def test_smoke_fails_naming_the_ui_when_the_listener_forwards_without_sign_in(launched, capsys):
     elbv2 = launched.aws.client("elbv2")
+    listener = launched.resources["HttpsListener"]
+    [deployed] = elbv2.describe_listeners(ListenerArns=[listener])["Listeners"]
     elbv2.modify_listener(
-        ListenerArn=launched.resources["HttpsListener"],
+        ListenerArn=listener,
         DefaultActions=[
             {"Type": "forward", "TargetGroupArn": launched.resources["WebserverTargetGroup"]}
         ],
     )
-    exit_code, points = run_smoke(capsys)
+    try:
+        exit_code, points = run_smoke(capsys)
+    finally:  # the module's other tests share the deployment
+        elbv2.modify_listener(ListenerArn=listener, DefaultActions=deployed["DefaultActions"])
     assert exit_code == 1
     assert points["FAIL  the UI answers only after login"] == (
         "HTTPS listener's actions are ['forward'], not sign-in first"

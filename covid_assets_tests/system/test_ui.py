@@ -483,79 +483,12 @@ def fresh_after_the_runs(materialize_all_run) -> dict[str, str]:
     return wait_until_served_is("PASS")
 
 
-@dataclass
-class Stale:
-    """The served assets' freshness states once the window has passed, and two ticks of the
-    alert sensor then (its own ticks in the daemon come five minutes apart)."""
-
-    states: dict[str, str]
-    built_on: dt.date
-    first_tick: tuple[str, str | None]
-    first_alerts: list[tuple[str, str]]
-    tick_again: tuple[str, str | None]
-    alerts_again: list[tuple[str, str]]
-
-
-@pytest.fixture(scope="module")
-def stale(dagster_ui, fresh_after_the_runs, quiet_tick) -> Stale:
-    states = wait_until_served_is("FAIL")
-    dagster_ui.inbox.messages()  # the runs' load notices
-    with DagsterInstance.get() as instance:
-        first_tick = freshness_alert_tick(instance, None)
-        first_alerts = dagster_ui.inbox.messages()
-        tick_again = freshness_alert_tick(instance, first_tick[1])
-    return Stale(
-        states,
-        dt.datetime.now(dt.UTC).date(),
-        first_tick,
-        first_alerts,
-        tick_again,
-        dagster_ui.inbox.messages(),
-    )
-
-
 def test_after_a_run_what_is_served_is_fresh(fresh_after_the_runs):
     assert fresh_after_the_runs == dict.fromkeys(SERVED_ASSETS, "PASS")
 
 
-def test_with_no_run_for_longer_than_the_window_what_is_served_is_stale(stale):
-    assert stale.states == dict.fromkeys(SERVED_ASSETS, "FAIL")
-
-
-def test_going_stale_sends_one_alert_naming_what_is_stale_and_since_when(stale):
-    reason, _ = stale.first_tick
-    again, _ = stale.tick_again
-    [(subject, message)] = stale.first_alerts
-    assert subject == STALE_SUBJECT
-    assert message.startswith(
-        f"No run has built what is served for more than {FRESHNESS_HOURS} h "
-        "(COVID_FRESHNESS_HOURS):"
-    )
-    for name in sorted(SERVED_ASSETS):
-        assert f"\n{name}: last built {stale.built_on:%Y-%m-%d}" in message
-    assert reason == "Stale (athena_export, dashboard, dynamodb_records); alert sent"
-    assert again == "Stale (athena_export, dashboard, dynamodb_records); the alert was already sent"
-    assert stale.alerts_again == []
-
-
-def test_what_is_served_is_marked_stale_once_the_window_has_passed_without_a_run(
-    dagster_ui, stale, page
-):
-    page.goto(f"{dagster_ui.url}/assets/dashboard")
-    # The asset page's "Freshness policy" section: its state, then the policy.
-    stale = re.compile(r"Failed\s*Last materialized .* ago\s*Fails if more than a minute since")
-    # The daemon evaluates freshness every few seconds: under load the page may show it late.
-    expect(page.get_by_text(stale).last).to_be_visible(timeout=30_000)
-    screenshot(page, "dashboard-stale")
-
-
-def test_a_run_makes_what_is_served_fresh_again(stale):
-    # In a thread of its own: the run's event loop must not meet Playwright's, which runs here.
-    with DagsterInstance.get() as instance, ThreadPoolExecutor(1) as thread:
-        thread.submit(run_daily_job, instance).result()
-    assert wait_until_served_is("PASS") == dict.fromkeys(SERVED_ASSETS, "PASS")
-
-
+# While the freshness window passes: the runs that build no served asset (a check alone, the
+# page as published on a day). The window's end is waited for after them (``stale``).
 ALONE_CHECK = ("merged_daily_table", "sources_share_dates")
 MATERIALIZATION_RUN = """query ($key: AssetKeyInput!) { assetOrError(assetKey: $key) {
   ... on Asset { assetMaterializations(limit: 1) { runId } } } }"""
@@ -674,6 +607,75 @@ def test_the_page_as_published_on_a_day_is_launched_from_its_launchpad_and_fits_
         page.screenshot(path=ARTIFACTS_DIR / "as-published-on-phone.png", full_page=True)
     finally:
         page.context.close()
+
+
+@dataclass
+class Stale:
+    """The served assets' freshness states once the window has passed, and two ticks of the
+    alert sensor then (its own ticks in the daemon come five minutes apart)."""
+
+    states: dict[str, str]
+    built_on: dt.date
+    first_tick: tuple[str, str | None]
+    first_alerts: list[tuple[str, str]]
+    tick_again: tuple[str, str | None]
+    alerts_again: list[tuple[str, str]]
+
+
+@pytest.fixture(scope="module")
+def stale(dagster_ui, fresh_after_the_runs, quiet_tick) -> Stale:
+    states = wait_until_served_is("FAIL")
+    dagster_ui.inbox.messages()  # the runs' load notices
+    with DagsterInstance.get() as instance:
+        first_tick = freshness_alert_tick(instance, None)
+        first_alerts = dagster_ui.inbox.messages()
+        tick_again = freshness_alert_tick(instance, first_tick[1])
+    return Stale(
+        states,
+        dt.datetime.now(dt.UTC).date(),
+        first_tick,
+        first_alerts,
+        tick_again,
+        dagster_ui.inbox.messages(),
+    )
+
+
+def test_with_no_run_for_longer_than_the_window_what_is_served_is_stale(stale):
+    assert stale.states == dict.fromkeys(SERVED_ASSETS, "FAIL")
+
+
+def test_going_stale_sends_one_alert_naming_what_is_stale_and_since_when(stale):
+    reason, _ = stale.first_tick
+    again, _ = stale.tick_again
+    [(subject, message)] = stale.first_alerts
+    assert subject == STALE_SUBJECT
+    assert message.startswith(
+        f"No run has built what is served for more than {FRESHNESS_HOURS} h "
+        "(COVID_FRESHNESS_HOURS):"
+    )
+    for name in sorted(SERVED_ASSETS):
+        assert f"\n{name}: last built {stale.built_on:%Y-%m-%d}" in message
+    assert reason == "Stale (athena_export, dashboard, dynamodb_records); alert sent"
+    assert again == "Stale (athena_export, dashboard, dynamodb_records); the alert was already sent"
+    assert stale.alerts_again == []
+
+
+def test_what_is_served_is_marked_stale_once_the_window_has_passed_without_a_run(
+    dagster_ui, stale, page
+):
+    page.goto(f"{dagster_ui.url}/assets/dashboard")
+    # The asset page's "Freshness policy" section: its state, then the policy.
+    stale = re.compile(r"Failed\s*Last materialized .* ago\s*Fails if more than a minute since")
+    # The daemon evaluates freshness every few seconds: under load the page may show it late.
+    expect(page.get_by_text(stale).last).to_be_visible(timeout=30_000)
+    screenshot(page, "dashboard-stale")
+
+
+def test_a_run_makes_what_is_served_fresh_again(stale):
+    # In a thread of its own: the run's event loop must not meet Playwright's, which runs here.
+    with DagsterInstance.get() as instance, ThreadPoolExecutor(1) as thread:
+        thread.submit(run_daily_job, instance).result()
+    assert wait_until_served_is("PASS") == dict.fromkeys(SERVED_ASSETS, "PASS")
 
 
 def materialize_from_the_asset_page(page: Page, url: str, asset: str) -> str:
