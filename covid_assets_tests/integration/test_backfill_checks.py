@@ -19,7 +19,7 @@ from covid_assets.defs.backfills.history_backfill import (
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.rules import SourceDataError, jhu_us_rows
 from covid_assets.domain.table_checks import COMMON_DATES_CHECK, checked_national
-from covid_assets.domain.tables import COUNTY, NATIONAL, STATE
+from covid_assets.domain.tables import COUNTY, NATIONAL, STATE, ServedTable
 from covid_assets_tests.helpers import (
     COUNTIES_THREE_DAYS,
     JHU_THREE_DAYS,
@@ -81,6 +81,7 @@ class Damage:
     problem: str
     daily: Callable[[Path, pytest.MonkeyPatch], None]
     backfill: Callable[[Path], dict]
+    levels: tuple[ServedTable, ...] = ()  # the levels on (with the levels they are held to)
 
 
 def national_daily(nyt: str, jhu: str) -> Callable:
@@ -159,51 +160,60 @@ DAMAGES = {
         "2020-03-02: sum 19",
         states_daily,
         states_backfill,
+        (STATE,),
     ),
     "county: a fips of four digits": Damage(
         "nyt_counties_raw:fips_are_five_digits_or_blank",
         "column 'fips': found '5303', expected 5 digits (01001) or blank",
         counties_daily,
         counties_backfill,
+        (STATE, COUNTY),
     ),
 }
 
 
-@pytest.fixture
-def served_three_days(aws, instance, tmp_path, monkeypatch) -> tuple:
-    """The three good days served by a daily run (every level that a damage needs on, with
-    good files), and what that wrote."""
-    national_daily(NYT_THREE_DAYS, JHU_THREE_DAYS)(tmp_path, monkeypatch)
-    (tmp_path / "us-states.csv").write_text(STATES_THREE_DAYS)
-    (tmp_path / "us-counties.csv").write_text(COUNTIES_THREE_DAYS)
-    use_level_source(monkeypatch, STATE, published(tmp_path / "us-states.csv"))
-    use_level_source(monkeypatch, COUNTY, published(tmp_path / "us-counties.csv"))
-    published(tmp_path / "us.csv")
-    published(tmp_path / "jhu.csv")
+GOOD_LEVEL_FILES = {
+    STATE: ("us-states.csv", STATES_THREE_DAYS),
+    COUNTY: ("us-counties.csv", COUNTIES_THREE_DAYS),
+}
+
+
+def served_three_days(aws, instance, folder: Path, monkeypatch, damage: Damage) -> tuple:
+    """The three good days served by a daily run (the levels the damage needs on, with good
+    files), and what that wrote."""
+    national_daily(NYT_THREE_DAYS, JHU_THREE_DAYS)(folder, monkeypatch)
+    for level in damage.levels:
+        name, text = GOOD_LEVEL_FILES[level]
+        (folder / name).write_text(text)
+        use_level_source(monkeypatch, level, published(folder / name))
+    published(folder / "us.csv")
+    published(folder / "jhu.csv")
     assert run_daily_job(instance).success
     return written(aws)
 
 
 @pytest.mark.parametrize("damage", DAMAGES.values(), ids=DAMAGES.keys())
 def test_the_daily_run_refuses_the_damaging_version_and_writes_nothing_of_it(
-    aws, instance, tmp_path, monkeypatch, served_three_days, damage
+    aws, instance, tmp_path, monkeypatch, damage
 ):
+    served = served_three_days(aws, instance, tmp_path, monkeypatch, damage)
     damage.daily(tmp_path, monkeypatch)
     result = run_daily_job(instance, raise_on_error=False)
     evaluation = check_evaluation(result, damage.check)
     assert not evaluation.passed
     assert damage.problem in evaluation.metadata["problems"].value
-    assert written(aws) == served_three_days
+    assert written(aws) == served
 
 
 @pytest.mark.parametrize("damage", DAMAGES.values(), ids=DAMAGES.keys())
 def test_the_backfill_refuses_the_same_damaging_version_with_the_same_problem(
-    aws, instance, tmp_path, monkeypatch, served_three_days, damage
+    aws, instance, tmp_path, monkeypatch, damage
 ):
+    served = served_three_days(aws, instance, tmp_path, monkeypatch, damage)
     result = backfill(instance, damage.backfill(tmp_path))
     assert not result.success
     assert damage.problem in backfill_failure(result)
-    assert written(aws) == served_three_days
+    assert written(aws) == served
 
 
 def test_the_national_checks_refuse_sources_that_share_no_date():
