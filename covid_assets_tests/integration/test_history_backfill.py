@@ -354,38 +354,40 @@ def test_a_daily_run_of_the_newest_version_after_the_backfill_appends_and_writes
     assert materialization_metadata(result, "athena_export")["status"] == "unchanged"
 
 
-def test_the_sensor_after_a_backfill_that_served_a_newer_version_requests_no_run(
-    aws, instance, snapshots_dir, tmp_path, monkeypatch
-):
+def daily_run_then_backfill_to_a_newer_version(
+    instance: DagsterInstance, snapshots_dir: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[ManifestVersion, Path]:
+    """A daily run of the first of three versions, as a daily run downloads it, then a backfill
+    of the three: the version served last, and the JHU file."""
     versions = national_subset()[:3]
-    jhu = jhu_published_before_nyt(snapshots_dir / "2021-03-17" / "jhu-combined.csv", tmp_path)
-    # A daily run of the first version, as a daily run downloads it, then a backfill to the third.
-    first = tmp_path / "us.csv"
+    jhu = jhu_published_before_nyt(snapshots_dir / "2021-03-17" / "jhu-combined.csv", folder)
+    first = folder / "us.csv"
     shutil.copyfile(versions[0].file, first)
     os.utime(first, (versions[0].at.timestamp(), versions[0].at.timestamp()))
     use_sources(monkeypatch, first, jhu)
     run_daily_job(instance)
-    manifest = write_manifest(versions, tmp_path / "MANIFEST.csv")
+    manifest = write_manifest(versions, folder / "MANIFEST.csv")
     run_history_backfill(instance, national_config(manifest, NATIONAL_DIR, jhu))
+    return versions[-1], jhu
+
+
+def test_the_sensor_after_a_backfill_that_served_a_newer_version_requests_no_run(
+    aws, instance, snapshots_dir, tmp_path, monkeypatch
+):
+    newest, jhu = daily_run_then_backfill_to_a_newer_version(
+        instance, snapshots_dir, tmp_path, monkeypatch
+    )
 
     tick = sensor_tick(instance)
 
     assert tick.run_requests == []
-    assert stored_days(aws) == csv_merged_days(versions[-1].file, jhu)
+    assert stored_days(aws) == csv_merged_days(newest.file, jhu)
 
 
 def test_a_dashboard_materialized_by_hand_after_a_backfill_leaves_the_sensor_quiet(
     aws, instance, snapshots_dir, tmp_path, monkeypatch
 ):
-    versions = national_subset()[:3]
-    jhu = jhu_published_before_nyt(snapshots_dir / "2021-03-17" / "jhu-combined.csv", tmp_path)
-    first = tmp_path / "us.csv"
-    shutil.copyfile(versions[0].file, first)
-    os.utime(first, (versions[0].at.timestamp(), versions[0].at.timestamp()))
-    use_sources(monkeypatch, first, jhu)
-    run_daily_job(instance)
-    manifest = write_manifest(versions, tmp_path / "MANIFEST.csv")
-    run_history_backfill(instance, national_config(manifest, NATIONAL_DIR, jhu))
+    daily_run_then_backfill_to_a_newer_version(instance, snapshots_dir, tmp_path, monkeypatch)
     # Its input is now the history as the backfill left it, not as the last daily run built it.
     run_assets(instance, [DASHBOARD])
 

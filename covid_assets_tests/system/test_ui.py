@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Locator, Page, expect, sync_playwright
 
 from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY
 from covid_assets.defs.serving.served_check import SERVED_CHECK
@@ -75,6 +75,7 @@ PIPELINE_ASSETS = (
     "dashboard",
 )
 STARTUP_SECONDS = 120
+DESKTOP = {"width": 1600, "height": 1000}
 RUN_SECONDS = 120
 SENSOR_INTERVAL_SECONDS = 10
 # One minute, Dagster's shortest window, in hours (to the microsecond, which the UI's whole seconds
@@ -187,7 +188,7 @@ def dagster_ui(moto_endpoint, snapshots_dir, tmp_path_factory) -> Iterator[Dagst
         # What is served turns stale a minute after the last run, while the module runs, and
         # the daemon's freshness evaluation sees it within seconds.
         monkeypatch.setenv("COVID_FRESHNESS_HOURS", FRESHNESS_HOURS)
-        monkeypatch.setenv("FRESHNESS_DAEMON_INTERVAL_SECONDS", "2")
+        monkeypatch.setenv("FRESHNESS_DAEMON_INTERVAL_SECONDS", "5")
         prepare_dagster_home()
         port = str(free_port())
         url = f"http://{LOCAL_HOST}:{port}"
@@ -209,7 +210,9 @@ def dagster_ui(moto_endpoint, snapshots_dir, tmp_path_factory) -> Iterator[Dagst
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser() -> Iterator[BrowserContext]:
+    """Chromium, with one context for the module: its pages share the HTTP cache, so the UI's
+    scripts are fetched and compiled once, not for every page."""
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing: run `make browser-deps` (apt-get install -y chromium)"
         if os.environ.get("CI", "").lower() == "true":
@@ -217,12 +220,14 @@ def browser() -> Iterator[Browser]:
         pytest.skip(reason)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
+        context = chromium.new_context(viewport=DESKTOP)
+        yield context
+        context.close()
         chromium.close()
 
 
-def open_page(browser: Browser) -> Page:
-    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+def open_page(browser: BrowserContext) -> Page:
+    page = browser.new_page()
     page.set_default_timeout(30_000)
     return page
 
@@ -231,7 +236,7 @@ def open_page(browser: Browser) -> Page:
 def page(browser) -> Iterator[Page]:
     page = open_page(browser)
     yield page
-    page.context.close()
+    page.close()
 
 
 def screenshot(page: Page, name: str) -> None:
@@ -264,18 +269,23 @@ def materialize_all_run(dagster_ui, browser, sensor_run) -> str:
         screenshot(page, "run")
         return status
     finally:
-        page.context.close()
+        page.close()
 
 
 def open_expanded_lineage(page: Page, url: str) -> None:
     """The lineage view with every group expanded, each asset of the pipeline on it once."""
     page.goto(f"{url}/asset-groups")
-    # With several groups the graph opens with each group collapsed to one box: expand them
-    # from the graph's settings menu (the last settings button; the first is the sidebar's).
-    expect(page.locator("svg foreignObject [data-tooltip='raw']")).to_be_visible()
+    # With several groups the graph first opens with each group collapsed to one box: they are
+    # expanded from the graph's settings menu (the last settings button; the first is the
+    # sidebar's). The UI remembers it (the module's pages share their storage).
+    expect(page.locator("svg foreignObject").first).to_be_visible()
     page.locator("button:has([aria-label='settings'])").last.click()
-    page.get_by_role("menuitem", name="Expand all groups").click()
+    groups = page.get_by_role("menuitem", name=re.compile(r"(Expand|Collapse) all groups"))
+    expect(groups).to_be_visible()
+    if groups.inner_text().startswith("Expand"):
+        groups.click()
     page.keyboard.press("Escape")
+    expect(groups).to_be_hidden()
     for asset in PIPELINE_ASSETS:
         node = page.locator("svg foreignObject").filter(has=page.get_by_text(asset, exact=True))
         expect(node).to_have_count(1)
@@ -517,7 +527,7 @@ def check_run_alone(dagster_ui, browser, materialize_all_run) -> dict[str, Any]:
         screenshot(page, "check-alone-after")
         return {"status": status, "run_id": run_id, "before": before, "after": materialized_by()}
     finally:
-        page.context.close()
+        page.close()
 
 
 def test_a_tables_check_is_executed_alone_from_its_checks_tab(check_run_alone):
@@ -554,8 +564,9 @@ def presigned(dagster_ui: DagsterUI, key: str) -> str:
     )
 
 
-def open_on_a_phone(browser: Browser, url: str) -> Page:
-    page = browser.new_page(viewport=PHONE)
+def open_on_a_phone(browser: BrowserContext, url: str) -> Page:
+    page = open_page(browser)
+    page.set_viewport_size(PHONE)
     page.goto(url)
     return page
 
@@ -578,7 +589,7 @@ def test_the_dashboard_page_fits_a_phone_without_horizontal_scroll(
             assert box["x"] + box["width"] <= PHONE["width"]
         page.screenshot(path=ARTIFACTS_DIR / "dashboard-phone.png", full_page=True)
     finally:
-        page.context.close()
+        page.close()
 
 
 @pytest.fixture(scope="module")
@@ -590,7 +601,7 @@ def as_published_on_run(dagster_ui, browser, materialize_all_run) -> str:
         run_id = launch_from_the_launchpad(page, dagster_ui.url, "as_published_on", config)
         return wait_for_run(dagster_ui, run_id)
     finally:
-        page.context.close()
+        page.close()
 
 
 def test_the_page_as_published_on_a_day_is_launched_from_its_launchpad_and_fits_a_phone(
@@ -606,7 +617,7 @@ def test_the_page_as_published_on_a_day_is_launched_from_its_launchpad_and_fits_
         assert horizontal_overflow(page) == 0
         page.screenshot(path=ARTIFACTS_DIR / "as-published-on-phone.png", full_page=True)
     finally:
-        page.context.close()
+        page.close()
 
 
 @dataclass
@@ -713,7 +724,7 @@ def revisions_page(dagster_ui, browser, as_published_on_run, snapshots_dir, tmp_
         screenshot(page, "dashboard-revisions")
         return section.inner_text()
     finally:
-        page.context.close()
+        page.close()
 
 
 def test_the_revisions_view_shows_the_backfilled_real_versions(revisions_page):
@@ -791,7 +802,7 @@ def wiped_and_repaired(dagster_ui, browser, revisions_page, check_run_alone) -> 
         screenshot(page, "served-check-green")
         return {"tick": failed_by_the_tick, "last": history[-1]}
     finally:
-        page.context.close()
+        page.close()
 
 
 def test_a_tick_fails_the_served_check_at_once_when_what_is_served_is_wiped(wiped_and_repaired):
