@@ -3,7 +3,9 @@ server over gRPC, the webserver and the daemon, the instance of infra/dagster.ya
 PostgreSQL server, runs in processes of their own. Runs are launched through the webserver's
 GraphQL API, as the UI launches them."""
 
+import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +18,9 @@ from covid_assets_dev.local_stack import PROJECT_ROOT
 from covid_assets_dev.postgres import postgres_cluster, postgres_programs
 from covid_assets_dev.topology import LOCATION_NAME, Topology, production_topology
 from covid_assets_tests.helpers import (
+    JHU_FOUR_DAYS,
     JHU_THREE_DAYS,
+    NYT_FOUR_DAYS,
     NYT_THREE_DAYS,
     THREE_DAYS,
     EmulatedAws,
@@ -30,6 +34,9 @@ pytestmark = [pytest.mark.system, pytest.mark.xdist_group("system/test_topology"
 
 LOGS_DIR = PROJECT_ROOT / "test-artifacts" / "topology"
 RUN_SECONDS = 120
+LEASE_SECONDS = "3"
+# A run is killed once it has appended its version to the history, before the export and load.
+KILLED_AFTER = "row(s) appended at"
 ALL_ASSETS_JOB = "__ASSET_JOB"
 REPOSITORY = {"repositoryLocationName": LOCATION_NAME, "repositoryName": "__repository__"}
 LAUNCH = """mutation ($params: ExecutionParams!) {
@@ -66,6 +73,7 @@ class RunningTopology:
     topology: Topology
     aws: EmulatedAws
     location_file: Path
+    sources: Path
 
     def messages(self, run_id: str) -> list[str]:
         events = self.topology.graphql(RUN_EVENTS, runId=run_id)["logsForRun"]["events"]
@@ -112,13 +120,14 @@ def running(moto_endpoint, tmp_path_factory) -> Iterator[RunningTopology]:
     with pytest.MonkeyPatch.context() as monkeypatch:
         aws = blank_emulated_account(moto_endpoint, monkeypatch)
         use_sources(monkeypatch, folder / "us.csv", folder / "jhu.csv")
+        monkeypatch.setenv("COVID_SERVING_LOCK_LEASE_SECONDS", LEASE_SECONDS)
         with (
             postgres_cluster(programs) as postgres,
             production_topology(
                 home, postgres, LOGS_DIR, code=("-f", str(location_file))
             ) as topology,
         ):
-            yield RunningTopology(topology, aws, location_file)
+            yield RunningTopology(topology, aws, location_file, folder)
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +174,28 @@ def test_a_reload_of_the_code_location_takes_effect(running, two_runs):
     reloaded = running.topology.graphql(RELOAD)["reloadRepositoryLocation"]
     assert reloaded == {"__typename": "WorkspaceLocationEntry", "loadStatus": "LOADED"}
     assert "released_after_the_start" in jobs()
+
+
+@pytest.fixture(scope="module")
+def killed_and_recovered(running, two_runs) -> dict[str, Any]:
+    """A new day published; the run launched for it killed with SIGKILL in the middle (its
+    version in the history, its export and load not done), then another run launched."""
+    (running.sources / "us.csv").write_text(NYT_FOUR_DAYS)
+    (running.sources / "jhu.csv").write_text(JHU_FOUR_DAYS)
+    killed = running.launch()
+    deadline = time.monotonic() + RUN_SECONDS
+    while not any(KILLED_AFTER in message for message in running.messages(killed)):
+        assert time.monotonic() < deadline, f"run {killed} appended nothing"
+        time.sleep(0.2)
+    os.kill(running.run_pid(killed), signal.SIGKILL)
+    recovery = running.launch()
+    return running.wait_until_ended({killed, recovery}) | {"killed": killed, "recovery": recovery}
+
+
+def test_after_a_run_is_killed_the_next_launch_serves_the_new_day_exactly(
+    running, killed_and_recovered
+):
+    killed, recovery = killed_and_recovered["killed"], killed_and_recovered["recovery"]
+    assert killed_and_recovered[killed] == "FAILURE"
+    assert killed_and_recovered[recovery] == "SUCCESS"
+    assert stored_days(running.aws) == {**THREE_DAYS, "2020-03-04": (40, 4, 4)}
