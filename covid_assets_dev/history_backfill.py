@@ -15,7 +15,6 @@ import boto3
 import pyarrow as pa
 from dagster import DagsterInstance, ExecuteInProcessResult
 
-from covid_assets.definitions import build_definitions
 from covid_assets.defs.backfills.history_backfill import (
     HISTORY_BACKFILL,
     history_backfill_run_config,
@@ -29,6 +28,7 @@ from covid_assets.domain.tables import (
     revisions_table_of,
 )
 from covid_assets.resources.revision_summaries import view_sql
+from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_dev.real_files import (
     ManifestVersion,
     history_files,
@@ -100,7 +100,7 @@ def manifest_files(manifest: Path, files: Path) -> list[Path]:
 def run_history_backfill(
     instance: DagsterInstance, run_config: dict[str, Any], raise_on_error: bool = True
 ) -> ExecuteInProcessResult:
-    job = build_definitions().resolve_job_def(HISTORY_BACKFILL)
+    job = current_definitions().resolve_job_def(HISTORY_BACKFILL)
     return job.execute_in_process(
         run_config={**run_config, **QUIET_RUN}, instance=instance, raise_on_error=raise_on_error
     )

@@ -18,7 +18,7 @@ from dagster import (
     build_sensor_context,
 )
 
-from covid_assets.definitions import build_definitions
+from covid_assets_dev.current_definitions import current_definitions
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def evaluate(
     """One evaluation of the schedule or the sensor ``name`` (from a sensor's ``cursor``) on
     ``instance``, and the seconds the evaluation itself took (the definitions are loaded
     before, as in the daemon's code server)."""
-    defs = build_definitions()
+    defs = current_definitions()
     if name in {schedule.name for schedule in defs.schedules or []}:
         context = build_schedule_context(
             instance=instance, resources=defs.resources, repository_def=defs.get_repository_def()

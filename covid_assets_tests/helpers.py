@@ -29,7 +29,6 @@ from dagster import (
     ExecuteInProcessResult,
 )
 
-from covid_assets.definitions import build_definitions
 from covid_assets.defs.dashboard.as_published_on import AS_PUBLISHED_ON
 from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY
 from covid_assets.domain.history import revision_summary
@@ -40,6 +39,7 @@ from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.s3 import S3BucketResource
 from covid_assets.resources.served_tables import ServedTablesResource
 from covid_assets.settings import SETTINGS
+from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_dev.local_stack import EMULATOR_CREDENTIALS, provision
 from covid_assets_dev.ticks import TickResult, evaluate
 from covid_assets_dev.web_sources import ServedFolder, served_folder
@@ -194,13 +194,13 @@ def takes_less_than(seconds: float) -> Iterator[None]:
 
 def run_daily_job(instance: DagsterInstance, raise_on_error: bool = True) -> ExecuteInProcessResult:
     """Run every asset, as "Materialize all" does, with the settings the environment holds now."""
-    job = build_definitions().resolve_implicit_global_asset_job_def()
+    job = current_definitions().resolve_implicit_global_asset_job_def()
     return job.execute_in_process(instance=instance, raise_on_error=raise_on_error)
 
 
 def run_assets(instance: DagsterInstance, assets: list[str]) -> ExecuteInProcessResult:
     """Run these assets and their checks only, with the settings the environment holds now."""
-    job = build_definitions().resolve_implicit_global_asset_job_def()
+    job = current_definitions().resolve_implicit_global_asset_job_def()
     return job.execute_in_process(
         instance=instance, asset_selection=[AssetKey(asset) for asset in assets]
     )
@@ -210,7 +210,7 @@ def run_checks_only(instance: DagsterInstance, *checks: str) -> dict[str, AssetC
     """Evaluate some checks again, in a run of their own (the UI's Execute), against the last
     materializations; their evaluations by name."""
     keys = {AssetCheckKey.from_user_string(check) for check in checks}
-    job = build_definitions().resolve_implicit_global_asset_job_def()
+    job = current_definitions().resolve_implicit_global_asset_job_def()
     only_checks = job.get_subset(asset_selection=set(), asset_check_selection=keys)
     result = only_checks.execute_in_process(instance=instance, raise_on_error=False)
     return {e.asset_check_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
@@ -548,7 +548,7 @@ def draw_as_published_on(
 ) -> tuple[ExecuteInProcessResult, dict[str, Any] | None]:
     """A run of the job as_published_on, and the metadata of its page (None if it failed)."""
     result = (
-        build_definitions()
+        current_definitions()
         .resolve_job_def(AS_PUBLISHED_ON)
         .execute_in_process(
             run_config={"ops": {"draw_as_published_on": {"config": {"day": day}}}},

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from covid_assets.definitions import build_definitions
 from covid_assets.defs.automation.failures import failure_reason
 from covid_assets.defs.backfills.history_backfill import (
     HISTORY_BACKFILL,
@@ -20,6 +19,7 @@ from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.rules import SourceDataError, jhu_us_rows
 from covid_assets.domain.table_checks import COMMON_DATES_CHECK, checked_national
 from covid_assets.domain.tables import COUNTY, NATIONAL, STATE, ServedTable
+from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_tests.helpers import (
     COUNTIES_THREE_DAYS,
     JHU_THREE_DAYS,
@@ -63,7 +63,7 @@ def written(aws) -> tuple:
 
 
 def backfill(instance, config: dict):
-    job = build_definitions().resolve_job_def(HISTORY_BACKFILL)
+    job = current_definitions().resolve_job_def(HISTORY_BACKFILL)
     return job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
 
 

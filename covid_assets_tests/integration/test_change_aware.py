@@ -5,8 +5,8 @@ written only where it differs."""
 import pytest
 from dagster import AssetKey
 
-from covid_assets.definitions import build_definitions
 from covid_assets_dev.aws_calls import recorded_calls
+from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_dev.figures import is_data_write, is_serving_lock_call
 from covid_assets_tests.helpers import (
     DAY_TWO,
@@ -53,7 +53,7 @@ def test_a_run_by_hand_passes_every_check_on_a_day_with_nothing_new(aws, instanc
     result = run_daily_job(instance)
 
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == len(build_definitions().resolve_asset_graph().asset_check_keys)
+    assert len(evaluations) == len(current_definitions().resolve_asset_graph().asset_check_keys)
     assert all(evaluation.passed for evaluation in evaluations)
 
 
@@ -91,7 +91,7 @@ def test_a_run_that_materialized_one_source_alone_is_followed_by_a_full_run(
     run_daily_job(instance)
     write_sources(NYT_THREE_DAYS.replace("2020-03-03,30,3", "2020-03-03,32,3"), JHU_THREE_DAYS)
     only_nyt = (
-        build_definitions()
+        current_definitions()
         .resolve_implicit_global_asset_job_def()
         .get_subset(asset_selection={AssetKey("nyt_raw")})
     )

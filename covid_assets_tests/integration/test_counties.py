@@ -19,12 +19,12 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from covid_assets.definitions import build_definitions
 from covid_assets.defs.serving.athena_export import ROWS_CHECK
 from covid_assets.domain.rules import USPS_CODES
 from covid_assets.domain.tables import COUNTY, NATIONAL, STATE
 from covid_assets.resources import exports
 from covid_assets_dev.aws_calls import AwsCall, recorded_calls
+from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_dev.figures import is_history_glue_write, is_history_object_write
 from covid_assets_dev.real_files import (
     ManifestVersion,
@@ -452,7 +452,7 @@ def test_every_tables_checks_run_alone_on_the_stored_files_and_write_nothing(
     tables = [table.table_asset for table in (NATIONAL, STATE, COUNTY)]
     checks = [
         key.to_user_string()
-        for key in build_definitions().resolve_asset_graph().asset_check_keys
+        for key in current_definitions().resolve_asset_graph().asset_check_keys
         if key.asset_key.to_user_string() in tables
     ]
     with recorded_calls() as calls:

@@ -16,7 +16,6 @@ from dagster import (
     ExecuteInProcessResult,
 )
 
-from covid_assets.definitions import build_definitions
 from covid_assets.defs.automation.failures import failure_reason
 from covid_assets.defs.backfills.history_backfill import (
     HISTORY_BACKFILL,
@@ -26,6 +25,7 @@ from covid_assets.domain.tables import COUNTY, STATE
 from covid_assets.resources.dynamodb import DynamoDBResource
 from covid_assets.resources.serving_lock import ServingLockResource
 from covid_assets_dev.aws_calls import recorded_calls
+from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_dev.real_files import exported_place_rows, stored_place_items
 from covid_assets_tests.helpers import (
     COUNTIES_THREE_DAYS,
@@ -106,7 +106,7 @@ def run_county_level(instance: DagsterInstance) -> ExecuteInProcessResult:
 def run_backfill(
     instance: DagsterInstance, urls: list[str], raise_on_error: bool = True
 ) -> ExecuteInProcessResult:
-    job = build_definitions().resolve_job_def(HISTORY_BACKFILL)
+    job = current_definitions().resolve_job_def(HISTORY_BACKFILL)
     return job.execute_in_process(
         run_config=history_backfill_run_config("county", files=urls),
         instance=instance,

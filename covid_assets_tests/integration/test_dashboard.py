@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
-from covid_assets.definitions import build_definitions
 from covid_assets.defs.dashboard.as_published_on import AS_PUBLISHED_ON, as_published_page_key
 from covid_assets.defs.dashboard.dashboard import DASHBOARD_KEY, build_dashboard
 from covid_assets.domain.tables import (
@@ -30,6 +29,7 @@ from covid_assets.domain.tables import (
 )
 from covid_assets.resources.exports import PARQUET_FILE_NAME, ExportUnreadableError
 from covid_assets.resources.parquet_tables import parquet_bytes
+from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_dev.history_backfill import (
     csv_revisions,
     national_revision_days,
@@ -105,7 +105,7 @@ def write_state_export(aws, table: pd.DataFrame) -> None:
 def materialize_dashboard(instance, levels: Sequence[ServedTable] = ()):
     return materialize(
         [build_dashboard(levels)],
-        resources=build_definitions().resources,
+        resources=current_definitions().resources,
         instance=instance,
         raise_on_error=False,
     )

@@ -18,7 +18,6 @@ import pytest
 import yaml
 from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, validate_run_config
 
-from covid_assets.definitions import build_definitions
 from covid_assets.defs.automation.failures import failure_reason
 from covid_assets.defs.backfills.history_backfill import (
     HISTORY_BACKFILL,
@@ -27,6 +26,7 @@ from covid_assets.defs.backfills.history_backfill import (
 from covid_assets.defs.dashboard.dashboard import DASHBOARD
 from covid_assets.domain.tables import COUNTY, NATIONAL, STATE
 from covid_assets_dev.aws_calls import recorded_calls
+from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_dev.history_backfill import (
     changed_in_order,
     csv_revisions,
@@ -440,7 +440,7 @@ def test_the_readmes_backfill_configs_are_the_jobs(aws):
         r"```yaml\n(ops:\n  backfill_history:.*?)```", README.read_text(), re.DOTALL
     )
     assert len(examples) == 2, "README: a manifest's and a list of files' backfill config"
-    job = build_definitions().resolve_job_def(HISTORY_BACKFILL)
+    job = current_definitions().resolve_job_def(HISTORY_BACKFILL)
     manifest, files = (
         validate_run_config(job, yaml.safe_load(example))["ops"]["backfill_history"]["config"]
         for example in examples

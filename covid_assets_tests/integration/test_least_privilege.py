@@ -10,12 +10,12 @@ from typing import Any
 import boto3
 import pytest
 
-from covid_assets.definitions import build_definitions
 from covid_assets.defs.backfills.history_backfill import (
     HISTORY_BACKFILL,
     history_backfill_run_config,
 )
 from covid_assets.domain.tables import COUNTY, STATE
+from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_dev.local_stack import LOCAL_STACK_NAME
 from covid_assets_tests.helpers import (
     COUNTIES_THREE_DAYS,
@@ -134,7 +134,7 @@ def backfill_one_older_version(instance: Any, snapshots_dir: Path, folder: Path)
         jhu_url=str(snapshot / "jhu-combined.csv"),
         jhu_published="2020-10-09T05:00:00Z",
     )
-    job = build_definitions().resolve_job_def(HISTORY_BACKFILL)
+    job = current_definitions().resolve_job_def(HISTORY_BACKFILL)
     assert job.execute_in_process(run_config=config, instance=instance).success
 
 

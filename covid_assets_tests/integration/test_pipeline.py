@@ -7,6 +7,7 @@ import warnings
 import pytest
 from dagster import AssetKey, BetaWarning, DagsterInstance
 
+from covid_assets.definitions import build_definitions
 from covid_assets.domain import transform
 from covid_assets.domain.history import iso
 from covid_assets.domain.tables import NATIONAL
@@ -256,4 +257,5 @@ def test_loading_the_definitions_and_a_run_emit_no_beta_warning(aws, instance, w
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
     with warnings.catch_warnings():
         warnings.simplefilter("error", BetaWarning)
+        build_definitions()
         assert run_daily_job(instance).success

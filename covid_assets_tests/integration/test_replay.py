@@ -28,9 +28,9 @@ import pyarrow as pa
 import pytest
 from dagster import DagsterInstance
 
-from covid_assets.definitions import build_definitions
 from covid_assets.domain.history import as_of_sql
 from covid_assets.domain.tables import NATIONAL
+from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_dev.real_files import (
     ManifestVersion,
     csv_merged_days,
@@ -138,7 +138,7 @@ def snapshot_replay(moto_endpoint, snapshots_dir) -> SnapshotReplay:
                     again.success, run_metadata(again), stored, stored_days(aws)
                 )
                 inbox.messages()
-        table = build_definitions().load_asset_value(NATIONAL.table_asset, instance=instance)
+        table = current_definitions().load_asset_value(NATIONAL.table_asset, instance=instance)
         history = history_files(GLUE_HISTORY)
     return SnapshotReplay(days, second_runs, table, history)
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from covid_assets.definitions import build_definitions
 from covid_assets.defs.backfills.history_backfill import (
     HISTORY_BACKFILL,
     history_backfill_run_config,
 )
 from covid_assets_dev.aws_calls import AwsCall, recorded_calls
+from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_tests.helpers import generated_sources, run_daily_job, use_sources
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def backfill_versions(instance, folder: Path, first: int, last: int) -> None:
         f"{folder}/nyt/{{run_day}}.csv",
         jhu_url=str(folder / "jhu.csv"),
     )
-    job = build_definitions().resolve_job_def(HISTORY_BACKFILL)
+    job = current_definitions().resolve_job_def(HISTORY_BACKFILL)
     assert job.execute_in_process(run_config=config, instance=instance).success
 
 

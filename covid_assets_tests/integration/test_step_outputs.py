@@ -11,7 +11,7 @@ from dagster import (
     instance_for_test,
 )
 
-from covid_assets.definitions import build_definitions
+from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_tests.helpers import (
     JHU_THREE_DAYS,
     NYT_THREE_DAYS,
@@ -28,7 +28,7 @@ PREFIX = "dagster/io/"
 
 def materialize_dynamodb_records_alone(instance: DagsterInstance) -> ExecuteInProcessResult:
     """What "Materialize" on the one asset in the UI runs: its step alone, its input loaded."""
-    job = build_definitions().resolve_implicit_global_asset_job_def()
+    job = current_definitions().resolve_implicit_global_asset_job_def()
     return job.execute_in_process(
         instance=instance, asset_selection=[AssetKey("dynamodb_records")], raise_on_error=False
     )
@@ -43,7 +43,7 @@ def forget_one_day(aws) -> None:
 def test_by_default_no_step_output_goes_to_s3(aws, instance, write_sources):
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
     run_daily_job(instance)
-    assert isinstance(build_definitions().resources["io_manager"], FilesystemIOManager)
+    assert isinstance(current_definitions().resources["io_manager"], FilesystemIOManager)
     served = ("athena/", "history/", "revisions/", "dashboard/")
     assert [key for key in s3_keys(aws) if not key.startswith(served)] == []
 

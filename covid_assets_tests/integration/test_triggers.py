@@ -15,7 +15,6 @@ from datetime import datetime
 import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
-from covid_assets.definitions import build_definitions
 from covid_assets.defs.automation.triggers import (
     REASON_TAG,
     THIS_PROCESS,
@@ -26,6 +25,7 @@ from covid_assets.defs.serving.served_check import SERVED_CHECK
 from covid_assets.domain.reading import read_csv_text
 from covid_assets.domain.transform import merge_daily
 from covid_assets_dev.aws_calls import AwsCall, recorded_calls
+from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_dev.figures import is_write
 from covid_assets_dev.ticks import TickResult, evaluate
 from covid_assets_tests.helpers import (
@@ -363,7 +363,7 @@ def test_the_repair_run_passes_the_served_check_on_each_serving_asset(wiped):
 def test_a_tick_after_a_run_that_built_only_one_source_requests_the_rest(aws, served, instance):
     served.write("us.csv", NYT_THREE_DAYS.replace("2020-03-03,30,3", "2020-03-03,32,3"), DAY_TWO)
     only_nyt = (
-        build_definitions()
+        current_definitions()
         .resolve_implicit_global_asset_job_def()
         .get_subset(asset_selection={AssetKey("nyt_raw")})
     )

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from covid_assets.definitions import build_definitions
 from covid_assets.domain.tables import STATE
+from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_tests.helpers import (
     FAILING_RUN_SECONDS,
     JHU_THREE_DAYS,
@@ -220,7 +220,7 @@ def test_every_check_passes_on_good_data(aws, instance, write_sources, tmp_path,
     (tmp_path / "us-states.csv").write_text(STATES_THREE_DAYS)
     use_level_source(monkeypatch, STATE, tmp_path / "us-states.csv")
     evaluations = run_daily_job(instance).get_asset_check_evaluations()
-    every_check = build_definitions().resolve_asset_graph().asset_check_keys
+    every_check = current_definitions().resolve_asset_graph().asset_check_keys
     assert {e.asset_check_key for e in evaluations} == every_check
     assert [e.check_name for e in evaluations if not e.passed] == []
 
