@@ -1,12 +1,14 @@
 """How a long step says how far it has got: a DynamoDB load, an export's partition writes, a
 backfill's versions. Each reports its progress as often as it likes; a line reaches the log when
 ``PROGRESS_SECONDS`` have passed or ``PROGRESS_ITEMS`` more items are done since the last line,
-so a step is never silent for long, and a short one says nothing it does not need to."""
+so a step is never silent for long, and a short one says nothing it does not need to. The steps
+report at most a few seconds apart (a load's chunk of rows, a slice of its writes), and a line
+comes at the first report after ``PROGRESS_SECONDS``: half of the 10 s a step may be silent."""
 
 import time
 from collections.abc import Callable
 
-PROGRESS_SECONDS = 10.0
+PROGRESS_SECONDS = 5.0
 PROGRESS_ITEMS = 50_000
 
 

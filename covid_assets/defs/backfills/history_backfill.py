@@ -440,7 +440,7 @@ def backfill_history(
     started = time.monotonic()
     appended_rows = skipped = 0
     newest_of_archive = None
-    # A line per version would be hundreds: the versions' progress is logged every 10 s.
+    # A line per version would be hundreds: the versions' progress is logged every few seconds.
     say = ProgressLog(context.log.info)
     for position, entry in enumerate(archived, start=1):
         fetched = fetch_version(downloader, table, entry, jhu_version)

@@ -60,11 +60,11 @@ LISTED_VANISHED_KEYS = 100
 LOADED_HASH = "loaded_sha256"
 LATEST_ITEM = "latest_item"
 # Rows mapped to items, read, compared and written at a time: bounds the items held in memory
-# (a backfill serves millions of county-days), and the time between two progress lines, since
+# (a backfill serves millions of county-days), and the time between two progress reports, since
 # a chunk's stored items are read (BatchGetItem) before anything is said of it.
-CHUNK_ROWS = 10_000
+CHUNK_ROWS = 5_000
 # Items written (and read back) between two looks at the progress: a chunk's writes take long.
-WRITE_SLICE = 100 * DYNAMODB_BATCH_SIZE
+WRITE_SLICE = 50 * DYNAMODB_BATCH_SIZE
 # Items written last that a load's metadata shows.
 PREVIEW_ITEMS = 10
 
@@ -202,6 +202,8 @@ def load_items(
         if how:
             items_read[how] = items_read.get(how, 0) + len(candidates)
         plan = plan_writes(candidates, stored, published)
+        done = start + len(chunk)
+        say(result.items_put)  # the chunk's read took a while: it is compared
         unchanged = plan.unchanged + len(wanted) - len(candidates)
         result.inserted += len(plan.inserts)
         result.updated += len(plan.updates)
@@ -212,7 +214,6 @@ def load_items(
         unwritten += plan.items_to_write
         last_chunk = start + CHUNK_ROWS >= len(rows)
         whole = len(unwritten) - (0 if last_chunk else len(unwritten) % DYNAMODB_BATCH_SIZE)
-        done = start + len(chunk)
         _write(dynamodb, unwritten[:whole], result, read_back, say)
         unwritten = unwritten[whole:]
         say(result.items_put)
