@@ -94,11 +94,9 @@ def current_versions(instance: DagsterInstance, key: AssetKey, built: EventLogEn
     """The data versions of what the asset holds now: the one of the latest materialization a
     step built, and the one reported after it by an op that serves by the same functions (the
     backfill). What is built from either is current."""
-    versions = {(built.tags or {})[DATA_VERSION_TAG]}
     latest = instance.get_latest_materialization_event(key)
-    if latest is not None and DATA_VERSION_TAG in (latest.tags or {}):
-        versions.add((latest.tags or {})[DATA_VERSION_TAG])
-    return versions
+    reported = (latest.tags or {}).get(DATA_VERSION_TAG) if latest is not None else None
+    return {(built.tags or {})[DATA_VERSION_TAG], *([reported] if reported else [])}
 
 
 def downstream_built_from(

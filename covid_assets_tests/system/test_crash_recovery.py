@@ -30,7 +30,12 @@ from covid_assets.resources.aws_client import boto3_session
 from covid_assets.resources.serving_lock import LOCK_KEY
 from covid_assets_dev.aws_calls import recorded_calls
 from covid_assets_dev.figures import is_data_write, is_write
-from covid_assets_dev.local_stack import INSTANCE_CONFIG, PROJECT_ROOT, dagster_daemon_command
+from covid_assets_dev.local_stack import (
+    INSTANCE_CONFIG,
+    PROJECT_ROOT,
+    dagster_daemon_command,
+    stop_process_group,
+)
 from covid_assets_tests.fault_proxy import DYNAMODB_TARGET_PREFIX, FaultProxy, Request
 from covid_assets_tests.helpers import (
     JHU_THREE_DAYS,
@@ -235,8 +240,7 @@ def test_after_the_daemon_is_killed_with_its_run_the_sensors_first_tick_ends_the
         try:
             repair = wait_for_a_successful_run(DAEMON_SECONDS, log)
         finally:
-            os.killpg(daemon.pid, signal.SIGTERM)
-            daemon.wait(timeout=60)
+            stop_process_group(daemon, 60)
     finally:
         gate.killed.set()
         proxy.close()

@@ -11,7 +11,6 @@ stale while the module runs: the UI marks it, and the alert sensor alerts once.
 import datetime as dt
 import os
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ from covid_assets_dev.local_stack import (
     dg_environment,
     free_port,
     prepare_dagster_home,
+    stop_process_group,
 )
 from covid_assets_tests.helpers import (
     LINEAGE,
@@ -166,16 +166,6 @@ def wait_until_loaded(server: subprocess.Popen, url: str, log: Path) -> None:
     raise RuntimeError(f"dg dev did not load within {STARTUP_SECONDS} s; see {log}")
 
 
-def stop(server: subprocess.Popen) -> None:
-    """Stop dg dev and every process it started (they share its session)."""
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def dagster_ui(moto_endpoint, snapshots_dir, tmp_path_factory) -> Iterator[DagsterUI]:
     ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -206,7 +196,8 @@ def dagster_ui(moto_endpoint, snapshots_dir, tmp_path_factory) -> Iterator[Dagst
                 wait_until_loaded(server, url, log)
                 yield DagsterUI(url, aws, inbox)
             finally:
-                stop(server)
+                # dg dev and every process it started: they share its session.
+                stop_process_group(server, 15)
 
 
 @pytest.fixture(scope="module")
