@@ -6,25 +6,22 @@ writing only what the killed run left unwritten.
 The killed run runs every asset in a process of its own, as `dagster asset materialize` does (a
 fork of this one, which has Dagster imported already), and talks to moto through a proxy that
 holds its Nth data write back while the test kills it: exactly N-1 writes landed. The next run
-is started by hand in this process. Under the daemon, the daemon is killed with its code server
-and the run (a machine or container lost), and the restarted daemon's sensor does the rest. The
-lease is 2 s: the next run waits about that.
+is started by hand in this process. The lease is 2 s: the next run waits about that. Under the
+daemon, the sensor's repair of a killed run is tested in the production topology
+(``test_topology.py``).
 """
 
 import json
 import multiprocessing
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from covid_assets.resources.aws_client import boto3_session
 from covid_assets.resources.serving_lock import LOCK_KEY
@@ -32,9 +29,6 @@ from covid_assets_dev.aws_calls import recorded_calls
 from covid_assets_dev.figures import is_data_write, is_write
 from covid_assets_dev.local_stack import (
     INSTANCE_CONFIG,
-    PROJECT_ROOT,
-    dagster_daemon_command,
-    stop_process_group,
 )
 from covid_assets_tests.fault_proxy import DYNAMODB_TARGET_PREFIX, FaultProxy, Request
 from covid_assets_tests.helpers import (
@@ -54,8 +48,6 @@ pytestmark = pytest.mark.system
 LEASE_SECONDS = "2"
 # From the process's start to its Nth write: Dagster's import and the steps before it.
 KILL_SECONDS = 120
-# From the daemon's start to its run's kill, and from the kill to the repair's end.
-DAEMON_SECONDS = 180
 
 
 def data_write(request: Request) -> bool:
@@ -166,8 +158,6 @@ KILL_POINTS = {
     "history_object_written": (2, 1),
     "export_object_written": (13, 12),
 }
-# Under the daemon, the run is killed at its items, the export done.
-DAEMON_KILL_AT = 16
 
 
 @pytest.mark.parametrize(("kill_at", "redone_from"), KILL_POINTS.values(), ids=KILL_POINTS)
@@ -197,70 +187,3 @@ def test_after_a_run_is_killed_the_next_run_serves_exactly_and_writes_only_what_
     assert len(s3_keys(aws, f"history/{export_prefix}")) == 1
     assert len({key.rsplit("/", 2)[-2] for key in s3_keys(aws, export_prefix)}) == 1
     assert "dashboard/index.html" in s3_keys(aws, "dashboard/")
-
-
-def start_daemon(proxy: FaultProxy, log: Path) -> subprocess.Popen:
-    """`dagster-daemon run` (with its code server, and the run workers it launches) in a
-    session of its own, talking to AWS through the proxy."""
-    return subprocess.Popen(
-        dagster_daemon_command("run", "-w", "workspace.yaml"),
-        cwd=PROJECT_ROOT,
-        env={
-            **os.environ,
-            "AWS_ENDPOINT_URL": proxy.url,
-            "COVID_SENSOR_INTERVAL_SECONDS": "2",
-            "COVID_SERVING_LOCK_LEASE_SECONDS": LEASE_SECONDS,
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("a"),
-        start_new_session=True,
-    )
-
-
-def test_after_the_daemon_is_killed_with_its_run_the_sensors_first_tick_ends_the_run_and_repairs(
-    aws, monkeypatch, tmp_path, dagster_home
-):
-    """The machine or container of `make run` killed outright: the daemon, its code server and
-    the run worker die together, so nothing of Dagster's marks the run ended."""
-    use_sources(monkeypatch, *three_day_sources(tmp_path))
-    proxy = FaultProxy(aws.endpoint)
-    gate = proxy.gate = KillAtWrite(DAEMON_KILL_AT)
-    log = tmp_path / "daemon.log"
-    try:
-        killed_daemon = start_daemon(proxy, log)
-        held = gate.held.wait(timeout=DAEMON_SECONDS)
-        os.killpg(killed_daemon.pid, signal.SIGKILL)
-        killed_daemon.wait(timeout=30)
-        assert held, log.read_text()[-3000:]
-        gate.killed.set()
-        with DagsterInstance.get() as instance:
-            [killed] = instance.get_runs()
-            assert killed.status == DagsterRunStatus.STARTED
-        daemon = start_daemon(proxy, log)
-        try:
-            repair = wait_for_a_successful_run(DAEMON_SECONDS, log)
-        finally:
-            stop_process_group(daemon, 60)
-    finally:
-        gate.killed.set()
-        proxy.close()
-
-    with DagsterInstance.get() as instance:
-        [failure] = instance.all_logs(killed.run_id, of_type=DagsterEventType.RUN_FAILURE)
-    assert failure.message.startswith("Marked failed by a tick of covid_sources_sensor: ")
-    assert repair.tags["covid_assets/trigger"] == "covid_sources_sensor"
-    # The repair wrote the items and the dashboard only.
-    assert gate.writes - DAEMON_KILL_AT == len(CLEAN_RUN_WRITES[DAEMON_KILL_AT - 1 :])
-    assert stored_days(aws) == THREE_DAYS
-    assert exported_days(aws) == THREE_DAYS
-
-
-def wait_for_a_successful_run(seconds: float, log: Path) -> DagsterRun:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with DagsterInstance.get() as instance:
-            done = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
-        if done:
-            return done[0]
-        time.sleep(1)
-    raise AssertionError(f"no run succeeded within {seconds} s:\n{log.read_text()[-3000:]}")

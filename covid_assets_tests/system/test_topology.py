@@ -1,7 +1,8 @@
 """The production topology as processes on this machine (``covid_assets_dev.topology``): a code
 server over gRPC, the webserver and the daemon, the instance of infra/dagster.yaml.example on a
 PostgreSQL server, runs in processes of their own. Runs are launched through the webserver's
-GraphQL API, as the UI launches them."""
+GraphQL API, as the UI launches them, and by the daemon's sensor, which also recovers a killed
+run with nobody at the keyboard."""
 
 import os
 import re
@@ -35,6 +36,8 @@ pytestmark = [pytest.mark.system, pytest.mark.xdist_group("system/test_topology"
 LOGS_DIR = PROJECT_ROOT / "test-artifacts" / "topology"
 RUN_SECONDS = 120
 LEASE_SECONDS = "3"
+# The sensor looks at the sources and what is served at each of its ticks (every 5 s).
+SENSOR_INTERVAL_SECONDS = "5"
 # A run is killed once it has appended its version to the history, before the export and load.
 KILLED_AFTER = "row(s) appended at"
 ALL_ASSETS_JOB = "__ASSET_JOB"
@@ -43,6 +46,9 @@ LAUNCH = """mutation ($params: ExecutionParams!) {
   launchPipelineExecution(executionParams: $params) {
     __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
 RUNS = """{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"""
+SENSOR_RUNS = """{ runsOrError(filter: {tags: [
+  {key: "covid_assets/trigger", value: "covid_sources_sensor"}]}) {
+  ... on Runs { results { runId } } } }"""
 RUN_EVENTS = """query ($runId: ID!) { logsForRun(runId: $runId) {
   ... on EventConnection { events { __typename ... on MessageEvent { message } } } } }"""
 RELOAD = """mutation { reloadRepositoryLocation(repositoryLocationName: "covid_assets") {
@@ -88,6 +94,19 @@ class RunningTopology:
         runs = self.topology.graphql(RUNS)["runsOrError"]["results"]
         return {run["runId"]: run["status"] for run in runs}
 
+    def sensor_runs(self) -> list[str]:
+        """The runs the sensor started, newest first."""
+        runs = self.topology.graphql(SENSOR_RUNS)["runsOrError"]["results"]
+        return [run["runId"] for run in runs]
+
+    def next_sensor_run(self, after: list[str]) -> str:
+        """The first run the sensor starts that is not one of ``after``."""
+        deadline = time.monotonic() + RUN_SECONDS
+        while not (new := [run for run in self.sensor_runs() if run not in after]):
+            assert time.monotonic() < deadline, f"the sensor started no run in {RUN_SECONDS} s"
+            time.sleep(0.5)
+        return new[-1]
+
     def launch(self) -> str:
         params = {"selector": {**REPOSITORY, "pipelineName": ALL_ASSETS_JOB}, "mode": "default"}
         launched = self.topology.graphql(LAUNCH, params=params)["launchPipelineExecution"]
@@ -121,6 +140,7 @@ def running(moto_endpoint, tmp_path_factory) -> Iterator[RunningTopology]:
         aws = blank_emulated_account(moto_endpoint, monkeypatch)
         use_sources(monkeypatch, folder / "us.csv", folder / "jhu.csv")
         monkeypatch.setenv("COVID_SERVING_LOCK_LEASE_SECONDS", LEASE_SECONDS)
+        monkeypatch.setenv("COVID_SENSOR_INTERVAL_SECONDS", SENSOR_INTERVAL_SECONDS)
         with (
             postgres_cluster(programs) as postgres,
             production_topology(
@@ -178,24 +198,26 @@ def test_a_reload_of_the_code_location_takes_effect(running, two_runs):
 
 @pytest.fixture(scope="module")
 def killed_and_recovered(running, two_runs) -> dict[str, Any]:
-    """A new day published; the run launched for it killed with SIGKILL in the middle (its
-    version in the history, its export and load not done), then another run launched."""
+    """A new day published: the run the sensor starts for it killed with SIGKILL in the middle
+    (its version in the history, its export and load not done), as a lost task is; then the
+    run the sensor starts next, once the killed run's lease has lapsed."""
+    before = running.sensor_runs()
     (running.sources / "us.csv").write_text(NYT_FOUR_DAYS)
     (running.sources / "jhu.csv").write_text(JHU_FOUR_DAYS)
-    killed = running.launch()
+    killed = running.next_sensor_run(before)
     deadline = time.monotonic() + RUN_SECONDS
     while not any(KILLED_AFTER in message for message in running.messages(killed)):
         assert time.monotonic() < deadline, f"run {killed} appended nothing"
         time.sleep(0.2)
     os.kill(running.run_pid(killed), signal.SIGKILL)
-    recovery = running.launch()
-    return running.wait_until_ended({killed, recovery}) | {"killed": killed, "recovery": recovery}
+    repair = running.next_sensor_run([*before, killed])
+    return running.wait_until_ended({killed, repair}) | {"killed": killed, "repair": repair}
 
 
-def test_after_a_run_is_killed_the_next_launch_serves_the_new_day_exactly(
+def test_after_a_run_is_killed_the_sensor_repairs_what_is_served_with_no_one_at_the_keyboard(
     running, killed_and_recovered
 ):
-    killed, recovery = killed_and_recovered["killed"], killed_and_recovered["recovery"]
+    killed, repair = killed_and_recovered["killed"], killed_and_recovered["repair"]
     assert killed_and_recovered[killed] == "FAILURE"
-    assert killed_and_recovered[recovery] == "SUCCESS"
+    assert killed_and_recovered[repair] == "SUCCESS"
     assert stored_days(running.aws) == {**THREE_DAYS, "2020-03-04": (40, 4, 4)}
