@@ -6,13 +6,16 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: run topology materialize test replays benchmark smoke browser-deps postgres-deps format clean
 
+# The tests start many interpreters: each module is compiled once, by the first that imports it,
+# and kept, even where the environment sets PYTHONDONTWRITEBYTECODE (every one would compile
+# Dagster again). Compiling only what is imported costs less than compiling every installed file.
+unexport PYTHONDONTWRITEBYTECODE
+
 # uv resolves pyproject.toml as pip does and installs much faster; a clean checkout (CI) pays it.
-# Compiled at install, as pip does: the tests start many interpreters, and where
-# PYTHONDONTWRITEBYTECODE is set none of them would keep what it compiles.
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet uv
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
 	touch $(INSTALLED)
 
 run: $(INSTALLED)
