@@ -183,11 +183,15 @@ def load_items(
     first_day = rows["date"].min().isoformat() if table.source_is_window and len(rows) else ""
     to_compare, before = rows, None
     if last_load is not None:
+        left = last_load
         # Only the rows that differ from the last load's (new or revised) can need writing, and
         # only the last load's rows that differ from these can have vanished or been revised:
-        # found by a join, so that items are made of those alone, not of every row twice.
-        to_compare = differing_rows(rows, last_load, table.key_columns)
-        left = differing_rows(last_load, rows, table.key_columns)
+        # found by a join, so that items are made of those alone, not of every row twice. A
+        # last load of other columns (made before a change of the table's schema) cannot be
+        # joined: every row is compared with it item by item.
+        if list(last_load.columns) == list(rows.columns):
+            to_compare = differing_rows(rows, last_load, table.key_columns)
+            left = differing_rows(last_load, rows, table.key_columns)
         before = {item_key(item): item for item in table_items(table, left)}
     same_as_last_load = len(rows) - len(to_compare)
     result.unchanged = same_as_last_load
@@ -225,7 +229,6 @@ def load_items(
         _write(dynamodb, unwritten[:whole], result, read_back, say)
         unwritten = unwritten[whole:]
         say(result.items_put)
-    # A key of the last load that no row has is one of the rows that differ from it.
     known = read_keys if before is None else set(before)
     result.vanished = sorted(
         (key for key in known - wanted_keys if key[1] >= first_day), key=by_date_then_region
