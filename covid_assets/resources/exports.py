@@ -360,7 +360,8 @@ class ExportStore(CataloguedFiles):
             read = stored.get(values)
             old = read[0] if read else None
             merged = lay_over(old, part, self.table.key_columns)
-            if read and partition["Parameters"].get(CONTENT_HASH_PARAMETER) == table_sha256(merged):
+            merged_sha256 = table_sha256(merged)
+            if read and partition["Parameters"].get(CONTENT_HASH_PARAMETER) == merged_sha256:
                 continue
             folder = f"{self.root}{partition_folder(names, values)}{version}/"
             key = folder + PARQUET_FILE_NAME
@@ -372,7 +373,7 @@ class ExportStore(CataloguedFiles):
                 "Values": list(values),
                 "StorageDescriptor": storage_descriptor(self.bucket.uri(folder), schema),
                 "Parameters": {
-                    CONTENT_HASH_PARAMETER: table_sha256(merged),
+                    CONTENT_HASH_PARAMETER: merged_sha256,
                     PARQUET_ETAG_PARAMETER: etag,
                     ROW_COUNT_PARAMETER: str(len(merged)),
                 },

@@ -184,6 +184,26 @@ def test_the_export_is_partitioned_by_usps_code_and_month():
     assert set(map(tuple, partitions.to_numpy())) == {("NY", "2021-03"), ("PR", "2021-03")}
 
 
+@pytest.mark.parametrize(
+    ("days", "months"),
+    [
+        (["2021-03-01", "2021-03-31"], ["2021-03", "2021-03"]),
+        (["2020-12-31", "2021-01-01", "2020-12-31"], ["2020-12", "2021-01", "2020-12"]),
+        ([], []),
+    ],
+    ids=["one month", "across a year, repeated days", "no rows"],
+)
+def test_each_row_is_in_the_month_of_its_day_and_keeps_its_index(days, months):
+    table = pd.DataFrame(
+        {"date": [dt.date.fromisoformat(day) for day in days], "state": ["New York"] * len(days)},
+        index=range(10, 10 + len(days)),
+    )
+    partitions = state_and_month(table)
+    assert partitions["month"].tolist() == months
+    assert partitions["usps"].tolist() == ["NY"] * len(days)
+    assert partitions.index.equals(table.index)
+
+
 KEYS = ("date", "county")
 
 

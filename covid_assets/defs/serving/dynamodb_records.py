@@ -51,6 +51,7 @@ from covid_assets.domain.items import (
 from covid_assets.domain.progress import ProgressLog
 from covid_assets.domain.rules import Problem
 from covid_assets.domain.tables import ServedTable, table_sha256
+from covid_assets.domain.transform import differing_rows
 from covid_assets.resources.dynamodb import DYNAMODB_BATCH_SIZE, DynamoDBResource
 from covid_assets.resources.serving_lock import ServingLockResource
 from covid_assets.resources.sns import SNSResource
@@ -180,15 +181,26 @@ def load_items(
         )
 
     first_day = rows["date"].min().isoformat() if table.source_is_window and len(rows) else ""
-    before = None
+    to_compare, before = rows, None
     if last_load is not None:
-        before = {item_key(item): item for item in table_items(table, last_load)}
+        left = last_load
+        # Only the rows that differ from the last load's (new or revised) can need writing, and
+        # only the last load's rows that differ from these can have vanished or been revised:
+        # found by a join, so that items are made of those alone, not of every row twice. A
+        # last load of other columns (made before a change of the table's schema) cannot be
+        # joined: every row is compared with it item by item.
+        if list(last_load.columns) == list(rows.columns):
+            to_compare = differing_rows(rows, last_load, table.key_columns)
+            left = differing_rows(last_load, rows, table.key_columns)
+        before = {item_key(item): item for item in table_items(table, left)}
+    same_as_last_load = len(rows) - len(to_compare)
+    result.unchanged = same_as_last_load
     wanted_keys: set[ItemKey] = set()
     read_keys: set[ItemKey] = set()
     items_read: dict[str, int] = {}  # how items were read: how many were asked for
     unwritten: list[dict[str, Any]] = []  # carried to the next chunk to fill whole batches
-    for start in range(0, len(rows), CHUNK_ROWS):
-        chunk = rows.iloc[start : start + CHUNK_ROWS]
+    for start in range(0, len(to_compare), CHUNK_ROWS):
+        chunk = to_compare.iloc[start : start + CHUNK_ROWS]
         wanted = table_items(table, chunk)
         wanted_keys |= {item_key(item) for item in wanted}
         if before is None:
@@ -202,7 +214,7 @@ def load_items(
         if how:
             items_read[how] = items_read.get(how, 0) + len(candidates)
         plan = plan_writes(candidates, stored, published)
-        done = start + len(chunk)
+        done = same_as_last_load + start + len(chunk)
         say(result.items_put)  # the chunk's read took a while: it is compared
         unchanged = plan.unchanged + len(wanted) - len(candidates)
         result.inserted += len(plan.inserts)
@@ -212,7 +224,7 @@ def load_items(
         chunk_revisions = largest_revisions(pairs, table.count_columns, key_of=_key_of(table))
         result.revisions = largest([*result.revisions, *chunk_revisions])
         unwritten += plan.items_to_write
-        last_chunk = start + CHUNK_ROWS >= len(rows)
+        last_chunk = start + CHUNK_ROWS >= len(to_compare)
         whole = len(unwritten) - (0 if last_chunk else len(unwritten) % DYNAMODB_BATCH_SIZE)
         _write(dynamodb, unwritten[:whole], result, read_back, say)
         unwritten = unwritten[whole:]
