@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -35,6 +35,8 @@ KEY_ATTRIBUTES = [
     {"AttributeName": "date", "AttributeType": "S"},
 ]
 LEVEL_ATTRIBUTE = {"AttributeName": "level", "AttributeType": "S"}
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class DynamoDBResource(AwsClientResource):
@@ -47,8 +49,8 @@ class DynamoDBResource(AwsClientResource):
     )
     max_parallel_writers: int = Field(
         default=4,
-        description="BatchWriteItem calls in flight at once in a large write "
-        "(COVID_DYNAMODB_WRITERS); 1 writes one batch after another.",
+        description="BatchWriteItem calls in flight at once in a large write, and BatchGetItem "
+        "calls in a large read (COVID_DYNAMODB_WRITERS); 1 sends one batch after another.",
     )
     # Whether this run has looked at the table already (None: not in a run; every call looks).
     _checked: bool | None = PrivateAttr(default=None)
@@ -102,33 +104,51 @@ class DynamoDBResource(AwsClientResource):
 
     def get_items(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         """The items of these (region, date) keys that exist, read with strongly consistent
-        BatchGetItem calls (100 keys a call), resending UnprocessedKeys with backoff."""
-        dynamodb = self.client("dynamodb")
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(keys), DYNAMODB_BATCH_GET_SIZE):
-            pending = {
-                self.table_name: {
-                    "Keys": [
-                        {"region": {"S": region}, "date": {"S": date}}
-                        for region, date in keys[start : start + DYNAMODB_BATCH_GET_SIZE]
-                    ],
-                    "ConsistentRead": True,
-                }
+        BatchGetItem calls (100 keys a call), up to ``max_parallel_writers`` at once, each
+        resending its UnprocessedKeys with backoff."""
+        batches = [
+            keys[start : start + DYNAMODB_BATCH_GET_SIZE]
+            for start in range(0, len(keys), DYNAMODB_BATCH_GET_SIZE)
+        ]
+        read_batch = functools.partial(self._read_batch, self.client("dynamodb"))
+        return [item for found in self._in_parallel(read_batch, batches) for item in found]
+
+    def _read_batch(self, dynamodb: Any, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The items of up to 100 keys that exist, UnprocessedKeys resent until none is left."""
+        pending = {
+            self.table_name: {
+                "Keys": [{"region": {"S": region}, "date": {"S": date}} for region, date in keys],
+                "ConsistentRead": True,
             }
-            for attempt in range(self.max_batch_rounds):
-                if attempt:
-                    time.sleep(min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
-                response = dynamodb.batch_get_item(RequestItems=pending)
-                found += map(_from_dynamodb, response["Responses"].get(self.table_name, []))
-                pending = response.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-            else:
-                raise RuntimeError(
-                    f"DynamoDB left keys unread in table {self.table_name} after "
-                    f"{self.max_batch_rounds} attempts."
-                )
-        return found
+        }
+        found: list[dict[str, Any]] = []
+        for attempt in range(self.max_batch_rounds):
+            if attempt:
+                time.sleep(min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+            response = dynamodb.batch_get_item(RequestItems=pending)
+            found += map(_from_dynamodb, response["Responses"].get(self.table_name, []))
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                return found
+        raise RuntimeError(
+            f"DynamoDB left keys unread in table {self.table_name} after "
+            f"{self.max_batch_rounds} attempts."
+        )
+
+    def holds_level(self, level: str) -> bool:
+        """Whether the table holds any item of this level: one Query of the level index that
+        counts one item at most (no item is returned). The index is eventually consistent: an
+        item written a moment ago may not be counted yet."""
+        response = self.client("dynamodb").query(
+            TableName=self.table_name,
+            IndexName=LEVEL_INDEX,
+            KeyConditionExpression="#level = :level",
+            ExpressionAttributeNames={"#level": "level"},
+            ExpressionAttributeValues={":level": {"S": level}},
+            Select="COUNT",
+            Limit=1,
+        )
+        return response["Count"] > 0
 
     def query_region(
         self, region: str, dates: tuple[str, str] | None = None
@@ -224,13 +244,18 @@ class DynamoDBResource(AwsClientResource):
         ]
         # Made here, once: a boto3 session is not thread-safe, its clients are.
         write_batch = functools.partial(self._write_batch, self.client("dynamodb"))
+        return sum(self._in_parallel(write_batch, batches))
+
+    def _in_parallel(self, call: Callable[[T], R], batches: Sequence[T]) -> list[R]:
+        """``call`` on each batch, up to ``max_parallel_writers`` at once, results in order. A
+        batch that fails stops the batches not yet started."""
         if self.max_parallel_writers <= 1 or len(batches) <= 1:
-            return sum(map(write_batch, batches))
-        with ThreadPoolExecutor(self.max_parallel_writers) as writers:
+            return list(map(call, batches))
+        with ThreadPoolExecutor(self.max_parallel_writers) as pool:
             try:
-                return sum(writers.map(write_batch, batches))
+                return list(pool.map(call, batches))
             except BaseException:
-                writers.shutdown(cancel_futures=True)
+                pool.shutdown(cancel_futures=True)
                 raise
 
     def _write_batch(self, dynamodb: Any, batch: Sequence[dict[str, Any]]) -> int:

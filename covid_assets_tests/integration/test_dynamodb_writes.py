@@ -1,6 +1,7 @@
-"""DynamoDBResource.put_items with parallel writers: every item written, one call per batch of
-25 and one more per UnprocessedItems resend, and never more calls in flight than allowed; a
-load larger than a chunk still writes whole batches."""
+"""DynamoDBResource.put_items and get_items with parallel calls: every item written, one call per
+batch of 25 and one more per UnprocessedItems resend, and never more calls in flight than
+allowed; a load larger than a chunk still writes whole batches, and reads what is stored only
+once the level has an item."""
 
 from datetime import date
 from functools import partial
@@ -62,6 +63,15 @@ def test_no_more_batches_are_in_flight_at_once_than_max_parallel_writers(aws, fa
     assert in_flight.peak == 3
 
 
+def test_no_more_reads_are_in_flight_at_once_than_max_parallel_writers(aws, fault_proxy):
+    in_flight = InFlight(pause=0.05)
+    fault_proxy.inject(Fault("BatchGetItem", in_flight))
+    table = DynamoDBResource(table_name=aws.table_name, max_parallel_writers=3)
+    table.put_items(county_items(500))
+    found = table.get_items([(item["region"], item["date"]) for item in county_items(500)])
+    assert (in_flight.peak, by_key(found)) == (3, by_key(county_items(500)))
+
+
 def test_one_writer_sends_one_batch_after_another(aws, fault_proxy):
     in_flight = InFlight(pause=0.01)
     fault_proxy.inject(Fault("BatchWriteItem", in_flight))
@@ -84,7 +94,7 @@ def county_rows(count: int) -> pd.DataFrame:
     )
 
 
-def test_a_load_of_several_chunks_writes_whole_batches_and_reports_every_key_it_read(
+def test_a_load_of_several_chunks_into_an_empty_level_writes_whole_batches_and_reads_nothing(
     aws, monkeypatch
 ):
     # Chunks of 40 rows: a batch of 25 would end short at the end of each chunk if not carried.
@@ -93,8 +103,18 @@ def test_a_load_of_several_chunks_writes_whole_batches_and_reports_every_key_it_
     rows = county_rows(110)
     load = load_items(table, COUNTY, rows, None, "2021-03-02T00:00:00Z", lambda message: None)
     assert (load.inserted, load.batch_write_calls, load.items_read_back) == (110, 5, 110)
-    assert load.read == "the 110 item(s) of the table (BatchGetItem)"
+    assert load.read == "none of the 110 item(s): the level has no item yet (a Query of its index)"
     assert len(stored_place_items(COUNTY)) == 110
+
+
+def test_a_load_without_a_last_load_reads_every_item_by_key_once_the_level_has_one(aws):
+    table = DynamoDBResource(table_name=aws.table_name)
+    table.put_items([{"region": "US-WA-53000", "date": "2021-03-01", "level": "county"}])
+    load = load_items(
+        table, COUNTY, county_rows(110), None, "2021-03-02T00:00:00Z", lambda message: None
+    )
+    assert (load.inserted, load.updated) == (109, 1)
+    assert load.read == "the 110 item(s) of the table (BatchGetItem)"
 
 
 def test_a_long_load_logs_how_far_it_has_got(aws, monkeypatch):

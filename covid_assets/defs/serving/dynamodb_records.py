@@ -66,6 +66,8 @@ LATEST_ITEM = "latest_item"
 CHUNK_ROWS = 5_000
 # Items written (and read back) between two looks at the progress: a chunk's writes take long.
 WRITE_SLICE = 50 * DYNAMODB_BATCH_SIZE
+# How a load read what is stored when the table holds nothing of its level (``level_is_empty``).
+NOTHING_STORED = "none of the {} item(s): the level has no item yet (a Query of its index)"
 # Items written last that a load's metadata shows.
 PREVIEW_ITEMS = 10
 
@@ -131,6 +133,15 @@ def stored_items(
     return stored, "the {} item(s) of the table (BatchGetItem)"
 
 
+def level_is_empty(dynamodb: DynamoDBResource, table: ServedTable) -> bool:
+    """Whether the table holds no item of this level (one Query of the level index, counting
+    one item at most), so that a load without a record of the last load has nothing to read:
+    a first load, and a repair into a blank table, write without reading. The nation's load
+    reads its region in one Query anyway. The index is eventually consistent, but only a run
+    holding the serving lock writes a level's items, and this run has written none yet."""
+    return table.level is not None and not dynamodb.holds_level(table.level.name)
+
+
 @dataclass
 class LoadResult:
     """What one load did."""
@@ -166,9 +177,10 @@ def load_items(
     their version's publication time, CHUNK_ROWS at a time; with ``read_back``, read each
     written item back (the check after a load). With ``last_load``, only the items that differ
     from it are read (BatchGetItem); without, what is stored of the rows' days
-    (``stored_items``). A key of the last load (or of what was read) that the rows lack has
-    vanished from the source and is kept, but reported; in a window, one dated before the
-    window's first day has only left it."""
+    (``stored_items``), unless the table holds no item of the level (``level_is_empty``). A
+    key of the last load (or of what was read) that the rows lack has vanished from the source
+    and is kept, but reported; in a window, one dated before the window's first day has only
+    left it."""
     result = LoadResult(len(rows))
     progress = ProgressLog(log)
     done = 0  # rows compared
@@ -199,12 +211,16 @@ def load_items(
     read_keys: set[ItemKey] = set()
     items_read: dict[str, int] = {}  # how items were read: how many were asked for
     unwritten: list[dict[str, Any]] = []  # carried to the next chunk to fill whole batches
+    # Without a last load, nothing is read when the level has no item yet.
+    nothing_stored = before is None and len(rows) > 0 and level_is_empty(dynamodb, table)
     for start in range(0, len(to_compare), CHUNK_ROWS):
         chunk = to_compare.iloc[start : start + CHUNK_ROWS]
         wanted = table_items(table, chunk)
         wanted_keys |= {item_key(item) for item in wanted}
         if before is None:
-            stored, how = stored_items(dynamodb, table, wanted)
+            stored, how = (
+                ([], NOTHING_STORED) if nothing_stored else stored_items(dynamodb, table, wanted)
+            )
             read_keys |= {item_key(item) for item in stored}
             candidates = wanted
         else:
