@@ -23,6 +23,7 @@ from covid_assets.defs.serving.athena_export import ROWS_CHECK
 from covid_assets.domain.rules import USPS_CODES
 from covid_assets.domain.tables import COUNTY, NATIONAL, STATE
 from covid_assets.resources import exports
+from covid_assets.resources.dynamodb import LEVEL_INDEX
 from covid_assets_dev.aws_calls import AwsCall, recorded_calls
 from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_dev.figures import is_history_glue_write, is_history_object_write
@@ -290,19 +291,33 @@ def test_counties_without_a_fips_are_keyed_by_their_name(county_replay):
     assert "US-DE-10001" in regions
 
 
+def keys_read(calls: list[AwsCall]) -> int:
+    """The keys the calls' BatchGetItem calls asked for."""
+    return sum(
+        len(keys["Keys"])
+        for call in calls
+        if call.operation == "BatchGetItem"
+        for keys in call.params["RequestItems"].values()
+    )
+
+
+def test_a_first_load_counts_the_level_in_its_index_once_and_reads_none_of_its_items(
+    county_replay,
+):
+    first = county_replay.days[0]
+    queries = [call.params for call in first.calls if call.operation in ("Query", "Scan")]
+    assert [(q["IndexName"], q["Select"], q["Limit"]) for q in queries] == [
+        (LEVEL_INDEX, "COUNT", 1)
+    ]
+    # The written items read back by the check, and the served check's probe of the latest.
+    assert keys_read(first.calls) == len(first.new) + 1
+
+
 def test_after_the_first_load_a_day_reads_only_the_items_that_changed(county_replay):
-    first, *later = county_replay.days
-    # Without a last load, the window's items are read by key, not through the level index.
-    assert not {call.operation for call in first.calls} & {"Query", "Scan"}
-    for day in later:
+    for day in county_replay.days[1:]:
         operations = {call.operation for call in day.calls}
         assert not operations & {"Query", "Scan"}, day.day
-        read = sum(
-            len(keys["Keys"])
-            for call in day.calls
-            if call.operation == "BatchGetItem"
-            for keys in call.params["RequestItems"].values()
-        )
+        read = keys_read(day.calls)
         # The keys that differ from the last load, then the written ones read back by the check,
         # and the load's latest item (the served check's probe of the county load).
         assert read == 2 * (len(day.new) + len(day.revised)) + 1, day.day
