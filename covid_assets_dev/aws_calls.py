@@ -84,7 +84,8 @@ class CallCounts:
             self.keys_read += sum(len(request["Keys"]) for request in requests)
         elif model.name == "Scan":
             self.level_queries["Scan"] += 1
-        elif model.name == "Query" and params.get("IndexName"):
+        # A load's probe of whether a level has any item counts one item: not a level's read.
+        elif model.name == "Query" and params.get("IndexName") and params.get("Limit") != 1:
             values = params["ExpressionAttributeValues"]
             one_day = " on one day" if ":date" in values else ""
             self.level_queries[f"{values[':level']['S']} level{one_day}"] += 1

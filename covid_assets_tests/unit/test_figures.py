@@ -3,7 +3,7 @@ writes and items are counted rightly, and each target's verdict follows its rule
 
 import pytest
 
-from covid_assets_dev.aws_calls import AwsCall
+from covid_assets_dev.aws_calls import AwsCall, CallCounts
 from covid_assets_dev.figures import RunFigures, figures_from_calls, median_ratio
 from covid_assets_dev.targets import process_targets, scenario_targets, tick_targets
 
@@ -86,3 +86,27 @@ def test_whole_process_targets_are_skipped_when_not_measured_and_missed_above_on
 
 def test_whole_process_ratio_is_the_median_of_back_to_back_pairs():
     assert median_ratio([(3.0, 2.0), (6.0, 2.0), (2.0, 2.0)]) == 1.5
+
+
+class _Model:
+    """The little of a botocore operation model that CallCounts reads."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.service_model = type("ServiceModel", (), {"signing_name": "dynamodb"})()
+
+
+@pytest.mark.parametrize(
+    ("extra", "counted"),
+    [
+        ({}, {"county level": 1}),
+        ({"Limit": 1, "Select": "COUNT"}, {}),
+    ],
+    ids=["a whole level", "a load's probe of one item"],
+)
+def test_level_queries_count_the_reads_of_a_level_not_the_probe_of_one_item(extra, counted):
+    counts = CallCounts()
+    values = {":level": {"S": "county"}}
+    params = {"IndexName": "level-date-index", "ExpressionAttributeValues": values} | extra
+    counts.count(_Model("Query"), params)
+    assert dict(counts.level_queries) == counted
