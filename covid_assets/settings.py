@@ -78,8 +78,8 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "COVID_DYNAMODB_WRITERS",
             "4",
-            "BatchWriteItem calls (25 items each) in flight at once in a large write, such as a "
-            "first load or a backfill; 1 writes one batch after another.",
+            "BatchWriteItem calls (25 items each), and BatchGetItem calls, in flight at once in "
+            "a large write or read, such as a first load or a backfill; 1 sends one after another.",
         ),
         Setting(
             "COVID_S3_BUCKET",
