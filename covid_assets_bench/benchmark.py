@@ -424,6 +424,12 @@ def main() -> None:
         "backfill on a blank emulator",
     )
     parser.add_argument("--snapshots", type=Path, default=SNAPSHOTS_DIR)
+    parser.add_argument(
+        "--every-level-snapshot",
+        type=Path,
+        help=f"the folder of the first load with every level (default: {EVERY_LEVEL_SNAPSHOT} "
+        "of --snapshots); the tests give it a few states",
+    )
     parser.add_argument("--history", type=Path, default=HISTORY_DIR)
     arguments = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # keep the tables in order with stderr
@@ -481,10 +487,11 @@ def main() -> None:
             print_executors(*executor_times(Snapshot.of(arguments.snapshots, "2021-03-15")))
         first_loads: tuple[LoadFigures | None, LoadFigures | None] = (None, None)
         if not arguments.quick or arguments.every_level:
-            first_loads = first_load_and_repair(
-                Path(workdir) / "every-level", arguments.snapshots / EVERY_LEVEL_SNAPSHOT
+            every_level = arguments.every_level_snapshot or (
+                arguments.snapshots / EVERY_LEVEL_SNAPSHOT
             )
-            print_first_loads(*first_loads)
+            first_loads = first_load_and_repair(Path(workdir) / "every-level", every_level)
+            print_first_loads(every_level, *first_loads)
         county_targets, county_costs = [], (None, None)
         if arguments.county_days:
             histories = county_scale_scenarios(

@@ -106,8 +106,8 @@ def bare_limit(load: tuple[ProcessFigures, RunFigures], table: str) -> LoadFigur
     return LoadFigures(*load, len(items), bare_write_seconds(items, writers), writers)
 
 
-def print_first_loads(first: LoadFigures, repair: LoadFigures) -> None:
-    heading(f"first load with every level (snapshot {EVERY_LEVEL_SNAPSHOT}) and the bare limit")
+def print_first_loads(snapshot: Path, first: LoadFigures, repair: LoadFigures) -> None:
+    heading(f"first load with every level (snapshot {snapshot.name}) and the bare limit")
     print(
         "  each on a new moto server; the repair with the first load's DAGSTER_HOME, as a "
         "restart of make run leaves them"
