@@ -9,6 +9,7 @@ NYT's length (1,100 days, about 3.5 M county-days, four yearly files), ``small``
 day's window has a new day for every county whatever N: the day's work is the same.
 """
 
+import argparse
 import dataclasses
 import json
 import math
@@ -51,7 +52,9 @@ from covid_assets_dev.targets import NextDayCost, Target, exactly
 
 NAMED_HISTORIES = {"small": 130, "full": 1100}  # days of synthetic history
 LONGER_HISTORY = 3  # the second history, as a multiple of the first's days
-FIRST_DAY_EVERY_COUNTY_REPORTS = 121
+# Every synthetic county has reported by day 120: from then on the next day's window has a new
+# day for each, whatever the length of the history.
+SHORTEST_HISTORY_DAYS = 121
 REVISED = 65  # county-days of the next window revised, as in a real NYT day
 PARALLEL_WRITERS = 4
 # The project's definitions with a job of the county level alone, whose run worker writes its AWS
@@ -64,9 +67,11 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 def history_days(text: str) -> int:
     """``--county-days``: a number of days, or ``small`` (130) or ``full`` (1,100)."""
-    days = NAMED_HISTORIES.get(text) or int(text)
-    if days < FIRST_DAY_EVERY_COUNTY_REPORTS:
-        raise ValueError(f"at least {FIRST_DAY_EVERY_COUNTY_REPORTS} days, or small or full")
+    days = NAMED_HISTORIES.get(text) or (int(text) if text.isdigit() else 0)
+    if days < SHORTEST_HISTORY_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a number of days from {SHORTEST_HISTORY_DAYS} on, or small or full"
+        )
     return days
 
 

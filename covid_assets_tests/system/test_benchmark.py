@@ -86,7 +86,7 @@ def test_quick_benchmark_prints_every_scenario_the_baseline_ratio_and_the_target
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,  # minutes on a busy machine: every scenario, then the every-level load twice
     )
 
     assert finished.returncode == 0, finished.stderr[-3000:]
