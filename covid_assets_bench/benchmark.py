@@ -52,6 +52,7 @@ from covid_assets_bench.county_scale import (
     county_files,
     county_next_day_process,
     history_days,
+    history_end,
     measured_run,
     next_day_targets,
     print_backfills,
@@ -420,8 +421,8 @@ def main() -> None:
         type=history_days,
         metavar="N",
         help=f"also the county next day over synthetic histories of N and {LONGER_HISTORY}N days "
-        "(at least 121; small: 130, about 13 min; full: 1100, hours), each loaded by the county "
-        "backfill on a blank emulator",
+        "ending on the same day (N at least 150: about 15 min; 1100, NYT's length: hours), each "
+        "loaded by the county backfill on a blank emulator",
     )
     parser.add_argument("--snapshots", type=Path, default=SNAPSHOTS_DIR)
     parser.add_argument(
@@ -649,7 +650,8 @@ def county_scale_scenarios(
     days: int, endpoint: str, workdir: Path, snapshots_dir: Path
 ) -> list[CountyHistoryFigures]:
     """The national next day on a blank account, as a whole process; then, for a synthetic
-    history of ``days`` days and one LONGER_HISTORY times longer, each on a new moto server (a
+    history of ``days`` days and one LONGER_HISTORY times longer that ends on the same day (the
+    same next day, the same months rewritten by the export), each on a new moto server (a
     reset of millions of items outlasts any sensible timeout): the county history backfill
     with the parallel writers, then the county level's next day over the table it loaded, as a
     whole process."""
@@ -660,7 +662,7 @@ def county_scale_scenarios(
     recent = snapshots_dir / "2021-03-18" / "nyt-us-counties-recent.csv"
     histories = []
     for length in (days, LONGER_HISTORY * days):
-        files = county_files(recent, workdir / f"counties-{length}", length)
+        files = county_files(recent, workdir / f"counties-{length}", length, history_end(days))
         with moto_server() as county_endpoint:
             use_fresh_emulator_account(county_endpoint, workdir / f"county-{length}")
             use_county_files(files)

@@ -1,16 +1,17 @@
 """The county-scale scenarios (``--county-days N``): over a synthetic county history of N days and
-one of 3N, each loaded by the county history backfill on a blank emulator, the next day at county
-scale as a whole process, side by side with their ratio, beside the national next day measured in
-the same run.
+one of 3N days that ends on the same day, each loaded by the county history backfill on a blank
+emulator, the next day at county scale as a whole process, side by side with their ratio, beside
+the national next day measured in the same run.
 
-The history is synthetic (``synthetic_counties``: the real county list, NYT's shape); ``full`` is
-NYT's length (1,100 days, about 3.5 M county-days, four yearly files), ``small`` 130 days (about
-0.2 M county-days, one file). Each county has reported by day 120, so from N = 121 on the next
-day's window has a new day for every county whatever N: the day's work is the same.
+The history is synthetic (``synthetic_counties``: the real county list, NYT's shape, split by
+year as upstream); NYT's own is 1,100 days (about 3.5 M county-days). Each county has reported by
+day 120, so from N = 150 on the next day's window holds every county on each of its 30 days, and
+it has the same dates whatever the length: the next day's work is the same.
 """
 
 import argparse
 import dataclasses
+import datetime as dt
 import json
 import math
 import os
@@ -41,6 +42,7 @@ from covid_assets_dev.aws_calls import CallCounts, on_every_aws_call
 from covid_assets_dev.local_stack import PROJECT_ROOT
 from covid_assets_dev.run_worker import run_worker_command
 from covid_assets_dev.synthetic_counties import (
+    FIRST_DAY,
     WINDOW_DAYS,
     next_day,
     real_counties,
@@ -50,11 +52,10 @@ from covid_assets_dev.synthetic_counties import (
 )
 from covid_assets_dev.targets import NextDayCost, Target, exactly
 
-NAMED_HISTORIES = {"small": 130, "full": 1100}  # days of synthetic history
 LONGER_HISTORY = 3  # the second history, as a multiple of the first's days
-# Every synthetic county has reported by day 120: from then on the next day's window has a new
-# day for each, whatever the length of the history.
-SHORTEST_HISTORY_DAYS = 121
+# Every synthetic county has reported by day 120: from 150 days on, the next day's window (30
+# days) holds every county on every day, whatever the length of the history: the same work.
+SHORTEST_HISTORY_DAYS = 120 + WINDOW_DAYS
 REVISED = 65  # county-days of the next window revised, as in a real NYT day
 PARALLEL_WRITERS = 4
 # The project's definitions with a job of the county level alone, whose run worker writes its AWS
@@ -66,11 +67,12 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
 def history_days(text: str) -> int:
-    """``--county-days``: a number of days, or ``small`` (130) or ``full`` (1,100)."""
-    days = NAMED_HISTORIES.get(text) or (int(text) if text.isdigit() else 0)
+    """``--county-days``: a number of days, from SHORTEST_HISTORY_DAYS on."""
+    days = int(text) if text.isdigit() else 0
     if days < SHORTEST_HISTORY_DAYS:
         raise argparse.ArgumentTypeError(
-            f"{text!r}: a number of days from {SHORTEST_HISTORY_DAYS} on, or small or full"
+            f"{text!r}: a number of days, at least {SHORTEST_HISTORY_DAYS} (the next day's window "
+            "then holds every county on every day, whatever the history)"
         )
     return days
 
@@ -84,6 +86,7 @@ class CountyFiles:
     new_rows: int  # county-days of the window's new day
     window_rows: int
     days: int
+    first_day: dt.date
 
 
 def states_of(window: pa.Table) -> pa.Table:
@@ -102,9 +105,13 @@ def states_of(window: pa.Table) -> pa.Table:
     ).sort_by([("date", "ascending"), ("state", "ascending")])
 
 
-def county_files(recent_file: Path, folder: Path, days: int) -> CountyFiles:
+def county_files(recent_file: Path, folder: Path, days: int, last_day: dt.date) -> CountyFiles:
+    """A synthetic history of ``days`` days up to ``last_day``, and its next day. Histories of
+    different lengths that end on the same day have next days of the same dates: their exports
+    rewrite the same months (a window across a month's end rewrites two per state)."""
     folder.mkdir(parents=True, exist_ok=True)
-    history = synthetic_history(real_counties(recent_file), days)
+    first_day = last_day - dt.timedelta(days=days - 1)
+    history = synthetic_history(real_counties(recent_file), days, first_day=first_day)
     later = next_day(history, REVISED)
     window = later.rows(later.days - WINDOW_DAYS, later.days - 1)
     last_day = pc.max(window["date"]).as_py()
@@ -116,7 +123,14 @@ def county_files(recent_file: Path, folder: Path, days: int) -> CountyFiles:
         new_rows=pc.sum(pc.equal(window["date"], last_day)).as_py(),
         window_rows=len(window),
         days=days,
+        first_day=first_day,
     )
+
+
+def history_end(days: int) -> dt.date:
+    """The last day of the shorter history, which starts on NYT's first day; the longer one
+    ends on it too."""
+    return FIRST_DAY + dt.timedelta(days=days - 1)
 
 
 def use_county_files(files: CountyFiles) -> None:
@@ -229,6 +243,7 @@ def print_backfills(histories: list[CountyHistoryFigures]) -> None:
         f"county history backfill: each history on a blank emulator, {PARALLEL_WRITERS} writers"
     )
     row("", *(f"{history.files.days} days" for history in histories))
+    row("  first day", *(history.files.first_day.isoformat() for history in histories))
     row("  files (years)", *(len(history.files.history) for history in histories))
     row("  county-days", *(history.files.history_rows for history in histories))
     row("  items written", *(history.backfill.items_written for history in histories))
