@@ -4,8 +4,9 @@ what the emulator itself needs to take the same items with the same writers, in 
 benchmark run; then the same for the repair a restart of ``make run`` leads to (a blank emulator,
 the Dagster instance kept).
 
-The bare limit: the items the run left in the served table, read back with a Scan (untimed), then
-written into a fresh table of the same schema on the same emulator by a loop of
+The bare limit: the items the first load left in the served table, read back with a Scan
+(untimed; the repair writes them all again), written into a fresh table of the same schema on
+the same emulator after each run by a loop of
 ``BatchWriteItem`` calls (25 items each, already in DynamoDB's wire format, UnprocessedItems
 resent) with as many threads as the pipeline's writers (``COVID_DYNAMODB_WRITERS``), timed from
 the first call to the last answer.
@@ -99,10 +100,11 @@ class LoadFigures:
         return ratio(self.process.seconds, self.bare_seconds)
 
 
-def bare_limit(load: tuple[ProcessFigures, RunFigures], table: str) -> LoadFigures:
-    """The bare limit of the run's items on the emulator the environment points at."""
+def bare_limit(
+    load: tuple[ProcessFigures, RunFigures], items: Sequence[dict[str, Any]]
+) -> LoadFigures:
+    """The bare limit of ``items`` on the emulator the environment points at."""
     writers = int(os.environ["COVID_DYNAMODB_WRITERS"])
-    items = served_items(table)
     return LoadFigures(*load, len(items), bare_write_seconds(items, writers), writers)
 
 
@@ -125,7 +127,7 @@ def print_first_loads(snapshot: Path, first: LoadFigures, repair: LoadFigures) -
     row("  peak memory, MB", *(f"{f.process.peak_memory / 2**20:.0f}" for f in (first, repair)))
     row("  items/s", *(f"{f.items_written / f.process.seconds:.0f}" for f in (first, repair)))
     row(f"bare BatchWriteItem loop, {first.writers} writers", "", "")
-    row("  items (the served table's, read back)", first.bare_items, repair.bare_items)
+    row("  items (the first load's, read back)", first.bare_items, repair.bare_items)
     row("  seconds", f"{first.bare_seconds:.1f}", f"{repair.bare_seconds:.1f}")
     row("  items/s", *(f"{f.bare_items / f.bare_seconds:.0f}" for f in (first, repair)))
     row("pipeline/bare, whole process", f"{first.times_bare:.2f}", f"{repair.times_bare:.2f}")
