@@ -168,34 +168,30 @@ class NextDayCost:
 def county_history_targets(short: NextDayCost | None, long: NextDayCost | None) -> list[Target]:
     """The county next day within its limits over the longer history, and costing about the same
     over both: the day's work, whatever the history behind it. SKIP when not measured."""
-    if short is None or long is None:
-        days, growth, seconds, peak_mb, seconds_ratio, peak_ratio = (
-            "longer history",
-            "longer",
-            None,
-            None,
-            None,
-            None,
-        )
-    else:
-        days, growth = f"{long.days} days", f"{long.days / short.days:g}x"
-        seconds, peak_mb = long.seconds, long.peak_mb
-        seconds_ratio, peak_ratio = long.seconds / short.seconds, long.peak_mb / short.peak_mb
+    both = short is not None and long is not None
+    days = f"{long.days} days" if both else "longer history"
+    growth = f"{long.days / short.days:g}x" if both else "longer"
     return [
         at_most(
             f"county next day ({days}): whole process, seconds",
             COUNTY_NEXT_DAY_SECONDS_LIMIT,
-            seconds,
+            long.seconds if both else None,
             digits=1,
         ),
         at_most(
             f"county next day ({days}): peak memory, MB",
             COUNTY_NEXT_DAY_MEMORY_LIMIT_MB,
-            peak_mb,
+            long.peak_mb if both else None,
             digits=0,
         ),
-        at_most(f"county next day, {growth} history: time, x", LONGER_HISTORY_LIMIT, seconds_ratio),
         at_most(
-            f"county next day, {growth} history: peak memory, x", LONGER_HISTORY_LIMIT, peak_ratio
+            f"county next day, {growth} history: time, x",
+            LONGER_HISTORY_LIMIT,
+            long.seconds / short.seconds if both else None,
+        ),
+        at_most(
+            f"county next day, {growth} history: peak memory, x",
+            LONGER_HISTORY_LIMIT,
+            long.peak_mb / short.peak_mb if both else None,
         ),
     ]
