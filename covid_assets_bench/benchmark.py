@@ -1,13 +1,16 @@
 """The benchmark: what a day costs, in AWS calls, DynamoDB writes, bytes downloaded and time,
 beside the original system's load of the same snapshots.
 
-    python -m covid_assets_bench [--quick] [--check] [--snapshots DIR] [--history DIR]
+    python -m covid_assets_bench [--quick] [--check] [--every-level] [--county-days N]
 
 It starts its own moto server, deploys infra/covid_assets.yaml into it, serves the snapshots
 over HTTP on 127.0.0.1, and runs the scenarios in order on that emulator and one Dagster
 instance; then the schedule's tick on the no-change day, and a same-day revision of the real
-history picked up by the sensor. ``--quick`` skips the whole-process timing (CI runs it so);
-``--check`` exits non-zero when a target is missed.
+history picked up by the sensor; then the whole processes (the national next day beside
+Dagster's empty job) and the first load with every level against the emulator's bare limit.
+``--quick`` skips the whole processes and the first load with every level (CI runs it so;
+``--every-level`` runs that load even then); ``--county-days N`` adds the county next day over
+histories of N and 3N days; ``--check`` exits non-zero when a target is missed.
 """
 
 import argparse
@@ -39,17 +42,30 @@ from covid_assets.domain.transform import merge_daily
 from covid_assets.settings import SETTINGS
 from covid_assets_bench.baseline import create_baseline_table, load_like_the_original, merged_table
 from covid_assets_bench.county_scale import (
+    COUNTED_MODULE,
+    LONGER_HISTORY,
     PARALLEL_WRITERS,
-    SCALES,
+    CountyHistoryFigures,
     ProcessFigures,
     backfill,
+    counted_run,
     county_files,
     county_next_day_process,
+    history_days,
+    history_end,
     measured_run,
     next_day_targets,
     print_backfills,
     print_next_days,
     use_county_files,
+)
+from covid_assets_bench.first_load import (
+    EVERY_LEVEL_SNAPSHOT,
+    LoadFigures,
+    bare_limit,
+    every_level_sources,
+    print_first_loads,
+    served_items,
 )
 from covid_assets_bench.multiprocess_definitions import MULTIPROCESS_JOB
 from covid_assets_bench.table import heading, print_targets, row
@@ -59,6 +75,7 @@ from covid_assets_dev.figures import (
     RunFigures,
     add_run_events,
     figures_from_calls,
+    median_difference,
     median_ratio,
     ratio,
 )
@@ -72,9 +89,10 @@ from covid_assets_dev.local_stack import (
 )
 from covid_assets_dev.run_worker import run_worker_command
 from covid_assets_dev.targets import (
-    Target,
+    county_history_targets,
     exactly,
-    process_targets,
+    first_load_targets,
+    floor_targets,
     revision_targets,
     scenario_targets,
     tick_targets,
@@ -382,7 +400,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="skip the whole-process timing")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="skip the whole-process timing and the first load with every level",
+    )
+    parser.add_argument(
+        "--every-level",
+        action="store_true",
+        help="the first load with every level and its repair, even with --quick (minutes)",
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument(
         "--rounds",
@@ -391,12 +418,20 @@ def main() -> None:
         help="whole-process rounds, each on a fresh account; the median counts (default 3)",
     )
     parser.add_argument(
-        "--county-scale",
-        choices=sorted(SCALES),
-        help="also the county history backfill and a next day at county scale, on a synthetic "
-        "history: small (about 0.2 M county-days, minutes) or full (about 3.5 M, hours)",
+        "--county-days",
+        type=history_days,
+        metavar="N",
+        help=f"also the county next day over synthetic histories of N and {LONGER_HISTORY}N days "
+        "ending on the same day (N at least 150: about 15 min; 1100, NYT's length: hours), each "
+        "loaded by the county backfill on a blank emulator",
     )
     parser.add_argument("--snapshots", type=Path, default=SNAPSHOTS_DIR)
+    parser.add_argument(
+        "--every-level-snapshot",
+        type=Path,
+        help=f"the folder of the first load with every level (default: {EVERY_LEVEL_SNAPSHOT} "
+        "of --snapshots); the tests give it a few states",
+    )
     parser.add_argument("--history", type=Path, default=HISTORY_DIR)
     arguments = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # keep the tables in order with stderr
@@ -452,11 +487,20 @@ def main() -> None:
             )
             print_whole_processes(processes)
             print_executors(*executor_times(Snapshot.of(arguments.snapshots, "2021-03-15")))
-        county_targets = []
-        if arguments.county_scale:
-            county_targets = county_scale_scenarios(
-                arguments.county_scale, endpoint, Path(workdir), arguments.snapshots
+        first_loads: tuple[LoadFigures | None, LoadFigures | None] = (None, None)
+        if not arguments.quick or arguments.every_level:
+            every_level = arguments.every_level_snapshot or (
+                arguments.snapshots / EVERY_LEVEL_SNAPSHOT
             )
+            first_loads = first_load_and_repair(Path(workdir) / "every-level", every_level)
+            print_first_loads(every_level, *first_loads)
+        county_targets, county_costs = [], (None, None)
+        if arguments.county_days:
+            histories = county_scale_scenarios(
+                arguments.county_days, endpoint, Path(workdir), arguments.snapshots
+            )
+            county_targets = [target for h in histories for target in next_day_targets(h)]
+            county_costs = tuple(history.cost for history in histories)
 
     full_load = Snapshot.of(arguments.snapshots, SCENARIOS[0].snapshot)
     targets = [
@@ -478,10 +522,11 @@ def main() -> None:
             None if revision is None else revision[0].runs_requested,
             None if revision is None else revision[1],
         ),
-        *process_targets(
-            None if processes is None else median_ratio(processes[NEXT_DAY_PROCESS]),
-            None if processes is None else median_ratio(processes[NO_CHANGE_PROCESS]),
+        *floor_targets(
+            None if processes is None else median_difference(next_day_and_floor(processes))
         ),
+        *first_load_targets(*(load.times_bare if load else None for load in first_loads)),
+        *county_history_targets(*county_costs),
         *county_targets,
     ]
     print_targets(targets)
@@ -530,6 +575,24 @@ def print_whole_processes(processes: dict[str, list[tuple[float, float]]]) -> No
         pipeline, baseline = (statistics.median(column) for column in zip(*measured, strict=True))
         row(name, f"{pipeline:.2f}", f"{baseline:.2f}", f"{median_ratio(measured):.2f}")
         print("    ratio of each round: " + ", ".join(f"{ratio(*pair):.2f}" for pair in measured))
+    above_floor = next_day_and_floor(processes)
+    print(
+        f"national next day above the empty job (the project's own time): median "
+        f"{median_difference(above_floor):.2f} s; each round: "
+        + ", ".join(f"{next_day - empty:.2f}" for next_day, empty in above_floor)
+    )
+
+
+def next_day_and_floor(
+    processes: dict[str, list[tuple[float, float]]],
+) -> list[tuple[float, float]]:
+    """Each round's national next day and Dagster's empty job, both the pipeline's processes."""
+    return [
+        (next_day, empty)
+        for (next_day, _), (empty, _) in zip(
+            processes[NEXT_DAY_PROCESS], processes[EMPTY_JOB_PROCESS], strict=True
+        )
+    ]
 
 
 def executor_times(no_change: Snapshot) -> tuple[RunFigures, RunFigures]:
@@ -564,32 +627,47 @@ def print_executors(in_process: RunFigures, multiprocess: RunFigures) -> None:
     row("  whole process", seconds_text(in_process.seconds), seconds_text(multiprocess.seconds))
 
 
+def first_load_and_repair(workdir: Path, snapshot: Path) -> tuple[LoadFigures, LoadFigures]:
+    """The run of every asset with every level on, on a new blank emulator (the first run of
+    ``make run``), then on another one with the same Dagster instance (the repair after a
+    restart), each as a whole process; after each, the bare limit of the items the first load
+    wrote (read back once: a Scan of moto pages from the first item every time, minutes)."""
+    loads, items = [], None
+    for name in ("first load", "repair"):
+        with moto_server() as endpoint:
+            use_fresh_emulator_account(endpoint, workdir)  # the same DAGSTER_HOME both times
+            run = counted_run(
+                COUNTED_MODULE, JOB, workdir / f"{name}-calls.json", **every_level_sources(snapshot)
+            )
+            items = items or served_items(os.environ["COVID_DYNAMODB_TABLE"])
+            loads.append(bare_limit((run, latest_run_figures(JOB, run.seconds)), items))
+    return loads[0], loads[1]
+
+
 def county_scale_scenarios(
-    scale: str, endpoint: str, workdir: Path, snapshots_dir: Path
-) -> list[Target]:
-    """The national next day on a blank account, as a whole process; then the county history
-    backfill of a synthetic history, with one writer (its first file, on a blank account) and
-    with the parallel writers (every file, on another); then the county level's next day over
-    the table the parallel backfill loaded, as a whole process. The national day comes first so
-    that the emulator is never reset once it holds the county history (a reset of millions of
-    items outlasts any sensible timeout)."""
+    days: int, endpoint: str, workdir: Path, snapshots_dir: Path
+) -> list[CountyHistoryFigures]:
+    """The national next day on a blank account, as a whole process; then, for a synthetic
+    history of ``days`` days and one LONGER_HISTORY times longer that ends on the same day (the
+    same next day, the same months rewritten by the export), each on a new moto server (a
+    reset of millions of items outlasts any sensible timeout): the county history backfill
+    with the parallel writers, then the county level's next day over the table it loaded, as a
+    whole process."""
     use_fresh_emulator_account(endpoint, workdir / "national-next-day")
     for day in ("2021-03-14", "2021-03-15"):  # a full load, then its next day
         Snapshot.of(snapshots_dir, day).use()
         national = ProcessFigures(*measured_run("covid_assets.code_location", JOB))
     recent = snapshots_dir / "2021-03-18" / "nyt-us-counties-recent.csv"
-    files = county_files(recent, workdir / "counties", SCALES[scale])
-    runs = [("one", 1, files.history[:1]), ("parallel", PARALLEL_WRITERS, files.history[:1])]
-    if len(files.history) > 1:
-        runs.append(("every", PARALLEL_WRITERS, files.history))
-    backfills = {}
-    for name, writers, history in runs:
-        use_fresh_emulator_account(endpoint, workdir / f"backfill-{name}")
-        use_county_files(files)
-        with DagsterInstance.get() as instance:
-            backfills[name] = backfill(instance, history, writers)
-    every = backfills.get("every", backfills["parallel"])
-    print_backfills(files, backfills["one"], backfills["parallel"], every)
-    county = county_next_day_process(workdir)
-    print_next_days(files, county, national)
-    return next_day_targets(files, county)
+    histories = []
+    for length in (days, LONGER_HISTORY * days):
+        files = county_files(recent, workdir / f"counties-{length}", length, history_end(days))
+        with moto_server() as county_endpoint:
+            use_fresh_emulator_account(county_endpoint, workdir / f"county-{length}")
+            use_county_files(files)
+            with DagsterInstance.get() as instance:
+                loaded = backfill(instance, files.history, PARALLEL_WRITERS)
+            next_day = county_next_day_process(workdir / f"county-{length}")
+        histories.append(CountyHistoryFigures(files, loaded, next_day))
+    print_backfills(histories)
+    print_next_days(histories, national)
+    return histories

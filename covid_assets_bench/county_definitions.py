@@ -1,5 +1,6 @@
 """The project's definitions plus a job of the county level alone (its source, the state file it
-is held to, its table, load and export), for the county-scale next day run as a whole process.
+is held to, its table, load and export), for the county-scale next day run as a whole process
+(and for the first load with every level, a run of every asset whose calls are counted).
 With COVID_BENCH_CALLS_FILE set, the process counts its AWS calls and writes them there at
 exit (``CallCounts``), since its calls cannot be recorded from the benchmark's process."""
 

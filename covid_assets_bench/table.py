@@ -18,6 +18,6 @@ def row(label: str, *figures: object) -> None:
 def print_targets(targets: list[Target]) -> None:
     """The targets as a table: what, wanted, measured, and the verdict."""
     heading("targets")
-    print(f"{'target':<56}{'wanted':>10}{'measured':>10}  result")
+    print(f"{'target':<62}{'wanted':>10}{'measured':>10}  result")
     for target in targets:
-        print(f"{target.what:<56}{target.wanted:>10}{target.measured:>10}  {target.verdict}")
+        print(f"{target.what:<62}{target.wanted:>10}{target.measured:>10}  {target.verdict}")

@@ -52,6 +52,11 @@ def median_ratio(rounds: list[tuple[float, float]]) -> float:
     return statistics.median(ratio(pipeline, baseline) for pipeline, baseline in rounds)
 
 
+def median_difference(rounds: list[tuple[float, float]]) -> float:
+    """The median over rounds of first minus second, each pair measured in the same round."""
+    return statistics.median(first - second for first, second in rounds)
+
+
 def is_write(operation: str) -> bool:
     return operation.startswith(WRITE_PREFIXES)
 

@@ -98,8 +98,10 @@ class CountyHistory:
         )
 
 
-def synthetic_history(counties: Counties, days: int, seed: int = 2021) -> CountyHistory:
-    """``days`` days of cumulative counts from FIRST_DAY for every county: each starts on a day
+def synthetic_history(
+    counties: Counties, days: int, seed: int = 2021, first_day: dt.date = FIRST_DAY
+) -> CountyHistory:
+    """``days`` days of cumulative counts from ``first_day`` for every county: each starts on a day
     of the first 120, grows with a county size drawn once, and deaths follow cases at 1–2%."""
     random = np.random.default_rng(seed)
     size = random.lognormal(mean=3.0, sigma=1.2, size=(len(counties), 1))
@@ -111,7 +113,7 @@ def synthetic_history(counties: Counties, days: int, seed: int = 2021) -> County
     deaths = np.floor(cases * fatality).astype(np.int64)
     cases = np.where(day >= start, cases, -1)
     deaths = np.where((day >= start) & counties.reports_deaths[:, None], deaths, -1)
-    return CountyHistory(counties, FIRST_DAY, cases, deaths)
+    return CountyHistory(counties, first_day, cases, deaths)
 
 
 def next_day(history: CountyHistory, revised: int, seed: int = 2022) -> CountyHistory:

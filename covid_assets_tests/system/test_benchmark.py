@@ -14,6 +14,7 @@ from dagster import DagsterInstance, DagsterRunStatus
 
 from covid_assets_dev.empty_job import EMPTY_JOB
 from covid_assets_dev.local_stack import PROJECT_ROOT
+from covid_assets_dev.real_files import national_file_of, place_file_subset
 from covid_assets_dev.run_worker import run_worker_command
 
 # Its tests share a module fixture: they run on one worker (pytest -n --dist loadgroup).
@@ -40,6 +41,11 @@ def cut_down(snapshot: Path, folder: Path) -> Path:
     return folder
 
 
+# The first load with every level, on the states of the 2021-03-18 snapshot whose counties add
+# up to them, and a national file that is their sum: the path, in a few thousand items.
+EVERY_LEVEL_STATES = {"Delaware", "Vermont"}
+
+
 @pytest.fixture(scope="module")
 def benchmark_snapshots(snapshots_dir, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("snapshots")
@@ -48,17 +54,39 @@ def benchmark_snapshots(snapshots_dir, tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def every_level_snapshot(benchmark_snapshots, snapshots_dir, tmp_path_factory) -> Path:
+    real, folder = snapshots_dir / "2021-03-18", tmp_path_factory.mktemp("every-level")
+    states = place_file_subset(
+        real / "nyt-us-states.csv", EVERY_LEVEL_STATES, folder / "nyt-us-states.csv"
+    )
+    place_file_subset(
+        real / "nyt-us-counties-recent.csv",
+        EVERY_LEVEL_STATES,
+        folder / "nyt-us-counties-recent.csv",
+    )
+    national_file_of(states, folder / "nyt-us.csv")
+    cut_jhu = benchmark_snapshots / "2021-03-18" / "jhu-combined.csv"
+    (folder / "jhu-combined.csv").write_bytes(cut_jhu.read_bytes())
+    return folder
+
+
 # A long run of its own: `pytest -m benchmark`, outside `make test`'s timed suite.
 @pytest.mark.benchmark
 def test_quick_benchmark_prints_every_scenario_the_baseline_ratio_and_the_targets(
-    benchmark_snapshots,
+    benchmark_snapshots, every_level_snapshot
 ):
     finished = subprocess.run(
-        [*BENCHMARK, "--quick", "--snapshots", str(benchmark_snapshots)],
+        [
+            *BENCHMARK,
+            "--quick",
+            *("--snapshots", str(benchmark_snapshots)),
+            *("--every-level", "--every-level-snapshot", str(every_level_snapshot)),
+        ],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,  # minutes on a busy machine: every scenario, then the every-level load twice
     )
 
     assert finished.returncode == 0, finished.stderr[-3000:]
@@ -76,7 +104,13 @@ def test_quick_benchmark_prints_every_scenario_the_baseline_ratio_and_the_target
         "history appended: Parquet objects",
         "bytes downloaded",
         "wall time, seconds",
+        f"=== first load with every level (snapshot {every_level_snapshot.name})",
+        "bare BatchWriteItem loop, 4 writers",
+        "pipeline/bare, whole process",
         "=== targets",
+        "first load with every level: x bare emulator time",
+        "repair after restart with every level: x bare emulator time",
+        "national next day: seconds above Dagster's empty job",
     ):
         assert heading in output, f"{heading!r} missing from:\n{output}"
     assert output.count("baseline ratio (pipeline/baseline AWS calls): ") == 4

@@ -4,8 +4,20 @@ writes and items are counted rightly, and each target's verdict follows its rule
 import pytest
 
 from covid_assets_dev.aws_calls import AwsCall, CallCounts
-from covid_assets_dev.figures import RunFigures, figures_from_calls, median_ratio
-from covid_assets_dev.targets import process_targets, scenario_targets, tick_targets
+from covid_assets_dev.figures import (
+    RunFigures,
+    figures_from_calls,
+    median_difference,
+    median_ratio,
+)
+from covid_assets_dev.targets import (
+    NextDayCost,
+    county_history_targets,
+    first_load_targets,
+    floor_targets,
+    scenario_targets,
+    tick_targets,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -76,12 +88,40 @@ def test_a_quiet_tick_passes_with_four_reads_and_misses_with_a_write_or_a_downlo
     } <= missed
 
 
-def test_whole_process_targets_are_skipped_when_not_measured_and_missed_above_one_and_a_half():
-    skipped = process_targets(None, None)
-    measured = process_targets(next_day=1.5, no_change=1.55)
+def test_the_national_next_day_may_take_at_most_one_second_above_the_empty_job():
+    assert [t.verdict for t in floor_targets(None)] == ["SKIP"]
+    assert [t.verdict for t in floor_targets(1.0)] == ["PASS"]
+    assert [t.verdict for t in floor_targets(1.01)] == ["MISS"]
 
-    assert [t.verdict for t in skipped] == ["SKIP", "SKIP"]
-    assert [t.verdict for t in measured] == ["PASS", "MISS"]
+
+def test_first_load_and_repair_may_take_at_most_twice_the_bare_loop():
+    assert [t.verdict for t in first_load_targets(None, None)] == ["SKIP", "SKIP"]
+    assert [t.verdict for t in first_load_targets(2.0, 2.1)] == ["PASS", "MISS"]
+
+
+def test_county_targets_are_skipped_when_not_measured():
+    assert {t.verdict for t in county_history_targets(None, None)} == {"SKIP"}
+
+
+def test_a_three_times_longer_history_may_cost_at_most_fifteen_percent_more():
+    short = NextDayCost(days=130, seconds=10.0, peak_mb=500)
+    within = county_history_targets(short, NextDayCost(days=390, seconds=11.5, peak_mb=575))
+    slower = county_history_targets(short, NextDayCost(days=390, seconds=11.6, peak_mb=500))
+
+    assert [t.verdict for t in within] == ["PASS"] * 4
+    assert [t.verdict for t in slower] == ["PASS", "PASS", "MISS", "PASS"]
+    assert "3x history" in slower[2].what
+
+
+def test_the_county_next_day_misses_above_twelve_seconds_or_600_mb_over_the_longer_history():
+    short = NextDayCost(days=130, seconds=12.5, peak_mb=650)
+    verdicts = county_history_targets(short, NextDayCost(days=390, seconds=12.5, peak_mb=650))
+
+    assert [t.verdict for t in verdicts] == ["MISS", "MISS", "PASS", "PASS"]
+
+
+def test_the_own_time_above_the_floor_is_the_median_of_each_rounds_difference():
+    assert median_difference([(5.0, 2.0), (4.0, 3.5), (3.0, 2.0)]) == 1.0
 
 
 def test_whole_process_ratio_is_the_median_of_back_to_back_pairs():
