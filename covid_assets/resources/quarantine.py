@@ -2,6 +2,7 @@
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from dagster import ConfigurableResource, get_dagster_logger
@@ -64,20 +65,22 @@ class QuarantineResource(ConfigurableResource):
         run_id: str,
         asset_name: str,
         file_name: str,
-        original: bytes,
+        original: Callable[[], bytes],
         problems_by_check: dict[str, list[Problem]],
     ) -> str | None:
-        """When a check found problems: write the original input and its failing rows under
+        """When a check found problems: write the original input (made by ``original``, which
+        is called only then: a table's CSV is a pass over every row) and its failing rows under
         ``quarantine/<date>/<run id>/<asset>/``, publish an alert, and return the folder's URI.
         With no problems, do nothing and return None."""
         failed_checks = {check: found for check, found in problems_by_check.items() if found}
         if not failed_checks:
             return None
+        content = original()
         folder = f"{QUARANTINE_ROOT}{datetime.now(UTC):%Y-%m-%d}/{run_id}/{asset_name}/"
-        self.bucket.put(folder + file_name, original, content_type="text/csv")
+        self.bucket.put(folder + file_name, content, content_type="text/csv")
         self.bucket.put(
             folder + FAILING_ROWS_FILE,
-            failing_rows_csv(failed_checks, original),
+            failing_rows_csv(failed_checks, content),
             content_type="text/csv",
         )
         location = self.bucket.uri(folder)

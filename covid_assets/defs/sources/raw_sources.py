@@ -232,7 +232,7 @@ def checked(
         run_id=context.run.run_id,
         asset_name=source.asset,
         file_name=PurePosixPath(urlparse(raw.url).path).name or f"{source.asset}.csv",
-        original=raw.content,
+        original=lambda: raw.content,
         problems_by_check=problems,
     )
     results = raw_source_check_results(source, raw, problems, location)

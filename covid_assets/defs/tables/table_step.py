@@ -52,15 +52,13 @@ def table_and_check_results(
         yield versioned_output(
             rows, table_sha256(rows), output_name=asset, metadata=daily_table_metadata(rows)
         )
-        # The table as CSV (a pass over every row) is made only when it is to be kept.
-        if any(checked.blocking.values()):
-            location = quarantine.keep_failed_input(
-                run_id=context.run.run_id,
-                asset_name=asset,
-                file_name=f"{asset}.csv",
-                original=rows.to_csv(index=False).encode(),
-                problems_by_check=checked.blocking,
-            )
+        location = quarantine.keep_failed_input(
+            run_id=context.run.run_id,
+            asset_name=asset,
+            file_name=f"{asset}.csv",
+            original=lambda: rows.to_csv(index=False).encode(),
+            problems_by_check=checked.blocking,
+        )
 
     def metadata(check: str) -> dict | None:
         extra = dict(extra_metadata(check) or {})
