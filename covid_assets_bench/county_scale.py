@@ -105,12 +105,12 @@ def states_of(window: pa.Table) -> pa.Table:
     ).sort_by([("date", "ascending"), ("state", "ascending")])
 
 
-def county_files(recent_file: Path, folder: Path, days: int, last_day: dt.date) -> CountyFiles:
-    """A synthetic history of ``days`` days up to ``last_day``, and its next day. Histories of
+def county_files(recent_file: Path, folder: Path, days: int, ends_on: dt.date) -> CountyFiles:
+    """A synthetic history of ``days`` days up to ``ends_on``, and its next day. Histories of
     different lengths that end on the same day have next days of the same dates: their exports
     rewrite the same months (a window across a month's end rewrites two per state)."""
     folder.mkdir(parents=True, exist_ok=True)
-    first_day = last_day - dt.timedelta(days=days - 1)
+    first_day = ends_on - dt.timedelta(days=days - 1)
     history = synthetic_history(real_counties(recent_file), days, first_day=first_day)
     later = next_day(history, REVISED)
     window = later.rows(later.days - WINDOW_DAYS, later.days - 1)

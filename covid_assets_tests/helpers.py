@@ -39,6 +39,7 @@ from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.s3 import S3BucketResource
 from covid_assets.resources.served_tables import ServedTablesResource
 from covid_assets.settings import SETTINGS
+from covid_assets_dev.aws_calls import AwsCall
 from covid_assets_dev.current_definitions import current_definitions
 from covid_assets_dev.local_stack import EMULATOR_CREDENTIALS, provision
 from covid_assets_dev.ticks import TickResult, evaluate
@@ -171,6 +172,16 @@ def snapshot_sources(snapshots_dir: Path, day: str) -> dict[str, str]:
         "COVID_NYT_URL": (folder / "nyt-us.csv").as_uri(),
         "COVID_JHU_URL": str(folder / "jhu-combined.csv"),
     }
+
+
+def keys_read(calls: list[AwsCall]) -> int:
+    """The keys the calls' BatchGetItem calls asked for."""
+    return sum(
+        len(keys["Keys"])
+        for call in calls
+        if call.operation == "BatchGetItem"
+        for keys in call.params["RequestItems"].values()
+    )
 
 
 def use_snapshot(monkeypatch: pytest.MonkeyPatch, snapshots_dir: Path, day: str) -> None:

@@ -50,6 +50,7 @@ from covid_assets_tests.helpers import (
     STATES_THREE_DAYS,
     blank_emulated_account,
     check_evaluation,
+    keys_read,
     materialization_metadata,
     published_at,
     run_assets,
@@ -289,16 +290,6 @@ def test_counties_without_a_fips_are_keyed_by_their_name(county_replay):
     assert {"US-NY-New York City", "US-IA-Unknown"} <= regions
     assert "US-NY-36061" not in regions  # Manhattan is counted within New York City
     assert "US-DE-10001" in regions
-
-
-def keys_read(calls: list[AwsCall]) -> int:
-    """The keys the calls' BatchGetItem calls asked for."""
-    return sum(
-        len(keys["Keys"])
-        for call in calls
-        if call.operation == "BatchGetItem"
-        for keys in call.params["RequestItems"].values()
-    )
 
 
 def test_a_first_load_counts_the_level_in_its_index_once_and_reads_none_of_its_items(

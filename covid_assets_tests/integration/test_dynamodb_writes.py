@@ -1,7 +1,7 @@
 """DynamoDBResource.put_items and get_items with parallel calls: every item written, one call per
 batch of 25 and one more per UnprocessedItems resend, and never more calls in flight than
 allowed; a load larger than a chunk still writes whole batches, and reads what is stored only
-once the level has an item."""
+once the level has an item; a load against its last load reads only the items that differ."""
 
 from datetime import date
 from functools import partial
@@ -12,11 +12,14 @@ import pytest
 
 from covid_assets.defs.serving import dynamodb_records
 from covid_assets.defs.serving.dynamodb_records import load_items
+from covid_assets.domain.items import stamped, table_items
 from covid_assets.domain.progress import ProgressLog
 from covid_assets.domain.tables import COUNTY
 from covid_assets.resources.dynamodb import DynamoDBResource
+from covid_assets_dev.aws_calls import recorded_calls
 from covid_assets_dev.real_files import stored_place_items
 from covid_assets_tests.fault_proxy import Fault, InFlight, leave_half_unprocessed
+from covid_assets_tests.helpers import keys_read
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +131,68 @@ def test_a_long_load_logs_how_far_it_has_got(aws, monkeypatch):
     load_items(table, COUNTY, county_rows(110), None, "2021-03-02T00:00:00Z", messages.append)
 
     assert messages == ["county_dynamodb_records: 80 of 110 rows compared, 25 item(s) written"]
+
+
+KING, PIERCE = ("King", "53033"), ("Pierce", "53053")
+
+
+def washington_rows(*rows: tuple[date, tuple[str, str], int]) -> pd.DataFrame:
+    """County rows of Washington: (day, (county, fips), cases), one death each."""
+    return pd.DataFrame(
+        {
+            "date": [day for day, _, _ in rows],
+            "state": pd.array(["Washington"] * len(rows), dtype="string"),
+            "county": pd.array([place[0] for _, place, _ in rows], dtype="string"),
+            "fips": pd.array([place[1] for _, place, _ in rows], dtype="string"),
+            "cases": pd.array([cases for _, _, cases in rows], dtype="Int64"),
+            "deaths": pd.array([1] * len(rows), dtype="Int64"),
+        }
+    )
+
+
+LAST_LOAD = washington_rows(
+    (date(2021, 3, 1), KING, 10),
+    (date(2021, 3, 1), PIERCE, 5),
+    (date(2021, 3, 2), KING, 12),
+    (date(2021, 3, 2), PIERCE, 6),
+)
+# The next window: 2021-03-01 has left it, King's 2021-03-02 is revised, Pierce's has vanished,
+# and 2021-03-03 is new.
+NEXT_WINDOW = washington_rows(
+    (date(2021, 3, 2), KING, 13),
+    (date(2021, 3, 3), KING, 14),
+    (date(2021, 3, 3), PIERCE, 7),
+)
+
+
+@pytest.mark.parametrize(
+    "last_load",
+    [LAST_LOAD, LAST_LOAD.assign(population=100)],
+    ids=["the same columns: joined", "other columns: compared item by item"],
+)
+def test_a_load_against_its_last_load_reads_and_writes_only_the_items_that_differ(aws, last_load):
+    """A last load of other columns (made before a change of the table's schema) cannot be
+    joined with the table: it is compared item by item, to the same result."""
+    table = DynamoDBResource(table_name=aws.table_name)
+    table.put_items(
+        [stamped(item, None, "2021-03-17T06:00:00Z") for item in table_items(COUNTY, LAST_LOAD)]
+    )
+
+    with recorded_calls() as calls:
+        load = load_items(
+            table, COUNTY, NEXT_WINDOW, last_load, "2021-03-18T06:00:00Z", lambda message: None
+        )
+
+    assert (load.inserted, load.updated, load.unchanged) == (2, 1, 0)
+    assert load.vanished == [("US-WA-53053", "2021-03-02")]
+    assert load.mismatched == []
+    # The 3 items that differ from the last load are read, then read back once written.
+    assert keys_read(calls) == 3 + 3
+    assert {key: item["cases"] for key, item in stored_place_items(COUNTY).items()} == {
+        ("US-WA-53033", "2021-03-01"): 10,
+        ("US-WA-53053", "2021-03-01"): 5,
+        ("US-WA-53033", "2021-03-02"): 13,
+        ("US-WA-53053", "2021-03-02"): 6,
+        ("US-WA-53033", "2021-03-03"): 14,
+        ("US-WA-53053", "2021-03-03"): 7,
+    }
