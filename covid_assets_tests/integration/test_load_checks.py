@@ -64,11 +64,11 @@ def days_read(evaluation) -> int:
     return evaluation.metadata["items_read"].value
 
 
-def test_after_a_load_the_dynamodb_check_reads_back_only_the_days_written(
+def test_after_a_load_the_dynamodb_check_reads_back_one_day_of_each_batch_written(
     aws, instance, write_sources
 ):
     write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
-    assert days_read(check_evaluation(run_daily_job(instance), DYNAMODB_CHECK)) == 3
+    assert days_read(check_evaluation(run_daily_job(instance), DYNAMODB_CHECK)) == 1
     write_sources(NYT_FOUR_DAYS, JHU_FOUR_DAYS)
     evaluation = check_evaluation(run_daily_job(instance), DYNAMODB_CHECK)
     assert evaluation.passed

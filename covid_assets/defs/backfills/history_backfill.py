@@ -510,9 +510,8 @@ def serve_newest(
         if created or table.load_reads_stored
         else previous_load(context, io_manager, dynamodb, table, log)
     )
-    # Not read back item by item, as the daily load's check does: a backfill writes every key
-    # of the history at once, and reading them all again would cost more than writing them; the
-    # next daily run's check reads back what it writes.
+    # Not read back: the backfill job reports no check of the load (the daily load's check reads
+    # back a batch's last item); the next daily run's check reads back what it writes.
     load = load_items(dynamodb, table, rows, previous, published, log, read_back=False)
     notify(alerts, dynamodb, table, load, str(rows["date"].max()))
     served_before = (
