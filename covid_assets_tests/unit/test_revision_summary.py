@@ -14,8 +14,12 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
 
+from covid_assets.defs.history.history_assets import last_output_problem
 from covid_assets.domain.history import (
+    NEWEST_SHA256,
+    REVISIONS_SHA256,
     VALID_FROM,
+    PublishedTable,
     publication_totals,
     revision_days_columns,
     revision_days_sql,
@@ -36,6 +40,7 @@ from covid_assets.domain.tables import (
     revision_days_table_of,
     revisions_prefix_of,
     revisions_table_of,
+    table_sha256,
 )
 from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.revision_summaries import publication_time, view_sql
@@ -209,6 +214,29 @@ def test_totals_take_a_publications_totals_again_in_place_of_its_old_ones():
     totals = with_totals(totals, publication_totals(redone, STATE))
     assert totals["published"].tolist() == [T1, T2]
     assert totals["days_added"].tolist() == [1, 0]
+
+
+@pytest.mark.parametrize(
+    ("totals", "problem"),
+    [
+        pytest.param(True, None, id="its totals, as recorded, are trusted"),
+        pytest.param(
+            False,
+            "the last output's revisions are not the revision summary's totals",
+            id="an older output's summary per place is not",
+        ),
+    ],
+)
+def test_a_last_output_is_trusted_only_with_the_revision_summarys_totals(totals, problem):
+    """Older code handed on, and recorded the hash of, the whole summary: a history whose last
+    output is one is read from its files, as for any output not the recorded one."""
+    table = states(*UTAH, *TEXAS)
+    revisions = version_summary(None, table, T1, STATE)
+    if totals:
+        revisions = publication_totals(revisions, STATE)
+    recorded = {NEWEST_SHA256: table_sha256(table), REVISIONS_SHA256: summary_sha256(revisions)}
+    last = PublishedTable(table, "2021-03-16T07:15:03.000Z", revisions=revisions)
+    assert last_output_problem(last, recorded, STATE) == problem
 
 
 V1 = states(*UTAH)
