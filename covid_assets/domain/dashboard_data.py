@@ -6,7 +6,9 @@ per day with the cumulative ``date``, ``cases``, ``deaths`` and ``recovered``, a
 level is on, the state export: one row per state and day with the cumulative ``cases`` (null where
 unknown). The national history (``merged_daily_history``) has the export's columns and
 ``valid_from``, the UTC publication time of the version that first carried a row's values; its
-revision summary has a row per publication (``history.version_summary``).
+revision summary has a row per publication (``history.version_summary``; the nation has one
+place, so the totals per publication the history hands on, ``history.publication_totals``, are
+the summary itself).
 """
 
 from __future__ import annotations

@@ -6,15 +6,16 @@ time (UTC) of the source version that first carried those values. A version appe
 key that is new or whose values changed, so the table "as of" a time T is, for each key, the row
 with the greatest ``valid_from`` not after T (``as_of``), and the history grows by what changed.
 
-Beside the rows, a history keeps its revision summary (``version_summary``): per publication and
+Beside the rows, a history has its revision summary (``version_summary``): per publication and
 per place (the key above the day), how many days it revised and added, and per count its net
 change, the change of the cumulative count on the latest day both it and the version before
 hold. A revision of a cumulative count carries into every later day, so summing the changes of
 the days revised would count one adjustment once per later day; the latest common day's change
-is what the revision added or removed. A new version adds its own rows, so what the dashboard
-reads does not grow with the versions read. Per place and day, the statistics of its
-revisions in the manner of epiprocess's ``revision_summary`` are SQL over the history
-(``revision_days_sql``).
+is what the revision added or removed. The summary's rows are stored per publication; what a
+history hands on, and keeps, is their totals per publication (``publication_totals``), a row
+per version whatever the number of places, so that a day costs its own work at every level.
+Per place and day, the statistics of its revisions in the manner of epiprocess's
+``revision_summary`` are SQL over the history (``revision_days_sql``).
 """
 
 import bisect
@@ -69,8 +70,8 @@ def history_schema(table: ServedTable) -> pa.Schema:
 class PublishedTable:
     """What a history asset hands on to the assets that serve its table: the newest version's
     table, when that version was published (ISO, UTC), when the version just seen was older
-    than it, why that one is not served, and the history's revision summary
-    (``revision_summary``)."""
+    than it, why that one is not served, and the history's revisions: the totals of its
+    revision summary per publication (``publication_totals``)."""
 
     table: pd.DataFrame
     published: str
@@ -333,10 +334,10 @@ def no_revisions(table: ServedTable) -> pd.DataFrame:
 
 
 def summary_sha256(summary: pd.DataFrame) -> str:
-    """A content hash of a revision summary that changes exactly when a column, a value or the
-    row order changes: pandas' vectorised hash of each row, as a summary grows by a row per
-    place and publication (a county's by about 3,250) and writing it out as text, as
-    ``tables.table_sha256`` does, would cost seconds."""
+    """A content hash of a revision summary or its totals that changes exactly when a column, a
+    value or the row order changes: pandas' vectorised hash of each row, as they grow by a row
+    per publication (and a summary by one per place too) and writing them out as text, as
+    ``tables.table_sha256`` does, would cost more."""
     digest = hashlib.sha256("\0".join(summary.columns).encode())
     digest.update(pd.util.hash_pandas_object(summary, index=False).to_numpy().tobytes())
     return digest.hexdigest()
@@ -407,15 +408,29 @@ def version_summary(
     return summary.sort_values(places or PUBLISHED, ignore_index=True)[schema.names]
 
 
-def with_summaries(summary: pd.DataFrame, rows: pd.DataFrame, table: ServedTable) -> pd.DataFrame:
-    """A revision summary with the rows of the publications in ``rows`` replaced (or added), in
-    order of publication and place."""
+def totals_columns(table: ServedTable) -> list[str]:
+    """The columns of a revision summary's totals per publication (``publication_totals``)."""
+    return [PUBLISHED, DAYS_REVISED, DAYS_ADDED, *net_change_columns(table)]
+
+
+def publication_totals(summary: pd.DataFrame, table: ServedTable) -> pd.DataFrame:
+    """A revision summary's totals per publication, in order of publication: the days revised
+    and added and each count's net change, summed over the publication's places (a net change
+    unknown in every place stays unknown). The nation has one place: its totals are its
+    summary."""
+    summed = totals_columns(table)[1:]
+    totals = summary.groupby(PUBLISHED, sort=True)[summed].sum(min_count=1).reset_index()
+    return totals.astype({column: "Int64" for column in net_change_columns(table)})
+
+
+def with_totals(totals: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Totals per publication with those of the publications in ``rows`` (totals too) replaced
+    or added, in order of publication."""
     if rows.empty:
-        return summary
-    kept = summary[~summary[PUBLISHED].isin(rows[PUBLISHED])]
+        return totals
+    kept = totals[~totals[PUBLISHED].isin(rows[PUBLISHED])]
     combined = rows if kept.empty else pd.concat([kept, rows], ignore_index=True)
-    order = [PUBLISHED, *place_columns(table)]
-    return combined.sort_values(order, kind="stable", ignore_index=True)
+    return combined.sort_values(PUBLISHED, kind="stable", ignore_index=True)
 
 
 def revision_summary(

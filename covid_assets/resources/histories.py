@@ -31,6 +31,7 @@ from covid_assets.domain.history import (
     as_of_sql,
     history_schema,
     iso,
+    revision_summary,
     sha256_columns,
     utc_timestamp,
 )
@@ -145,13 +146,13 @@ class HistoryStore(CataloguedFiles):
         version: Version,
         newest: Newest,
         summary_rows: pd.DataFrame,
-        summary: pd.DataFrame,
     ) -> Appended:
         """Write the version's rows as one new object and record it in the Glue table (one
         UpdateTable; the table is created the first time), and the revision summary's rows it
         changes (an object per publication). When the summary's table and view definitions are
         not those recorded (a history older than its summary, or a new definition), they are
-        written, and so is every publication of the ``summary``."""
+        written, and so is every publication of the summary: recomputed from the history's
+        files, but for a new history, whose summary is the version's rows."""
         schema = history_schema(self.table)
         hashes = dict(zip(sha256_columns(self.table), version.sources, strict=True))
         stamped = rows.assign(**{name: source.sha256 for name, source in hashes.items()})
@@ -169,7 +170,10 @@ class HistoryStore(CataloguedFiles):
         recorded[REVISIONS_SHA256] = newest.revisions_sha256
         definitions = self.summaries.tables_sha256()
         if recorded.get(REVISION_TABLES_SHA256) != definitions:
-            self.summaries.write(summary)
+            if current is not None:
+                stored = self.read()
+                summary_rows = revision_summary(stored.rows, stored.version_times, self.table)
+            self.summaries.write(summary_rows)
             self.summaries.put_tables()
             recorded[REVISION_TABLES_SHA256] = definitions
         else:

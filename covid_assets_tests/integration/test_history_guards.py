@@ -8,8 +8,11 @@ import pickle
 import pytest
 
 from covid_assets.domain.tables import NATIONAL
+from covid_assets.resources.parquet_tables import ROW_COUNT_PARAMETER
+from covid_assets.resources.revision_summaries import REVISION_TABLES_SHA256
 from covid_assets_dev.aws_calls import recorded_calls
 from covid_assets_dev.figures import is_history_glue_write, is_history_object_write
+from covid_assets_dev.history_backfill import national_revisions
 from covid_assets_dev.real_files import history_files
 from covid_assets_tests.helpers import (
     JHU_FOUR_DAYS,
@@ -105,3 +108,22 @@ def test_the_as_of_helper_gives_the_table_as_each_version_published_it(
         table = store.as_of(published)
         assert len(table) == days
         assert table["cases"].tolist() == [10 * day for day in range(1, days + 1)]
+
+
+def test_a_history_older_than_its_revision_summary_gets_every_publication_of_it(
+    aws, instance, write_sources
+):
+    """The summary's definitions are not those recorded: its every publication is recomputed
+    from the history's files, the version before the run's too."""
+    write_sources(NYT_THREE_DAYS, JHU_THREE_DAYS)
+    run_daily_job(instance)
+    for key in s3_keys(aws, "revisions/"):
+        aws.client("s3").delete_object(Bucket=aws.bucket, Key=key)
+    store = served_tables(aws).history(NATIONAL)
+    recorded = store.parameters(store.current())
+    del recorded[REVISION_TABLES_SHA256]
+    store.glue.put_table(store.table_input(int(recorded[ROW_COUNT_PARAMETER]), recorded))
+    write_sources(NYT_FOUR_DAYS, JHU_FOUR_DAYS)
+    run_daily_job(instance)
+    days = [(revised, added) for _, revised, added, *_ in national_revisions()]
+    assert days == [(0, 3), (0, 1)]

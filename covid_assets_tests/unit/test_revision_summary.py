@@ -14,16 +14,22 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
 
+from covid_assets.defs.history.history_assets import last_output_problem
 from covid_assets.domain.history import (
+    NEWEST_SHA256,
+    REVISIONS_SHA256,
     VALID_FROM,
+    PublishedTable,
+    publication_totals,
     revision_days_columns,
     revision_days_sql,
     revision_summary,
     revision_summary_schema,
     summary_sha256,
+    totals_columns,
     version_rows,
     version_summary,
-    with_summaries,
+    with_totals,
 )
 from covid_assets.domain.reading import read_csv_text
 from covid_assets.domain.tables import (
@@ -34,6 +40,7 @@ from covid_assets.domain.tables import (
     revision_days_table_of,
     revisions_prefix_of,
     revisions_table_of,
+    table_sha256,
 )
 from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.revision_summaries import publication_time, view_sql
@@ -138,13 +145,98 @@ def test_a_place_carries_its_latest_fips():
     assert revision_summary_schema(COUNTY).names[1:3] == ["state", "county"]
 
 
-def test_a_summary_takes_the_rows_of_a_publication_again_in_place_of_its_old_ones():
+TEXAS = [("2021-03-14", "Texas", 5, 0), ("2021-03-15", "Texas", 9, 1)]
+
+
+def totals_of(before: pd.DataFrame | None, after: pd.DataFrame) -> tuple:
+    """The totals of a state version's summary: (days revised, days added, cases net change,
+    deaths net change), None where unknown."""
+    [row] = publication_totals(version_summary(before, after, T2, STATE), STATE).to_dict("records")
+    assert list(row) == totals_columns(STATE)
+    return tuple(
+        None if pd.isna(row[c]) else int(row[c])
+        for c in ("days_revised", "days_added", "cases_net_change", "deaths_net_change")
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        pytest.param(
+            states(*UTAH, *TEXAS),
+            states(
+                ("2021-03-14", "Utah", 12, 1),
+                ("2021-03-15", "Utah", 25, 2),
+                TEXAS[0],
+                ("2021-03-15", "Texas", 6, 1),
+                ("2021-03-16", "Texas", 10, 2),
+            ),
+            (3, 1, 2, 0),
+            id="the places' days and net changes are summed",
+        ),
+        pytest.param(
+            None,
+            states(*UTAH, *TEXAS),
+            (0, 4, None, None),
+            id="a net change unknown in every place stays unknown",
+        ),
+        pytest.param(
+            states(*UTAH),
+            states(("2021-03-14", "Utah", 10, 1), ("2021-03-15", "Utah", 23, 2), *TEXAS),
+            (1, 2, 3, 0),
+            id="a place whose net change is unknown adds nothing to the others'",
+        ),
+    ],
+)
+def test_a_publications_totals_sum_its_places(before, after, expected):
+    assert totals_of(before, after) == expected
+
+
+def test_the_nations_totals_are_its_summary():
+    before = pd.DataFrame(
+        {"date": [T1.date(), T2.date()], "cases": [5, 6], "deaths": [1, 1], "recovered": [0, 0]}
+    ).astype({"cases": "Int64", "deaths": "Int64", "recovered": "Int64"})
+    summary = pd.concat(
+        [
+            version_summary(None, before, T1, NATIONAL),
+            version_summary(before, before.assign(cases=[7, 9]), T2, NATIONAL),
+        ],
+        ignore_index=True,
+    )
+    pd.testing.assert_frame_equal(publication_totals(summary, NATIONAL), summary)
+
+
+def test_totals_take_a_publications_totals_again_in_place_of_its_old_ones():
     first = version_summary(None, states(*UTAH), T1, STATE)
     second = version_summary(states(*UTAH), states(*UTAH), T2, STATE)
     redone = version_summary(None, states(UTAH[0]), T1, STATE)
-    summary = with_summaries(with_summaries(first, second, STATE), redone, STATE)
-    assert summary["published"].tolist() == [T1, T2]
-    assert summary["days_added"].tolist() == [1, 0]
+    totals = publication_totals(pd.concat([first, second], ignore_index=True), STATE)
+    totals = with_totals(totals, publication_totals(redone, STATE))
+    assert totals["published"].tolist() == [T1, T2]
+    assert totals["days_added"].tolist() == [1, 0]
+
+
+@pytest.mark.parametrize(
+    ("totals", "problem"),
+    [
+        pytest.param(True, None, id="its totals, as recorded, are trusted"),
+        pytest.param(
+            False,
+            "the last output's revisions are not the revision summary's totals",
+            id="an older output's summary per place is not",
+        ),
+    ],
+)
+def test_a_last_output_is_trusted_only_with_the_revision_summarys_totals(totals, problem):
+    """Older code handed on, and recorded the hash of, the whole summary: a history whose last
+    output is one is read from its files, as for any output not the recorded one."""
+    table = states(*UTAH, *TEXAS)
+    revisions = version_summary(None, table, T1, STATE)
+    if totals:
+        revisions = publication_totals(revisions, STATE)
+    recorded = {NEWEST_SHA256: table_sha256(table), REVISIONS_SHA256: summary_sha256(revisions)}
+    last = PublishedTable(table, "2021-03-16T07:15:03.000Z", revisions=revisions)
+    assert last_output_problem(last, recorded, STATE) == problem
 
 
 V1 = states(*UTAH)
@@ -179,14 +271,18 @@ def test_a_history_gives_the_summary_of_its_versions_in_order():
     pd.testing.assert_frame_equal(revision_summary(history, times, STATE), expected)
 
 
-def test_a_version_loaded_out_of_order_leaves_the_summary_of_the_versions_in_order():
-    """V2 comes after V3: its own rows and V3's are recomputed, as append_version does."""
+def test_a_version_loaded_out_of_order_leaves_the_totals_of_the_versions_in_order():
+    """V2 comes after V3: its own rows and V3's are recomputed, and their totals replace V3's,
+    as append_version does."""
     history, times = history_of((T1, V1), (T3, V3))
-    summary = revision_summary(history, times, STATE)
+    totals = publication_totals(revision_summary(history, times, STATE), STATE)
     history, times = history_of((T1, V1), (T3, V3), (T2, V2))
     redone = revision_summary(history, times, STATE, [T2, T3])
     in_order = revision_summary(*history_of((T1, V1), (T2, V2), (T3, V3)), STATE)
-    pd.testing.assert_frame_equal(with_summaries(summary, redone, STATE), in_order)
+    pd.testing.assert_frame_equal(
+        with_totals(totals, publication_totals(redone, STATE)),
+        publication_totals(in_order, STATE),
+    )
     assert redone["published"].tolist() == [T2, T3]
 
 

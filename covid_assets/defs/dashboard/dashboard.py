@@ -1,9 +1,10 @@
 """The dashboard asset: charts of the Athena exports, in the Dagster UI and as a page in S3, and
-the revisions of the national history (its revision summary, and nothing else of it).
+the revisions of the national history (its revision summary's totals per publication, and
+nothing else of it).
 
 It reads the exports back the way Athena does, through their Glue tables, so what it draws is
 exactly what a query of the tables would see (in a run, the export's own checks read the same
-objects just before, so the dashboard reads nothing again). Its revisions are the summary in
+objects just before, so the dashboard reads nothing again). Its revisions are the totals in
 ``merged_daily_history``'s last output, which each run keeps up to date from the newest version
 (trusted as that asset trusts it: when the history's Glue table records it), so what it reads
 does not grow with the versions. The page as published on a past day is drawn by the job of

@@ -1,9 +1,9 @@
 """The history assets, ``merged_daily_history``, ``state_daily_history`` and
 ``county_daily_history`` (declared in ``domain.tables``): each appends a table's version to its
 append-only history and hands on what to serve, the newest version's table and the history's
-revision summary. ``append_version`` is the one way a version gets into a history, for the
-daily run and the backfill alike, and the one way the summary follows it. See
-docs/pipeline.md, "History".
+revisions (its revision summary's totals per publication). ``append_version`` is the one way a
+version gets into a history, for the daily run and the backfill alike, and the one way the
+summary and its totals follow it. See docs/pipeline.md, "History".
 """
 
 from collections.abc import Callable
@@ -42,14 +42,15 @@ from covid_assets.domain.history import (
     history_schema,
     iso,
     no_revisions,
+    publication_totals,
     revision_summary,
-    revision_summary_schema,
     source_version,
     stale_reason,
     summary_sha256,
+    totals_columns,
     version_rows,
     version_summary,
-    with_summaries,
+    with_totals,
 )
 from covid_assets.domain.reading import RawSourceFile
 from covid_assets.domain.tables import ServedTable, table_sha256
@@ -66,8 +67,9 @@ Log = Callable[[str], None]
 @dataclass(frozen=True)
 class HistoryState:
     """A history as a run finds it: what its Glue table records (``current``), the newest
-    version's table (None: no history yet) and the history's revision summary, how they were
-    had, and every row when they were read from the history's files."""
+    version's table (None: no history yet) and the history's revisions (its summary's totals
+    per publication), how they were had, and every row when they were read from the history's
+    files."""
 
     current: dict[str, Any] | None
     table: pd.DataFrame | None
@@ -82,7 +84,7 @@ class HistoryState:
 
 def read_state(store: HistoryStore, current: dict[str, Any] | None, why: str) -> HistoryState:
     """The state from the history's files: the newest version as of every version, and the
-    revision summary recomputed from every version."""
+    totals of the revision summary recomputed from every version."""
     stored = store.read()
     table = None
     if stored.version_times:
@@ -90,18 +92,34 @@ def read_state(store: HistoryStore, current: dict[str, Any] | None, why: str) ->
         table = as_of(stored.rows, newest, store.table.key_columns)[store.table.columns]
     note = f"read from the history's {len(stored.version_times)} versions ({why})"
     summary = revision_summary(stored.rows, stored.version_times, store.table)
-    return HistoryState(current, table, summary, note, stored)
+    return HistoryState(current, table, publication_totals(summary, store.table), note, stored)
+
+
+def last_output_problem(
+    last: PublishedTable, recorded: dict[str, str], table: ServedTable
+) -> str | None:
+    """Why a history asset's last output is not the history's state its Glue table records
+    (``recorded``), or None when it is: its table's hash, the columns of its revisions (older
+    code handed on the summary's rows per place) and their hash."""
+    if table_sha256(last.table) != recorded.get(NEWEST_SHA256):
+        return "the last output is not the newest version the Glue table records"
+    if list(last.revisions.columns) != totals_columns(table):
+        return "the last output's revisions are not the revision summary's totals"
+    if summary_sha256(last.revisions) != recorded.get(REVISIONS_SHA256):
+        return "the last output's revisions are not those the Glue table records"
+    return None
 
 
 def history_state(
     store: HistoryStore, last_output: Callable[[], PublishedTable], log: Log
 ) -> HistoryState:
-    """The history's state: the asset's last output, when its table's and summary's hashes
+    """The history's state: the asset's last output, when its table's and revisions' hashes
     are the ones the Glue table records and the history's files are those it records; else
     the history's files, read."""
     current = store.current()
     if current is None:
-        return HistoryState(None, None, no_revisions(store.table), "no history yet")
+        totals = publication_totals(no_revisions(store.table), store.table)
+        return HistoryState(None, None, totals, "no history yet")
     recorded = store.parameters(current)
     problem = store.newest_problem(current)
     if problem is None:
@@ -110,13 +128,8 @@ def history_state(
         except Exception as error:  # whatever the IO manager raises: the history is read
             problem = f"the last output is unreadable ({error})"
         else:
-            if table_sha256(last.table) != recorded.get(NEWEST_SHA256):
-                problem = "the last output is not the newest version the Glue table records"
-            elif list(last.revisions.columns) != revision_summary_schema(store.table).names:
-                problem = "the last output's revisions are not a revision summary"
-            elif summary_sha256(last.revisions) != recorded.get(REVISIONS_SHA256):
-                problem = "the last output's revision summary is not the one the Glue table records"
-            else:
+            problem = last_output_problem(last, recorded, store.table)
+            if problem is None:
                 note = "the last output, as the Glue table records it"
                 return HistoryState(current, last.table, last.revisions, note)
     log(f"{store.table.history_asset}: {problem}; reading the history")
@@ -127,11 +140,14 @@ def history_state(
 class AppendedVersion:
     """What one version did to a history: the rows it appended (none when the history held
     it already), what is served after it, why it is not served when it is older than the
-    newest, where its object is, the history's row count, and the history's state after it."""
+    newest, the revision summary's rows it wrote (its own and, for an older one, the next
+    version's), where its object is, the history's row count, and the history's state after
+    it."""
 
     rows: pd.DataFrame
     served: PublishedTable
     stale: str | None
+    summary_rows: pd.DataFrame
     location: str
     total_rows: int
     state: HistoryState
@@ -149,7 +165,8 @@ def append_version(
     lacks at its time (``history.version_rows``) and leaves the newest served. The same version
     again appends nothing, unless the history lost part of it. The revision summary gets the
     version's rows (against the version before it) and, for an older one, the next version's
-    again (against it): the summary is the one the versions in order would have made."""
+    again (against it): the summary is the one the versions in order would have made. The
+    revisions handed on get those publications' totals in place of theirs."""
     served_table = store.table
     keys, columns = list(served_table.key_columns), served_table.columns
     recorded = state.recorded
@@ -180,7 +197,7 @@ def append_version(
             summary_rows = version_summary(state.table, table, version.valid_from, served_table)
         served = PublishedTable(table, iso(version.published))
         newest_table = table
-    revisions = with_summaries(state.revisions, summary_rows, served_table)
+    revisions = with_totals(state.revisions, publication_totals(summary_rows, served_table))
     served = replace(served, stale_reason=stale, revisions=revisions)
     total = int(recorded.get(ROW_COUNT_PARAMETER, 0))
     location = ""
@@ -190,7 +207,7 @@ def append_version(
             None if newest_table is None else table_sha256(newest_table),
             summary_sha256(revisions),
         )
-        written = store.append(current, rows, version, newest, summary_rows, revisions)
+        written = store.append(current, rows, version, newest, summary_rows)
         location, total, current = written.location, written.total_rows, written.current
     else:
         rows = rows.head(0)
@@ -206,15 +223,20 @@ def append_version(
         revisions=revisions,
         stored=stored if state.stored is not None else None,
     )
-    return AppendedVersion(rows, served, stale, location, total, after)
+    return AppendedVersion(rows, served, stale, summary_rows, location, total, after)
 
 
 def history_metadata(
     store: HistoryStore, version: Version, appended: AppendedVersion, state_note: str
 ) -> dict[str, Any]:
-    """What a history materialization says of the version it saw, and the version's rows of
-    the revision summary."""
-    table, summary = store.table, appended.served.revisions
+    """What a history materialization says of the version it saw, and its revisions: its rows
+    of the revision summary (one per place) when it was appended, else its totals."""
+    table, revisions = store.table, appended.served.revisions
+    if appended.appended:
+        summary_rows = appended.summary_rows
+        of_version = summary_rows[summary_rows[PUBLISHED] == version.valid_from]
+    else:
+        of_version = revisions[revisions[PUBLISHED] == version.valid_from]
     status = ("stale: " if appended.stale else "") + (
         "appended" if appended.appended else "unchanged"
     )
@@ -228,10 +250,8 @@ def history_metadata(
         "appended_object": appended.location,
         "published": iso(version.published),
         "newest_compared_with": state_note,
-        "revision_summary_rows": len(summary),
-        "revision_summary_of_this_version": markdown_preview(
-            summary[summary[PUBLISHED] == version.valid_from]
-        ),
+        "revision_publications": len(revisions),
+        "revision_summary_of_this_version": markdown_preview(of_version),
         **{
             f"{source.asset}_published": f"{iso(source.published)} ({source.published_from})"
             for source in version.sources
