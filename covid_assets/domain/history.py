@@ -333,16 +333,6 @@ def no_revisions(table: ServedTable) -> pd.DataFrame:
     return pd.DataFrame(columns=revision_summary_schema(table).names)
 
 
-def summary_sha256(summary: pd.DataFrame) -> str:
-    """A content hash of a revision summary or its totals that changes exactly when a column, a
-    value or the row order changes: pandas' vectorised hash of each row, as they grow by a row
-    per publication (and a summary by one per place too) and writing them out as text, as
-    ``tables.table_sha256`` does, would cost more."""
-    digest = hashlib.sha256("\0".join(summary.columns).encode())
-    digest.update(pd.util.hash_pandas_object(summary, index=False).to_numpy().tobytes())
-    return digest.hexdigest()
-
-
 def _last_per_place(codes: np.ndarray, rows: np.ndarray, places: int) -> np.ndarray:
     """Per place (code), the last of ``rows`` (positions) that is of it; -1 for none."""
     last = np.full(places, -1)

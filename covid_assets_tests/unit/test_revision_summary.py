@@ -25,7 +25,6 @@ from covid_assets.domain.history import (
     revision_days_sql,
     revision_summary,
     revision_summary_schema,
-    summary_sha256,
     totals_columns,
     version_rows,
     version_summary,
@@ -234,7 +233,7 @@ def test_a_last_output_is_trusted_only_with_the_revision_summarys_totals(totals,
     revisions = version_summary(None, table, T1, STATE)
     if totals:
         revisions = publication_totals(revisions, STATE)
-    recorded = {NEWEST_SHA256: table_sha256(table), REVISIONS_SHA256: summary_sha256(revisions)}
+    recorded = {NEWEST_SHA256: table_sha256(table), REVISIONS_SHA256: table_sha256(revisions)}
     last = PublishedTable(table, "2021-03-16T07:15:03.000Z", revisions=revisions)
     assert last_output_problem(last, recorded, STATE) == problem
 
@@ -459,10 +458,26 @@ def test_the_per_day_statistics_are_an_athena_view_of_the_historys_sql():
     assert columns == revision_days_columns(STATE)
 
 
-def test_a_summarys_hash_changes_with_a_value_and_survives_a_round_trip():
-    summary = version_summary(
+def utah_and_texas_summary() -> pd.DataFrame:
+    return version_summary(
         states(*UTAH), states(*UTAH, ("2021-03-15", "Texas", 7, None)), T2, STATE
     )
-    assert summary_sha256(pickle.loads(pickle.dumps(summary))) == summary_sha256(summary)
-    changed = summary.assign(days_added=summary["days_added"] + 1)
-    assert summary_sha256(changed) != summary_sha256(summary)
+
+
+def test_a_tables_hash_survives_a_round_trip():
+    summary = utah_and_texas_summary()
+    assert table_sha256(pickle.loads(pickle.dumps(summary))) == table_sha256(summary)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda frame: frame.assign(days_added=frame["days_added"] + 1),
+        lambda frame: frame.rename(columns={"days_added": "days_new"}),
+        lambda frame: frame.iloc[::-1],
+    ],
+    ids=["a value", "a column's name", "the row order"],
+)
+def test_a_tables_hash_changes_with(change):
+    summary = utah_and_texas_summary()
+    assert table_sha256(change(summary)) != table_sha256(summary)

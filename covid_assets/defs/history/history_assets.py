@@ -46,7 +46,6 @@ from covid_assets.domain.history import (
     revision_summary,
     source_version,
     stale_reason,
-    summary_sha256,
     totals_columns,
     version_rows,
     version_summary,
@@ -105,7 +104,7 @@ def last_output_problem(
         return "the last output is not the newest version the Glue table records"
     if list(last.revisions.columns) != totals_columns(table):
         return "the last output's revisions are not the revision summary's totals"
-    if summary_sha256(last.revisions) != recorded.get(REVISIONS_SHA256):
+    if table_sha256(last.revisions) != recorded.get(REVISIONS_SHA256):
         return "the last output's revisions are not those the Glue table records"
     return None
 
@@ -205,7 +204,7 @@ def append_version(
     if appended:
         newest = Newest(
             None if newest_table is None else table_sha256(newest_table),
-            summary_sha256(revisions),
+            table_sha256(revisions),
         )
         written = store.append(current, rows, version, newest, summary_rows)
         location, total, current = written.location, written.total_rows, written.current
