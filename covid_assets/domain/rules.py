@@ -149,6 +149,8 @@ def duplicate_keys(
     for column in columns[1:]:
         keys = keys + " " + raw[column].astype(str)
     repeated = keys.duplicated(keep="first")
+    if not repeated.any():
+        return []
     first_line = {value: line for line, value in keys[~repeated].items()}
     what = called or ", ".join(columns)
     same = f"the same {called}" if called else "the same"

@@ -323,7 +323,6 @@ class ExportStore(CataloguedFiles):
         laid_sha256 = table_sha256(rows[self.table.columns])
         wanted = self._partitions_of(rows)
         existing = self.glue.get_partitions(self.glue_table, list(wanted))
-        stored = {values: self._read_partition(p) for values, p in existing.items()}
         if (
             recorded.get(CONTENT_HASH_PARAMETER) == laid_sha256
             and existing.keys() == set(wanted)
@@ -342,6 +341,7 @@ class ExportStore(CataloguedFiles):
                 laid_sha256,
                 partitions=counts | {"unchanged": len(wanted)},
             )
+        stored = {values: self._read_partition(p) for values, p in existing.items()}
         version = version_folder_name()
         created, updated, replaced_folders = [], [], {}
         last_file = (
