@@ -111,6 +111,7 @@ RESET_TIMEOUT_SECONDS = 120
 NEXT_DAY_PROCESS = "next day (2021-03-15)"
 NO_CHANGE_PROCESS = "no-change day, run by hand (2021-03-15 again)"
 EMPTY_JOB_PROCESS = "Dagster's floor: an empty job"
+IDLE_PIPELINE_PROCESS = "the pipeline's steps and checks, idle"
 
 
 @dataclass(frozen=True)
@@ -537,7 +538,8 @@ def main() -> None:
 def whole_process_times(snapshots_dir: Path) -> dict[str, tuple[float, float]]:
     """Seconds of the pipeline's and the baseline's whole process, per day, on a fresh account:
     a full load (2021-03-14), the next day (2021-03-15), and that day again (no change); then
-    Dagster's floor, an empty job launched the same way, beside one more baseline process."""
+    Dagster's floor, an empty job launched the same way, and the pipeline's steps and checks
+    doing nothing (``idle_pipeline``), each beside one more baseline process."""
     full, next_day = (Snapshot.of(snapshots_dir, day) for day in ("2021-03-14", "2021-03-15"))
     processes = {
         name: (pipeline_process(snapshot), baseline_process(snapshot))
@@ -549,6 +551,10 @@ def whole_process_times(snapshots_dir: Path) -> dict[str, tuple[float, float]]:
     }
     processes[EMPTY_JOB_PROCESS] = (
         pipeline_process(next_day, "covid_assets_dev.empty_job", EMPTY_JOB),
+        baseline_process(next_day),
+    )
+    processes[IDLE_PIPELINE_PROCESS] = (
+        pipeline_process(next_day, "covid_assets_dev.idle_pipeline", JOB),
         baseline_process(next_day),
     )
     return processes
@@ -575,23 +581,35 @@ def print_whole_processes(processes: dict[str, list[tuple[float, float]]]) -> No
         pipeline, baseline = (statistics.median(column) for column in zip(*measured, strict=True))
         row(name, f"{pipeline:.2f}", f"{baseline:.2f}", f"{median_ratio(measured):.2f}")
         print("    ratio of each round: " + ", ".join(f"{ratio(*pair):.2f}" for pair in measured))
-    above_floor = next_day_and_floor(processes)
-    print(
-        f"national next day above the empty job (the project's own time): median "
-        f"{median_difference(above_floor):.2f} s; each round: "
-        + ", ".join(f"{next_day - empty:.2f}" for next_day, empty in above_floor)
-    )
+    differences = {
+        "national next day above the empty job (the project's own time)": next_day_and_floor(
+            processes
+        ),
+        "  of it, the work: above the pipeline's steps and checks idle": next_day_and_floor(
+            processes, floor=IDLE_PIPELINE_PROCESS
+        ),
+        "  of it, the shape: the idle steps and checks (imports, definitions, Dagster's events of "
+        "their steps and checks) above the empty job": next_day_and_floor(
+            processes, measured=IDLE_PIPELINE_PROCESS
+        ),
+    }
+    for what, pairs in differences.items():
+        print(
+            f"{what}: median {median_difference(pairs):.2f} s; each round: "
+            + ", ".join(f"{above - below:.2f}" for above, below in pairs)
+        )
 
 
 def next_day_and_floor(
     processes: dict[str, list[tuple[float, float]]],
+    floor: str = EMPTY_JOB_PROCESS,
+    measured: str = NEXT_DAY_PROCESS,
 ) -> list[tuple[float, float]]:
-    """Each round's national next day and Dagster's empty job, both the pipeline's processes."""
+    """Each round's ``measured`` process (the national next day) and ``floor`` (Dagster's empty
+    job), both the pipeline's processes."""
     return [
-        (next_day, empty)
-        for (next_day, _), (empty, _) in zip(
-            processes[NEXT_DAY_PROCESS], processes[EMPTY_JOB_PROCESS], strict=True
-        )
+        (above, below)
+        for (above, _), (below, _) in zip(processes[measured], processes[floor], strict=True)
     ]
 
 
