@@ -14,6 +14,7 @@ Plain declarations: no Dagster or AWS.
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -111,6 +112,14 @@ class ServedTable:
     @property
     def source_is_window(self) -> bool:
         return self.window_days is not None
+
+    def latest_window(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """What a run leaves for the next one to diff against (the load's last load, the
+        history's newest table): the rows, or for a window those of its last ``window_days``
+        days, which are all a next version can hold. A backfilled version is a whole year."""
+        if not self.source_is_window or rows.empty:
+            return rows
+        return rows[rows["date"] > rows["date"].max() - timedelta(days=self.window_days)]
 
     @property
     def columns(self) -> list[str]:

@@ -3,7 +3,9 @@ hand-written county files: what it serves, the progress it records, its failures
 county load after it."""
 
 import os
+import pickle
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ from covid_assets_tests.helpers import (
     run_assets,
     run_daily_job,
     sensor_tick,
+    stored_output_path,
     use_level_source,
 )
 
@@ -272,3 +275,53 @@ def test_after_a_backfill_that_served_a_newer_version_the_sensors_next_tick_is_q
 
     assert tick.run_requests == []
     assert stored_place_items(COUNTY)[("US-WA-53033", "2020-03-02")]["cases"] == 11
+
+
+def king_days(first: int, last: int) -> tuple[str, str]:
+    """King's county lines and Washington's state lines (the same counts) of days ``first`` to
+    ``last`` from 2020-03-01, cases growing by one a day."""
+    days = [(date(2020, 3, 1) + timedelta(days=n), n + 1) for n in range(first, last + 1)]
+    counties = "".join(f"{day},King,Washington,53033,{cases},0\n" for day, cases in days)
+    states = "".join(f"{day},Washington,53,{cases},0\n" for day, cases in days)
+    return counties, states
+
+
+def backfill_a_year_of_king(instance, tmp_path, monkeypatch) -> None:
+    """A backfilled year of 40 days of King (from 2020-03-01), with a state file one day
+    longer."""
+    year, _ = king_days(0, 39)
+    states = tmp_path / "us-states-king.csv"
+    states.write_text(STATES_THREE_DAYS.splitlines(keepends=True)[0] + king_days(0, 40)[1])
+    use_level_source(monkeypatch, STATE, states)
+    run_backfill(instance, [county_file(tmp_path, "us-counties-2020.csv", year)])
+
+
+def handed_on_days(instance) -> tuple[date, int]:
+    """The first day and the number of rows of the table the county history handed on."""
+    handed_on = pickle.loads(stored_output_path(instance, COUNTY.history_asset).read_bytes())
+    return handed_on.table["date"].min(), len(handed_on.table)
+
+
+def test_a_backfilled_year_hands_on_only_its_last_30_days_to_the_next_day(
+    aws, instance, county_level, tmp_path, monkeypatch
+):
+    backfill_a_year_of_king(instance, tmp_path, monkeypatch)
+    assert handed_on_days(instance) == (date(2020, 3, 11), 30)
+    county_file(tmp_path, "us-counties-recent.csv", king_days(11, 40)[0])
+
+    result = run_county_level(instance)
+
+    assert materialization_metadata(result, COUNTY.history_asset)["rows_appended"] == 1
+    assert handed_on_days(instance) == (date(2020, 3, 12), 30)
+
+
+def test_a_version_reaching_before_the_handed_on_days_is_compared_with_the_history(
+    aws, instance, county_level, tmp_path, monkeypatch
+):
+    backfill_a_year_of_king(instance, tmp_path, monkeypatch)
+    county_file(tmp_path, "us-counties-recent.csv", king_days(5, 40)[0])
+
+    result = run_county_level(instance)
+
+    # Days 6 to 10 are in the history, though not in what the backfill handed on.
+    assert materialization_metadata(result, COUNTY.history_asset)["rows_appended"] == 1

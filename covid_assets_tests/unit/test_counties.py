@@ -9,7 +9,7 @@ import pytest
 
 from covid_assets.domain.reading import read_csv_text
 from covid_assets.domain.rules import COUNTY_RULES, find_problems
-from covid_assets.domain.tables import COUNTY, county_region, state_and_month
+from covid_assets.domain.tables import COUNTY, STATE, county_region, state_and_month
 from covid_assets.domain.transform import county_daily, differing_rows, lay_over, state_totals
 
 pytestmark = pytest.mark.unit
@@ -242,3 +242,15 @@ def test_differing_rows_are_the_rows_absent_or_different(other, expected):
     rows = frame([("d1", "a", 1), ("d1", "b", None)])
     differing = differing_rows(rows, frame(other), KEYS)
     assert [" ".join(key) for key in differing[list(KEYS)].itertuples(index=False)] == expected
+
+
+@pytest.mark.parametrize(
+    ("table", "days", "kept"),
+    [(COUNTY, 40, 30), (COUNTY, 10, 10), (COUNTY, 0, 0), (STATE, 40, 40)],
+    ids=["a window's year", "a window's first days", "nothing", "not a window"],
+)
+def test_what_a_run_leaves_to_diff_against_is_a_windows_latest_days(table, days, kept):
+    first = dt.date(2021, 1, 1)
+    rows = pd.DataFrame({"date": [first + dt.timedelta(days=n) for n in range(days)]})
+    left = table.latest_window(rows)
+    assert list(left["date"]) == list(rows["date"])[days - kept :]

@@ -34,7 +34,6 @@ from covid_assets.defs.history.history_assets import HistoryState, append_versio
 from covid_assets.defs.provenance import latest_materialization, reported_version
 from covid_assets.defs.serving.athena_export import export_rows
 from covid_assets.defs.serving.dynamodb_records import (
-    last_load_rows,
     load_items,
     load_metadata,
     notify,
@@ -521,7 +520,7 @@ def serve_newest(
     )
     io_manager.handle_output(
         build_output_context(asset_key=AssetKey(table.records_asset), instance=instance),
-        last_load_rows(table, rows),
+        table.latest_window(rows),
     )
     metadata = load_metadata(dynamodb, table, rows, load, served_before) | newest.metadata
     # What is served is the history's newest version: its data version is theirs.

@@ -88,7 +88,8 @@ def read_state(store: HistoryStore, current: dict[str, Any] | None, why: str) ->
     table = None
     if stored.version_times:
         newest = max(stored.version_times)
-        table = as_of(stored.rows, newest, store.table.key_columns)[store.table.columns]
+        rows = as_of(stored.rows, newest, store.table.key_columns)[store.table.columns]
+        table = store.table.latest_window(rows)
     note = f"read from the history's {len(stored.version_times)} versions ({why})"
     summary = revision_summary(stored.rows, stored.version_times, store.table)
     return HistoryState(current, table, publication_totals(summary, store.table), note, stored)
@@ -190,12 +191,26 @@ def append_version(
         served = PublishedTable(state.table, recorded[NEWEST_PUBLISHED])
         newest_table = None
     else:
-        rows = changed_rows(state.table, table, keys).assign(**{VALID_FROM: version.valid_from})
+        before = state.table
+        reaches_back = (
+            before is not None
+            and not before.empty
+            and not table.empty
+            and table["date"].min() < before["date"].min()
+        )
+        if reaches_back:
+            # The state holds the newest version's latest window only (``latest_window``): a
+            # version reaching further back is compared with the history's newest rows.
+            stored = stored or store.read()
+            before = as_of(stored.rows, max(stored.version_times), keys)[columns]
+        rows = changed_rows(before, table, keys).assign(**{VALID_FROM: version.valid_from})
         appended = recorded.get(NEWEST_OBJECT) != key or not rows.empty
         if appended:
-            summary_rows = version_summary(state.table, table, version.valid_from, served_table)
-        served = PublishedTable(table, iso(version.published))
-        newest_table = table
+            summary_rows = version_summary(before, table, version.valid_from, served_table)
+        # What is handed on, and recorded as the newest table: for a window, its latest days,
+        # so that the day after a backfill does not carry a whole year of it.
+        newest_table = served_table.latest_window(table)
+        served = PublishedTable(newest_table, iso(version.published))
     revisions = with_totals(state.revisions, publication_totals(summary_rows, served_table))
     served = replace(served, stale_reason=stale, revisions=revisions)
     total = int(recorded.get(ROW_COUNT_PARAMETER, 0))

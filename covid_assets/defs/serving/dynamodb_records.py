@@ -12,7 +12,6 @@ stored instead (``stored_items``). The backfill loads with the same function.
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -73,14 +72,6 @@ NOTHING_STORED = "none of the {} item(s): the level has no item yet (a Query of 
 PREVIEW_ITEMS = 10
 
 Log = Callable[[str], None]
-
-
-def last_load_rows(table: ServedTable, rows: pd.DataFrame) -> pd.DataFrame:
-    """What a load leaves as its last load, which the next load diffs against: the rows it
-    loaded; for a window, those of the window's days only (the next window shares no other)."""
-    if not table.source_is_window or rows.empty:
-        return rows
-    return rows[rows["date"] > rows["date"].max() - timedelta(days=table.window_days)]
 
 
 def last_day(rows: pd.DataFrame) -> pd.DataFrame:
@@ -341,7 +332,7 @@ def load_metadata(
     served = load.rows + len(load.vanished)
     if table.source_is_window and served_before is not None:
         served = int(served_before) + load.inserted
-    last_load = last_load_rows(table, rows)
+    last_load = table.latest_window(rows)
     return {
         "table": dynamodb.table_name,
         "served_table": table.name,
@@ -467,9 +458,7 @@ def build_records_asset(table: ServedTable) -> AssetsDefinition:
             else None
         )
         metadata = load_metadata(dynamodb, table, rows, load, served_before) | published.metadata
-        yield Output(
-            last_load_rows(table, rows), output_name=table.records_asset, metadata=metadata
-        )
+        yield Output(table.latest_window(rows), output_name=table.records_asset, metadata=metadata)
         if checked:
             yield records_check_result(table, dynamodb, load.mismatched, load.items_read_back)
 
