@@ -170,10 +170,9 @@ def load_items(
     last of each batch written back (the check after a load, ``_write``). With ``last_load``,
     only the items that differ from it are read (BatchGetItem); without, what is stored of the
     rows' days (``stored_items``), unless the table holds no item of the level
-    (``level_is_empty``). A
-    key of the last load (or of what was read) that the rows lack has vanished from the source
-    and is kept, but reported; in a window, one dated before the window's first day has only
-    left it."""
+    (``level_is_empty``). A key of the last load (or of what was read) that the rows lack has
+    vanished from the source and is kept, but reported; in a window, one dated before the
+    window's first day has only left it."""
     result = LoadResult(len(rows))
     progress = ProgressLog(log)
     done = 0  # rows compared
@@ -259,8 +258,8 @@ def _write(
     One item a batch, not every item: DynamoDB acknowledges each item of a BatchWriteItem (what
     it leaves unprocessed is resent), so what the read can find is a batch acknowledged but not
     stored, or items made wrong, which every batch's items are alike in. Reading every item back
-    would double a first load's cost on the emulator, where a read costs several writes. The
-    check run alone still compares every stored item."""
+    would cost a first load more than its writes on the emulator, where a read costs several
+    writes. The check run alone still compares every stored item."""
     for start in range(0, len(items), WRITE_SLICE):
         part = items[start : start + WRITE_SLICE]
         result.batch_write_calls += dynamodb.put_items(part)
