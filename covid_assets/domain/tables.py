@@ -11,7 +11,6 @@ transform.
 Plain declarations: no Dagster or AWS.
 """
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -150,15 +149,6 @@ class ServedTable:
         return sums_differ_from_totals(
             table, totals, rule.keys, self.table_asset, rule.totals_label, rule.known
         )
-
-
-def table_sha256(rows: pd.DataFrame) -> str:
-    """A content hash that changes exactly when a value, a column or the row order changes:
-    of the column names and pandas' vectorised hash of each row, as a run hashes a county
-    window (about 100,000 rows) several times and writing it out as text would cost seconds."""
-    digest = hashlib.sha256("\0".join(rows.columns).encode())
-    digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
-    return digest.hexdigest()
 
 
 def history_table_of(glue_table: str) -> str:

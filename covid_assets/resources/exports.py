@@ -18,10 +18,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from covid_assets.domain.hashing import table_sha256
 from covid_assets.domain.progress import ProgressLog
 from covid_assets.domain.rules import Problem
-from covid_assets.domain.tables import table_sha256
-from covid_assets.domain.transform import differing_rows, lay_over
+from covid_assets.domain.transform import differing_rows, lay_over_partitions
 from covid_assets.resources.glue import GlueCatalogResource, Partition
 from covid_assets.resources.parquet_tables import (
     ROW_COUNT_PARAMETER,
@@ -342,6 +342,12 @@ class ExportStore(CataloguedFiles):
                 partitions=counts | {"unchanged": len(wanted)},
             )
         stored = {values: self._read_partition(p) for values, p in existing.items()}
+        laid = lay_over_partitions(
+            [read[0] for read in stored.values() if read],
+            rows[self.table.columns],
+            self.table.key_columns,
+            self.table.export_partitions,
+        )
         version = version_folder_name()
         created, updated, replaced_folders = [], [], {}
         last_file = (
@@ -359,8 +365,7 @@ class ExportStore(CataloguedFiles):
             partition = existing.get(values)
             read = stored.get(values)
             old = read[0] if read else None
-            merged = lay_over(old, part, self.table.key_columns)
-            merged_sha256 = table_sha256(merged)
+            merged, merged_sha256 = laid[values]
             if read and partition["Parameters"].get(CONTENT_HASH_PARAMETER) == merged_sha256:
                 continue
             folder = f"{self.root}{partition_folder(names, values)}{version}/"

@@ -7,10 +7,17 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from covid_assets.domain.hashing import table_sha256
 from covid_assets.domain.reading import read_csv_text
 from covid_assets.domain.rules import COUNTY_RULES, find_problems
 from covid_assets.domain.tables import COUNTY, STATE, county_region, state_and_month
-from covid_assets.domain.transform import county_daily, differing_rows, lay_over, state_totals
+from covid_assets.domain.transform import (
+    county_daily,
+    differing_rows,
+    lay_over,
+    lay_over_partitions,
+    state_totals,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -254,3 +261,27 @@ def test_what_a_run_leaves_to_diff_against_is_a_windows_latest_days(table, days,
     rows = pd.DataFrame({"date": [first + dt.timedelta(days=n) for n in range(days)]})
     left = table.latest_window(rows)
     assert list(left["date"]) == list(rows["date"])[days - kept :]
+
+
+def by_county(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[["county"]]
+
+
+@pytest.mark.parametrize(
+    "served",
+    [[], [[("d1", "a", 1), ("d2", "a", 2)], [("d2", "b", 5)]]],
+    ids=["no partition yet", "revised, kept, untouched and new partitions"],
+)
+def test_the_window_laid_over_all_partitions_at_once_is_each_laid_over_its_own(served):
+    latest = frame([("d2", "a", 3), ("d3", "a", 4), ("d3", "c", 7)])
+    laid = lay_over_partitions([frame(rows) for rows in served], latest, KEYS, by_county)
+    own = {rows[0][1]: frame(rows) for rows in served}
+    expected = {
+        county: lay_over(own.get(county), latest[latest["county"] == county], KEYS)
+        for county in sorted({*own, *latest["county"]})
+    }
+    assert list(laid) == [(county,) for county in expected]
+    for county, rows in expected.items():
+        part, sha256 = laid[(county,)]
+        assert part.equals(rows.reset_index(drop=True)), county
+        assert sha256 == table_sha256(rows), county

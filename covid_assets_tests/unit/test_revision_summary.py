@@ -15,6 +15,7 @@ import pyarrow.csv as pa_csv
 import pytest
 
 from covid_assets.defs.history.history_assets import last_output_problem
+from covid_assets.domain.hashing import table_sha256
 from covid_assets.domain.history import (
     NEWEST_SHA256,
     REVISIONS_SHA256,
@@ -39,7 +40,6 @@ from covid_assets.domain.tables import (
     revision_days_table_of,
     revisions_prefix_of,
     revisions_table_of,
-    table_sha256,
 )
 from covid_assets.resources.glue import GlueCatalogResource
 from covid_assets.resources.revision_summaries import publication_time, view_sql

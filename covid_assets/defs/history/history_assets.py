@@ -27,6 +27,7 @@ from dagster import (
 from covid_assets.defs.metadata import column_schema, markdown_preview
 from covid_assets.defs.provenance import versioned_output
 from covid_assets.defs.step_outputs import stored_output
+from covid_assets.domain.hashing import table_sha256
 from covid_assets.domain.history import (
     NEWEST_OBJECT,
     NEWEST_PUBLISHED,
@@ -52,7 +53,7 @@ from covid_assets.domain.history import (
     with_totals,
 )
 from covid_assets.domain.reading import RawSourceFile
-from covid_assets.domain.tables import ServedTable, table_sha256
+from covid_assets.domain.tables import ServedTable
 from covid_assets.resources.histories import HistoryStore, Newest, StoredHistory
 from covid_assets.resources.parquet_tables import ROW_COUNT_PARAMETER
 from covid_assets.resources.served_tables import ServedTablesResource

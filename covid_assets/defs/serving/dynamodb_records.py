@@ -35,6 +35,7 @@ from covid_assets.defs.checks import check_result
 from covid_assets.defs.metadata import column_schema, markdown_preview
 from covid_assets.defs.provenance import latest_materialization
 from covid_assets.defs.step_outputs import stored_output
+from covid_assets.domain.hashing import table_sha256
 from covid_assets.domain.history import PublishedTable, Revision, largest, largest_revisions
 from covid_assets.domain.items import (
     ItemKey,
@@ -49,7 +50,7 @@ from covid_assets.domain.items import (
 )
 from covid_assets.domain.progress import ProgressLog
 from covid_assets.domain.rules import Problem
-from covid_assets.domain.tables import ServedTable, table_sha256
+from covid_assets.domain.tables import ServedTable
 from covid_assets.domain.transform import differing_rows
 from covid_assets.resources.dynamodb import DYNAMODB_BATCH_SIZE, DynamoDBResource
 from covid_assets.resources.serving_lock import ServingLockResource

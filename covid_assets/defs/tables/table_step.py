@@ -21,9 +21,9 @@ from dagster import (
 from covid_assets.defs.checks import LISTED_PROBLEMS, check_result, selected_results
 from covid_assets.defs.metadata import daily_table_metadata
 from covid_assets.defs.provenance import versioned_output
+from covid_assets.domain.hashing import table_sha256
 from covid_assets.domain.rules import format_problems
 from covid_assets.domain.table_checks import CheckedVersion
-from covid_assets.domain.tables import table_sha256
 from covid_assets.resources.quarantine import QuarantineResource
 from covid_assets.resources.serving_lock import ServingLockResource
 
