@@ -28,6 +28,7 @@ from covid_assets.domain.history import (
     SOURCE_PUBLISHED,
     STAMP,
     Version,
+    as_of,
     as_of_sql,
     history_schema,
     iso,
@@ -35,6 +36,7 @@ from covid_assets.domain.history import (
     sha256_columns,
     utc_timestamp,
 )
+from covid_assets.domain.tables import ServedTable
 from covid_assets.resources.parquet_tables import (
     PARTITION,
     ROW_COUNT_PARAMETER,
@@ -66,6 +68,11 @@ class StoredHistory:
 
     rows: pd.DataFrame
     version_times: list[pd.Timestamp]
+
+    def newest_rows(self, table: ServedTable) -> pd.DataFrame:
+        """Every key's row as of the newest version, in ``table``'s columns: for a window, also
+        the keys that have left it, as last seen."""
+        return as_of(self.rows, max(self.version_times), table.key_columns)[table.columns]
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,6 @@ from covid_assets.domain.history import (
     PublishedTable,
     SourceVersion,
     Version,
-    as_of,
     iso,
     published_time,
     stale_reason,
@@ -370,8 +369,7 @@ def served_table(table: ServedTable, state: HistoryState) -> pd.DataFrame:
     has left as last seen, as the daily loads leave them."""
     if not table.source_is_window:
         return state.table
-    stored = state.stored
-    return as_of(stored.rows, max(stored.version_times), table.key_columns)[table.columns]
+    return state.stored.newest_rows(table)
 
 
 def jhu_file(

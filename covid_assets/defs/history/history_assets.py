@@ -37,7 +37,6 @@ from covid_assets.domain.history import (
     VALID_FROM,
     PublishedTable,
     Version,
-    as_of,
     as_of_sql,
     changed_rows,
     history_schema,
@@ -88,9 +87,7 @@ def read_state(store: HistoryStore, current: dict[str, Any] | None, why: str) ->
     stored = store.read()
     table = None
     if stored.version_times:
-        newest = max(stored.version_times)
-        rows = as_of(stored.rows, newest, store.table.key_columns)[store.table.columns]
-        table = store.table.latest_window(rows)
+        table = store.table.latest_window(stored.newest_rows(store.table))
     note = f"read from the history's {len(stored.version_times)} versions ({why})"
     summary = revision_summary(stored.rows, stored.version_times, store.table)
     return HistoryState(current, table, publication_totals(summary, store.table), note, stored)
@@ -203,7 +200,7 @@ def append_version(
             # The state holds the newest version's latest window only (``latest_window``): a
             # version reaching further back is compared with the history's newest rows.
             stored = stored or store.read()
-            before = as_of(stored.rows, max(stored.version_times), keys)[columns]
+            before = stored.newest_rows(served_table)
         rows = changed_rows(before, table, keys).assign(**{VALID_FROM: version.valid_from})
         appended = recorded.get(NEWEST_OBJECT) != key or not rows.empty
         if appended:
