@@ -112,6 +112,7 @@ NEXT_DAY_PROCESS = "next day (2021-03-15)"
 NO_CHANGE_PROCESS = "no-change day, run by hand (2021-03-15 again)"
 EMPTY_JOB_PROCESS = "Dagster's floor: an empty job"
 IDLE_PIPELINE_PROCESS = "the pipeline's steps and checks, idle"
+IDLE_STEPS_PROCESS = "the pipeline's steps, idle, no check"
 
 
 @dataclass(frozen=True)
@@ -234,12 +235,15 @@ def timed_process(command: list[str]) -> float:
 
 
 def pipeline_process(
-    snapshot: Snapshot, module: str = "covid_assets.code_location", job: str = JOB
+    snapshot: Snapshot,
+    module: str = "covid_assets.code_location",
+    job: str = JOB,
+    attribute: str = "defs",
 ) -> float:
     """The daily job's run in a process of its own, as a run launcher starts one
     (``run_worker_command``), on the instance at DAGSTER_HOME."""
     snapshot.use()
-    return timed_process(run_worker_command(module, job))
+    return timed_process(run_worker_command(module, job, attribute))
 
 
 def latest_run_figures(job: str, process_seconds: float) -> RunFigures:
@@ -538,8 +542,9 @@ def main() -> None:
 def whole_process_times(snapshots_dir: Path) -> dict[str, tuple[float, float]]:
     """Seconds of the pipeline's and the baseline's whole process, per day, on a fresh account:
     a full load (2021-03-14), the next day (2021-03-15), and that day again (no change); then
-    Dagster's floor, an empty job launched the same way, and the pipeline's steps and checks
-    doing nothing (``idle_pipeline``), each beside one more baseline process."""
+    Dagster's floor, an empty job launched the same way, the pipeline's steps and checks doing
+    nothing (``idle_pipeline``) and its steps alone doing nothing, each beside one more baseline
+    process."""
     full, next_day = (Snapshot.of(snapshots_dir, day) for day in ("2021-03-14", "2021-03-15"))
     processes = {
         name: (pipeline_process(snapshot), baseline_process(snapshot))
@@ -555,6 +560,10 @@ def whole_process_times(snapshots_dir: Path) -> dict[str, tuple[float, float]]:
     )
     processes[IDLE_PIPELINE_PROCESS] = (
         pipeline_process(next_day, "covid_assets_dev.idle_pipeline", JOB),
+        baseline_process(next_day),
+    )
+    processes[IDLE_STEPS_PROCESS] = (
+        pipeline_process(next_day, "covid_assets_dev.idle_pipeline", JOB, "defs_without_checks"),
         baseline_process(next_day),
     )
     return processes
@@ -591,6 +600,13 @@ def print_whole_processes(processes: dict[str, list[tuple[float, float]]]) -> No
         "  of it, the shape: the idle steps and checks (imports, definitions, Dagster's events of "
         "their steps and checks) above the empty job": next_day_and_floor(
             processes, measured=IDLE_PIPELINE_PROCESS
+        ),
+        "    of the shape, the checks: the idle steps and checks above the idle steps alone": (
+            next_day_and_floor(processes, floor=IDLE_STEPS_PROCESS, measured=IDLE_PIPELINE_PROCESS)
+        ),
+        "    of the shape, the steps: the idle steps alone (imports, definitions, Dagster's "
+        "events of the steps) above the empty job": next_day_and_floor(
+            processes, measured=IDLE_STEPS_PROCESS
         ),
     }
     for what, pairs in differences.items():
