@@ -148,6 +148,10 @@ class ExportWrite:
     stale_objects_removed: int = 0
     # A partitioned export's partitions: touched, created, rewritten, unchanged.
     partitions: dict[str, int] = field(default_factory=dict)
+    # The rows and content hash of each partition the write laid the table over, and the last
+    # partition whose file it wrote (None: none written): what the check after it compares.
+    laid: dict[tuple[str, ...], tuple[pd.DataFrame, str]] = field(default_factory=dict)
+    last_written: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -198,11 +202,13 @@ class ExportStore(CataloguedFiles):
             return self._write_one_file(rows, log)
         return self._write_partitions(rows, log)
 
-    def check(self, rows: pd.DataFrame) -> ExportProblems:
-        """Read the export back the way Athena does and compare it with ``rows``."""
+    def check(self, rows: pd.DataFrame, written: ExportWrite | None = None) -> ExportProblems:
+        """Read the export back the way Athena does and compare it with ``rows``; right after
+        the write that laid them over partitions (``written``), compare them with what it laid
+        and read back only the last file it wrote (``_check_partitions``)."""
         if self.table.export_partitions is None:
             return self._check_one_file(rows)
-        return self._check_partitions(rows)
+        return self._check_partitions(rows, written)
 
     def read(self, columns: Sequence[str]) -> tuple[pd.DataFrame, str]:
         """The export's ``columns`` as a query of its Glue table reads them, and its location
@@ -350,6 +356,7 @@ class ExportStore(CataloguedFiles):
         )
         version = version_folder_name()
         created, updated, replaced_folders = [], [], {}
+        last_values = None
         last_file = (
             recorded.get(PARQUET_KEY_PARAMETER, ""),
             recorded.get(PARQUET_ETAG_PARAMETER, ""),
@@ -373,7 +380,7 @@ class ExportStore(CataloguedFiles):
             etag = self.bucket.put(
                 key, parquet_bytes(merged, schema), content_type="application/vnd.apache.parquet"
             )
-            last_file = (key, etag)
+            last_file, last_values = (key, etag), values
             entry = {
                 "Values": list(values),
                 "StorageDescriptor": storage_descriptor(self.bucket.uri(folder), schema),
@@ -423,6 +430,8 @@ class ExportStore(CataloguedFiles):
             files_written=len(created) + len(updated),
             stale_objects_removed=len(stale),
             partitions=counts,
+            laid=laid,
+            last_written=last_values,
         )
 
     def _rows_differing(
@@ -450,7 +459,16 @@ class ExportStore(CataloguedFiles):
             )
         ]
 
-    def _check_partitions(self, rows: pd.DataFrame) -> ExportProblems:
+    def _check_partitions(
+        self, rows: pd.DataFrame, written: ExportWrite | None = None
+    ) -> ExportProblems:
+        """Each touched partition registered in Glue, and ``rows`` in it with the same values.
+        Run alone, every partition's file is read. Right after a write (``written``), a
+        partition it laid is compared with the rows it laid there, registered with their
+        content hash, and only the last file it wrote is read back: every file is made by the
+        same code, and S3 verifies each upload's checksum."""
+        laid = written.laid if written else {}
+        read_back = written.last_written if written else None
         current = self.current()
         if current is None:
             missing = [Problem(self.label, None, None, None, "the Glue table to exist")]
@@ -475,18 +493,15 @@ class ExportStore(CataloguedFiles):
             if partition is None:
                 row_problems.append(Problem(where, None, None, "no partition", f"{len(part)} rows"))
                 continue
-            read = self._read_partition(partition)
-            if read is None:
-                missing = (
-                    f"{self.bucket.uri(self._partition_file(partition))}, the partition's file"
-                )
-                row_problems.append(Problem(where, None, None, "no file", missing))
+            exported, problems = (
+                self._laid_rows(partition, *laid[values], where)
+                if values in laid and values != read_back
+                else self._file_rows(partition, where, declared)
+            )
+            schema_problems += problems.schema
+            row_problems += problems.rows
+            if exported is None:
                 continue
-            exported, file_schema = read
-            if glue_columns(file_schema) != declared:
-                schema_problems.append(
-                    Problem(where, None, None, str(glue_columns(file_schema)), f"Glue's {declared}")
-                )
             batch.append((part, exported))
             batch_rows += len(part)
             where_of[values] = where
@@ -496,3 +511,31 @@ class ExportStore(CataloguedFiles):
         if batch:
             row_problems += self._rows_differing(batch, where_of)
         return ExportProblems(schema_problems, row_problems)
+
+    def _laid_rows(
+        self, partition: Partition, rows: pd.DataFrame, content_sha256: str, where: str
+    ) -> tuple[pd.DataFrame | None, ExportProblems]:
+        """The rows a write laid in ``partition``, if Glue registered it with their content."""
+        recorded = partition["Parameters"].get(CONTENT_HASH_PARAMETER)
+        if recorded == content_sha256:
+            return rows, ExportProblems([], [])
+        found = f"content {str(recorded)[:12]} registered in Glue"
+        problem = Problem(where, None, None, found, f"the content written ({content_sha256[:12]})")
+        return None, ExportProblems([], [problem])
+
+    def _file_rows(
+        self, partition: Partition, where: str, declared: list[dict[str, str]]
+    ) -> tuple[pd.DataFrame | None, ExportProblems]:
+        """The rows of ``partition``'s file, if it exists, and whether its columns are Glue's."""
+        read = self._read_partition(partition)
+        if read is None:
+            missing = f"{self.bucket.uri(self._partition_file(partition))}, the partition's file"
+            return None, ExportProblems([], [Problem(where, None, None, "no file", missing)])
+        rows, file_schema = read
+        columns = glue_columns(file_schema)
+        schema = (
+            []
+            if columns == declared
+            else [Problem(where, None, None, str(columns), f"Glue's {declared}")]
+        )
+        return rows, ExportProblems(schema, [])

@@ -530,8 +530,8 @@ def serve_newest(
         tags=served_version,
     )
     store = served.export(table)
-    export = export_rows(store, rows, log)
-    problems = store.check(rows)
+    written, export = export_rows(store, rows, log)
+    problems = store.check(rows, written)
     if problems.schema or problems.rows:
         first = (problems.schema or problems.rows)[0]
         raise Failure(f"The export read back otherwise: {first}", allow_retries=False)

@@ -26,7 +26,7 @@ from covid_assets.defs.checks import check_result, selected_results
 from covid_assets.defs.metadata import daily_table_metadata
 from covid_assets.domain.history import PublishedTable
 from covid_assets.domain.tables import ServedTable
-from covid_assets.resources.exports import ExportStore, athena_ddl, partition_folder
+from covid_assets.resources.exports import ExportStore, ExportWrite, athena_ddl, partition_folder
 from covid_assets.resources.served_tables import ServedTablesResource
 from covid_assets.resources.serving_lock import ServingLockResource
 
@@ -56,7 +56,8 @@ def export_check_specs(table: ServedTable) -> list[AssetCheckSpec]:
             asset=table.export_asset,
             blocking=True,
             description=(
-                f"Every row of {table.table_asset} is in its partition with the same values."
+                f"Every row of {table.table_asset} is in its partition with the same values "
+                "(after a write: as laid, and the last file written read back)."
                 if partitioned
                 else f"The files at the Glue table's location hold {table.table_asset}'s rows."
             ),
@@ -64,9 +65,11 @@ def export_check_specs(table: ServedTable) -> list[AssetCheckSpec]:
     ]
 
 
-def export_rows(store: ExportStore, rows: pd.DataFrame, log: Log) -> dict[str, Any]:
-    """Write ``rows`` to the table's export where it does not hold them; the
-    materialization's metadata, the same for every table."""
+def export_rows(
+    store: ExportStore, rows: pd.DataFrame, log: Log
+) -> tuple[ExportWrite, dict[str, Any]]:
+    """Write ``rows`` to the table's export where it does not hold them: what the write did,
+    and the materialization's metadata, the same for every table."""
     written = store.write(rows, log)
     metadata: dict[str, Any] = {
         **daily_table_metadata(rows),
@@ -86,7 +89,7 @@ def export_rows(store: ExportStore, rows: pd.DataFrame, log: Log) -> dict[str, A
             store.glue.database, store.glue_table, written.location, store.table.export_schema
         )
         metadata["athena_ddl"] = MetadataValue.md(f"```sql\n{ddl}\n```")
-    return metadata
+    return written, metadata
 
 
 def example_query(store: ExportStore, rows: pd.DataFrame) -> MetadataValue:
@@ -103,9 +106,12 @@ def example_query(store: ExportStore, rows: pd.DataFrame) -> MetadataValue:
     )
 
 
-def export_check_results(store: ExportStore, rows: pd.DataFrame) -> list[AssetCheckResult]:
-    """Read the export back the way Athena does and compare it with the table it exports."""
-    problems = store.check(rows)
+def export_check_results(
+    store: ExportStore, rows: pd.DataFrame, written: ExportWrite | None
+) -> list[AssetCheckResult]:
+    """Read the export back the way Athena does and compare it with the table it exports
+    (right after ``written``, what that write laid: ``ExportStore.check``)."""
+    problems = store.check(rows, written)
     asset = store.table.export_asset
     return [
         check_result(asset, GLUE_SCHEMA_CHECK, problems.schema),
@@ -153,10 +159,11 @@ def build_export_asset(table: ServedTable) -> AssetsDefinition:
     ) -> Iterator[MaterializeResult | AssetCheckResult]:
         serving_lock.hold(context)
         store = served.export(table)
+        written = None
         if context.selected_asset_keys:
-            metadata = export_rows(store, published.table, context.log.info)
+            written, metadata = export_rows(store, published.table, context.log.info)
             yield MaterializeResult(metadata={**metadata, **published.metadata})
-        results = export_check_results(store, published.table)
+        results = export_check_results(store, published.table, written)
         yield from selected_results(context.selected_asset_check_keys, results)
 
     return export
