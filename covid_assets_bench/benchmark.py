@@ -9,7 +9,7 @@ instance; then the schedule's tick on the no-change day, and a same-day revision
 history picked up by the sensor; then the whole processes (the national next day beside
 Dagster's empty job) and the first load with every level against the emulator's bare limit.
 ``--quick`` skips the whole processes and the first load with every level (CI runs it so;
-``--every-level`` runs that load even then); ``--county-days N`` adds the county next day over
+``--every-level`` runs that load even then); ``--county-days N`` adds the county next days over
 histories of N and 3N days; ``--check`` exits non-zero when a target is missed.
 """
 
@@ -685,8 +685,8 @@ def county_scale_scenarios(
     history of ``days`` days and one LONGER_HISTORY times longer that ends on the same day (the
     same next day, the same months rewritten by the export), each on a new moto server (a
     reset of millions of items outlasts any sensible timeout): the county history backfill
-    with the parallel writers, then the county level's next day over the table it loaded, as a
-    whole process."""
+    with the parallel writers, then the county level's NEXT_DAYS next days over the table it
+    loaded, one after the other, each as a whole process."""
     use_fresh_emulator_account(endpoint, workdir / "national-next-day")
     for day in ("2021-03-14", "2021-03-15"):  # a full load, then its next day
         Snapshot.of(snapshots_dir, day).use()
@@ -697,11 +697,15 @@ def county_scale_scenarios(
         files = county_files(recent, workdir / f"counties-{length}", length, history_end(days))
         with moto_server() as county_endpoint:
             use_fresh_emulator_account(county_endpoint, workdir / f"county-{length}")
-            use_county_files(files)
+            use_county_files(files.next_days[0])
             with DagsterInstance.get() as instance:
                 loaded = backfill(instance, files.history, PARALLEL_WRITERS)
-            next_day = county_next_day_process(workdir / f"county-{length}")
-        histories.append(CountyHistoryFigures(files, loaded, next_day))
+            next_days = []
+            for number, day in enumerate(files.next_days, start=1):
+                use_county_files(day)
+                calls_file = workdir / f"county-{length}" / f"next-day-{number}-calls.json"
+                next_days.append(county_next_day_process(calls_file))
+        histories.append(CountyHistoryFigures(files, loaded, next_days))
     print_backfills(histories)
     print_next_days(histories, national)
     return histories
