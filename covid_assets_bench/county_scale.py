@@ -45,7 +45,7 @@ from covid_assets_dev.run_worker import run_worker_command
 from covid_assets_dev.synthetic_counties import (
     FIRST_DAY,
     WINDOW_DAYS,
-    next_day,
+    next_days,
     real_counties,
     synthetic_history,
     write_csv,
@@ -61,7 +61,6 @@ REVISED = 65  # county-days of the next window revised, as in a real NYT day
 # Consecutive next days timed over each history: one process's time moves by a third with the
 # machine's load, the median of three much less.
 NEXT_DAYS = 3
-NEXT_DAY_SEED = 2022
 PARALLEL_WRITERS = 4
 # The project's definitions with a job of the county level alone, whose run worker writes its AWS
 # calls to the file CALLS_FILE_SETTING names (county_definitions).
@@ -122,13 +121,12 @@ def county_files(recent_file: Path, folder: Path, days: int, ends_on: dt.date) -
     across a month's end rewrites two per state)."""
     folder.mkdir(parents=True, exist_ok=True)
     first_day = ends_on - dt.timedelta(days=days - 1)
-    history = later = synthetic_history(real_counties(recent_file), days, first_day=first_day)
-    next_days = []
-    for number in range(1, NEXT_DAYS + 1):
-        later = next_day(later, REVISED, seed=NEXT_DAY_SEED + number - 1)
+    history = synthetic_history(real_counties(recent_file), days, first_day=first_day)
+    next_day_files = []
+    for number, later in enumerate(next_days(history, NEXT_DAYS, REVISED), start=1):
         window = later.rows(later.days - WINDOW_DAYS, later.days - 1)
         last_day = pc.max(window["date"]).as_py()
-        next_days.append(
+        next_day_files.append(
             NextDayFiles(
                 window=write_csv(window, folder / f"us-counties-recent-next-day-{number}.csv"),
                 states=write_csv(states_of(window), folder / f"us-states-next-day-{number}.csv"),
@@ -137,7 +135,7 @@ def county_files(recent_file: Path, folder: Path, days: int, ends_on: dt.date) -
         )
     return CountyFiles(
         history=write_history_files(history, folder),
-        next_days=next_days,
+        next_days=next_day_files,
         history_rows=len(history.rows()),
         window_rows=len(window),
         days=days,

@@ -24,6 +24,7 @@ import pyarrow.csv as pa_csv
 COUNTY_COLUMNS = ["date", "county", "state", "fips", "cases", "deaths"]
 WINDOW_DAYS = 30
 FIRST_DAY = dt.date(2020, 1, 21)
+NEXT_DAY_SEED = 2022
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def synthetic_history(
     return CountyHistory(counties, first_day, cases, deaths)
 
 
-def next_day(history: CountyHistory, revised: int, seed: int = 2022) -> CountyHistory:
+def next_day(history: CountyHistory, revised: int, seed: int = NEXT_DAY_SEED) -> CountyHistory:
     """The history one day longer, each county growing as over its last week, with ``revised``
     county-days inside the new 30-day window (before its last day) raised by one, as a later
     NYT file revises them; only days whose next day is higher are chosen, so totals never fall."""
@@ -133,6 +134,16 @@ def next_day(history: CountyHistory, revised: int, seed: int = 2022) -> CountyHi
     for county, offset in revisable[random.choice(len(revisable), revised, replace=False)]:
         cases[county, window_first + offset] += 1
     return CountyHistory(history.counties, history.first_day, cases, deaths)
+
+
+def next_days(history: CountyHistory, days: int, revised: int) -> list[CountyHistory]:
+    """The history one, two, ... ``days`` days longer, each day ``next_day`` of the one before
+    (a seed of its own each)."""
+    later, histories = history, []
+    for number in range(days):
+        later = next_day(later, revised, seed=NEXT_DAY_SEED + number)
+        histories.append(later)
+    return histories
 
 
 def write_csv(table: pa.Table, path: Path) -> Path:

@@ -6,11 +6,11 @@ import itertools
 import numpy as np
 import pytest
 
-from covid_assets_bench.county_scale import NEXT_DAYS, REVISED, county_files, history_end
 from covid_assets_dev.synthetic_counties import (
     WINDOW_DAYS,
     Counties,
     next_day,
+    next_days,
     real_counties,
     synthetic_history,
     write_csv,
@@ -67,14 +67,10 @@ def test_the_real_county_list_is_read_with_its_blank_fips_and_deaths(snapshots_d
     assert not counties.reports_deaths[counties.state.index("Puerto Rico")]
 
 
-def test_each_of_the_benchmarks_next_days_adds_one_day_and_revises_as_many_county_days(tmp_path):
-    recent = write_csv(synthetic_history(COUNTIES, days=200).rows(), tmp_path / "recent.csv")
-    files = county_files(recent, tmp_path / "files", 150, history_end(150))
-    windows = []
-    for day in files.next_days:
-        with day.window.open() as lines:
-            windows.append({(r["date"], r["county"]): r["cases"] for r in csv.DictReader(lines)})
-    assert len(windows) == NEXT_DAYS
+def test_each_next_day_adds_one_day_to_the_one_before_and_revises_as_many_county_days():
+    histories = next_days(synthetic_history(COUNTIES, days=200), days=3, revised=4)
+    windows = [window(history, history.days - 1) for history in histories]
+    assert [history.days for history in histories] == [201, 202, 203]
     for before, after in itertools.pairwise(windows):
         assert len(after.keys() - before.keys()) == len(COUNTIES.county)
-        assert sum(after[key] != before[key] for key in after.keys() & before.keys()) == REVISED
+        assert sum(after[key] != before[key] for key in after.keys() & before.keys()) == 4
