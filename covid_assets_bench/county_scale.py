@@ -150,7 +150,11 @@ def history_end(days: int) -> dt.date:
 
 
 def use_county_files(day: NextDayFiles) -> None:
-    """Turn the state and county levels on, their daily sources a next day's files."""
+    """Turn the state and county levels on, their daily sources a next day's files, published
+    now: a local file's publication time is its modification time, and each next day must be
+    newer than the history and the day before it (all were written before the backfill)."""
+    for path in (day.states, day.window):
+        os.utime(path)
     os.environ[STATE.source.url_setting] = day.states.as_uri()
     os.environ[COUNTY.source.url_setting] = day.window.as_uri()
 
