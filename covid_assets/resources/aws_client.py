@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
 from dagster_aws.utils import ResourceWithBoto3Configuration
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @functools.cache
@@ -57,3 +62,17 @@ class AwsClientResource(ResourceWithBoto3Configuration):
                 config=Config(retries={"max_attempts": self.max_attempts, "mode": "standard"}),
             )
         return clients[settings]
+
+
+def in_parallel(call: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+    """``call`` on each item, up to ``workers`` at once (threads: boto3 clients are thread-safe,
+    and a call mostly waits for its answer), results in order. A call that fails stops the
+    items not yet started."""
+    if workers <= 1 or len(items) <= 1:
+        return list(map(call, items))
+    with ThreadPoolExecutor(workers) as pool:
+        try:
+            return list(pool.map(call, items))
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise

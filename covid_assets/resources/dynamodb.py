@@ -5,16 +5,15 @@ from __future__ import annotations
 import functools
 import random
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from dagster import InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from covid_assets.resources.aws_client import AwsClientResource
+from covid_assets.resources.aws_client import AwsClientResource, in_parallel
 
 DYNAMODB_BATCH_SIZE = 25  # BatchWriteItem's hard limit (moto accepts more; AWS does not)
 DYNAMODB_BATCH_GET_SIZE = 100  # BatchGetItem's hard limit
@@ -35,8 +34,6 @@ KEY_ATTRIBUTES = [
     {"AttributeName": "date", "AttributeType": "S"},
 ]
 LEVEL_ATTRIBUTE = {"AttributeName": "level", "AttributeType": "S"}
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 class DynamoDBResource(AwsClientResource):
@@ -111,7 +108,8 @@ class DynamoDBResource(AwsClientResource):
             for start in range(0, len(keys), DYNAMODB_BATCH_GET_SIZE)
         ]
         read_batch = functools.partial(self._read_batch, self.client("dynamodb"))
-        return [item for found in self._in_parallel(read_batch, batches) for item in found]
+        found = in_parallel(read_batch, batches, self.max_parallel_writers)
+        return [item for items in found for item in items]
 
     def _read_batch(self, dynamodb: Any, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         """The items of up to 100 keys that exist, UnprocessedKeys resent until none is left."""
@@ -244,19 +242,7 @@ class DynamoDBResource(AwsClientResource):
         ]
         # Made here, once: a boto3 session is not thread-safe, its clients are.
         write_batch = functools.partial(self._write_batch, self.client("dynamodb"))
-        return sum(self._in_parallel(write_batch, batches))
-
-    def _in_parallel(self, call: Callable[[T], R], batches: Sequence[T]) -> list[R]:
-        """``call`` on each batch, up to ``max_parallel_writers`` at once, results in order. A
-        batch that fails stops the batches not yet started."""
-        if self.max_parallel_writers <= 1 or len(batches) <= 1:
-            return list(map(call, batches))
-        with ThreadPoolExecutor(self.max_parallel_writers) as pool:
-            try:
-                return list(pool.map(call, batches))
-            except BaseException:
-                pool.shutdown(cancel_futures=True)
-                raise
+        return sum(in_parallel(write_batch, batches, self.max_parallel_writers))
 
     def _write_batch(self, dynamodb: Any, batch: Sequence[dict[str, Any]]) -> int:
         """One batch of up to 25 items, its UnprocessedItems resent until none is left; returns

@@ -45,6 +45,8 @@ PARTITION_TYPE = "string"
 # A check compares the partitions it reads in batches of about this many rows: few comparisons
 # when a backfill checks every partition, and a bounded peak of memory whatever their number.
 CHECK_BATCH_ROWS = 50_000
+# Partitions whose files are encoded, then written at once, between two looks at the progress.
+WRITE_CHUNK_PARTITIONS = 64
 
 Log = Callable[[str], None]
 
@@ -302,12 +304,19 @@ class ExportStore(CataloguedFiles):
         location = partition["StorageDescriptor"]["Location"]
         return folder_of(location, self.bucket.bucket) + PARQUET_FILE_NAME
 
-    def _read_partition(self, partition: Partition) -> tuple[pd.DataFrame, pa.Schema] | None:
-        """A partition's rows as the table has them (dates as dates, counts as nullable
-        integers), and its file's schema; None when its file is gone."""
-        content = self.bucket.get_if_exists(self._partition_file(partition))
-        if content is None:
-            return None
+    def _read_partitions(
+        self, partitions: dict[tuple[str, ...], Partition]
+    ) -> dict[tuple[str, ...], tuple[pd.DataFrame, pa.Schema] | None]:
+        """Each partition's rows as the table has them (dates as dates, counts as nullable
+        integers) and its file's schema, None where its file is gone; the files read at once
+        (``S3BucketResource.get_many``)."""
+        files = self.bucket.get_many([self._partition_file(p) for p in partitions.values()])
+        return {
+            values: None if content is None else self._parquet_rows(content)
+            for values, content in zip(partitions, files, strict=True)
+        }
+
+    def _parquet_rows(self, content: bytes) -> tuple[pd.DataFrame, pa.Schema]:
         arrow_table = pq.read_table(io.BytesIO(content))
         rows = arrow_table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
         return rows[self.table.columns], arrow_table.schema
@@ -347,66 +356,80 @@ class ExportStore(CataloguedFiles):
                 laid_sha256,
                 partitions=counts | {"unchanged": len(wanted)},
             )
-        stored = {values: self._read_partition(p) for values, p in existing.items()}
+        stored = self._read_partitions(existing)
         laid = lay_over_partitions(
             [read[0] for read in stored.values() if read],
             rows[self.table.columns],
             self.table.key_columns,
             self.table.export_partitions,
         )
+        changed = [
+            values
+            for values in wanted
+            if not stored.get(values)
+            or existing[values]["Parameters"].get(CONTENT_HASH_PARAMETER) != laid[values][1]
+        ]
         version = version_folder_name()
         created, updated, replaced_folders = [], [], {}
-        last_values = None
         last_file = (
             recorded.get(PARQUET_KEY_PARAMETER, ""),
             recorded.get(PARQUET_ETAG_PARAMETER, ""),
         )
-        progress, rows_done = ProgressLog(log), 0
-        for number, (values, part) in enumerate(wanted.items(), start=1):
-            rows_done += len(part)
+        progress = ProgressLog(log)
+        for start in range(0, len(changed), WRITE_CHUNK_PARTITIONS):
+            chunk = changed[start : start + WRITE_CHUNK_PARTITIONS]
+            folders = [
+                f"{self.root}{partition_folder(names, values)}{version}/" for values in chunk
+            ]
+            etags = self.bucket.put_many(
+                [
+                    (folder + PARQUET_FILE_NAME, parquet_bytes(laid[values][0], schema))
+                    for values, folder in zip(chunk, folders, strict=True)
+                ],
+                content_type="application/vnd.apache.parquet",
+            )
+            for values, folder, etag in zip(chunk, folders, etags, strict=True):
+                merged, merged_sha256 = laid[values]
+                entry = {
+                    "Values": list(values),
+                    "StorageDescriptor": storage_descriptor(self.bucket.uri(folder), schema),
+                    "Parameters": {
+                        CONTENT_HASH_PARAMETER: merged_sha256,
+                        PARQUET_ETAG_PARAMETER: etag,
+                        ROW_COUNT_PARAMETER: str(len(merged)),
+                    },
+                }
+                old = stored.get(values)
+                total_rows += len(merged) - (0 if old is None else len(old[0]))
+                if partition := existing.get(values):
+                    updated.append(entry)
+                    replaced_folders[values] = folder_of(
+                        partition["StorageDescriptor"]["Location"], self.bucket.bucket
+                    )
+                else:
+                    created.append(entry)
+            last_file = (folders[-1] + PARQUET_FILE_NAME, etags[-1])
+            written = start + len(chunk)
             progress(
-                rows_done,
-                f"{self.glue_table}: {number} of {len(wanted)} partition(s), {rows_done:,} of "
-                f"{len(rows):,} rows",
+                written,
+                f"{self.glue_table}: {written} of {len(changed)} changed partition(s) written "
+                f"({len(wanted)} touched)",
             )
-            partition = existing.get(values)
-            read = stored.get(values)
-            old = read[0] if read else None
-            merged, merged_sha256 = laid[values]
-            if read and partition["Parameters"].get(CONTENT_HASH_PARAMETER) == merged_sha256:
-                continue
-            folder = f"{self.root}{partition_folder(names, values)}{version}/"
-            key = folder + PARQUET_FILE_NAME
-            etag = self.bucket.put(
-                key, parquet_bytes(merged, schema), content_type="application/vnd.apache.parquet"
-            )
-            last_file, last_values = (key, etag), values
-            entry = {
-                "Values": list(values),
-                "StorageDescriptor": storage_descriptor(self.bucket.uri(folder), schema),
-                "Parameters": {
-                    CONTENT_HASH_PARAMETER: merged_sha256,
-                    PARQUET_ETAG_PARAMETER: etag,
-                    ROW_COUNT_PARAMETER: str(len(merged)),
-                },
-            }
-            total_rows += len(merged) - (0 if old is None else len(old))
-            if partition:
-                updated.append(entry)
-                replaced_folders[values] = folder_of(
-                    partition["StorageDescriptor"]["Location"], self.bucket.bucket
-                )
-            else:
-                created.append(entry)
         self.glue.create_partitions(self.glue_table, created)
         self.glue.update_partitions(self.glue_table, updated)
+        partition_folders = [
+            f"{self.root}{partition_folder(names, values)}" for values in replaced_folders
+        ]
         stale = [
-            key
-            for values, replaced in replaced_folders.items()
-            for key in self.bucket.list_keys(f"{self.root}{partition_folder(names, values)}")
-            if not key.startswith(
-                (replaced, f"{self.root}{partition_folder(names, values)}{version}/")
+            entry.key
+            for folder, replaced, listed in zip(
+                partition_folders,
+                replaced_folders.values(),
+                self.bucket.list_many(partition_folders),
+                strict=True,
             )
+            for entry in listed
+            if not entry.key.startswith((replaced, f"{folder}{version}/"))
         ]
         self.bucket.delete(stale)
         self.glue.put_table(
@@ -431,7 +454,7 @@ class ExportStore(CataloguedFiles):
             stale_objects_removed=len(stale),
             partitions=counts,
             laid=laid,
-            last_written=last_values,
+            last_written=changed[-1] if changed else None,
         )
 
     def _rows_differing(
@@ -527,11 +550,11 @@ class ExportStore(CataloguedFiles):
         self, partition: Partition, where: str, declared: list[dict[str, str]]
     ) -> tuple[pd.DataFrame | None, ExportProblems]:
         """The rows of ``partition``'s file, if it exists, and whether its columns are Glue's."""
-        read = self._read_partition(partition)
-        if read is None:
+        content = self.bucket.get_if_exists(self._partition_file(partition))
+        if content is None:
             missing = f"{self.bucket.uri(self._partition_file(partition))}, the partition's file"
             return None, ExportProblems([], [Problem(where, None, None, "no file", missing)])
-        rows, file_schema = read
+        rows, file_schema = self._parquet_rows(content)
         columns = glue_columns(file_schema)
         schema = (
             []

@@ -9,9 +9,12 @@ from botocore.exceptions import ClientError
 from dagster import InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from covid_assets.resources.aws_client import AwsClientResource
+from covid_assets.resources.aws_client import AwsClientResource, in_parallel
 
 S3_DELETE_BATCH_SIZE = 1000  # DeleteObjects' hard limit
+# Requests in flight at once for the calls that take many objects: within botocore's pool of 10
+# connections a client, so that no connection is opened and dropped for one request.
+PARALLEL_REQUESTS = 8
 # Object bodies a run keeps once read, at most: beyond it, a body is read again when asked for.
 KEPT_BODY_BYTES = 64 * 1024 * 1024
 MISSING = ("404", "NoSuchKey", "NotFound")
@@ -88,6 +91,22 @@ class S3BucketResource(AwsClientResource):
         )
         return response["ETag"]
 
+    def put_many(self, objects: Sequence[tuple[str, bytes]], content_type: str) -> list[str]:
+        """``put`` of each (key, body), PARALLEL_REQUESTS at once; their ETags, in order."""
+        if self._reads is not None:
+            for key, _ in objects:
+                self._reads.forget(key)
+        client = self.client("s3")
+
+        def put(key_and_body: tuple[str, bytes]) -> str:
+            key, body = key_and_body
+            response = client.put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentType=content_type
+            )
+            return response["ETag"]
+
+        return in_parallel(put, objects, PARALLEL_REQUESTS)
+
     def etag(self, key: str) -> str | None:
         """The object's ETag, or None when there is no such object (one HeadObject, unless a
         listing or a HeadObject of this run already told)."""
@@ -106,43 +125,74 @@ class S3BucketResource(AwsClientResource):
         return etag
 
     def get(self, key: str) -> bytes:
-        if self._reads is not None and key in self._reads.bodies:
-            return self._reads.bodies[key]
-        response = self.client("s3").get_object(Bucket=self.bucket, Key=key)
-        body = response["Body"].read()
-        if self._reads is not None:
-            self._reads.keep_body(key, body)
-            self._reads.etags[key] = response["ETag"]
+        body = self.get_many([key])[0]
+        if body is None:
+            missing = {"Code": "NoSuchKey", "Message": f"{self.uri(key)} does not exist"}
+            raise ClientError({"Error": missing}, "GetObject")
         return body
 
     def get_if_exists(self, key: str) -> bytes | None:
         """The object's body, or None when there is no such object."""
-        try:
-            return self.get(key)
-        except ClientError as error:
-            if error.response["Error"]["Code"] in MISSING:
-                return None
-            raise
+        return self.get_many([key])[0]
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The bodies of ``keys``, None where there is no such object, in order: those this run
+        has not read yet, PARALLEL_REQUESTS at once."""
+        reads = self._reads
+        known = {key: reads.bodies[key] for key in keys if reads and key in reads.bodies}
+        unread = [key for key in dict.fromkeys(keys) if key not in known]
+        client = self.client("s3")
+
+        def read(key: str) -> tuple[bytes, str] | None:
+            try:
+                response = client.get_object(Bucket=self.bucket, Key=key)
+            except ClientError as error:
+                if error.response["Error"]["Code"] in MISSING:
+                    return None
+                raise
+            return response["Body"].read(), response["ETag"]
+
+        # What was read is kept here, not in the threads: RunReads is not thread-safe.
+        for key, found in zip(unread, in_parallel(read, unread, PARALLEL_REQUESTS), strict=True):
+            known[key] = None if found is None else found[0]
+            if found is not None and reads is not None:
+                reads.keep_body(key, found[0])
+                reads.etags[key] = found[1]
+        return [known[key] for key in keys]
 
     def list_objects(self, prefix: str, start_after: str = "") -> list[StoredObject]:
         """The objects under ``prefix`` in key order, those after ``start_after`` only when
         given (a paginated ListObjectsV2)."""
-        if self._reads is not None and (prefix, start_after) in self._reads.listings:
-            return self._reads.listings[(prefix, start_after)]
+        return self.list_many([prefix], start_after)[0]
+
+    def list_many(self, prefixes: Sequence[str], start_after: str = "") -> list[list[StoredObject]]:
+        """``list_objects`` of each prefix, in order: those this run has not listed yet,
+        PARALLEL_REQUESTS at once."""
+        reads = self._reads
+        known = {
+            prefix: reads.listings[(prefix, start_after)]
+            for prefix in prefixes
+            if reads is not None and (prefix, start_after) in reads.listings
+        }
+        unlisted = [prefix for prefix in dict.fromkeys(prefixes) if prefix not in known]
+        paginator = self.client("s3").get_paginator("list_objects_v2")
         after = {"StartAfter": start_after} if start_after else {}
-        pages = (
-            self.client("s3")
-            .get_paginator("list_objects_v2")
-            .paginate(Bucket=self.bucket, Prefix=prefix, **after)
-        )
-        objects = [
-            StoredObject(entry["Key"], entry["ETag"])
-            for page in pages
-            for entry in page.get("Contents", [])
-        ]
-        if self._reads is not None:
-            self._reads.listings[(prefix, start_after)] = objects
-        return objects
+
+        def listing(prefix: str) -> list[StoredObject]:
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix, **after)
+            return [
+                StoredObject(entry["Key"], entry["ETag"])
+                for page in pages
+                for entry in page.get("Contents", [])
+            ]
+
+        for prefix, objects in zip(
+            unlisted, in_parallel(listing, unlisted, PARALLEL_REQUESTS), strict=True
+        ):
+            known[prefix] = objects
+            if reads is not None:
+                reads.listings[(prefix, start_after)] = objects
+        return [known[prefix] for prefix in prefixes]
 
     def list_keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
         """The keys under ``prefix`` in order, those after ``start_after`` only when given."""
