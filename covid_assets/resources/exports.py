@@ -409,10 +409,10 @@ class ExportStore(CataloguedFiles):
                 else:
                     created.append(entry)
             last_file = (folders[-1] + PARQUET_FILE_NAME, etags[-1])
-            written = start + len(chunk)
+            done = start + len(chunk)
             progress(
-                written,
-                f"{self.glue_table}: {written} of {len(changed)} changed partition(s) written "
+                done,
+                f"{self.glue_table}: {done} of {len(changed)} changed partition(s) written "
                 f"({len(wanted)} touched)",
             )
         self.glue.create_partitions(self.glue_table, created)

@@ -84,15 +84,10 @@ class S3BucketResource(AwsClientResource):
 
     def put(self, key: str, body: bytes, content_type: str) -> str:
         """Write the object; returns its ETag (for a single-part object, the body's MD5)."""
-        if self._reads is not None:
-            self._reads.forget(key)
-        response = self.client("s3").put_object(
-            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type
-        )
-        return response["ETag"]
+        return self.put_many([(key, body)], content_type)[0]
 
     def put_many(self, objects: Sequence[tuple[str, bytes]], content_type: str) -> list[str]:
-        """``put`` of each (key, body), PARALLEL_REQUESTS at once; their ETags, in order."""
+        """Write each (key, body), PARALLEL_REQUESTS at once; their ETags, in order."""
         if self._reads is not None:
             for key, _ in objects:
                 self._reads.forget(key)
@@ -139,7 +134,9 @@ class S3BucketResource(AwsClientResource):
         """The bodies of ``keys``, None where there is no such object, in order: those this run
         has not read yet, PARALLEL_REQUESTS at once."""
         reads = self._reads
-        known = {key: reads.bodies[key] for key in keys if reads and key in reads.bodies}
+        known = {
+            key: reads.bodies[key] for key in keys if reads is not None and key in reads.bodies
+        }
         unread = [key for key in dict.fromkeys(keys) if key not in known]
         client = self.client("s3")
 
